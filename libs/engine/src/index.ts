@@ -1,0 +1,15 @@
+export * from './errors';
+export * from './keys';
+export * from './chunker';
+export * from './repository';
+export * from './snapshot';
+export * from './tree';
+export * from './manifest';
+export * from './locks';
+export * from './backup';
+export * from './restore';
+export * from './check';
+export * from './forget';
+export * from './prune';
+export { WorkerPool } from './workers/pool';
+export { BlobIndex } from './blob-index';

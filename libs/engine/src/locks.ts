@@ -1,0 +1,117 @@
+/**
+ * Repository locks: `locks/<random>` objects, refreshed while held and stale when not refreshed.
+ *
+ * Writers (backup, forget) take shared locks; prune takes an exclusive one. Each side writes its
+ * own lock first and then lists the others, so of two racing parties at least one sees the other
+ * and backs off — never both proceed. A killed holder's lock goes stale and is ignored (and
+ * removed by the next exclusive locker); prune additionally keeps unindexed packs younger than a
+ * safety margin, so a slow writer's in-flight uploads are never deleted.
+ */
+import { hostname } from 'node:os';
+import { StorageError, type StorageBackend } from '@vaultline/storage';
+import { randomId } from './crypto';
+import { EngineError } from './errors';
+
+export type LockKind = 'shared' | 'exclusive';
+
+export interface LockFile {
+  kind: LockKind;
+  host: string;
+  pid: number;
+  created: number;
+  refreshed: number;
+  operation: string;
+}
+
+export interface LockTiming {
+  /** How often a held lock is rewritten. */
+  refreshMs: number;
+  /** A lock not refreshed for this long is stale. */
+  staleMs: number;
+}
+
+export const DEFAULT_LOCK_TIMING: LockTiming = { refreshMs: 60_000, staleMs: 5 * 60_000 };
+
+export class Lock {
+  private timer: NodeJS.Timeout | null = null;
+  private released = false;
+
+  private constructor(
+    private readonly backend: StorageBackend,
+    readonly name: string,
+    private readonly file: LockFile,
+  ) {}
+
+  static async acquire(backend: StorageBackend, kind: LockKind, operation: string, timing = DEFAULT_LOCK_TIMING): Promise<Lock> {
+    const now = Date.now();
+    const file: LockFile = { kind, host: hostname(), pid: process.pid, created: now, refreshed: now, operation };
+    const name = `locks/${randomId(16)}`;
+    await backend.put(name, Buffer.from(JSON.stringify(file)));
+    const lock = new Lock(backend, name, file);
+    try {
+      for await (const o of backend.list('locks/')) {
+        if (o.name === name) continue;
+        const other = await readLock(backend, o.name);
+        if (!other) continue;
+        if (Date.now() - other.refreshed > timing.staleMs) {
+          if (kind === 'exclusive') await backend.delete(o.name);
+          continue;
+        }
+        if (kind === 'exclusive' || other.kind === 'exclusive') {
+          throw new EngineError(
+            'LOCKED',
+            `repository is locked by ${other.operation} on ${other.host} (pid ${other.pid}) since ${new Date(other.created).toISOString()}; try again later`,
+          );
+        }
+      }
+    } catch (err) {
+      await backend.delete(name);
+      throw err;
+    }
+    lock.timer = setInterval(() => void lock.refresh(), timing.refreshMs);
+    lock.timer.unref();
+    return lock;
+  }
+
+  private async refresh(): Promise<void> {
+    if (this.released) return;
+    this.file.refreshed = Date.now();
+    try {
+      await this.backend.put(this.name, Buffer.from(JSON.stringify(this.file)));
+    } catch {
+      // A missed refresh is retried on the next tick; staleness allows several misses.
+    }
+  }
+
+  async release(): Promise<void> {
+    if (this.released) return;
+    this.released = true;
+    if (this.timer) clearInterval(this.timer);
+    await this.backend.delete(this.name);
+  }
+}
+
+async function readLock(backend: StorageBackend, name: string): Promise<LockFile | null> {
+  try {
+    return JSON.parse((await backend.get(name)).toString('utf8')) as LockFile;
+  } catch (err) {
+    // Released between list and get, or half-visible garbage: not a live lock.
+    if (err instanceof StorageError || err instanceof SyntaxError) return null;
+    throw err;
+  }
+}
+
+export async function withLock<T>(
+  backend: StorageBackend,
+  kind: LockKind,
+  operation: string,
+  fn: () => Promise<T>,
+  timing?: LockTiming,
+): Promise<T> {
+  const lock = await Lock.acquire(backend, kind, operation, timing);
+  try {
+    return await fn();
+  } finally {
+    await lock.release();
+  }
+}

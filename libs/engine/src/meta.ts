@@ -1,0 +1,34 @@
+/** Writer-readable metadata objects (index, snapshot headers, manifests): seal(metaKey, zstd(JSON)). */
+import { zstdCompressSync, zstdDecompressSync } from 'node:zlib';
+import { contentHash, open, seal } from './crypto';
+import { corrupt } from './errors';
+
+export type MetaKind = 'index' | 'snapshot header' | 'manifest' | 'snapshot body' | 'config';
+
+export function metaAad(kind: MetaKind): Buffer {
+  return Buffer.from(`vaultline ${kind} v1`);
+}
+
+export function sealJson(key: Buffer, kind: MetaKind, value: unknown): Buffer {
+  return seal(key, zstdCompressSync(Buffer.from(JSON.stringify(value))), metaAad(kind));
+}
+
+export function openJson<T>(key: Buffer, kind: MetaKind, sealed: Uint8Array, what: string): T {
+  const plain = open(key, sealed, metaAad(kind), what);
+  try {
+    return JSON.parse(zstdDecompressSync(plain).toString('utf8')) as T;
+  } catch (err) {
+    throw corrupt(`${what} is not valid`, err);
+  }
+}
+
+/** Content-addressed name: `dir/<blake3 hex>`. */
+export function contentName(dir: string, bytes: Uint8Array): { id: string; name: string } {
+  const id = contentHash(bytes).toString('hex');
+  return { id, name: `${dir}/${id}` };
+}
+
+/** Re-hashes a content-addressed object after download: detects corruption and swaps without keys. */
+export function verifyContentName(id: string, bytes: Uint8Array, what: string): void {
+  if (contentHash(bytes).toString('hex') !== id) throw corrupt(`${what} does not match its name (corrupted or tampered)`);
+}

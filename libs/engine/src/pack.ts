@@ -1,0 +1,102 @@
+/**
+ * Pack file: many sealed blobs in one object, so a backup makes few large uploads.
+ *
+ *   "VLPK" u8 version=1 u8 reserved | ephemeral X25519 public key (32) | blob … blob | sealed header | u32le header length
+ *
+ * The header (sealed with the pack's session key) lists type, id, offset, length and raw length of
+ * every blob, so the index can be rebuilt from packs alone by a holder of the private key. The file
+ * is named after the BLAKE3 hash of its bytes, so corruption is visible without any key.
+ */
+import { BlobType, ID_LEN } from './blob';
+import { contentHash, open, seal } from './crypto';
+import { corrupt } from './errors';
+
+export const PACK_MAGIC = Buffer.from([0x56, 0x4c, 0x50, 0x4b, 1, 0]);
+export const PACK_PREFIX_LEN = PACK_MAGIC.length + 32;
+const HEADER_AAD = Buffer.from('vaultline pack header v1');
+const ENTRY_LEN = 1 + ID_LEN + 4 + 4 + 4;
+
+export interface PackEntry {
+  type: BlobType;
+  id: Buffer;
+  offset: number;
+  length: number;
+  rawLength: number;
+}
+
+export function packName(id: string): string {
+  return `data/${id.slice(0, 2)}/${id}`;
+}
+
+/** Assembles one pack in memory (packs are ~16 MiB, bounded). */
+export class PackBuilder {
+  private readonly parts: Buffer[] = [];
+  readonly entries: PackEntry[] = [];
+  size: number;
+
+  constructor(readonly ephemeralPublic: Buffer) {
+    this.parts.push(PACK_MAGIC, ephemeralPublic);
+    this.size = PACK_PREFIX_LEN;
+  }
+
+  add(type: BlobType, id: Buffer, sealed: Buffer, rawLength: number): void {
+    this.entries.push({ type, id, offset: this.size, length: sealed.length, rawLength });
+    this.parts.push(sealed);
+    this.size += sealed.length;
+  }
+
+  get blobCount(): number {
+    return this.entries.length;
+  }
+
+  finish(sessionKey: Buffer): { id: string; bytes: Buffer } {
+    const header = Buffer.alloc(4 + this.entries.length * ENTRY_LEN);
+    header.writeUInt32LE(this.entries.length, 0);
+    let o = 4;
+    for (const e of this.entries) {
+      header[o] = e.type;
+      e.id.copy(header, o + 1);
+      header.writeUInt32LE(e.offset, o + 1 + ID_LEN);
+      header.writeUInt32LE(e.length, o + 5 + ID_LEN);
+      header.writeUInt32LE(e.rawLength, o + 9 + ID_LEN);
+      o += ENTRY_LEN;
+    }
+    const sealedHeader = seal(sessionKey, header, HEADER_AAD);
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(sealedHeader.length, 0);
+    const bytes = Buffer.concat([...this.parts, sealedHeader, len]);
+    return { id: contentHash(bytes).toString('hex'), bytes };
+  }
+}
+
+export function packEphemeral(bytes: Buffer, what: string): Buffer {
+  if (bytes.length < PACK_PREFIX_LEN + 4 || !bytes.subarray(0, PACK_MAGIC.length).equals(PACK_MAGIC)) {
+    throw corrupt(`${what} is not a Vaultline pack`);
+  }
+  return bytes.subarray(PACK_MAGIC.length, PACK_PREFIX_LEN);
+}
+
+/** Parses the header of a whole pack (needs the pack's session key). */
+export function readPackHeader(bytes: Buffer, sessionKey: Buffer, what: string): PackEntry[] {
+  packEphemeral(bytes, what);
+  const hlen = bytes.readUInt32LE(bytes.length - 4);
+  if (hlen + 4 + PACK_PREFIX_LEN > bytes.length) throw corrupt(`${what} header length is out of range`);
+  const header = open(sessionKey, bytes.subarray(bytes.length - 4 - hlen, bytes.length - 4), HEADER_AAD, `${what} header`);
+  const n = header.readUInt32LE(0);
+  if (header.length !== 4 + n * ENTRY_LEN) throw corrupt(`${what} header is malformed`);
+  const entries: PackEntry[] = [];
+  for (let i = 0, o = 4; i < n; i++, o += ENTRY_LEN) {
+    const e: PackEntry = {
+      type: header[o] as BlobType,
+      id: Buffer.from(header.subarray(o + 1, o + 1 + ID_LEN)),
+      offset: header.readUInt32LE(o + 1 + ID_LEN),
+      length: header.readUInt32LE(o + 5 + ID_LEN),
+      rawLength: header.readUInt32LE(o + 9 + ID_LEN),
+    };
+    if (e.offset < PACK_PREFIX_LEN || e.offset + e.length > bytes.length - 4 - hlen) {
+      throw corrupt(`${what} header points outside the pack`);
+    }
+    entries.push(e);
+  }
+  return entries;
+}

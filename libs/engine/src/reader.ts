@@ -1,0 +1,31 @@
+/** Reading blobs back: locate in the index, fetch from the pack, decrypt, decompress, verify. */
+import { BlobType, openBlob } from './blob';
+import type { BlobIndex, BlobLocation } from './blob-index';
+import { corrupt } from './errors';
+import { packName } from './pack';
+import type { Repository } from './repository';
+import { decodeTree, type Tree } from './tree';
+
+export function locate(index: BlobIndex, idHex: string, what: string): BlobLocation {
+  const loc = index.get(Buffer.from(idHex, 'hex'));
+  if (!loc) throw corrupt(`${what} references blob ${idHex}, which is in no index (missing data)`);
+  return loc;
+}
+
+export function ephOf(index: BlobIndex, pack: string): string {
+  const p = index.pack(pack);
+  if (!p) throw corrupt(`pack ${pack} is not indexed`);
+  return p.eph;
+}
+
+/** Reads one blob on this thread (trees and other small blobs). */
+export async function readBlob(repo: Repository, index: BlobIndex, idHex: string, type: BlobType, what: string): Promise<Buffer> {
+  const loc = locate(index, idHex, what);
+  if (loc.type !== type) throw corrupt(`blob ${idHex} has the wrong type`);
+  const sealed = await repo.backend.get(packName(loc.pack), { offset: loc.offset, length: loc.length });
+  return openBlob(repo.readKey(ephOf(index, loc.pack)), repo.keys.idKey, type, Buffer.from(idHex, 'hex'), sealed, loc.rawLength);
+}
+
+export async function readTree(repo: Repository, index: BlobIndex, idHex: string): Promise<Tree> {
+  return decodeTree(await readBlob(repo, index, idHex, BlobType.Tree, `tree ${idHex}`), `tree ${idHex}`);
+}

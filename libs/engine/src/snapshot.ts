@@ -1,0 +1,84 @@
+import type { TreeNode } from './tree';
+
+/**
+ * Snapshot object `snapshots/<id>` (id = BLAKE3 of the file):
+ *   { v, header: seal(metaKey, …), eph, body: seal(sessionKey, …) }
+ * The header is what listing, retention and the fleet's catalog need (writer-readable); the body
+ * holds the root tree id, the source paths and the unreadable-file list (private-key only). The
+ * header carries the body's hash, binding the two halves together.
+ */
+export type Arch = 'x86_64' | 'arm64' | 'riscv64' | 'other';
+
+export interface SnapshotStats {
+  files: number;
+  dirs: number;
+  /** Bytes of file content in the snapshot (the source size). */
+  totalBytes: number;
+  /** Bytes read from the source this time (unchanged files are not read). */
+  bytesRead: number;
+  /** Bytes stored in the repository by this backup, after dedup, compression and encryption. */
+  bytesAdded: number;
+  blobsAdded: number;
+  filesNew: number;
+  filesChanged: number;
+  filesUnmodified: number;
+  errors: number;
+  durationMs: number;
+}
+
+export interface SnapshotHeader {
+  time: string;
+  host: string;
+  service: string | null;
+  plan: string | null;
+  tags: string[];
+  arch: Arch;
+  parent: string | null;
+  manifest: string;
+  /** Keyed fingerprint of the source folder's path: picks the parent without revealing the path. */
+  sourceFp: string;
+  /** Who wrote it: with the password, or with the writer key only. */
+  writer: 'password' | 'writer-key';
+  stats: SnapshotStats;
+  bodyHash: string;
+}
+
+export interface SourceError {
+  path: string;
+  error: string;
+}
+
+export interface SnapshotBody {
+  tree: string;
+  /** Metadata of the source folder itself, restored onto the target folder. */
+  root: TreeNode;
+  paths: string[];
+  errors: SourceError[];
+}
+
+export interface SnapshotFile {
+  v: 1;
+  header: string;
+  eph: string;
+  body: string;
+}
+
+export interface SnapshotInfo extends SnapshotHeader {
+  id: string;
+}
+
+export function normalizeArch(arch: string): Arch {
+  switch (arch) {
+    case 'x64':
+    case 'x86_64':
+    case 'amd64':
+      return 'x86_64';
+    case 'arm64':
+    case 'aarch64':
+      return 'arm64';
+    case 'riscv64':
+      return 'riscv64';
+    default:
+      return 'other';
+  }
+}

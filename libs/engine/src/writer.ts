@@ -1,0 +1,166 @@
+/**
+ * A writer session: turns plaintext blobs into sealed blobs in packs, uploads packs, and writes
+ * index files as it goes, so that a killed backup's uploads are indexed and reused next time.
+ * The session key comes from an ephemeral X25519 key that exists only in this process's memory.
+ */
+import { BlobType, sealBlob } from './blob';
+import type { BlobIndex } from './blob-index';
+import { generateX25519, keyedHash, sessionKeyFromEphemeral } from './crypto';
+import { PackBuilder, packName } from './pack';
+import type { IndexFileBody, Repository } from './repository';
+import { Budget } from './util';
+import type { WorkerPool } from './workers/pool';
+
+/** Packs per incremental index file: bounds what a killed backup leaves unindexed. */
+const PACKS_PER_INDEX = 4;
+/** Plaintext bytes handed to workers but not yet packed: bounds memory. */
+const IN_FLIGHT_BYTES = 48 * 1024 * 1024;
+const CONCURRENT_UPLOADS = 2;
+
+export interface WriterStats {
+  blobsAdded: number;
+  bytesAdded: number;
+  packs: number;
+}
+
+export class WriterSession {
+  readonly eph: string;
+  private readonly sessionKey: Buffer;
+  private readonly fresh = new Set<string>();
+  private readonly packers: Record<BlobType, PackBuilder | null> = { [BlobType.Data]: null, [BlobType.Tree]: null };
+  private readonly inFlight = new Budget(IN_FLIGHT_BYTES);
+  private readonly uploads = new Budget(CONCURRENT_UPLOADS);
+  private readonly pending = new Set<Promise<void>>();
+  private unindexed: IndexFileBody['packs'] = [];
+  private failure: unknown = null;
+  readonly indexFiles: string[] = [];
+  readonly stats: WriterStats = { blobsAdded: 0, bytesAdded: 0, packs: 0 };
+
+  constructor(
+    private readonly repo: Repository,
+    private readonly index: BlobIndex,
+    private readonly pool: WorkerPool,
+  ) {
+    const ephemeral = generateX25519();
+    this.sessionKey = sessionKeyFromEphemeral(ephemeral, repo.keys.publicKey);
+    this.eph = ephemeral.publicKey.toString('base64');
+    ephemeral.privateKey.fill(0);
+  }
+
+  /** Seals a small object (snapshot body) with this session's key. */
+  get key(): Buffer {
+    return this.sessionKey;
+  }
+
+  id(data: Uint8Array): Buffer {
+    return keyedHash(this.repo.keys.idKey, data);
+  }
+
+  known(id: Buffer): boolean {
+    return this.index.has(id) || this.fresh.has(id.toString('hex'));
+  }
+
+  private check(): void {
+    if (this.failure) throw this.failure;
+  }
+
+  /**
+   * Stores a data blob unless known. `data` must be a buffer the caller gives up (it is
+   * transferred to a worker thread). Resolves once the blob is accepted, not once uploaded.
+   */
+  async addData(id: Buffer, data: Uint8Array): Promise<void> {
+    this.check();
+    const hex = id.toString('hex');
+    if (this.index.has(id) || this.fresh.has(hex)) return;
+    this.fresh.add(hex);
+    const size = data.length;
+    await this.inFlight.take(size);
+    const job = this.pool
+      .run({ op: 'seal', key: this.sessionKey, type: BlobType.Data, id, data, level: this.repo.config.compressionLevel })
+      .then((sealed) => this.pack(BlobType.Data, id, sealed, size))
+      .catch((err: unknown) => {
+        this.failure ??= err;
+      })
+      .finally(() => this.inFlight.give(size));
+    this.track(job);
+  }
+
+  /** Stores a tree blob (small; sealed on this thread). Returns its id. */
+  addTree(data: Buffer): Buffer {
+    this.check();
+    const id = this.id(data);
+    const hex = id.toString('hex');
+    if (!this.index.has(id) && !this.fresh.has(hex)) {
+      this.fresh.add(hex);
+      this.pack(BlobType.Tree, id, sealBlob(this.sessionKey, BlobType.Tree, id, data, this.repo.config.compressionLevel), data.length);
+    }
+    return id;
+  }
+
+  private track(p: Promise<void>): void {
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p));
+  }
+
+  private pack(type: BlobType, id: Buffer, sealed: Buffer, rawLength: number): void {
+    let b = this.packers[type];
+    if (!b) b = this.packers[type] = new PackBuilder(Buffer.from(this.eph, 'base64'));
+    b.add(type, id, sealed, rawLength);
+    this.stats.blobsAdded++;
+    if (b.size >= this.repo.config.packSize) this.flushPack(type);
+  }
+
+  private flushPack(type: BlobType): void {
+    const b = this.packers[type];
+    this.packers[type] = null;
+    if (!b || b.blobCount === 0) return;
+    const upload = (async () => {
+      await this.uploads.take(1);
+      try {
+        const { id, bytes } = b.finish(this.sessionKey);
+        await this.repo.backend.put(packName(id), bytes);
+        this.stats.packs++;
+        this.stats.bytesAdded += bytes.length;
+        this.unindexed.push({
+          id,
+          eph: this.eph,
+          blobs: b.entries.map((e) => [e.type, e.id.toString('hex'), e.offset, e.length, e.rawLength]),
+        });
+      } finally {
+        this.uploads.give(1);
+      }
+      if (this.unindexed.length >= PACKS_PER_INDEX) await this.writeIndex();
+    })().catch((err: unknown) => {
+      this.failure ??= err;
+    });
+    this.track(upload);
+  }
+
+  private async writeIndex(): Promise<void> {
+    if (this.unindexed.length === 0) return;
+    const packs = this.unindexed;
+    this.unindexed = [];
+    const body: IndexFileBody = { packs };
+    const id = await this.repo.writeIndexFile(body);
+    this.indexFiles.push(id);
+    for (const p of packs) {
+      for (const [t, hex, offset, length, rawLength] of p.blobs) {
+        this.index.add(Buffer.from(hex, 'hex'), { type: t as BlobType, pack: p.id, offset, length, rawLength }, p.eph);
+      }
+    }
+  }
+
+  private async drain(): Promise<void> {
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
+    this.check();
+  }
+
+  /** Seals the last packs, waits for every upload and writes the final index. */
+  async finish(): Promise<void> {
+    await this.drain();
+    this.flushPack(BlobType.Data);
+    this.flushPack(BlobType.Tree);
+    await this.drain();
+    await this.writeIndex();
+  }
+}

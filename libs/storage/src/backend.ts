@@ -1,0 +1,41 @@
+/**
+ * The one small interface every repository target implements.
+ *
+ * Names are slash-separated relative paths such as `data/ab/ab12…` or `keys/4f…`. They never
+ * start with a slash, never contain `..`, and are validated by `assertValidName`.
+ */
+export interface StoredObject {
+  /** Relative name, e.g. `data/ab/ab12…`. */
+  name: string;
+  /** Size in bytes. */
+  size: number;
+  /** Last modification time, when the backend knows it. */
+  mtime?: Date;
+}
+
+export interface ByteRange {
+  offset: number;
+  length: number;
+}
+
+export interface StorageBackend {
+  /** Human-readable location (path or s3://bucket/prefix), never containing credentials. */
+  readonly location: string;
+  /**
+   * Atomically store `data` under `name`: readers see either nothing or the whole object,
+   * never a partial one. Overwrites an existing object of the same name.
+   */
+  put(name: string, data: Uint8Array): Promise<void>;
+  /** Read a whole object, or a byte range of it. Throws StorageError code NOT_FOUND if absent. */
+  get(name: string, range?: ByteRange): Promise<Buffer>;
+  /** Size and mtime of one object, or null if it does not exist. */
+  stat(name: string): Promise<StoredObject | null>;
+  /** Every object whose name starts with `prefix` (e.g. `snapshots/`), in no particular order. */
+  list(prefix: string): AsyncIterable<StoredObject>;
+  /** Remove an object; removing an absent object is not an error. */
+  delete(name: string): Promise<void>;
+  /** Free bytes at the target when the backend can tell (filesystems), else null. */
+  freeSpace(): Promise<number | null>;
+  /** Release connections and timers. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,352 @@
+import { randomBytes } from 'node:crypto';
+import type { Dirent, Stats } from 'node:fs';
+import * as fsp from 'node:fs/promises';
+import * as path from 'node:path';
+import { getSystemErrorMessage } from 'node:util';
+
+import type { ByteRange, StorageBackend, StoredObject } from './backend';
+import { StorageError, assertValidName, assertValidPrefix, errorCode } from './errors';
+
+/** Leftovers of interrupted puts carry this prefix; they are never listed as objects. */
+export const TEMP_PREFIX = '.tmp-';
+
+const DIR_MODE = 0o700;
+const FILE_MODE = 0o600;
+/** How many stat calls list() keeps in flight per directory (network folders are latency-bound). */
+const STAT_BATCH = 64;
+
+export interface FsOpenOptions {
+  /** Create the root directory (and its parents) when it does not exist. */
+  create?: boolean;
+}
+
+/** What was being done when a filesystem call failed, for the error message. */
+export interface FsErrorContext {
+  /** The backend root, named in messages about the target as a whole (full, read-only). */
+  root: string;
+  /** The file or directory the failing call was about. */
+  path: string;
+  /** A verb phrase such as `writing` or `reading`. */
+  op: string;
+}
+
+/** `no space left on device (ENOSPC)`, without the path Node puts in its own messages. */
+function describe(err: unknown): string {
+  const code = errorCode(err);
+  if (typeof err === 'object' && err !== null && 'errno' in err && typeof err.errno === 'number' && code) {
+    try {
+      return `${getSystemErrorMessage(err.errno)} (${code})`;
+    } catch {
+      // An errno libuv does not know: fall through to the raw message.
+    }
+  }
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Translate a filesystem error into a StorageError with a stable code and a one-line message
+ * naming the location. Exported so the errno mapping can be unit-tested: the tests run as root,
+ * for whom chmod does not produce EACCES.
+ */
+export function mapFsError(err: unknown, ctx: FsErrorContext): StorageError {
+  if (err instanceof StorageError) return err;
+  const what = describe(err);
+  switch (errorCode(err)) {
+    case 'ENOSPC':
+    case 'EDQUOT':
+      return new StorageError('FULL', `target ${ctx.root} is full: ${what} while ${ctx.op} ${ctx.path}`, {
+        cause: err,
+      });
+    case 'EROFS':
+      return new StorageError(
+        'READ_ONLY',
+        `target ${ctx.root} is read-only: ${what} while ${ctx.op} ${ctx.path}`,
+        { cause: err },
+      );
+    case 'EACCES':
+    case 'EPERM':
+      return new StorageError('PERMISSION_DENIED', `permission denied ${ctx.op} ${ctx.path}: ${what}`, {
+        cause: err,
+      });
+    case 'ENOENT':
+      return new StorageError('NOT_FOUND', `${ctx.path} not found: ${what}`, { cause: err });
+    default:
+      return new StorageError('IO', `I/O error ${ctx.op} ${ctx.path}: ${what}`, { cause: err });
+  }
+}
+
+function assertValidRange(range: ByteRange): void {
+  if (
+    !Number.isSafeInteger(range.offset) ||
+    !Number.isSafeInteger(range.length) ||
+    range.offset < 0 ||
+    range.length < 0
+  ) {
+    throw new StorageError('IO', `invalid byte range offset=${range.offset} length=${range.length}`);
+  }
+}
+
+/** `data/` → `data`, `data/ab` → `data`, `` → `` : the directory that holds every match. */
+function prefixDir(prefix: string): string {
+  const slash = prefix.lastIndexOf('/');
+  return slash < 0 ? '' : prefix.slice(0, slash);
+}
+
+/** fsync a directory so a rename or new entry in it survives a crash. */
+async function syncDir(dir: string): Promise<void> {
+  let fh: fsp.FileHandle | undefined;
+  try {
+    fh = await fsp.open(dir, 'r');
+    await fh.sync();
+  } catch (err) {
+    // Some filesystems (CIFS/SMB, some FUSE and NFS setups) cannot fsync a directory; the data
+    // itself is already fsynced, so this is the best that target can do.
+    const code = errorCode(err);
+    if (code !== 'EINVAL' && code !== 'EISDIR' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EBADF') {
+      throw err;
+    }
+  } finally {
+    await fh?.close();
+  }
+}
+
+/** A repository on a local drive or a mounted network folder. */
+export class FsBackend implements StorageBackend {
+  readonly location: string;
+
+  readonly root: string;
+
+  /** Prefer `FsBackend.open`, which also checks that the root exists and is a directory. */
+  constructor(root: string) {
+    if (!path.isAbsolute(root)) {
+      throw new StorageError('INVALID_LOCATION', `storage root must be an absolute path, got ${root}`);
+    }
+    this.root = path.resolve(root);
+    this.location = this.root;
+  }
+
+  static async open(root: string, opts: FsOpenOptions = {}): Promise<FsBackend> {
+    const backend = new FsBackend(root);
+    const dir = backend.root;
+    let st: Stats;
+    try {
+      st = await fsp.stat(dir);
+    } catch (err) {
+      const code = errorCode(err);
+      if (code === 'ENOTDIR') {
+        throw new StorageError('INVALID_LOCATION', `backup target ${dir} is below a file, not a directory`, {
+          cause: err,
+        });
+      }
+      if (code !== 'ENOENT') throw mapFsError(err, { root: dir, path: dir, op: 'opening' });
+      if (!opts.create) {
+        throw new StorageError('NOT_FOUND', `backup target ${dir} does not exist`, { cause: err });
+      }
+      try {
+        await fsp.mkdir(dir, { recursive: true, mode: DIR_MODE });
+      } catch (mkdirErr) {
+        throw mapFsError(mkdirErr, { root: dir, path: dir, op: 'creating' });
+      }
+      return backend;
+    }
+    if (!st.isDirectory()) {
+      throw new StorageError('INVALID_LOCATION', `backup target ${dir} exists but is not a directory`);
+    }
+    return backend;
+  }
+
+  private pathOf(name: string): string {
+    assertValidName(name);
+    return path.join(this.root, ...name.split('/'));
+  }
+
+  async put(name: string, data: Uint8Array): Promise<void> {
+    const file = this.pathOf(name);
+    const dir = path.dirname(file);
+    // Same directory as the final name, so the rename is atomic (never crosses a filesystem).
+    const tmp = path.join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    let fh: fsp.FileHandle | undefined;
+    try {
+      try {
+        fh = await fsp.open(tmp, 'wx', FILE_MODE);
+      } catch (err) {
+        if (errorCode(err) !== 'ENOENT') throw err;
+        await this.makeParents(name);
+        fh = await fsp.open(tmp, 'wx', FILE_MODE);
+      }
+      await fh.writeFile(data);
+      await fh.sync();
+      const closing = fh;
+      fh = undefined;
+      await closing.close();
+      await fsp.rename(tmp, file);
+      await syncDir(dir);
+    } catch (err) {
+      await fh?.close().catch(() => undefined);
+      // Best effort: after a successful rename the temp name no longer exists, which is fine.
+      await fsp.rm(tmp, { force: true }).catch(() => undefined);
+      throw mapFsError(err, { root: this.root, path: file, op: 'writing' });
+    }
+  }
+
+  /**
+   * Create the directories between the root and `name`, one level at a time. The root itself is
+   * never created here: if it vanished (drive unplugged, share unmounted) the put must fail
+   * instead of silently writing into the empty mount point.
+   */
+  private async makeParents(name: string): Promise<void> {
+    const segments = name.split('/').slice(0, -1);
+    let dir = this.root;
+    for (const segment of segments) {
+      const parent = dir;
+      dir = path.join(dir, segment);
+      try {
+        await fsp.mkdir(dir, { mode: DIR_MODE });
+      } catch (err) {
+        const code = errorCode(err);
+        if (code === 'EEXIST') continue;
+        if (code === 'ENOENT' && parent === this.root) {
+          throw new StorageError('NOT_FOUND', `backup target ${this.root} no longer exists`, { cause: err });
+        }
+        throw err;
+      }
+      // The new directory's entry must be durable too, or a crash could lose the whole subtree.
+      await syncDir(parent);
+    }
+  }
+
+  async get(name: string, range?: ByteRange): Promise<Buffer> {
+    const file = this.pathOf(name);
+    const ctx = { root: this.root, path: file, op: 'reading' };
+    if (!range) {
+      try {
+        return await fsp.readFile(file);
+      } catch (err) {
+        throw mapFsError(err, ctx);
+      }
+    }
+    assertValidRange(range);
+    let fh: fsp.FileHandle;
+    try {
+      fh = await fsp.open(file, 'r');
+    } catch (err) {
+      throw mapFsError(err, ctx);
+    }
+    try {
+      const buf = Buffer.allocUnsafe(range.length);
+      let done = 0;
+      // read() may return fewer bytes than asked (network filesystems do); loop until EOF.
+      while (done < range.length) {
+        const { bytesRead } = await fh.read(buf, done, range.length - done, range.offset + done);
+        if (bytesRead === 0) break;
+        done += bytesRead;
+      }
+      if (done < range.length) {
+        throw new StorageError(
+          'IO',
+          `truncated object ${name} in ${this.root}: wanted ${range.length} bytes at offset ${range.offset}, ` +
+            `got ${done}`,
+        );
+      }
+      return buf;
+    } catch (err) {
+      throw mapFsError(err, ctx);
+    } finally {
+      await fh.close();
+    }
+  }
+
+  async stat(name: string): Promise<StoredObject | null> {
+    const file = this.pathOf(name);
+    try {
+      const st = await fsp.stat(file);
+      return st.isFile() ? { name, size: st.size, mtime: st.mtime } : null;
+    } catch (err) {
+      const code = errorCode(err);
+      if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+      throw mapFsError(err, { root: this.root, path: file, op: 'reading' });
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<StoredObject> {
+    assertValidPrefix(prefix);
+    const start = prefixDir(prefix);
+    yield* this.walk(start, prefix);
+  }
+
+  /** Recursively yield the files under `rel` (a directory relative to the root) matching `prefix`. */
+  private async *walk(rel: string, prefix: string): AsyncGenerator<StoredObject> {
+    const dir = rel === '' ? this.root : path.join(this.root, ...rel.split('/'));
+    let entries: Dirent[];
+    try {
+      entries = await fsp.readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      const code = errorCode(err);
+      // A missing directory simply holds no objects (also when it vanishes mid-walk).
+      if (code === 'ENOENT' || code === 'ENOTDIR') return;
+      throw mapFsError(err, { root: this.root, path: dir, op: 'listing' });
+    }
+    const subdirs: string[] = [];
+    const files: string[] = [];
+    for (const entry of entries) {
+      if (entry.name.startsWith(TEMP_PREFIX)) continue;
+      const childRel = rel === '' ? entry.name : `${rel}/${entry.name}`;
+      if (entry.isDirectory()) {
+        // Descend only where a match is possible: `data/ab` for prefix `data/a`, or any below `data/`.
+        const asDir = `${childRel}/`;
+        if (asDir.startsWith(prefix) || prefix.startsWith(asDir)) subdirs.push(childRel);
+      } else if (childRel.startsWith(prefix)) {
+        // Files and unknown types (some network filesystems report DT_UNKNOWN): stat decides.
+        files.push(childRel);
+      }
+    }
+    for (let i = 0; i < files.length; i += STAT_BATCH) {
+      const batch = files.slice(i, i + STAT_BATCH);
+      const stats = await Promise.all(batch.map((f) => this.statForList(f)));
+      for (const [j, st] of stats.entries()) {
+        if (st === null) continue;
+        const objectName = batch[j];
+        if (objectName === undefined) continue;
+        if (st.isFile()) yield { name: objectName, size: st.size, mtime: st.mtime };
+        else if (st.isDirectory()) subdirs.push(objectName);
+      }
+    }
+    for (const sub of subdirs) yield* this.walk(sub, prefix);
+  }
+
+  private async statForList(rel: string): Promise<Stats | null> {
+    const file = path.join(this.root, ...rel.split('/'));
+    try {
+      return await fsp.stat(file);
+    } catch (err) {
+      // Deleted between readdir and stat (a concurrent prune): not an object any more.
+      if (errorCode(err) === 'ENOENT') return null;
+      throw mapFsError(err, { root: this.root, path: file, op: 'listing' });
+    }
+  }
+
+  async delete(name: string): Promise<void> {
+    const file = this.pathOf(name);
+    try {
+      await fsp.unlink(file);
+      await syncDir(path.dirname(file));
+    } catch (err) {
+      const code = errorCode(err);
+      if (code === 'ENOENT' || code === 'ENOTDIR') return;
+      throw mapFsError(err, { root: this.root, path: file, op: 'deleting' });
+    }
+  }
+
+  async freeSpace(): Promise<number | null> {
+    try {
+      const st = await fsp.statfs(this.root);
+      return st.bavail * st.bsize;
+    } catch (err) {
+      throw mapFsError(err, { root: this.root, path: this.root, op: 'checking free space of' });
+    }
+  }
+
+  async close(): Promise<void> {
+    // Nothing is held open between calls.
+  }
+}
