@@ -37,7 +37,10 @@ export interface S3TestServerOptions {
 
 /**
  * Start an in-process fake S3 server (s3rver) on a free loopback port, backed by a fresh temp
- * directory. Limits: no ListMultipartUploads, so keep objects well under the 64 MiB part size.
+ * directory. Limits: no ListMultipartUploads, so keep objects well under the 64 MiB part size;
+ * and its ListObjectsV2 continuation tokens use DES, which OpenSSL 3 (Node 17+) lacks, so a listing
+ * that needs a second page (over 1000 keys under one prefix) fails with HTTP 500. It checks the
+ * access key but not V4 signatures, so a wrong secret key goes unnoticed.
  */
 export async function startS3Server(options: S3TestServerOptions = {}): Promise<S3TestServer> {
   const S3rver = requireCjs('s3rver') as S3rverConstructor;

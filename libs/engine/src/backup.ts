@@ -3,19 +3,27 @@
  * index, the manifest and — last — the snapshot. Until that final put nothing is visible, so a
  * killed backup leaves only unreferenced (but indexed, hence reusable) packs.
  */
-import { closeSync, fstatSync, lstatSync, openSync, readSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
+import {
+  closeSync,
+  fstatSync,
+  lstatSync,
+  openSync,
+  readSync,
+  readdirSync,
+  readlinkSync,
+  type BigIntStats,
+} from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 import { Chunker } from './chunker';
-import { contentHash } from './crypto';
 import { EngineError } from './errors';
 import { pathKey } from './keys';
 import { Lock, type LockTiming } from './locks';
 import { pathFingerprint, type Manifest } from './manifest';
-import { contentName, openJson, sealJson, verifyContentName } from './meta';
+import { openJson, verifyContentName } from './meta';
 import type { Repository } from './repository';
-import { normalizeArch, type Arch, type SnapshotBody, type SnapshotHeader, type SnapshotInfo, type SourceError } from './snapshot';
+import { normalizeArch, type SnapshotInfo, type SourceError } from './snapshot';
 import { encodeTree, type TreeNode } from './tree';
 import { WorkerPool } from './workers/pool';
 import { WriterSession } from './writer';
@@ -36,12 +44,14 @@ export interface BackupOptions {
   tags?: string[];
   host?: string;
   /** Architecture of the source machine; defaults to this process's. */
-  arch?: Arch | string;
+  arch?: string;
   /** gitignore-style patterns, relative to the source folder. */
   excludes?: string[];
   /** Parent snapshot for change detection: an id, 'none', or undefined for automatic. */
   parent?: string;
   onProgress?: (p: Progress) => void;
+  /** Minimum time between progress events (default 250 ms; 0 reports every file and chunk). */
+  progressIntervalMs?: number;
   /** Reuse a pool across operations (the worker app does); otherwise one is made and closed. */
   pool?: WorkerPool;
   lockTiming?: LockTiming;
@@ -82,11 +92,15 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   try {
     rootStat = lstatSync(source, { bigint: true });
   } catch (err) {
-    throw new EngineError('SOURCE_UNREADABLE', `cannot read source folder ${source}: ${describe(err)}`, { cause: err });
+    throw new EngineError('SOURCE_UNREADABLE', `cannot read source folder ${source}: ${describe(err)}`, {
+      cause: err,
+    });
   }
-  if (!rootStat.isDirectory()) throw new EngineError('SOURCE_UNREADABLE', `source ${source} is not a directory`);
+  if (!rootStat.isDirectory())
+    throw new EngineError('SOURCE_UNREADABLE', `source ${source} is not a directory`);
   for (const t of opts.tags ?? []) {
-    if (!/^[\w.:@-]{1,64}$/u.test(t)) throw new EngineError('INVALID_ARGUMENT', `invalid tag ${JSON.stringify(t)}`);
+    if (!/^[\w.:@-]{1,64}$/u.test(t))
+      throw new EngineError('INVALID_ARGUMENT', `invalid tag ${JSON.stringify(t)}`);
   }
 
   const lock = await Lock.acquire(repo.backend, 'shared', 'backup', opts.lockTiming);
@@ -108,7 +122,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     const emit = (force = false): void => {
       if (!opts.onProgress) return;
       const now = Date.now();
-      if (force || now - lastEmit >= PROGRESS_INTERVAL_MS) {
+      if (force || now - lastEmit >= (opts.progressIntervalMs ?? PROGRESS_INTERVAL_MS)) {
         lastEmit = now;
         opts.onProgress({ ...progress });
       }
@@ -124,13 +138,26 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     const window = Buffer.allocUnsafe(Math.max(READ_WINDOW, repo.config.chunker.max * 2));
     const manifest: Manifest = { files: {}, trees: [] };
     const errors: SourceError[] = [];
-    const stats = { files: 0, dirs: 0, totalBytes: 0, bytesRead: 0, filesNew: 0, filesChanged: 0, filesUnmodified: 0 };
+    const stats = {
+      files: 0,
+      dirs: 0,
+      totalBytes: 0,
+      bytesRead: 0,
+      filesNew: 0,
+      filesChanged: 0,
+      filesUnmodified: 0,
+    };
     let sinceYield = 0;
 
     const storeFile = async (abs: string, rel: string, st: BigIntStats): Promise<TreeNode | null> => {
       const fp = pathFingerprint(pk, rel);
       const prev = parentFiles?.files[fp];
-      const base = { mode: Number(st.mode & 0o7777n), mtime: nsString(st.mtimeNs), uid: Number(st.uid), gid: Number(st.gid) };
+      const base = {
+        mode: Number(st.mode & 0o7777n),
+        mtime: nsString(st.mtimeNs),
+        uid: Number(st.uid),
+        gid: Number(st.gid),
+      };
       if (
         prev &&
         prev[0] === Number(st.size) &&
@@ -221,7 +248,13 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
           continue;
         }
         if (excluder.excluded(childRel, st.isDirectory())) continue;
-        const base = { name, mode: Number(st.mode & 0o7777n), mtime: nsString(st.mtimeNs), uid: Number(st.uid), gid: Number(st.gid) };
+        const base = {
+          name,
+          mode: Number(st.mode & 0o7777n),
+          mtime: nsString(st.mtimeNs),
+          uid: Number(st.uid),
+          gid: Number(st.gid),
+        };
         if (st.isDirectory()) {
           const subtree = await storeDir(childAbs, childRel);
           nodes.push({ ...base, type: 'dir', subtree });
@@ -267,46 +300,33 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     };
     await session.finish();
 
-    const manifestBytes = sealJson(repo.keys.metaKey, 'manifest', manifest);
-    const m = contentName('manifests', manifestBytes);
-    await repo.backend.put(m.name, manifestBytes);
-
-    const body: SnapshotBody = { tree: rootTree, root: rootNode, paths: [source], errors };
-    const sealedBody = sealJson(session.key, 'snapshot body', body);
-    const header: SnapshotHeader = {
-      time: new Date(started).toISOString(),
-      host,
-      service,
-      plan,
-      tags: [...new Set(opts.tags ?? [])].sort(),
-      arch: normalizeArch(opts.arch ?? process.arch),
-      parent: parent?.id ?? null,
-      manifest: m.id,
-      writer: repo.canRead ? 'password' : 'writer-key',
-      sourceFp,
-      stats: {
-        ...stats,
-        bytesAdded: session.stats.bytesAdded + manifestBytes.length,
-        blobsAdded: session.stats.blobsAdded,
-        errors: errors.length,
-        durationMs: 0,
+    const snapshot = await session.commitSnapshot(
+      manifest,
+      { tree: rootTree, root: rootNode, paths: [source], errors },
+      {
+        time: new Date(started).toISOString(),
+        host,
+        service,
+        plan,
+        tags: [...new Set(opts.tags ?? [])].sort(),
+        arch: normalizeArch(opts.arch ?? process.arch),
+        parent: parent?.id ?? null,
+        writer: repo.canRead ? 'password' : 'writer-key',
+        sourceFp,
+        stats: {
+          ...stats,
+          bytesAdded: session.stats.bytesAdded,
+          blobsAdded: session.stats.blobsAdded,
+          errors: errors.length,
+          durationMs: Date.now() - started,
+        },
       },
-      bodyHash: contentHash(sealedBody).toString('hex'),
-    };
-    header.stats.durationMs = Date.now() - started;
-    const file = JSON.stringify({
-      v: 1,
-      header: sealJson(repo.keys.metaKey, 'snapshot header', header).toString('base64'),
-      eph: session.eph,
-      body: sealedBody.toString('base64'),
-    });
-    const snap = contentName('snapshots', Buffer.from(file));
-    await repo.backend.put(snap.name, Buffer.from(file));
+    );
     progress.phase = 'done';
     progress.filesTotal = Math.max(progress.filesTotal, progress.filesDone);
     progress.bytesTotal = Math.max(progress.bytesTotal, progress.bytesDone);
     emit(true);
-    return { snapshot: { id: snap.id, ...header }, errors };
+    return { snapshot, errors };
   } finally {
     if (ownPool) await pool.close();
     await lock.release();
@@ -346,12 +366,7 @@ async function findParent(
   if (parent) return repo.resolveSnapshot(parent);
   const all = await repo.listSnapshots();
   return (
-    all.find(
-      (s) =>
-        s.service === key.service &&
-        s.plan === key.plan &&
-        s.sourceFp === key.sourceFp,
-    ) ?? null
+    all.find((s) => s.service === key.service && s.plan === key.plan && s.sourceFp === key.sourceFp) ?? null
   );
 }
 
@@ -361,4 +376,3 @@ export async function loadManifest(repo: Repository, id: string): Promise<Manife
   verifyContentName(id, bytes, name);
   return openJson<Manifest>(repo.keys.metaKey, 'manifest', bytes, name);
 }
-

@@ -5,7 +5,7 @@
  * keyed hashes, hence uniformly distributed): about 56 bytes per blob and no per-entry JS objects,
  * so 1 TiB of 1 MiB chunks needs ~60 MB rather than the ~300 MB a Map of strings would.
  */
-import { BlobType, ID_LEN } from './blob';
+import { type BlobType, ID_LEN } from './blob';
 
 export interface BlobLocation {
   type: BlobType;

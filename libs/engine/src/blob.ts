@@ -7,10 +7,8 @@ import { compress, decompress } from './compression';
 import { constantTimeEqual, keyedHash, open, seal } from './crypto';
 import { corrupt } from './errors';
 
-export const enum BlobType {
-  Data = 0,
-  Tree = 1,
-}
+export const BlobType = { Data: 0, Tree: 1 } as const;
+export type BlobType = (typeof BlobType)[keyof typeof BlobType];
 
 export const ID_LEN = 32;
 

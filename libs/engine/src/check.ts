@@ -8,7 +8,7 @@
  *   and the index. Without the password only the hash is checked, and the result says so.
  */
 import { createHash } from 'node:crypto';
-import { BlobType, openBlob } from './blob';
+import { type BlobType, openBlob } from './blob';
 import { BlobIndex } from './blob-index';
 import { loadManifest } from './backup';
 import { contentHash } from './crypto';
@@ -49,13 +49,13 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
   const errors: string[] = [];
   const warnings: string[] = [];
   const index = new BlobIndex();
-  const indexed = new Map<string, { eph: string; blobs: [number, string, number, number, number][] }>();
+  const indexed = new Map<string, { eph: string; blobs: [BlobType, string, number, number, number][] }>();
   for (const name of await repo.listNames('index/')) {
     try {
       for (const p of (await repo.readIndexFile(name)).packs) {
         indexed.set(p.id, p);
         for (const [t, id, offset, length, rawLength] of p.blobs) {
-          index.add(Buffer.from(id, 'hex'), { type: t as BlobType, pack: p.id, offset, length, rawLength }, p.eph);
+          index.add(Buffer.from(id, 'hex'), { type: t, pack: p.id, offset, length, rawLength }, p.eph);
         }
       }
     } catch (err) {
@@ -63,7 +63,8 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
     }
   }
   const stored = new Map<string, number>();
-  for await (const o of repo.backend.list('data/')) stored.set(o.name.slice(o.name.lastIndexOf('/') + 1), o.size);
+  for await (const o of repo.backend.list('data/'))
+    stored.set(o.name.slice(o.name.lastIndexOf('/') + 1), o.size);
   for (const [id, p] of indexed) {
     const size = stored.get(id);
     if (size === undefined) {
@@ -74,7 +75,10 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
     if (size < end + 4) errors.push(`pack ${id} is truncated (${size} bytes, blobs end at ${end})`);
   }
   const unindexed = [...stored.keys()].filter((id) => !indexed.has(id));
-  if (unindexed.length) warnings.push(`${unindexed.length} pack(s) in no index (left by an interrupted backup; prune removes them)`);
+  if (unindexed.length)
+    warnings.push(
+      `${unindexed.length} pack(s) in no index (left by an interrupted backup; prune removes them)`,
+    );
 
   const snapshotNames = await repo.listNames('snapshots/');
   const visitedTrees = new Set<string>();
@@ -86,7 +90,8 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
       snapshots++;
       const manifest = await loadManifest(repo, info.manifest);
       for (const ref of manifestRefs(manifest)) {
-        if (!index.has(Buffer.from(ref, 'hex'))) errors.push(`snapshot ${id.slice(0, 8)}: blob ${ref} is missing`);
+        if (!index.has(Buffer.from(ref, 'hex')))
+          errors.push(`snapshot ${id.slice(0, 8)}: blob ${ref} is missing`);
       }
       if (repo.canRead) {
         const { body } = await repo.readSnapshotBody(id);
@@ -100,7 +105,9 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
             for (const n of tree.nodes) {
               if (n.type === 'dir') stack.push(n.subtree!);
               else if (n.type === 'file') {
-                for (const c of n.content!) if (!index.has(Buffer.from(c, 'hex'))) errors.push(`snapshot ${id.slice(0, 8)}: ${n.name}: blob ${c} is missing`);
+                for (const c of n.content!)
+                  if (!index.has(Buffer.from(c, 'hex')))
+                    errors.push(`snapshot ${id.slice(0, 8)}: ${n.name}: blob ${c} is missing`);
               }
             }
           } catch (err) {
@@ -112,7 +119,8 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
       errors.push(`snapshot ${id.slice(0, 8)}: ${describe(err)}`);
     }
   }
-  if (!repo.canRead) warnings.push('opened with the writer key: snapshot bodies and trees were not decrypted');
+  if (!repo.canRead)
+    warnings.push('opened with the writer key: snapshot bodies and trees were not decrypted');
 
   let packsRead = 0;
   if (opts.readData !== undefined) {
@@ -121,7 +129,9 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
     if (opts.readData < 100) {
       const seed = opts.seed ?? new Date().toISOString();
       const rank = (id: string): string => createHash('sha256').update(seed).update(id).digest('hex');
-      chosen = [...all].sort((a, b) => rank(a).localeCompare(rank(b))).slice(0, Math.ceil((all.length * opts.readData) / 100));
+      chosen = [...all]
+        .sort((a, b) => rank(a).localeCompare(rank(b)))
+        .slice(0, Math.ceil((all.length * opts.readData) / 100));
     }
     await mapLimit(chosen, 2, async (id) => {
       try {
@@ -139,14 +149,23 @@ export async function check(repo: Repository, opts: CheckOptions = {}): Promise<
         for (const e of entries) {
           const hex = e.id.toString('hex');
           const ix = inIndex.get(hex);
-          if (!ix || ix[2] !== e.offset || ix[3] !== e.length || ix[4] !== e.rawLength) errors.push(`pack ${id}: blob ${hex} disagrees with the index`);
-          openBlob(key, repo.keys.idKey, e.type, e.id, bytes.subarray(e.offset, e.offset + e.length), e.rawLength);
+          if (!ix || ix[2] !== e.offset || ix[3] !== e.length || ix[4] !== e.rawLength)
+            errors.push(`pack ${id}: blob ${hex} disagrees with the index`);
+          openBlob(
+            key,
+            repo.keys.idKey,
+            e.type,
+            e.id,
+            bytes.subarray(e.offset, e.offset + e.length),
+            e.rawLength,
+          );
         }
       } catch (err) {
         errors.push(`pack ${id}: ${describe(err)}`);
       }
     });
-    if (!repo.canRead) warnings.push('opened with the writer key: pack contents were hash-checked, not decrypted');
+    if (!repo.canRead)
+      warnings.push('opened with the writer key: pack contents were hash-checked, not decrypted');
   }
   return {
     ok: errors.length === 0,

@@ -38,7 +38,7 @@ export function validateChunkerParams(p: ChunkerParams): void {
 
 /** A mask with `bits` ones in the high part of a 32-bit word (the bits that see the most bytes). */
 function highMask(bits: number): number {
-  return bits >= 32 ? -1 : ((~0 << (32 - bits)) | 0);
+  return bits >= 32 ? -1 : (~0 << (32 - bits)) | 0;
 }
 
 export class Chunker {

@@ -6,10 +6,8 @@
 import { constants, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { corrupt } from './errors';
 
-export const enum Compression {
-  None = 0,
-  Zstd = 1,
-}
+export const Compression = { None: 0, Zstd: 1 } as const;
+export type Compression = (typeof Compression)[keyof typeof Compression];
 
 const SAMPLE = 64 * 1024;
 /** Below this saving a chunk is kept raw: decompression would cost more than it saves. */

@@ -47,7 +47,9 @@ export function open(key: Buffer, sealed: Uint8Array, aad: Uint8Array, what: str
 
 /** Keyed BLAKE3: chunk ids and path fingerprints reveal nothing without the repository's id key. */
 export function keyedHash(key: Buffer, data: Uint8Array): Buffer {
-  return Blake3Hasher.newKeyed(key).update(Buffer.from(data.buffer, data.byteOffset, data.byteLength)).digestBuffer();
+  return Blake3Hasher.newKeyed(key)
+    .update(Buffer.from(data.buffer, data.byteOffset, data.byteLength))
+    .digestBuffer();
 }
 
 /** Plain BLAKE3, used to name files after their content so corruption is visible without keys. */
@@ -88,13 +90,23 @@ function privateKeyObject(raw: Buffer): KeyObject {
  * The writer learns it only while it holds the ephemeral private key, which it never stores.
  */
 export function sessionKeyFromEphemeral(ephemeral: RawKeyPair, repoPublicKey: Buffer): Buffer {
-  const shared = diffieHellman({ privateKey: privateKeyObject(ephemeral.privateKey), publicKey: publicKeyObject(repoPublicKey) });
+  const shared = diffieHellman({
+    privateKey: privateKeyObject(ephemeral.privateKey),
+    publicKey: publicKeyObject(repoPublicKey),
+  });
   return hkdf(Buffer.concat([shared, ephemeral.publicKey, repoPublicKey]), 'vaultline session key v1');
 }
 
 /** The reader's side of the same agreement: needs the repository private key. */
-export function sessionKeyFromRepoPrivate(ephemeralPublic: Buffer, repoPrivateKey: Buffer, repoPublicKey: Buffer): Buffer {
-  const shared = diffieHellman({ privateKey: privateKeyObject(repoPrivateKey), publicKey: publicKeyObject(ephemeralPublic) });
+export function sessionKeyFromRepoPrivate(
+  ephemeralPublic: Buffer,
+  repoPrivateKey: Buffer,
+  repoPublicKey: Buffer,
+): Buffer {
+  const shared = diffieHellman({
+    privateKey: privateKeyObject(repoPrivateKey),
+    publicKey: publicKeyObject(ephemeralPublic),
+  });
   return hkdf(Buffer.concat([shared, ephemeralPublic, repoPublicKey]), 'vaultline session key v1');
 }
 

@@ -57,7 +57,10 @@ export function validatePolicy(p: RetentionPolicy): void {
     }
   }
   if (!RULES.some((r) => ((p[r.key] as number | undefined) ?? 0) > 0) && !(p.keepTags ?? []).length) {
-    throw new EngineError('INVALID_ARGUMENT', 'a retention policy must keep something (refusing to forget every snapshot)');
+    throw new EngineError(
+      'INVALID_ARGUMENT',
+      'a retention policy must keep something (refusing to forget every snapshot)',
+    );
   }
 }
 
@@ -107,10 +110,19 @@ export interface ForgetOptions {
 }
 
 export async function forget(repo: Repository, opts: ForgetOptions): Promise<ForgetDecision[]> {
-  const modes = [opts.policy !== undefined, (opts.ids?.length ?? 0) > 0, opts.all === true].filter(Boolean).length;
-  if (modes !== 1) throw new EngineError('INVALID_ARGUMENT', 'forget needs exactly one of: a retention policy, snapshot ids, or --all');
+  const modes = [opts.policy !== undefined, (opts.ids?.length ?? 0) > 0, opts.all === true].filter(
+    Boolean,
+  ).length;
+  if (modes !== 1)
+    throw new EngineError(
+      'INVALID_ARGUMENT',
+      'forget needs exactly one of: a retention policy, snapshot ids, or --all',
+    );
   if (opts.all && !opts.plan && !opts.service) {
-    throw new EngineError('INVALID_ARGUMENT', 'forget --all needs --plan or --service (it will not empty the whole repository)');
+    throw new EngineError(
+      'INVALID_ARGUMENT',
+      'forget --all needs --plan or --service (it will not empty the whole repository)',
+    );
   }
   if (opts.policy) validatePolicy(opts.policy);
   return withLock(
@@ -125,7 +137,11 @@ export async function forget(repo: Repository, opts: ForgetOptions): Promise<For
       if (opts.ids?.length) {
         const wanted = await Promise.all(opts.ids.map((id) => repo.resolveSnapshot(id)));
         const drop = new Set(wanted.map((s) => s.id));
-        decisions = all.map((s) => ({ snapshot: s, keep: !drop.has(s.id), reasons: drop.has(s.id) ? [] : ['not named'] }));
+        decisions = all.map((s) => ({
+          snapshot: s,
+          keep: !drop.has(s.id),
+          reasons: drop.has(s.id) ? [] : ['not named'],
+        }));
       } else if (opts.all) {
         decisions = all.map((s) => ({ snapshot: s, keep: false, reasons: [] }));
       } else {

@@ -13,3 +13,5 @@ export * from './forget';
 export * from './prune';
 export { WorkerPool } from './workers/pool';
 export { BlobIndex } from './blob-index';
+export { readTree, readBlob } from './reader';
+export { WriterSession } from './writer';

@@ -176,15 +176,17 @@ export function exportWriterKey(keys: WriterKeys): string {
 export function parseWriterKey(text: string): WriterKeys {
   const trimmed = text.trim();
   const fail = (): never => {
-    throw new EngineError('INVALID_ARGUMENT', 'writer key is malformed (expected a string starting with vlwk1.)');
+    throw new EngineError(
+      'INVALID_ARGUMENT',
+      'writer key is malformed (expected a string starting with vlwk1.)',
+    );
   };
   if (!trimmed.startsWith(WRITER_PREFIX)) fail();
   let body: Record<string, unknown>;
   try {
-    body = JSON.parse(Buffer.from(trimmed.slice(WRITER_PREFIX.length), 'base64url').toString('utf8')) as Record<
-      string,
-      unknown
-    >;
+    body = JSON.parse(
+      Buffer.from(trimmed.slice(WRITER_PREFIX.length), 'base64url').toString('utf8'),
+    ) as Record<string, unknown>;
   } catch {
     return fail();
   }

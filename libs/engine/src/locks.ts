@@ -42,9 +42,21 @@ export class Lock {
     private readonly file: LockFile,
   ) {}
 
-  static async acquire(backend: StorageBackend, kind: LockKind, operation: string, timing = DEFAULT_LOCK_TIMING): Promise<Lock> {
+  static async acquire(
+    backend: StorageBackend,
+    kind: LockKind,
+    operation: string,
+    timing = DEFAULT_LOCK_TIMING,
+  ): Promise<Lock> {
     const now = Date.now();
-    const file: LockFile = { kind, host: hostname(), pid: process.pid, created: now, refreshed: now, operation };
+    const file: LockFile = {
+      kind,
+      host: hostname(),
+      pid: process.pid,
+      created: now,
+      refreshed: now,
+      operation,
+    };
     const name = `locks/${randomId(16)}`;
     await backend.put(name, Buffer.from(JSON.stringify(file)));
     const lock = new Lock(backend, name, file);

@@ -30,5 +30,6 @@ export function contentName(dir: string, bytes: Uint8Array): { id: string; name:
 
 /** Re-hashes a content-addressed object after download: detects corruption and swaps without keys. */
 export function verifyContentName(id: string, bytes: Uint8Array, what: string): void {
-  if (contentHash(bytes).toString('hex') !== id) throw corrupt(`${what} does not match its name (corrupted or tampered)`);
+  if (contentHash(bytes).toString('hex') !== id)
+    throw corrupt(`${what} does not match its name (corrupted or tampered)`);
 }

@@ -7,7 +7,7 @@
  * every blob, so the index can be rebuilt from packs alone by a holder of the private key. The file
  * is named after the BLAKE3 hash of its bytes, so corruption is visible without any key.
  */
-import { BlobType, ID_LEN } from './blob';
+import { type BlobType, ID_LEN } from './blob';
 import { contentHash, open, seal } from './crypto';
 import { corrupt } from './errors';
 
@@ -81,7 +81,12 @@ export function readPackHeader(bytes: Buffer, sessionKey: Buffer, what: string):
   packEphemeral(bytes, what);
   const hlen = bytes.readUInt32LE(bytes.length - 4);
   if (hlen + 4 + PACK_PREFIX_LEN > bytes.length) throw corrupt(`${what} header length is out of range`);
-  const header = open(sessionKey, bytes.subarray(bytes.length - 4 - hlen, bytes.length - 4), HEADER_AAD, `${what} header`);
+  const header = open(
+    sessionKey,
+    bytes.subarray(bytes.length - 4 - hlen, bytes.length - 4),
+    HEADER_AAD,
+    `${what} header`,
+  );
   const n = header.readUInt32LE(0);
   if (header.length !== 4 + n * ENTRY_LEN) throw corrupt(`${what} header is malformed`);
   const entries: PackEntry[] = [];

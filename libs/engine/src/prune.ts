@@ -46,12 +46,24 @@ type PackBlobs = IndexFileBody['packs'][number];
 
 export async function prune(repo: Repository, opts: PruneOptions = {}): Promise<PruneResult> {
   const threshold = opts.repackThreshold ?? 0.3;
-  if (!(threshold > 0 && threshold <= 1)) throw new EngineError('INVALID_ARGUMENT', 'repack threshold must be in (0, 1]');
+  if (!(threshold > 0 && threshold <= 1))
+    throw new EngineError('INVALID_ARGUMENT', 'repack threshold must be in (0, 1]');
   const margin = opts.safetyMarginMs ?? 60 * 60_000;
-  return withLock(repo.backend, 'exclusive', 'prune', () => pruneLocked(repo, opts, threshold, margin), opts.lockTiming);
+  return withLock(
+    repo.backend,
+    'exclusive',
+    'prune',
+    () => pruneLocked(repo, opts, threshold, margin),
+    opts.lockTiming,
+  );
 }
 
-async function pruneLocked(repo: Repository, opts: PruneOptions, threshold: number, margin: number): Promise<PruneResult> {
+async function pruneLocked(
+  repo: Repository,
+  opts: PruneOptions,
+  threshold: number,
+  margin: number,
+): Promise<PruneResult> {
   const result: PruneResult = {
     packsDeleted: 0,
     packsRepacked: 0,
@@ -68,7 +80,8 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, threshold: numb
   // 1. What is referenced.
   const snapshots = await repo.listSnapshots();
   const used = new Set<string>();
-  for (const s of snapshots) for (const id of manifestRefs(await loadManifest(repo, s.manifest))) used.add(id);
+  for (const s of snapshots)
+    for (const id of manifestRefs(await loadManifest(repo, s.manifest))) used.add(id);
 
   // 2. Every index entry, duplicates included (the compact index keeps only one copy).
   const indexFiles = await repo.listNames('index/');
@@ -108,14 +121,17 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, threshold: numb
       }
     } else keep.push(p);
   }
-  const unindexed = [...stored.entries()].filter(([id, st]) => !packs.has(id) && old(st.mtime)).map(([id]) => id);
+  const unindexed = [...stored.entries()]
+    .filter(([id, st]) => !packs.has(id) && old(st.mtime))
+    .map(([id]) => id);
   result.unindexedPacksDeleted = unindexed.length;
   for (const id of unindexed) result.bytesFreed += stored.get(id)!.size;
 
   const referencedManifests = new Set(snapshots.map((s) => s.manifest));
   const orphanManifests: string[] = [];
   for await (const o of repo.backend.list('manifests/')) {
-    if (!referencedManifests.has(o.name.slice('manifests/'.length)) && old(o.mtime)) orphanManifests.push(o.name);
+    if (!referencedManifests.has(o.name.slice('manifests/'.length)) && old(o.mtime))
+      orphanManifests.push(o.name);
   }
   result.orphanManifestsDeleted = orphanManifests.length;
   if (opts.dryRun) {
@@ -127,7 +143,9 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, threshold: numb
   const newIndexFiles: string[] = [];
   if (repack.length) {
     const inPlace = new BlobIndex();
-    for (const p of keep) for (const [t, id, offset, length, rawLength] of p.blobs) inPlace.add(Buffer.from(id, 'hex'), { type: t as BlobType, pack: p.id, offset, length, rawLength }, p.eph);
+    for (const p of keep)
+      for (const [t, id, offset, length, rawLength] of p.blobs)
+        inPlace.add(Buffer.from(id, 'hex'), { type: t, pack: p.id, offset, length, rawLength }, p.eph);
     const ownPool = !opts.pool;
     const pool = opts.pool ?? new WorkerPool();
     try {
@@ -138,7 +156,14 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, threshold: numb
         for (const [t, id, offset, length, rawLength] of p.blobs) {
           if (!used.has(id) || session.known(Buffer.from(id, 'hex'))) continue;
           const idBuf = Buffer.from(id, 'hex');
-          const plain = openBlob(key, repo.keys.idKey, t as BlobType, idBuf, bytes.subarray(offset, offset + length), rawLength);
+          const plain = openBlob(
+            key,
+            repo.keys.idKey,
+            t,
+            idBuf,
+            bytes.subarray(offset, offset + length),
+            rawLength,
+          );
           if (t === BlobType.Tree) session.addTree(plain);
           else await session.addData(idBuf, new Uint8Array(plain));
         }
@@ -166,7 +191,9 @@ async function pruneLocked(repo: Repository, opts: PruneOptions, threshold: numb
   );
 
   // 6. Packs and orphans last.
-  await mapLimit([...drop, ...repack.map((p) => p.id), ...unindexed], 8, (id) => repo.backend.delete(packName(id)));
+  await mapLimit([...drop, ...repack.map((p) => p.id), ...unindexed], 8, (id) =>
+    repo.backend.delete(packName(id)),
+  );
   await mapLimit(orphanManifests, 8, (n) => repo.backend.delete(n));
   return result;
 }

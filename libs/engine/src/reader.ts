@@ -19,11 +19,24 @@ export function ephOf(index: BlobIndex, pack: string): string {
 }
 
 /** Reads one blob on this thread (trees and other small blobs). */
-export async function readBlob(repo: Repository, index: BlobIndex, idHex: string, type: BlobType, what: string): Promise<Buffer> {
+export async function readBlob(
+  repo: Repository,
+  index: BlobIndex,
+  idHex: string,
+  type: BlobType,
+  what: string,
+): Promise<Buffer> {
   const loc = locate(index, idHex, what);
   if (loc.type !== type) throw corrupt(`blob ${idHex} has the wrong type`);
   const sealed = await repo.backend.get(packName(loc.pack), { offset: loc.offset, length: loc.length });
-  return openBlob(repo.readKey(ephOf(index, loc.pack)), repo.keys.idKey, type, Buffer.from(idHex, 'hex'), sealed, loc.rawLength);
+  return openBlob(
+    repo.readKey(ephOf(index, loc.pack)),
+    repo.keys.idKey,
+    type,
+    Buffer.from(idHex, 'hex'),
+    sealed,
+    loc.rawLength,
+  );
 }
 
 export async function readTree(repo: Repository, index: BlobIndex, idHex: string): Promise<Tree> {

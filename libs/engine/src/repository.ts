@@ -4,7 +4,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { StorageError, type StorageBackend } from '@vaultline/storage';
-import { BlobType } from './blob';
+import { type BlobType } from './blob';
 import { BlobIndex } from './blob-index';
 import { DEFAULT_CHUNKER, validateChunkerParams, type ChunkerParams } from './chunker';
 import { constantTimeEqual, contentHash, randomId, sessionKeyFromRepoPrivate } from './crypto';
@@ -58,7 +58,7 @@ export interface KeyInfo {
 }
 
 export interface IndexFileBody {
-  packs: { id: string; eph: string; blobs: [number, string, number, number, number][] }[];
+  packs: { id: string; eph: string; blobs: [BlobType, string, number, number, number][] }[];
 }
 
 function configMac(metaKey: Buffer, config: RepoConfig): string {
@@ -80,15 +80,24 @@ async function readConfig(backend: StorageBackend): Promise<ConfigFile> {
     file = await readJsonObject<ConfigFile>(backend, 'config', 'config');
   } catch (err) {
     if (err instanceof StorageError && err.code === 'NOT_FOUND') {
-      throw new EngineError('NO_REPOSITORY', `no Vaultline repository at ${backend.location} (run init first)`);
+      throw new EngineError(
+        'NO_REPOSITORY',
+        `no Vaultline repository at ${backend.location} (run init first)`,
+      );
     }
     throw err;
   }
   if (!file?.config || typeof file.config.id !== 'string') {
-    throw new EngineError('FOREIGN_REPOSITORY', `${backend.location} holds something that is not a Vaultline repository`);
+    throw new EngineError(
+      'FOREIGN_REPOSITORY',
+      `${backend.location} holds something that is not a Vaultline repository`,
+    );
   }
   if (file.config.version !== REPO_VERSION) {
-    throw new EngineError('UNSUPPORTED_VERSION', `repository format version ${file.config.version} is not supported`);
+    throw new EngineError(
+      'UNSUPPORTED_VERSION',
+      `repository format version ${file.config.version} is not supported`,
+    );
   }
   return file;
 }
@@ -140,7 +149,10 @@ export class Repository {
     const keyId = randomId(16);
     // Key first, config last: a repository is visible only once it can be opened.
     await backend.put(`keys/${keyId}`, Buffer.from(JSON.stringify(keyFile)));
-    await backend.put('config', Buffer.from(JSON.stringify({ config, mac: configMac(keys.metaKey, config) })));
+    await backend.put(
+      'config',
+      Buffer.from(JSON.stringify({ config, mac: configMac(keys.metaKey, config) })),
+    );
     return new Repository(backend, config, keys, keys.privateKey, keyId);
   }
 
@@ -157,10 +169,18 @@ export class Repository {
     } else {
       keys = creds.writerKey;
       if (keys.repoId !== file.config.id) {
-        throw new EngineError('FOREIGN_REPOSITORY', `the writer key belongs to another repository (${keys.repoId})`);
+        throw new EngineError(
+          'FOREIGN_REPOSITORY',
+          `the writer key belongs to another repository (${keys.repoId})`,
+        );
       }
     }
-    if (!constantTimeEqual(Buffer.from(configMac(keys.metaKey, file.config), 'base64'), Buffer.from(file.mac, 'base64'))) {
+    if (
+      !constantTimeEqual(
+        Buffer.from(configMac(keys.metaKey, file.config), 'base64'),
+        Buffer.from(file.mac, 'base64'),
+      )
+    ) {
       throw corrupt('config failed authentication');
     }
     validateChunkerParams(file.config.chunker);
@@ -186,7 +206,10 @@ export class Repository {
 
   requirePrivateKey(operation: string): Buffer {
     if (!this.privateKey) {
-      throw new EngineError('NEEDS_PASSWORD', `${operation} needs the repository password; the writer key cannot decrypt`);
+      throw new EngineError(
+        'NEEDS_PASSWORD',
+        `${operation} needs the repository password; the writer key cannot decrypt`,
+      );
     }
     return this.privateKey;
   }
@@ -195,7 +218,11 @@ export class Repository {
   readKey(eph: string, operation = 'reading data'): Buffer {
     let key = this.readKeys.get(eph);
     if (!key) {
-      key = sessionKeyFromRepoPrivate(Buffer.from(eph, 'base64'), this.requirePrivateKey(operation), this.keys.publicKey);
+      key = sessionKeyFromRepoPrivate(
+        Buffer.from(eph, 'base64'),
+        this.requirePrivateKey(operation),
+        this.keys.publicKey,
+      );
       this.readKeys.set(eph, key);
     }
     return key;
@@ -225,12 +252,19 @@ export class Repository {
     this.requirePrivateKey('removing a key');
     const keys = await this.listKeys();
     if (!keys.some((k) => k.id === id)) throw new EngineError('NOT_FOUND', `no key ${id}`);
-    if (keys.length === 1) throw new EngineError('LAST_KEY', 'refusing to remove the last key: the repository would be unreadable');
+    if (keys.length === 1)
+      throw new EngineError(
+        'LAST_KEY',
+        'refusing to remove the last key: the repository would be unreadable',
+      );
     await this.backend.delete(`keys/${id}`);
   }
 
   /** Adds a key for the new password, then removes the one used to open: no data is re-encrypted. */
-  async changePassword(newPassword: string, kdf?: Partial<Omit<KdfParams, 'salt' | 'algorithm'>>): Promise<string> {
+  async changePassword(
+    newPassword: string,
+    kdf?: Partial<Omit<KdfParams, 'salt' | 'algorithm'>>,
+  ): Promise<string> {
     assertPassword(newPassword);
     const id = await this.addKey(newPassword, kdf);
     if (this.keyId) await this.backend.delete(`keys/${this.keyId}`);
@@ -259,7 +293,7 @@ export class Repository {
       const body = await this.readIndexFile(name);
       for (const p of body.packs) {
         for (const [type, id, offset, length, rawLength] of p.blobs) {
-          index.add(Buffer.from(id, 'hex'), { type: type as BlobType, pack: p.id, offset, length, rawLength }, p.eph);
+          index.add(Buffer.from(id, 'hex'), { type: type, pack: p.id, offset, length, rawLength }, p.eph);
         }
       }
     });
@@ -281,7 +315,8 @@ export class Repository {
     try {
       bytes = await this.backend.get(name);
     } catch (err) {
-      if (err instanceof StorageError && err.code === 'NOT_FOUND') throw new EngineError('NOT_FOUND', `no snapshot ${id}`);
+      if (err instanceof StorageError && err.code === 'NOT_FOUND')
+        throw new EngineError('NOT_FOUND', `no snapshot ${id}`);
       throw err;
     }
     verifyContentName(id, bytes, name);
@@ -294,7 +329,12 @@ export class Repository {
 
   async readSnapshotInfo(id: string): Promise<SnapshotInfo> {
     const file = await this.readSnapshotFile(id);
-    const header = openJson<SnapshotHeader>(this.keys.metaKey, 'snapshot header', Buffer.from(file.header, 'base64'), `snapshot ${id} header`);
+    const header = openJson<SnapshotHeader>(
+      this.keys.metaKey,
+      'snapshot header',
+      Buffer.from(file.header, 'base64'),
+      `snapshot ${id} header`,
+    );
     return { id, ...header };
   }
 
@@ -302,8 +342,14 @@ export class Repository {
     const file = await this.readSnapshotFile(id);
     const info = await this.readSnapshotInfo(id);
     const sealedBody = Buffer.from(file.body, 'base64');
-    if (contentHash(sealedBody).toString('hex') !== info.bodyHash) throw corrupt(`snapshot ${id} body does not match its header`);
-    const body = openJson<SnapshotBody>(this.readKey(file.eph, 'reading a snapshot'), 'snapshot body', sealedBody, `snapshot ${id} body`);
+    if (contentHash(sealedBody).toString('hex') !== info.bodyHash)
+      throw corrupt(`snapshot ${id} body does not match its header`);
+    const body = openJson<SnapshotBody>(
+      this.readKey(file.eph, 'reading a snapshot'),
+      'snapshot body',
+      sealedBody,
+      `snapshot ${id} body`,
+    );
     return { info, body };
   }
 
@@ -315,16 +361,24 @@ export class Repository {
   }
 
   /** Resolves `latest`, a full id or a unique prefix (≥ 4 hex characters). */
-  async resolveSnapshot(ref: string, filter: { service?: string; plan?: string } = {}): Promise<SnapshotInfo> {
+  async resolveSnapshot(
+    ref: string,
+    filter: { service?: string; plan?: string } = {},
+  ): Promise<SnapshotInfo> {
     const all = (await this.listSnapshots()).filter(
       (s) => (!filter.service || s.service === filter.service) && (!filter.plan || s.plan === filter.plan),
     );
     if (ref === 'latest') {
       const s = all[0];
-      if (!s) throw new EngineError('NOT_FOUND', 'the repository has no snapshot yet' + (filter.service ? ` of service ${filter.service}` : ''));
+      if (!s)
+        throw new EngineError(
+          'NOT_FOUND',
+          'the repository has no snapshot yet' + (filter.service ? ` of service ${filter.service}` : ''),
+        );
       return s;
     }
-    if (!/^[0-9a-f]{4,64}$/.test(ref)) throw new EngineError('INVALID_ARGUMENT', `not a snapshot id: ${JSON.stringify(ref)}`);
+    if (!/^[0-9a-f]{4,64}$/.test(ref))
+      throw new EngineError('INVALID_ARGUMENT', `not a snapshot id: ${JSON.stringify(ref)}`);
     const matches = all.filter((s) => s.id.startsWith(ref));
     if (matches.length === 0) throw new EngineError('NOT_FOUND', `no snapshot ${ref}`);
     if (matches.length > 1) throw new EngineError('INVALID_ARGUMENT', `snapshot prefix ${ref} is ambiguous`);

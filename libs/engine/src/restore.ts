@@ -134,7 +134,8 @@ export async function restore(repo: Repository, opts: RestoreOptions): Promise<R
   const { index } = await repo.loadIndex();
   const target = resolve(opts.target);
   mkdirSync(target, { recursive: true, mode: 0o700 });
-  if (!lstatSync(target).isDirectory()) throw new EngineError('INVALID_ARGUMENT', `restore target ${target} is not a directory`);
+  if (!lstatSync(target).isDirectory())
+    throw new EngineError('INVALID_ARGUMENT', `restore target ${target} is not a directory`);
 
   // Find the starting node for --include.
   let start: { node: TreeNode; rel: string[] } = { node: body.root, rel: [] };
@@ -142,10 +143,12 @@ export async function restore(repo: Repository, opts: RestoreOptions): Promise<R
     const parts = opts.include.split('/').filter((p) => p !== '' && p !== '.');
     let node = body.root;
     for (const part of parts) {
-      if (node.type !== 'dir') throw new EngineError('NOT_FOUND', `${opts.include} is not in snapshot ${info.id.slice(0, 8)}`);
+      if (node.type !== 'dir')
+        throw new EngineError('NOT_FOUND', `${opts.include} is not in snapshot ${info.id.slice(0, 8)}`);
       const tree = await readTree(repo, index, node.subtree!);
       const next = tree.nodes.find((n) => n.name === part);
-      if (!next) throw new EngineError('NOT_FOUND', `${opts.include} is not in snapshot ${info.id.slice(0, 8)}`);
+      if (!next)
+        throw new EngineError('NOT_FOUND', `${opts.include} is not in snapshot ${info.id.slice(0, 8)}`);
       node = next;
     }
     start = { node, rel: parts };
@@ -185,7 +188,7 @@ export async function restore(repo: Repository, opts: RestoreOptions): Promise<R
       for (const id of node.content!) {
         const loc = locate(index, id, `file ${path}`);
         let perPack = needs.get(loc.pack);
-        if (!perPack) needs.set(loc.pack, (perPack = new Map()));
+        if (!perPack) needs.set(loc.pack, (perPack = new Map<string, Need>()));
         let need = perPack.get(id);
         if (!need) perPack.set(id, (need = { id, loc, targets: [] }));
         need.targets.push({ file: fileNo, offset });
@@ -226,7 +229,13 @@ export async function restore(repo: Repository, opts: RestoreOptions): Promise<R
     await planNode(start.node, rootPath);
   }
 
-  const progress: Progress = { phase: 'restore', filesDone: 0, filesTotal: files.length, bytesDone: 0, bytesTotal };
+  const progress: Progress = {
+    phase: 'restore',
+    filesDone: 0,
+    filesTotal: files.length,
+    bytesDone: 0,
+    bytesTotal,
+  };
   let lastEmit = 0;
   const emit = (force = false): void => {
     if (!opts.onProgress) return;
@@ -247,7 +256,8 @@ export async function restore(repo: Repository, opts: RestoreOptions): Promise<R
         const f = files[t.file]!;
         if (f.fd === null) f.fd = openSync(f.path, constants.O_WRONLY | constants.O_NOFOLLOW);
         let done = 0;
-        while (done < plain.length) done += writeSync(f.fd, plain, done, plain.length - done, t.offset + done);
+        while (done < plain.length)
+          done += writeSync(f.fd, plain, done, plain.length - done, t.offset + done);
         f.remaining -= plain.length;
         progress.bytesDone += plain.length;
         if (f.remaining === 0) {
@@ -332,16 +342,22 @@ async function verifyFiles(repo: Repository, index: BlobIndex, files: FilePlan[]
           if (n === 0) break;
           got += n;
         }
-        if (got !== len || !constantTimeEqual(keyedHash(repo.keys.idKey, buf.subarray(0, len)), Buffer.from(id, 'hex'))) {
-          throw new EngineError('CORRUPT', `verify failed: ${f.path} differs from the snapshot at offset ${pos}`);
+        if (
+          got !== len ||
+          !constantTimeEqual(keyedHash(repo.keys.idKey, buf.subarray(0, len)), Buffer.from(id, 'hex'))
+        ) {
+          throw new EngineError(
+            'CORRUPT',
+            `verify failed: ${f.path} differs from the snapshot at offset ${pos}`,
+          );
         }
         pos += len;
       }
-      if (readSync(fd, buf, 0, 1, pos) !== 0) throw new EngineError('CORRUPT', `verify failed: ${f.path} is longer than in the snapshot`);
+      if (readSync(fd, buf, 0, 1, pos) !== 0)
+        throw new EngineError('CORRUPT', `verify failed: ${f.path} is longer than in the snapshot`);
     } finally {
       closeSync(fd);
     }
     await new Promise<void>((r) => setImmediate(r));
   }
 }
-

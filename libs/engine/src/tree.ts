@@ -58,7 +58,8 @@ export function decodeTree(bytes: Buffer, what: string): Tree {
       (n.type === 'file' && Array.isArray(n.content) && n.content.every((c) => HEX64.test(c))) ||
       (n.type === 'dir' && typeof n.subtree === 'string' && HEX64.test(n.subtree)) ||
       (n.type === 'symlink' && typeof n.target === 'string');
-    if (!ok || !Number.isInteger(n.mode) || !/^\d+$/.test(n.mtime)) throw corrupt(`${what} has a malformed entry`);
+    if (!ok || !Number.isInteger(n.mode) || !/^\d+$/.test(n.mtime))
+      throw corrupt(`${what} has a malformed entry`);
   }
   return tree;
 }

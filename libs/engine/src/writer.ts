@@ -5,9 +5,12 @@
  */
 import { BlobType, sealBlob } from './blob';
 import type { BlobIndex } from './blob-index';
-import { generateX25519, keyedHash, sessionKeyFromEphemeral } from './crypto';
+import { contentHash, generateX25519, keyedHash, sessionKeyFromEphemeral } from './crypto';
+import type { Manifest } from './manifest';
+import { contentName, sealJson } from './meta';
 import { PackBuilder, packName } from './pack';
 import type { IndexFileBody, Repository } from './repository';
+import type { SnapshotBody, SnapshotHeader, SnapshotInfo } from './snapshot';
 import { Budget } from './util';
 import type { WorkerPool } from './workers/pool';
 
@@ -27,12 +30,15 @@ export class WriterSession {
   readonly eph: string;
   private readonly sessionKey: Buffer;
   private readonly fresh = new Set<string>();
-  private readonly packers: Record<BlobType, PackBuilder | null> = { [BlobType.Data]: null, [BlobType.Tree]: null };
+  private readonly packers: Record<BlobType, PackBuilder | null> = {
+    [BlobType.Data]: null,
+    [BlobType.Tree]: null,
+  };
   private readonly inFlight = new Budget(IN_FLIGHT_BYTES);
   private readonly uploads = new Budget(CONCURRENT_UPLOADS);
   private readonly pending = new Set<Promise<void>>();
   private unindexed: IndexFileBody['packs'] = [];
-  private failure: unknown = null;
+  private failure: Error | null = null;
   readonly indexFiles: string[] = [];
   readonly stats: WriterStats = { blobsAdded: 0, bytesAdded: 0, packs: 0 };
 
@@ -76,10 +82,17 @@ export class WriterSession {
     const size = data.length;
     await this.inFlight.take(size);
     const job = this.pool
-      .run({ op: 'seal', key: this.sessionKey, type: BlobType.Data, id, data, level: this.repo.config.compressionLevel })
+      .run({
+        op: 'seal',
+        key: this.sessionKey,
+        type: BlobType.Data,
+        id,
+        data,
+        level: this.repo.config.compressionLevel,
+      })
       .then((sealed) => this.pack(BlobType.Data, id, sealed, size))
       .catch((err: unknown) => {
-        this.failure ??= err;
+        this.failure ??= err instanceof Error ? err : new Error(String(err));
       })
       .finally(() => this.inFlight.give(size));
     this.track(job);
@@ -92,7 +105,12 @@ export class WriterSession {
     const hex = id.toString('hex');
     if (!this.index.has(id) && !this.fresh.has(hex)) {
       this.fresh.add(hex);
-      this.pack(BlobType.Tree, id, sealBlob(this.sessionKey, BlobType.Tree, id, data, this.repo.config.compressionLevel), data.length);
+      this.pack(
+        BlobType.Tree,
+        id,
+        sealBlob(this.sessionKey, BlobType.Tree, id, data, this.repo.config.compressionLevel),
+        data.length,
+      );
     }
     return id;
   }
@@ -131,7 +149,7 @@ export class WriterSession {
       }
       if (this.unindexed.length >= PACKS_PER_INDEX) await this.writeIndex();
     })().catch((err: unknown) => {
-      this.failure ??= err;
+      this.failure ??= err instanceof Error ? err : new Error(String(err));
     });
     this.track(upload);
   }
@@ -145,7 +163,7 @@ export class WriterSession {
     this.indexFiles.push(id);
     for (const p of packs) {
       for (const [t, hex, offset, length, rawLength] of p.blobs) {
-        this.index.add(Buffer.from(hex, 'hex'), { type: t as BlobType, pack: p.id, offset, length, rawLength }, p.eph);
+        this.index.add(Buffer.from(hex, 'hex'), { type: t, pack: p.id, offset, length, rawLength }, p.eph);
       }
     }
   }
@@ -162,5 +180,37 @@ export class WriterSession {
     this.flushPack(BlobType.Tree);
     await this.drain();
     await this.writeIndex();
+  }
+
+  /**
+   * Makes the backup visible: manifest first, snapshot last. Call after `finish()`. Until the
+   * snapshot object lands, readers see nothing of this session but unreferenced packs.
+   */
+  async commitSnapshot(
+    manifest: Manifest,
+    body: SnapshotBody,
+    header: Omit<SnapshotHeader, 'manifest' | 'bodyHash'>,
+  ): Promise<SnapshotInfo> {
+    const manifestBytes = sealJson(this.repo.keys.metaKey, 'manifest', manifest);
+    const m = contentName('manifests', manifestBytes);
+    await this.repo.backend.put(m.name, manifestBytes);
+    const sealedBody = sealJson(this.sessionKey, 'snapshot body', body);
+    const full: SnapshotHeader = {
+      ...header,
+      manifest: m.id,
+      stats: { ...header.stats, bytesAdded: header.stats.bytesAdded + manifestBytes.length },
+      bodyHash: contentHash(sealedBody).toString('hex'),
+    };
+    const file = Buffer.from(
+      JSON.stringify({
+        v: 1,
+        header: sealJson(this.repo.keys.metaKey, 'snapshot header', full).toString('base64'),
+        eph: this.eph,
+        body: sealedBody.toString('base64'),
+      }),
+    );
+    const snap = contentName('snapshots', file);
+    await this.repo.backend.put(snap.name, file);
+    return { id: snap.id, ...full };
   }
 }

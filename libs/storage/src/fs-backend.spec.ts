@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { promisify } from 'node:util';
 
-import { collect, describeBackendContract, names, rejectsWithCode } from '../../../test/support/backend-suite';
+import { collect, describeBackendContract, names, rejectsWithCode } from './testing/backend-contract.spec';
 import { StorageError } from './errors';
 import { FsBackend, TEMP_PREFIX, mapFsError } from './fs-backend';
 
@@ -34,7 +34,7 @@ async function mountTmpfs(dir: string, options: string): Promise<string | null> 
     await execFileAsync('mount', ['-t', 'tmpfs', '-o', options, 'tmpfs', dir]);
     return null;
   } catch (err) {
-    return err instanceof Error ? err.message.split('\n')[0] ?? err.message : String(err);
+    return err instanceof Error ? (err.message.split('\n')[0] ?? err.message) : String(err);
   }
 }
 
@@ -182,7 +182,10 @@ describe('mapFsError', () => {
       mapFsError(sysError('EACCES', -13, 'open'), ctx).message,
       'permission denied writing /mnt/backup/data/ab/ab12: permission denied (EACCES)',
     );
-    assert.match(mapFsError(sysError('EROFS', -30, 'open'), ctx).message, /^target \/mnt\/backup is read-only: /);
+    assert.match(
+      mapFsError(sysError('EROFS', -30, 'open'), ctx).message,
+      /^target \/mnt\/backup is read-only: /,
+    );
   });
 
   test('a StorageError passes through unchanged; a non-errno error becomes IO', () => {
@@ -219,7 +222,11 @@ describe('FsBackend on real small filesystems (tmpfs)', () => {
   test('a put that does not fit fails with FULL, keeps the old version and leaves no temp file', async (t) => {
     if (fullSkip !== null) {
       t.diagnostic(`tmpfs mount unavailable (${fullSkip}); checking the ENOSPC mapping only`);
-      const err = mapFsError(sysError('ENOSPC', -28, 'write'), { root: fullDir, path: fullDir, op: 'writing' });
+      const err = mapFsError(sysError('ENOSPC', -28, 'write'), {
+        root: fullDir,
+        path: fullDir,
+        op: 'writing',
+      });
       assert.equal(err.code, 'FULL');
       return;
     }

@@ -102,11 +102,34 @@ async function syncDir(dir: string): Promise<void> {
     // Some filesystems (CIFS/SMB, some FUSE and NFS setups) cannot fsync a directory; the data
     // itself is already fsynced, so this is the best that target can do.
     const code = errorCode(err);
-    if (code !== 'EINVAL' && code !== 'EISDIR' && code !== 'ENOTSUP' && code !== 'EOPNOTSUPP' && code !== 'EBADF') {
+    if (
+      code !== 'EINVAL' &&
+      code !== 'EISDIR' &&
+      code !== 'ENOTSUP' &&
+      code !== 'EOPNOTSUPP' &&
+      code !== 'EBADF'
+    ) {
       throw err;
     }
   } finally {
     await fh?.close();
+  }
+}
+
+/**
+ * `mkdir -p`, one level at a time: Node's recursive mkdir reports ENOENT instead of the real cause
+ * (EROFS, EACCES) when the first missing level cannot be created.
+ */
+async function mkdirp(dir: string): Promise<void> {
+  try {
+    await fsp.mkdir(dir, { mode: DIR_MODE });
+  } catch (err) {
+    const code = errorCode(err);
+    if (code === 'EEXIST') return;
+    const parent = path.dirname(dir);
+    if (code !== 'ENOENT' || parent === dir) throw err;
+    await mkdirp(parent);
+    await fsp.mkdir(dir, { mode: DIR_MODE });
   }
 }
 
@@ -143,7 +166,7 @@ export class FsBackend implements StorageBackend {
         throw new StorageError('NOT_FOUND', `backup target ${dir} does not exist`, { cause: err });
       }
       try {
-        await fsp.mkdir(dir, { recursive: true, mode: DIR_MODE });
+        await mkdirp(dir);
       } catch (mkdirErr) {
         throw mapFsError(mkdirErr, { root: dir, path: dir, op: 'creating' });
       }
@@ -157,6 +180,13 @@ export class FsBackend implements StorageBackend {
 
   private pathOf(name: string): string {
     assertValidName(name);
+    if (name.split('/').some((s) => s.startsWith(TEMP_PREFIX))) {
+      // list() hides these, so such an object would be written but never found again.
+      throw new StorageError(
+        'INVALID_NAME',
+        `object names starting with ${TEMP_PREFIX} are reserved: ${name}`,
+      );
+    }
     return path.join(this.root, ...name.split('/'));
   }
 

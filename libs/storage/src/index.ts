@@ -3,7 +3,7 @@ export { StorageError, assertValidName, assertValidPrefix, errorCode } from './e
 export type { StorageErrorCode } from './errors';
 export { FsBackend, TEMP_PREFIX, mapFsError } from './fs-backend';
 export type { FsErrorContext, FsOpenOptions } from './fs-backend';
-export { DEFAULT_RETRY, S3Backend, S3_PART_SIZE, backoffDelay } from './s3-backend';
+export { DEFAULT_RETRY, S3Backend, S3_PART_SIZE, backoffDelay, isValidBucketName } from './s3-backend';
 export type { RetryPolicy, S3OpenOptions, S3Options } from './s3-backend';
-export { DEFAULT_S3_ENDPOINT, DEFAULT_S3_REGION, isValidBucketName, openBackend, parseLocation } from './location';
+export { DEFAULT_S3_ENDPOINT, DEFAULT_S3_REGION, openBackend, parseLocation } from './location';
 export type { Env, OpenBackendOptions, ParsedLocation } from './location';

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { StorageBackend } from './backend';
 import { StorageError } from './errors';
 import { FsBackend } from './fs-backend';
-import { S3Backend } from './s3-backend';
+import { S3Backend, isValidBucketName } from './s3-backend';
 import type { RetryPolicy, S3Options } from './s3-backend';
 
 export type Env = Record<string, string | undefined>;
@@ -22,21 +22,6 @@ export const DEFAULT_S3_ENDPOINT = 'https://s3.amazonaws.com';
 export const DEFAULT_S3_REGION = 'us-east-1';
 
 const SEGMENT_RE = /^[A-Za-z0-9._-]+$/;
-
-/** S3 bucket naming rules (general-purpose buckets; MinIO applies the same). */
-export function isValidBucketName(name: string): boolean {
-  return (
-    name.length >= 3 &&
-    name.length <= 63 &&
-    /^[a-z0-9][a-z0-9.-]*[a-z0-9]$/.test(name) &&
-    !name.includes('..') &&
-    !name.includes('.-') &&
-    !name.includes('-.') &&
-    !/^\d{1,3}(\.\d{1,3}){3}$/.test(name) &&
-    !/^(xn--|sthree-|amzn-s3-demo-)/.test(name) &&
-    !/(-s3alias|--ol-s3|\.mrap|--x-s3|--table-s3)$/.test(name)
-  );
-}
 
 /** First non-empty value among `names` in `env`. */
 function fromEnv(env: Env, ...names: string[]): string | undefined {
@@ -71,7 +56,13 @@ function parseS3(location: string, env: Env): ParsedLocation {
     );
   }
   // A trailing slash is tolerated (`s3://bucket/backups/`); empty inner segments are not.
-  const segments = slash < 0 ? [] : rest.slice(slash + 1).replace(/\/+$/, '').split('/');
+  const segments =
+    slash < 0
+      ? []
+      : rest
+          .slice(slash + 1)
+          .replace(/\/+$/, '')
+          .split('/');
   if (segments.length === 1 && segments[0] === '') segments.pop();
   if (segments.some((s) => !SEGMENT_RE.test(s) || s === '.' || s === '..')) {
     throw new StorageError(
@@ -128,9 +119,13 @@ export function parseLocation(location: string, env: Env, cwd: string = process.
     try {
       root = fileURLToPath(new URL(location));
     } catch (err) {
-      throw new StorageError('INVALID_LOCATION', `invalid file location ${location}: ${err instanceof Error ? err.message : String(err)}`, {
-        cause: err,
-      });
+      throw new StorageError(
+        'INVALID_LOCATION',
+        `invalid file location ${location}: ${err instanceof Error ? err.message : String(err)}`,
+        {
+          cause: err,
+        },
+      );
     }
     return { kind: 'fs', root };
   }

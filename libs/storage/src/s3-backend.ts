@@ -136,6 +136,21 @@ function describe(err: unknown): string {
   return message ? `${code}: ${message}` : code;
 }
 
+/** S3 bucket naming rules (general-purpose buckets; MinIO applies the same). */
+export function isValidBucketName(name: string): boolean {
+  return (
+    name.length >= 3 &&
+    name.length <= 63 &&
+    /^[a-z0-9][a-z0-9.-]*[a-z0-9]$/.test(name) &&
+    !name.includes('..') &&
+    !name.includes('.-') &&
+    !name.includes('-.') &&
+    !/^\d{1,3}(\.\d{1,3}){3}$/.test(name) &&
+    !/^(xn--|sthree-|amzn-s3-demo-)/.test(name) &&
+    !/(-s3alias|--ol-s3|\.mrap|--x-s3|--table-s3)$/.test(name)
+  );
+}
+
 function isValidName(name: string): boolean {
   try {
     assertValidName(name);
@@ -164,7 +179,9 @@ function timeoutTransport(useSSL: boolean, timeoutMs: number): { request: typeof
   ): http.ClientRequest => {
     const req = useSSL ? https.request(options, callback) : http.request(options, callback);
     req.setTimeout(timeoutMs, () => {
-      const err = Object.assign(new Error(`no data from S3 endpoint for ${timeoutMs} ms`), { code: 'ETIMEDOUT' });
+      const err = Object.assign(new Error(`no data from S3 endpoint for ${timeoutMs} ms`), {
+        code: 'ETIMEDOUT',
+      });
       req.destroy(err);
     });
     return req;
@@ -199,18 +216,18 @@ interface ParsedEndpoint {
 }
 
 function parseEndpoint(endpoint: string): ParsedEndpoint {
+  if (endpoint.includes('@')) {
+    // Not echoed: it contains credentials (and '@' has no other business in an endpoint).
+    throw new StorageError(
+      'INVALID_LOCATION',
+      'S3 endpoint must not contain credentials; set VAULTLINE_S3_ACCESS_KEY and VAULTLINE_S3_SECRET_KEY',
+    );
+  }
   let url: URL;
   try {
     url = new URL(endpoint);
   } catch {
     throw new StorageError('INVALID_LOCATION', `invalid S3 endpoint ${JSON.stringify(endpoint)}: not a URL`);
-  }
-  if (url.username || url.password) {
-    // Not echoed: it contains credentials.
-    throw new StorageError(
-      'INVALID_LOCATION',
-      'S3 endpoint must not contain credentials; set VAULTLINE_S3_ACCESS_KEY and VAULTLINE_S3_SECRET_KEY',
-    );
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new StorageError('INVALID_LOCATION', `S3 endpoint ${endpoint} must start with http:// or https://`);
@@ -243,6 +260,9 @@ export class S3Backend implements StorageBackend {
   /** Prefer `S3Backend.open`, which also checks that the bucket exists. */
   constructor(opts: S3Options) {
     this.endpoint = parseEndpoint(opts.endpoint);
+    if (!isValidBucketName(opts.bucket)) {
+      throw new StorageError('INVALID_LOCATION', `invalid S3 bucket name ${JSON.stringify(opts.bucket)}`);
+    }
     this.bucket = opts.bucket;
     const prefix = (opts.prefix ?? '').replace(/^\/+|\/+$/g, '');
     if (prefix !== '' && !isValidName(prefix)) {
@@ -377,7 +397,9 @@ export class S3Backend implements StorageBackend {
   async get(name: string, range?: ByteRange): Promise<Buffer> {
     const key = this.keyOf(name);
     if (range === undefined) {
-      return this.attempt('reading', name, async () => readAll(await this.client.getObject(this.bucket, key)));
+      return this.attempt('reading', name, async () =>
+        readAll(await this.client.getObject(this.bucket, key)),
+      );
     }
     assertValidRange(range);
     if (range.length === 0) {
@@ -409,7 +431,11 @@ export class S3Backend implements StorageBackend {
       return { name, size: st.size, mtime: st.lastModified };
     } catch (err) {
       // A HEAD has no body, so a missing object only shows as a bare 404.
-      if (err instanceof StorageError && err.code === 'NOT_FOUND' && errorCode(err.cause) !== 'NoSuchBucket') {
+      if (
+        err instanceof StorageError &&
+        err.code === 'NOT_FOUND' &&
+        errorCode(err.cause) !== 'NoSuchBucket'
+      ) {
         return null;
       }
       throw err;
@@ -444,12 +470,14 @@ export class S3Backend implements StorageBackend {
     }
   }
 
-  async freeSpace(): Promise<number | null> {
-    return null;
+  freeSpace(): Promise<number | null> {
+    // S3 has no notion of free space; quotas surface as FULL errors on put.
+    return Promise.resolve(null);
   }
 
-  async close(): Promise<void> {
+  close(): Promise<void> {
     this.closed = true;
     this.agent.destroy();
+    return Promise.resolve();
   }
 }

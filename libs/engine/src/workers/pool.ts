@@ -25,7 +25,7 @@ export class WorkerPool {
     for (let i = 0; i < size; i++) {
       const w = new Worker(join(__dirname, 'blob-worker.js'));
       w.on('message', (reply: JobReply) => this.onReply(i, reply));
-      w.on('error', (err) => this.failAll(err));
+      w.on('error', (err: Error) => this.failAll(err));
       w.unref();
       this.workers.push(w);
       this.load.push(0);
@@ -47,7 +47,10 @@ export class WorkerPool {
     this.owner.set(seq, best);
     return new Promise<Buffer>((resolve, reject) => {
       this.pending.set(seq, { resolve, reject });
-      const transfer = job.data.byteOffset === 0 && job.data.byteLength === job.data.buffer.byteLength ? [job.data.buffer as ArrayBuffer] : [];
+      const transfer =
+        job.data.byteOffset === 0 && job.data.byteLength === job.data.buffer.byteLength
+          ? [job.data.buffer as ArrayBuffer]
+          : [];
       this.workers[best]!.postMessage({ seq, job }, transfer);
     });
   }
@@ -59,7 +62,10 @@ export class WorkerPool {
     if (--this.load[worker]! === 0) this.workers[worker]!.unref();
     if (!p) return;
     if (reply.ok) p.resolve(Buffer.from(reply.data.buffer, reply.data.byteOffset, reply.data.byteLength));
-    else p.reject(reply.code ? new EngineError(reply.code as EngineErrorCode, reply.message) : new Error(reply.message));
+    else
+      p.reject(
+        reply.code ? new EngineError(reply.code as EngineErrorCode, reply.message) : new Error(reply.message),
+      );
   }
 
   private failAll(err: Error): void {

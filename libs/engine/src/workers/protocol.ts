@@ -21,4 +21,5 @@ export interface OpenJob {
 
 export type Job = SealJob | OpenJob;
 
-export type JobReply = { seq: number; ok: true; data: Uint8Array } | { seq: number; ok: false; code?: string; message: string };
+export type JobReply =
+  { seq: number; ok: true; data: Uint8Array } | { seq: number; ok: false; code?: string; message: string };

@@ -2,21 +2,24 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { describe, test } from 'node:test';
 
-import type { StorageBackend, StoredObject } from '../../libs/storage/src/backend';
-import { StorageError } from '../../libs/storage/src/errors';
-import type { StorageErrorCode } from '../../libs/storage/src/errors';
+import type { StorageBackend, StoredObject } from '../backend';
+import { StorageError } from '../errors';
+import type { StorageErrorCode } from '../errors';
 
 export interface BackendUnderTest {
   backend: StorageBackend;
   /** Remove whatever the backend created (temp dir, key prefix). */
-  cleanup(): Promise<void>;
+  cleanup: () => Promise<void>;
 }
 
 /** Makes a fresh, empty backend for each test, so listings never see another test's objects. */
 export type BackendFactory = () => Promise<BackendUnderTest>;
 
 /** Assert that `promise` rejects with a StorageError of `code`, and return it for further checks. */
-export async function rejectsWithCode(promise: Promise<unknown>, code: StorageErrorCode): Promise<StorageError> {
+export async function rejectsWithCode(
+  promise: Promise<unknown>,
+  code: StorageErrorCode,
+): Promise<StorageError> {
   try {
     await promise;
   } catch (err) {
@@ -38,6 +41,9 @@ export async function names(objects: AsyncIterable<StoredObject>): Promise<strin
 }
 
 /**
+ * Test-only (imports node:test; not exported from the package index). Named `.spec.ts` so lint and
+ * nx treat it as test code, but it defines no tests until a spec file calls it.
+ *
  * The behaviour every StorageBackend must share, run against any implementation: call it inside a
  * test file with a factory for that backend.
  */
@@ -175,7 +181,10 @@ export function describeBackendContract(label: string, factory: BackendFactory):
 
     test('concurrent puts of different objects all land', () =>
       withBackend(async (b) => {
-        const items = Array.from({ length: 20 }, (_, i) => ({ name: `data/${i % 4}0/obj${i}`, body: randomBytes(100 + i) }));
+        const items = Array.from({ length: 20 }, (_, i) => ({
+          name: `data/${i % 4}0/obj${i}`,
+          body: randomBytes(100 + i),
+        }));
         await Promise.all(items.map((it) => b.put(it.name, it.body)));
         for (const it of items) assert.ok((await b.get(it.name)).equals(it.body));
         assert.equal((await names(b.list('data/'))).length, 20);
