@@ -1,0 +1,46 @@
+import { resolve } from 'node:path';
+import { restore, type RestoreOptions, type RestoreResult } from '@vaultline/engine';
+import type { Context } from '../context';
+import { humanSize } from '../output';
+
+export interface RestoreCommandOptions {
+  target: string;
+  include?: string;
+  verify?: boolean;
+  service?: string;
+  plan?: string;
+}
+
+export async function restoreCommand(
+  ctx: Context,
+  ref: string,
+  opts: RestoreCommandOptions,
+): Promise<number> {
+  const repo = await ctx.openRepo();
+  const options: RestoreOptions = { snapshot: ref, target: opts.target, verify: opts.verify === true };
+  if (opts.include !== undefined) options.include = opts.include;
+  if (opts.service !== undefined) options.service = opts.service;
+  if (opts.plan !== undefined) options.plan = opts.plan;
+  const onProgress = ctx.out.progress('restore');
+  if (onProgress) options.onProgress = onProgress;
+  let result: RestoreResult;
+  try {
+    result = await restore(repo, options);
+  } finally {
+    ctx.out.clearProgress();
+  }
+  const { snapshot, ...summary } = result;
+  const target = resolve(opts.target);
+  ctx.out.emitJson({
+    id: snapshot.id,
+    shortId: snapshot.id.slice(0, 8),
+    target: opts.target,
+    ...summary,
+    snapshot,
+  });
+  ctx.out.info(
+    `restored snapshot ${snapshot.id.slice(0, 8)} to ${target}: ${summary.files} files, ${summary.dirs} dirs, ` +
+      `${summary.symlinks} symlinks, ${humanSize(summary.bytes)}${summary.verified ? ' (verified)' : ''}`,
+  );
+  return 0;
+}

@@ -1,0 +1,69 @@
+/** What every command gets: global options, output, credentials and repository access. */
+import { Repository } from '@vaultline/engine';
+import { StorageError, openBackend, type StorageBackend } from '@vaultline/storage';
+import { CredentialResolver, type Env } from './credentials';
+import { CliError, usageError } from './errors';
+import type { Output } from './output';
+
+export interface GlobalOptions {
+  repo?: string;
+  passwordFile?: string;
+  writerKeyFile?: string;
+  json?: boolean;
+  quiet?: boolean;
+}
+
+export class Context {
+  readonly credentials: CredentialResolver;
+
+  constructor(
+    readonly globals: GlobalOptions,
+    readonly env: Env,
+    readonly out: Output,
+  ) {
+    this.credentials = new CredentialResolver(
+      { passwordFile: globals.passwordFile, writerKeyFile: globals.writerKeyFile },
+      env,
+    );
+  }
+
+  /** `--repo` or VAULTLINE_REPO; missing is a usage error. */
+  get location(): string {
+    const location = this.globals.repo ?? this.env.VAULTLINE_REPO;
+    if (location === undefined || location.trim() === '') {
+      throw usageError('no repository: use --repo <path | s3://bucket/prefix> or VAULTLINE_REPO');
+    }
+    return location;
+  }
+
+  async backend(create = false): Promise<StorageBackend> {
+    const location = this.location;
+    try {
+      return await openBackend(location, this.env, { create });
+    } catch (err) {
+      if (!create && err instanceof StorageError && err.code === 'NOT_FOUND') {
+        throw new CliError(`no Vaultline repository at ${location}: ${err.message}`, 1, 'NO_REPOSITORY', {
+          cause: err,
+        });
+      }
+      throw err;
+    }
+  }
+
+  /**
+   * Opens the repository with the password (preferred) or the writer key. Operations that need
+   * the password fail in the engine (NEEDS_PASSWORD) when only the writer key was given.
+   */
+  async openRepo(): Promise<Repository> {
+    const backend = await this.backend(false);
+    // Say "no repository" before asking for a password it could not use.
+    if (!(await backend.stat('config'))) {
+      throw new CliError(
+        `no Vaultline repository at ${backend.location} (run init first)`,
+        1,
+        'NO_REPOSITORY',
+      );
+    }
+    return Repository.open(backend, await this.credentials.credentials());
+  }
+}

@@ -1,0 +1,715 @@
+/**
+ * End-to-end tests of the `vaultline` CLI: each test drives the real launcher as a child process
+ * against repositories in its own temporary folders. Argon2 is kept cheap through
+ * VAULTLINE_KDF_MEMORY_KIB / VAULTLINE_KDF_PASSES.
+ */
+import { execFileSync, spawn } from 'node:child_process';
+import {
+  existsSync,
+  lstatSync,
+  lutimesSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  readlinkSync,
+  rmSync,
+  symlinkSync,
+  unlinkSync,
+  utimesSync,
+  writeFileSync,
+  chmodSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startS3Server } from '../support/s3server';
+
+const ROOT = path.resolve(__dirname, '../../..');
+const BIN = path.join(ROOT, 'apps/cli/bin/vaultline.js');
+const NODE = existsSync(path.join(ROOT, 'node_modules/.bin/node'))
+  ? path.join(ROOT, 'node_modules/.bin/node')
+  : process.execPath;
+
+const PASSWORD = 'correct horse 🐎 battery';
+
+type Env = Record<string, string | undefined>;
+
+interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** The inherited environment without any VAULTLINE_* setting, plus cheap Argon2. */
+function baseEnv(): Env {
+  const env: Env = {};
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('VAULTLINE_')) env[k] = v;
+  env.VAULTLINE_KDF_MEMORY_KIB = '1024';
+  env.VAULTLINE_KDF_PASSES = '1';
+  return env;
+}
+
+function run(args: string[], env: Env): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(NODE, [BIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+function describeRun(args: string[], r: RunResult): string {
+  return `vaultline ${args.join(' ')} → ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+}
+
+/** Exactly one stderr line, `vaultline: …`, matching `pattern`. */
+function assertOneErrorLine(r: RunResult, pattern: RegExp): void {
+  const lines = r.stderr.split('\n').filter((l) => l !== '');
+  assert.equal(lines.length, 1, `expected one stderr line, got: ${JSON.stringify(r.stderr)}`);
+  assert.match(lines[0]!, /^vaultline: /);
+  assert.match(lines[0]!, pattern);
+}
+
+/** stdout is exactly one JSON document. */
+function parseJson<T>(r: RunResult): T {
+  assert.ok(r.stdout.endsWith('\n'), 'JSON output ends with a newline');
+  return JSON.parse(r.stdout) as T;
+}
+
+interface SnapshotJson {
+  id: string;
+  time: string;
+  service: string | null;
+  plan: string | null;
+  tags: string[];
+  host: string;
+  writer: 'password' | 'writer-key';
+  stats: { files: number; dirs: number; totalBytes: number; errors: number };
+}
+
+interface KeyJson {
+  id: string;
+  current: boolean;
+  created: string;
+  host: string;
+}
+
+/** A temporary workspace: a repository location, a source folder and credentials. */
+class Sandbox {
+  readonly root = mkdtempSync(path.join(tmpdir(), 'vaultline-cli-'));
+  readonly repo = path.join(this.root, 'repo');
+  readonly src = path.join(this.root, 'src');
+  readonly env: Env;
+
+  constructor() {
+    this.env = { ...baseEnv(), VAULTLINE_REPO: this.repo, VAULTLINE_PASSWORD: PASSWORD };
+  }
+
+  path(...parts: string[]): string {
+    return path.join(this.root, ...parts);
+  }
+
+  /** Writes `content` as a one-line password file and returns its path. */
+  passwordFile(name: string, content: string): string {
+    const file = this.path(name);
+    writeFileSync(file, content, { mode: 0o600 });
+    return file;
+  }
+
+  async vl(args: string[], env: Env = this.env): Promise<RunResult> {
+    return run(args, env);
+  }
+
+  /** Runs and asserts exit 0. */
+  async ok(args: string[], env: Env = this.env): Promise<RunResult> {
+    const r = await run(args, env);
+    assert.equal(r.code, 0, describeRun(args, r));
+    return r;
+  }
+
+  /** Runs with --json, asserts exit 0 and returns the parsed document. */
+  async json<T>(args: string[], env: Env = this.env): Promise<T> {
+    return parseJson<T>(await this.ok([...args, '--json'], env));
+  }
+
+  async init(): Promise<string> {
+    const doc = await this.json<{ id: string }>(['init']);
+    assert.match(doc.id, /^[0-9a-f]{32}$/);
+    return doc.id;
+  }
+
+  cleanup(): void {
+    rmSync(this.root, { recursive: true, force: true });
+  }
+}
+
+const T0 = 1_700_000_000;
+
+/** Nested folders, a unicode name, an empty file and folder, a symlink, modes, and a folder to exclude. */
+function makeSourceTree(src: string): void {
+  mkdirSync(path.join(src, 'docs', 'deep', 'deeper'), { recursive: true });
+  mkdirSync(path.join(src, 'cache', 'tmp'), { recursive: true });
+  mkdirSync(path.join(src, 'empty-dir'));
+  writeFileSync(path.join(src, 'hello.txt'), 'hello world\n'.repeat(1000));
+  writeFileSync(path.join(src, 'empty'), '');
+  writeFileSync(path.join(src, 'docs', 'Grüße-日本語-é.txt'), 'unicode ✓\n');
+  writeFileSync(
+    path.join(src, 'docs', 'deep', 'deeper', 'random.bin'),
+    Buffer.from(Array.from({ length: 300_000 }, (_, i) => (i * 7919) % 251)),
+  );
+  writeFileSync(path.join(src, 'docs', 'run.sh'), '#!/bin/sh\necho hi\n');
+  chmodSync(path.join(src, 'docs', 'run.sh'), 0o750);
+  chmodSync(path.join(src, 'hello.txt'), 0o640);
+  writeFileSync(path.join(src, 'cache', 'big.tmp'), 'excluded\n');
+  writeFileSync(path.join(src, 'cache', 'tmp', 'x'), 'excluded too\n');
+  symlinkSync('hello.txt', path.join(src, 'link-to-hello'));
+  symlinkSync('../missing/target', path.join(src, 'docs', 'dangling'));
+  // Fixed timestamps, children before parents (writing into a folder changes its mtime).
+  const stamp = (dir: string, depth: number): void => {
+    for (const name of readdirSync(dir)) {
+      const p = path.join(dir, name);
+      const st = lstatSync(p);
+      const t = T0 + depth * 1000 + name.length + 0.25;
+      if (st.isDirectory()) stamp(p, depth + 1);
+      if (st.isSymbolicLink()) lutimesSync(p, t, t);
+      else utimesSync(p, t, t);
+    }
+  };
+  stamp(src, 1);
+  utimesSync(src, T0, T0);
+}
+
+interface EntryInfo {
+  type: 'file' | 'dir' | 'symlink';
+  mode: number;
+  mtimeNs: bigint;
+  content?: string;
+  target?: string;
+}
+
+function walk(dir: string, skip: (rel: string) => boolean = () => false): Map<string, EntryInfo> {
+  const out = new Map<string, EntryInfo>();
+  const visit = (abs: string, rel: string): void => {
+    const st = lstatSync(abs, { bigint: true });
+    const mode = Number(st.mode & 0o7777n);
+    if (st.isSymbolicLink()) {
+      out.set(rel, { type: 'symlink', mode, mtimeNs: st.mtimeNs, target: readlinkSync(abs) });
+    } else if (st.isDirectory()) {
+      out.set(rel, { type: 'dir', mode, mtimeNs: st.mtimeNs });
+      for (const name of readdirSync(abs).sort()) {
+        const childRel = rel === '.' ? name : `${rel}/${name}`;
+        if (!skip(childRel)) visit(path.join(abs, name), childRel);
+      }
+    } else {
+      out.set(rel, {
+        type: 'file',
+        mode,
+        mtimeNs: st.mtimeNs,
+        content: readFileSync(abs).toString('base64'),
+      });
+    }
+  };
+  visit(dir, '.');
+  return out;
+}
+
+/** Same entries, types, contents, modes, symlink targets and mtimes (within a microsecond). */
+function assertSameTree(expected: Map<string, EntryInfo>, actual: Map<string, EntryInfo>): void {
+  assert.deepEqual([...actual.keys()].sort(), [...expected.keys()].sort());
+  for (const [rel, e] of expected) {
+    const a = actual.get(rel)!;
+    assert.equal(a.type, e.type, `${rel}: type`);
+    assert.equal(a.content, e.content, `${rel}: content`);
+    assert.equal(a.target, e.target, `${rel}: symlink target`);
+    if (e.type !== 'symlink') assert.equal(a.mode.toString(8), e.mode.toString(8), `${rel}: mode`);
+    const drift = a.mtimeNs > e.mtimeNs ? a.mtimeNs - e.mtimeNs : e.mtimeNs - a.mtimeNs;
+    assert.ok(drift < 1000n, `${rel}: mtime ${a.mtimeNs} vs ${e.mtimeNs}`);
+  }
+}
+
+describe('vaultline CLI', () => {
+  const boxes: Sandbox[] = [];
+  const sandbox = (): Sandbox => {
+    const box = new Sandbox();
+    boxes.push(box);
+    return box;
+  };
+
+  before(() => {
+    assert.ok(
+      existsSync(path.join(ROOT, 'dist/apps/cli/src/main.js')),
+      'build first: npx tsc -p tsconfig.build.json',
+    );
+  });
+
+  after(() => {
+    for (const box of boxes) box.cleanup();
+  });
+
+  test('init → backup → snapshots → ls → restore --verify reproduces the folder exactly', async () => {
+    const box = sandbox();
+    makeSourceTree(box.src);
+    const repoId = await box.init();
+
+    const backup = await box.json<{
+      id: string;
+      shortId: string;
+      snapshot: SnapshotJson;
+      unreadable: unknown[];
+    }>([
+      'backup',
+      box.src,
+      '--exclude',
+      'cache/',
+      '--service',
+      'files',
+      '--plan',
+      'nightly',
+      '--tag',
+      'first',
+      '--tag',
+      'v1',
+    ]);
+    assert.match(backup.id, /^[0-9a-f]{64}$/);
+    assert.equal(backup.shortId, backup.id.slice(0, 8));
+    assert.deepEqual(backup.unreadable, []);
+    assert.equal(backup.snapshot.stats.files, 5);
+    assert.equal(backup.snapshot.writer, 'password');
+
+    // Human output: the short id and a summary, no secrets.
+    const human = await box.ok([
+      'backup',
+      box.src,
+      '--exclude',
+      'cache/',
+      '--service',
+      'files',
+      '--plan',
+      'nightly',
+    ]);
+    assert.match(human.stdout, /snapshot [0-9a-f]{8} saved/);
+    assert.ok(!human.stdout.includes(PASSWORD) && !human.stderr.includes(PASSWORD));
+
+    const snaps = await box.json<SnapshotJson[]>(['snapshots']);
+    assert.equal(snaps.length, 2);
+    assert.equal(snaps[0]!.id, backup.id, 'oldest first');
+    assert.deepEqual(snaps[0]!.tags, ['first', 'v1']);
+    assert.equal((await box.json<SnapshotJson[]>(['snapshots', '--tag', 'first'])).length, 1);
+    assert.equal((await box.json<SnapshotJson[]>(['snapshots', '--service', 'other'])).length, 0);
+    const table = await box.ok(['snapshots']);
+    assert.match(table.stdout, /^ID\s+TIME\s+HOST\s+SERVICE\s+PLAN\s+ARCH\s+TAGS\s+SIZE\s+ADDED$/m);
+    assert.ok(table.stdout.includes(backup.shortId));
+    assert.match(table.stdout, /\d\d\d\d-\d\d-\d\dT\d\d:\d\d:\d\dZ/);
+
+    // ls: top level, human and JSON; the excluded folder is absent.
+    const top = await box.json<{ path: string; type: string; size: number; target?: string }[]>([
+      'ls',
+      backup.shortId,
+    ]);
+    assert.deepEqual(
+      top.map((e) => e.path),
+      ['/docs', '/empty', '/empty-dir', '/hello.txt', '/link-to-hello'],
+    );
+    assert.equal(top.find((e) => e.path === '/link-to-hello')?.target, 'hello.txt');
+    assert.equal(top.find((e) => e.path === '/hello.txt')?.size, 12_000);
+    const lsHuman = await box.ok(['ls', 'latest']);
+    assert.match(lsHuman.stdout, /^-rw-r-----\s+11\.7 KiB\s+\S+Z\s+hello\.txt$/m);
+    assert.match(lsHuman.stdout, /^lrwxrwxrwx .* link-to-hello -> hello\.txt$/m);
+    assert.match(lsHuman.stdout, /^drwx.* docs\/$/m);
+    const deep = await box.json<{ path: string; type: string }[]>(['ls', 'latest', '/docs', '--recursive']);
+    assert.deepEqual(
+      deep.map((e) => e.path),
+      [
+        '/docs/Grüße-日本語-é.txt',
+        '/docs/dangling',
+        '/docs/deep',
+        '/docs/deep/deeper',
+        '/docs/deep/deeper/random.bin',
+        '/docs/run.sh',
+      ],
+    );
+    const missing = await box.vl(['ls', 'latest', 'nope']);
+    assert.equal(missing.code, 1);
+    assertOneErrorLine(missing, /no \/nope/);
+
+    // restore --verify, then compare byte for byte.
+    const target = box.path('restored');
+    const restored = await box.json<{ id: string; files: number; verified: boolean }>([
+      'restore',
+      backup.id,
+      '--target',
+      target,
+      '--verify',
+    ]);
+    assert.equal(restored.id, backup.id);
+    assert.equal(restored.verified, true);
+    assert.equal(restored.files, 5);
+    assertSameTree(
+      walk(box.src, (rel) => rel === 'cache'),
+      walk(target),
+    );
+
+    // --include restores one subtree in its place.
+    const partial = box.path('partial');
+    await box.ok(['restore', 'latest', '--target', partial, '--include', 'docs/deep']);
+    assert.deepEqual(readdirSync(partial), ['docs']);
+    assert.deepEqual(readdirSync(path.join(partial, 'docs')), ['deep']);
+
+    const check = await box.json<{ ok: boolean; errors: string[]; packsRead: number }>([
+      'check',
+      '--read-data',
+    ]);
+    assert.equal(check.ok, true);
+    assert.ok(check.packsRead > 0);
+    const repoIdFromKeys = await box.json<KeyJson[]>(['key', 'list']);
+    assert.equal(repoIdFromKeys.length, 1);
+    assert.ok(repoId.length === 32);
+  });
+
+  test('password from --password-file (first line only); wrong password fails with one line', async () => {
+    const box = sandbox();
+    mkdirSync(box.src);
+    writeFileSync(path.join(box.src, 'f'), 'x');
+    const file = box.passwordFile('pw', 'file-password\nsecond line is ignored\n');
+    const env = { ...box.env, VAULTLINE_PASSWORD: undefined };
+    await box.ok(['init', '--password-file', file], env);
+    await box.ok(['backup', box.src, '--password-file', file, '--quiet'], env);
+    assert.equal((await box.json<SnapshotJson[]>(['snapshots', '--password-file', file], env)).length, 1);
+
+    const wrong = await box.vl(['snapshots'], { ...env, VAULTLINE_PASSWORD: 'not the password' });
+    assert.equal(wrong.code, 1);
+    assertOneErrorLine(wrong, /wrong password/);
+    assert.equal(wrong.stdout, '');
+    assert.ok(!wrong.stderr.includes('not the password'));
+
+    const wrongJson = await box.vl(['snapshots', '--json'], {
+      ...env,
+      VAULTLINE_PASSWORD: 'not the password',
+    });
+    assert.equal(wrongJson.code, 1);
+    assertOneErrorLine(wrongJson, /wrong password/);
+    assert.equal(parseJson<{ error: { code: string } }>(wrongJson).error.code, 'WRONG_PASSWORD');
+
+    const none = await box.vl(['snapshots'], env);
+    assert.equal(none.code, 1);
+    assertOneErrorLine(none, /no password: use --password-file or VAULTLINE_PASSWORD/);
+
+    const noFile = await box.vl(['snapshots', '--password-file', box.path('absent')], env);
+    assert.equal(noFile.code, 1);
+    assertOneErrorLine(noFile, /cannot read password file/);
+  });
+
+  test('unreadable entries are warnings: recorded, counted, exit 0', async () => {
+    const box = sandbox();
+    mkdirSync(box.src);
+    writeFileSync(path.join(box.src, 'ok.txt'), 'fine');
+    execFileSync('mkfifo', [path.join(box.src, 'pipe')]);
+    await box.init();
+    const doc = await box.json<{ unreadable: { path: string; error: string }[]; snapshot: SnapshotJson }>([
+      'backup',
+      box.src,
+    ]);
+    assert.deepEqual(
+      doc.unreadable.map((e) => e.path),
+      ['pipe'],
+    );
+    assert.equal(doc.snapshot.stats.errors, 1);
+    const human = await box.ok(['backup', box.src]);
+    assert.match(human.stderr, /^vaultline: warning: pipe: /m);
+    assert.match(human.stdout, /1 entry could not be read/);
+  });
+
+  test('a missing repository is reported as such', async () => {
+    const box = sandbox();
+    const absent = await box.vl(['snapshots', '--repo', box.path('does-not-exist')]);
+    assert.equal(absent.code, 1);
+    assertOneErrorLine(absent, /no Vaultline repository/);
+
+    mkdirSync(box.path('empty'));
+    const empty = await box.vl(['snapshots', '--json'], { ...box.env, VAULTLINE_REPO: box.path('empty') });
+    assert.equal(empty.code, 1);
+    assertOneErrorLine(empty, /no Vaultline repository/);
+    assert.equal(parseJson<{ error: { code: string } }>(empty).error.code, 'NO_REPOSITORY');
+
+    await box.init();
+    const again = await box.vl(['init']);
+    assert.equal(again.code, 1);
+    assertOneErrorLine(again, /already exists/);
+  });
+
+  test('the writer key backs up alone but cannot restore', async () => {
+    const box = sandbox();
+    makeSourceTree(box.src);
+    await box.init();
+    const { writerKey } = await box.json<{ writerKey: string }>(['key', 'export-writer']);
+    assert.match(writerKey, /^vlwk1\./);
+    const keyFile = box.path('writer.key');
+    writeFileSync(keyFile, writerKey + '\n', { mode: 0o600 });
+    const writerEnv = { ...box.env, VAULTLINE_PASSWORD: undefined };
+
+    const r = await box.ok(
+      ['backup', box.src, '--writer-key-file', keyFile, '--service', 'svc', '--json'],
+      writerEnv,
+    );
+    const doc = parseJson<{ snapshot: SnapshotJson }>(r);
+    assert.equal(doc.snapshot.writer, 'writer-key');
+    assert.ok(
+      !r.stdout.includes(writerKey) && !r.stderr.includes(writerKey),
+      'the writer key is never echoed',
+    );
+
+    // The env variable works too, and listing needs no password.
+    const viaEnv = { ...writerEnv, VAULTLINE_WRITER_KEY: writerKey };
+    await box.ok(['backup', box.src, '--service', 'svc', '--quiet'], viaEnv);
+    assert.equal((await box.json<SnapshotJson[]>(['snapshots'], viaEnv)).length, 2);
+
+    const restore = await box.vl(
+      ['restore', 'latest', '--target', box.path('out'), '--writer-key-file', keyFile],
+      writerEnv,
+    );
+    assert.equal(restore.code, 1);
+    assertOneErrorLine(restore, /password/);
+    assert.ok(!restore.stderr.includes(writerKey));
+
+    const ls = await box.vl(['ls', 'latest'], viaEnv);
+    assert.equal(ls.code, 1);
+    assertOneErrorLine(ls, /password/);
+
+    const exp = await box.vl(['key', 'export-writer'], viaEnv);
+    assert.equal(exp.code, 1);
+    assertOneErrorLine(exp, /password/);
+
+    // With both, the password wins: restore works.
+    await box.ok(['restore', 'latest', '--target', box.path('out'), '--writer-key-file', keyFile, '--quiet']);
+
+    const bad = await box.vl(['snapshots'], { ...writerEnv, VAULTLINE_WRITER_KEY: 'vlwk1.garbage' });
+    assert.equal(bad.code, 2);
+    assertOneErrorLine(bad, /writer key is malformed/);
+  });
+
+  test('forget --keep-last 1 --prune keeps one snapshot and the repository stays sound', async () => {
+    const box = sandbox();
+    mkdirSync(box.src);
+    for (let i = 0; i < 3; i++) {
+      writeFileSync(path.join(box.src, `file-${i}.bin`), Buffer.alloc(100_000 + i, i + 1));
+      if (i === 0) await box.init();
+      await box.ok(['backup', box.src, '--service', 'svc', '--quiet']);
+    }
+    const before = await box.json<SnapshotJson[]>(['snapshots']);
+    assert.equal(before.length, 3);
+
+    const dry = await box.json<{ dryRun: boolean; kept: { id: string }[]; removed: { id: string }[] }>([
+      'forget',
+      '--keep-last',
+      '1',
+      '--dry-run',
+    ]);
+    assert.equal(dry.dryRun, true);
+    assert.equal(dry.removed.length, 2);
+    assert.equal((await box.json<SnapshotJson[]>(['snapshots'])).length, 3);
+
+    const human = await box.ok(['forget', '--keep-last', '1', '--dry-run']);
+    assert.match(human.stdout, /keep\s+[0-9a-f]{8}.*last/);
+    assert.match(human.stdout, /would remove\s+[0-9a-f]{8}/);
+
+    const done = await box.json<{
+      kept: { id: string; reasons: string[] }[];
+      removed: { id: string }[];
+      prune: { packsDeleted: number; bytesFreed: number };
+    }>(['forget', '--keep-last', '1', '--prune', '--safety-margin', '0s']);
+    assert.equal(done.kept.length, 1);
+    assert.deepEqual(done.kept[0]!.reasons, ['last']);
+    assert.equal(done.kept[0]!.id, before[2]!.id, 'the newest is kept');
+    assert.equal(done.removed.length, 2);
+    assert.equal(typeof done.prune.packsDeleted, 'number');
+
+    const after = await box.json<SnapshotJson[]>(['snapshots']);
+    assert.deepEqual(
+      after.map((s) => s.id),
+      [before[2]!.id],
+    );
+    const prune = await box.json<{ dryRun: boolean; packsDeleted: number }>(['prune', '--dry-run']);
+    assert.equal(prune.dryRun, true);
+    const check = await box.json<{ ok: boolean }>(['check', '--read-data=100']);
+    assert.equal(check.ok, true);
+    const target = box.path('out');
+    await box.ok(['restore', 'latest', '--target', target, '--verify', '--quiet']);
+    assertSameTree(walk(box.src), walk(target));
+  });
+
+  test('key add / list / remove / passwd', async () => {
+    const box = sandbox();
+    const a = box.passwordFile('a', 'password-a\n');
+    const b = box.passwordFile('b', 'password-b\n');
+    const c = box.passwordFile('c', 'password-c');
+    const env = { ...box.env, VAULTLINE_PASSWORD: undefined };
+    const withA = ['--password-file', a];
+    await box.ok(['init', ...withA], env);
+
+    const added = await box.json<{ id: string }>(['key', 'add', '--new-password-file', b, ...withA], env);
+    const keys = await box.json<KeyJson[]>(['key', 'list', ...withA], env);
+    assert.equal(keys.length, 2);
+    assert.equal(keys.filter((k) => k.current).length, 1);
+    assert.ok(keys.some((k) => k.id === added.id && !k.current));
+    const listed = await box.ok(['key', 'list', '--password-file', b], env);
+    assert.match(listed.stdout, new RegExp(`^\\*\\s+${added.id}`, 'm'));
+
+    // Remove B (by unique prefix): B stops working.
+    await box.json<{ removed: string }>(['key', 'remove', added.id.slice(0, 12), ...withA], env);
+    const gone = await box.vl(['snapshots', '--password-file', b], env);
+    assert.equal(gone.code, 1);
+    assertOneErrorLine(gone, /wrong password/);
+
+    // passwd: A → C. A stops working, C works.
+    const changed = await box.json<{ id: string; removed: string }>(
+      ['key', 'passwd', '--new-password-file', c, ...withA],
+      env,
+    );
+    assert.notEqual(changed.id, changed.removed);
+    const old = await box.vl(['snapshots', ...withA], env);
+    assert.equal(old.code, 1);
+    assertOneErrorLine(old, /wrong password/);
+    const keysC = await box.json<KeyJson[]>(['key', 'list', '--password-file', c], env);
+    assert.deepEqual(
+      keysC.map((k) => [k.id, k.current]),
+      [[changed.id, true]],
+    );
+
+    const last = await box.vl(['key', 'remove', changed.id, '--password-file', c], env);
+    assert.equal(last.code, 1);
+    assertOneErrorLine(last, /last key/);
+    const unknown = await box.vl(['key', 'remove', 'ffffffffffff', '--password-file', c], env);
+    assert.equal(unknown.code, 1);
+    assertOneErrorLine(unknown, /no key/);
+    const noNew = await box.vl(['key', 'add', '--password-file', c], env);
+    assert.equal(noNew.code, 1);
+    assertOneErrorLine(noNew, /--new-password-file/);
+  });
+
+  test('check exits 3 when data is missing', async () => {
+    const box = sandbox();
+    mkdirSync(box.src);
+    writeFileSync(path.join(box.src, 'data.bin'), Buffer.alloc(200_000, 7));
+    await box.init();
+    await box.ok(['backup', box.src, '--quiet']);
+    const ok = await box.ok(['check']);
+    assert.match(ok.stdout, /no errors found/);
+
+    const packs: string[] = [];
+    const find = (dir: string): void => {
+      for (const name of readdirSync(dir)) {
+        const p = path.join(dir, name);
+        if (lstatSync(p).isDirectory()) find(p);
+        else packs.push(p);
+      }
+    };
+    find(path.join(box.repo, 'data'));
+    assert.ok(packs.length > 0);
+    for (const p of packs) unlinkSync(p);
+
+    const broken = await box.vl(['check', '--json']);
+    assert.equal(broken.code, 3);
+    assertOneErrorLine(broken, /check found \d+ errors?/);
+    const doc = parseJson<{ ok: boolean; errors: string[] }>(broken);
+    assert.equal(doc.ok, false);
+    assert.ok(doc.errors.some((e) => /missing/.test(e)));
+
+    const human = await box.vl(['check']);
+    assert.equal(human.code, 3);
+    assert.match(human.stdout, /^error: .*missing/m);
+  });
+
+  test('usage errors exit 2 with one line naming the problem', async () => {
+    const box = sandbox();
+    await box.init();
+    const cases: [string[], RegExp, Env?][] = [
+      [['snapshots'], /no repository: use --repo/, { ...box.env, VAULTLINE_REPO: undefined }],
+      [['forget', '--keep-last', '-1'], /--keep-last/],
+      [['forget', '--keep-daily', 'two'], /--keep-daily/],
+      [['forget'], /exactly one of/],
+      [['forget', '--all'], /--service or --plan/],
+      [['prune', '--safety-margin', '5 parsecs'], /--safety-margin/],
+      [['prune', '--repack-threshold', '2'], /--repack-threshold/],
+      [['check', '--read-data', '0'], /--read-data/],
+      [['init', '--compression-level', '42'], /--compression-level/],
+      [['init', '--pack-size', 'big'], /--pack-size/],
+      [['restore', 'latest'], /--target/],
+      [['backup'], /missing required argument 'dir'/],
+      [['backup', '.', '--tag', 'bad tag!'], /--tag/],
+      [['frobnicate'], /unknown command 'frobnicate'/],
+      [['snapshots', '--no-such-option'], /unknown option '--no-such-option'/],
+      [['snapshots', 'extra'], /too many arguments/],
+      [[], /missing command/],
+      [['key'], /missing command/],
+      [['snapshots', '--repo', 's3://Bad_Bucket'], /bucket/],
+      [['ls', 'not-an-id!'], /not a snapshot id/],
+    ];
+    for (const [args, pattern, env] of cases) {
+      const r = await box.vl(args, env ?? box.env);
+      assert.equal(r.code, 2, describeRun(args, r));
+      assertOneErrorLine(r, pattern);
+      assert.equal(r.stdout, '', `no stdout for ${args.join(' ')}`);
+    }
+    // With --json the failure is also a JSON document on stdout.
+    const j = await box.vl(['forget', '--keep-last', 'x', '--json']);
+    assert.equal(j.code, 2);
+    assert.equal(parseJson<{ error: { code: string } }>(j).error.code, 'USAGE');
+    const kdf = await box.vl(['init', '--repo', box.path('other')], {
+      ...box.env,
+      VAULTLINE_KDF_MEMORY_KIB: 'lots',
+    });
+    assert.equal(kdf.code, 2);
+    assertOneErrorLine(kdf, /VAULTLINE_KDF_MEMORY_KIB/);
+  });
+
+  test('an s3:// repository works end to end (and the process exits)', async () => {
+    const box = sandbox();
+    const s3 = await startS3Server();
+    try {
+      makeSourceTree(box.src);
+      const env = { ...box.env, ...s3.env, VAULTLINE_REPO: 's3://vaultline-cli/team/backups' };
+      await box.json<{ id: string }>(['init'], env);
+      const backup = await box.json<{ id: string }>(['backup', box.src, '--exclude', 'cache/'], env);
+      assert.equal((await box.json<SnapshotJson[]>(['snapshots'], env))[0]!.id, backup.id);
+      const target = box.path('from-s3');
+      await box.ok(['restore', 'latest', '--target', target, '--verify', '--quiet'], env);
+      assertSameTree(
+        walk(box.src, (rel) => rel === 'cache'),
+        walk(target),
+      );
+      const missing = await box.vl(['snapshots'], { ...env, VAULTLINE_REPO: 's3://vaultline-cli/elsewhere' });
+      assert.equal(missing.code, 1);
+      assertOneErrorLine(missing, /no Vaultline repository/);
+      const noBucket = await box.vl(['snapshots'], { ...env, VAULTLINE_REPO: 's3://no-such-bucket/x' });
+      assert.equal(noBucket.code, 1);
+      assertOneErrorLine(noBucket, /no Vaultline repository/);
+      const noKey = await box.vl(['snapshots'], {
+        ...env,
+        VAULTLINE_S3_ACCESS_KEY: undefined,
+        AWS_ACCESS_KEY_ID: undefined,
+      });
+      assert.equal(noKey.code, 2);
+      assertOneErrorLine(noKey, /VAULTLINE_S3_ACCESS_KEY/);
+    } finally {
+      await s3.stop();
+    }
+  });
+
+  test('--help and --version exit 0', async () => {
+    const box = sandbox();
+    const help = await box.ok(['--help']);
+    assert.match(help.stdout, /Usage: vaultline/);
+    assert.equal(help.stderr, '');
+    const initHelp = await box.ok(['init', '--help']);
+    assert.match(initHelp.stdout, /VAULTLINE_KDF_MEMORY_KIB/);
+    const keyHelp = await box.ok(['help', 'key']);
+    assert.match(keyHelp.stdout, /export-writer/);
+    const version = await box.ok(['--version']);
+    assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
+  });
+});
