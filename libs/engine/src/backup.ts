@@ -200,7 +200,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
             const id = session.id(piece);
             content.push(id.toString('hex'));
             if (!session.known(id)) {
-              const owned = new Uint8Array(len);
+              const owned = session.borrow(len);
               owned.set(piece);
               await session.addData(id, owned);
             }
@@ -300,6 +300,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     };
     await session.finish();
 
+    // Nothing changed at all: share the parent's manifest instead of storing an identical one.
+    const sameManifest = parent && parentFiles && JSON.stringify(parentFiles) === JSON.stringify(manifest);
     const snapshot = await session.commitSnapshot(
       manifest,
       { tree: rootTree, root: rootNode, paths: [source], errors },
@@ -321,6 +323,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
           durationMs: Date.now() - started,
         },
       },
+      sameManifest ? parent.manifest : undefined,
     );
     progress.phase = 'done';
     progress.filesTotal = Math.max(progress.filesTotal, progress.filesDone);

@@ -4,7 +4,8 @@
  * the id (keyed hash of the plaintext) is re-checked after decryption.
  */
 import { compress, decompress } from './compression';
-import { constantTimeEqual, keyedHash, open, seal } from './crypto';
+import { createCipheriv, randomBytes, type KeyObject } from 'node:crypto';
+import { NONCE_LEN, constantTimeEqual, keyedHash, open } from './crypto';
 import { corrupt } from './errors';
 
 export const BlobType = { Data: 0, Tree: 1 } as const;
@@ -19,22 +20,33 @@ export function blobAad(type: BlobType, id: Uint8Array): Buffer {
   return aad;
 }
 
-export function sealBlob(
-  sessionKey: Buffer,
+/**
+ * The sealed blob as parts to be written back to back (nonce ‖ encrypted flag, body, tag): the
+ * large body is never copied again on its way into a pack.
+ */
+export function sealBlobParts(
+  sessionKey: Buffer | KeyObject,
   type: BlobType,
   id: Uint8Array,
   plaintext: Uint8Array,
   level: number,
-): Buffer {
+): Buffer[] {
   const { flag, payload } = compress(plaintext, level);
-  const framed = Buffer.allocUnsafe(1 + payload.length);
-  framed[0] = flag;
-  framed.set(payload, 1);
-  return seal(sessionKey, framed, blobAad(type, id));
+  const nonce = randomBytes(NONCE_LEN);
+  const cipher = createCipheriv('aes-256-gcm', sessionKey, nonce);
+  cipher.setAAD(blobAad(type, id));
+  const head = Buffer.concat([nonce, cipher.update(Buffer.of(flag))]);
+  const body = cipher.update(payload);
+  const tail = Buffer.concat([cipher.final(), cipher.getAuthTag()]);
+  return [head, body, tail];
+}
+
+export function sealBlob(sessionKey: Buffer, type: BlobType, id: Uint8Array, plaintext: Uint8Array, level: number): Buffer {
+  return Buffer.concat(sealBlobParts(sessionKey, type, id, plaintext, level));
 }
 
 export function openBlob(
-  sessionKey: Buffer,
+  sessionKey: Buffer | KeyObject,
   idKey: Buffer,
   type: BlobType,
   id: Uint8Array,

@@ -32,7 +32,7 @@ export function seal(key: Buffer, plaintext: Uint8Array, aad: Uint8Array): Buffe
   return Buffer.concat([nonce, body, final, cipher.getAuthTag()]);
 }
 
-export function open(key: Buffer, sealed: Uint8Array, aad: Uint8Array, what: string): Buffer {
+export function open(key: Buffer | KeyObject, sealed: Uint8Array, aad: Uint8Array, what: string): Buffer {
   if (sealed.length < SEAL_OVERHEAD) throw corrupt(`${what} is truncated`);
   const buf = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
   const decipher = createDecipheriv('aes-256-gcm', key, buf.subarray(0, NONCE_LEN));

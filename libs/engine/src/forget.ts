@@ -153,16 +153,17 @@ export async function forget(repo: Repository, opts: ForgetOptions): Promise<For
         decisions = [...groups.values()].flatMap((g) => applyPolicy(g, opts.policy!));
       }
       if (!opts.dryRun) {
-        // Snapshot first, manifest second: a crash in between leaves an orphan manifest, never a
-        // snapshot whose manifest is gone.
-        await mapLimit(
-          decisions.filter((d) => !d.keep),
-          8,
-          async (d) => {
-            await repo.backend.delete(`snapshots/${d.snapshot.id}`);
-            await repo.backend.delete(`manifests/${d.snapshot.manifest}`);
-          },
+        // Snapshots first, manifests second: a crash in between leaves an orphan manifest (prune
+        // removes it), never a snapshot whose manifest is gone. Unchanged backups share their
+        // parent's manifest, so only manifests no remaining snapshot uses are deleted.
+        const dropped = decisions.filter((d) => !d.keep);
+        const droppedIds = new Set(dropped.map((d) => d.snapshot.id));
+        await mapLimit(dropped, 8, (d) => repo.backend.delete(`snapshots/${d.snapshot.id}`));
+        const stillUsed = new Set(
+          (await repo.listSnapshots()).filter((s) => !droppedIds.has(s.id)).map((s) => s.manifest),
         );
+        const orphans = new Set(dropped.map((d) => d.snapshot.manifest).filter((m) => !stillUsed.has(m)));
+        await mapLimit([...orphans], 8, (m) => repo.backend.delete(`manifests/${m}`));
       }
       return decisions;
     },

@@ -19,11 +19,13 @@ function buildPack(): { bytes: Buffer; key: Buffer; ids: Buffer[]; id: string } 
     b.add(
       i % 2 ? BlobType.Tree : BlobType.Data,
       id,
-      sealBlob(key, BlobType.Data, id, plain, 3),
+      [sealBlob(key, BlobType.Data, id, plain, 3)],
       plain.length,
     );
   }
-  const { id, bytes } = b.finish(key);
+  const { id, parts, size } = b.finish(key);
+  const bytes = Buffer.concat(parts);
+  assert.equal(bytes.length, size);
   return { bytes, key, ids, id };
 }
 

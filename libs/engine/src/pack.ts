@@ -8,7 +8,8 @@
  * is named after the BLAKE3 hash of its bytes, so corruption is visible without any key.
  */
 import { type BlobType, ID_LEN } from './blob';
-import { contentHash, open, seal } from './crypto';
+import { Blake3Hasher } from '@napi-rs/blake-hash';
+import { open, seal } from './crypto';
 import { corrupt } from './errors';
 
 export const PACK_MAGIC = Buffer.from([0x56, 0x4c, 0x50, 0x4b, 1, 0]);
@@ -30,7 +31,7 @@ export function packName(id: string): string {
 
 /** Assembles one pack in memory (packs are ~16 MiB, bounded). */
 export class PackBuilder {
-  private readonly parts: Buffer[] = [];
+  private readonly parts: Uint8Array[] = [];
   readonly entries: PackEntry[] = [];
   size: number;
 
@@ -39,17 +40,20 @@ export class PackBuilder {
     this.size = PACK_PREFIX_LEN;
   }
 
-  add(type: BlobType, id: Buffer, sealed: Buffer, rawLength: number): void {
-    this.entries.push({ type, id, offset: this.size, length: sealed.length, rawLength });
-    this.parts.push(sealed);
-    this.size += sealed.length;
+  /** Appends one sealed blob, given as the parts it was produced in. */
+  add(type: BlobType, id: Buffer, sealed: readonly Uint8Array[], rawLength: number): void {
+    const length = sealed.reduce((n, p) => n + p.length, 0);
+    this.entries.push({ type, id, offset: this.size, length, rawLength });
+    this.parts.push(...sealed);
+    this.size += length;
   }
 
   get blobCount(): number {
     return this.entries.length;
   }
 
-  finish(sessionKey: Buffer): { id: string; bytes: Buffer } {
+  /** Seals the header; returns the pack's id and its bytes as parts (no 16 MiB concatenation). */
+  finish(sessionKey: Buffer): { id: string; parts: Uint8Array[]; size: number } {
     const header = Buffer.alloc(4 + this.entries.length * ENTRY_LEN);
     header.writeUInt32LE(this.entries.length, 0);
     let o = 4;
@@ -64,8 +68,10 @@ export class PackBuilder {
     const sealedHeader = seal(sessionKey, header, HEADER_AAD);
     const len = Buffer.alloc(4);
     len.writeUInt32LE(sealedHeader.length, 0);
-    const bytes = Buffer.concat([...this.parts, sealedHeader, len]);
-    return { id: contentHash(bytes).toString('hex'), bytes };
+    const parts = [...this.parts, sealedHeader, len];
+    const hasher = new Blake3Hasher();
+    for (const p of parts) hasher.update(p);
+    return { id: hasher.digestBuffer().toString('hex'), parts, size: this.size + sealedHeader.length + 4 };
   }
 }
 

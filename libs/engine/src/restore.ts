@@ -33,7 +33,7 @@ import { ephOf, locate, readTree } from './reader';
 import type { Repository } from './repository';
 import type { SnapshotInfo } from './snapshot';
 import { assertSafeName, type TreeNode } from './tree';
-import { Budget, mapLimit } from './util';
+import { Budget, BufferPool, mapLimit } from './util';
 import { WorkerPool } from './workers/pool';
 
 export interface RestoreOptions {
@@ -74,7 +74,10 @@ interface Need {
 }
 
 const GAP = 1024 * 1024;
-const IN_FLIGHT = 64 * 1024 * 1024;
+/** Sealed plus plaintext bytes of spans not yet written out: bounds memory. */
+const IN_FLIGHT = 48 * 1024 * 1024;
+/** Largest span read at once, counted both sealed and decompressed. */
+const MAX_SPAN = 8 * 1024 * 1024;
 const IS_ROOT = typeof process.getuid === 'function' && process.getuid() === 0;
 
 function mtimeSeconds(ns: string): number {
@@ -250,6 +253,7 @@ export async function restore(repo: Repository, opts: RestoreOptions): Promise<R
   const ownPool = !opts.pool;
   const pool = opts.pool ?? new WorkerPool();
   const budget = new Budget(IN_FLIGHT);
+  const spanBuffers = new BufferPool(16 * 1024 * 1024);
   try {
     const writeBlob = (need: Need, plain: Buffer): void => {
       for (const t of need.targets) {
@@ -268,44 +272,65 @@ export async function restore(repo: Repository, opts: RestoreOptions): Promise<R
       emit();
     };
 
-    await mapLimit([...needs.entries()], 3, async ([pack, perPack]) => {
-      const list = [...perPack.values()].sort((a, b) => a.loc.offset - b.loc.offset);
+    // Merge nearby blobs of a pack into spans (≤ MAX_SPAN) so each pack is read in few requests,
+    // then decrypt each span in one worker job.
+    const spans: { pack: string; key: Buffer; blobs: Need[] }[] = [];
+    for (const [pack, perPack] of needs) {
       const key = repo.readKey(ephOf(index, pack), 'restore');
-      // Merge nearby blobs into spans so each pack is read in few requests.
-      const spans: Need[][] = [];
-      for (const n of list) {
-        const last = spans[spans.length - 1];
-        const prev = last?.[last.length - 1];
-        if (prev && n.loc.offset - (prev.loc.offset + prev.loc.length) <= GAP) last.push(n);
-        else spans.push([n]);
-      }
-      for (const span of spans) {
-        const from = span[0]!.loc.offset;
-        const to = span[span.length - 1]!.loc.offset + span[span.length - 1]!.loc.length;
-        await budget.take(to - from);
-        let bytes: Buffer;
-        try {
-          bytes = await repo.backend.get(packName(pack), { offset: from, length: to - from });
-        } catch (err) {
-          budget.give(to - from);
-          throw err;
+      let current: Need[] = [];
+      let raw = 0;
+      for (const n of [...perPack.values()].sort((a, b) => a.loc.offset - b.loc.offset)) {
+        const first = current[0];
+        const prev = current[current.length - 1];
+        // Bound both what is read and what it decompresses to (logs expand 5–10×).
+        if (
+          first &&
+          prev &&
+          (n.loc.offset - (prev.loc.offset + prev.loc.length) > GAP ||
+            n.loc.offset + n.loc.length - first.loc.offset > MAX_SPAN ||
+            raw + n.loc.rawLength > MAX_SPAN)
+        ) {
+          spans.push({ pack, key, blobs: current });
+          current = [];
+          raw = 0;
         }
-        await Promise.all(
-          span.map(async (n) => {
-            const sealed = new Uint8Array(n.loc.length);
-            sealed.set(bytes.subarray(n.loc.offset - from, n.loc.offset - from + n.loc.length));
-            const plain = await pool.run({
-              op: 'open',
-              key,
-              idKey: repo.keys.idKey,
-              type: BlobType.Data,
-              id: Buffer.from(n.id, 'hex'),
-              data: sealed,
-              rawLength: n.loc.rawLength,
-            });
-            writeBlob(n, plain);
-          }),
-        ).finally(() => budget.give(to - from));
+        current.push(n);
+        raw += n.loc.rawLength;
+      }
+      if (current.length) spans.push({ pack, key, blobs: current });
+    }
+    await mapLimit(spans, pool.size + 1, async ({ pack, key, blobs }) => {
+      const from = blobs[0]!.loc.offset;
+      const last = blobs[blobs.length - 1]!;
+      const length = last.loc.offset + last.loc.length - from;
+      const cost = length + blobs.reduce((n, b) => n + b.loc.rawLength, 0);
+      await budget.take(cost);
+      try {
+        // Into a buffer we own outright: its memory is transferred to the worker and back.
+        const span = spanBuffers.borrow(length);
+        span.set(await repo.backend.get(packName(pack), { offset: from, length }));
+        const { parts, input } = await pool.run({
+          op: 'openSpan',
+          key,
+          idKey: repo.keys.idKey,
+          data: span,
+          blobs: blobs.map((n) => ({
+            type: BlobType.Data,
+            id: Buffer.from(n.id, 'hex'),
+            offset: n.loc.offset - from,
+            length: n.loc.length,
+            rawLength: n.loc.rawLength,
+          })),
+        });
+        spanBuffers.release(input);
+        const plain = Buffer.from(parts[0]!.buffer, parts[0]!.byteOffset, parts[0]!.byteLength);
+        let pos = 0;
+        for (const n of blobs) {
+          writeBlob(n, plain.subarray(pos, pos + n.loc.rawLength));
+          pos += n.loc.rawLength;
+        }
+      } finally {
+        budget.give(cost);
       }
     });
   } finally {

@@ -40,3 +40,39 @@ export class Budget {
     }
   }
 }
+
+/**
+ * Reusable ArrayBuffers in power-of-two size classes. Chunk buffers travel to a worker and back
+ * for every blob; reusing them saves the page faults of fresh memory and keeps dead buffers from
+ * piling up between garbage collections.
+ */
+export class BufferPool {
+  private readonly free = new Map<number, ArrayBuffer[]>();
+  private pooled = 0;
+  constructor(private readonly maxPooledBytes: number) {}
+
+  private static classOf(n: number): number {
+    return Math.max(64 * 1024, 2 ** Math.ceil(Math.log2(Math.max(1, n))));
+  }
+
+  /** A view of exactly `n` bytes over a buffer that the caller owns until `release`. */
+  borrow(n: number): Uint8Array {
+    const size = BufferPool.classOf(n);
+    const ab = this.free.get(size)?.pop();
+    if (ab) {
+      this.pooled -= size;
+      return new Uint8Array(ab, 0, n);
+    }
+    return new Uint8Array(new ArrayBuffer(size), 0, n);
+  }
+
+  release(view: Uint8Array): void {
+    const ab = view.buffer as ArrayBuffer;
+    const size = ab.byteLength;
+    if (size !== BufferPool.classOf(size) || this.pooled + size > this.maxPooledBytes) return;
+    let list = this.free.get(size);
+    if (!list) this.free.set(size, (list = []));
+    list.push(ab);
+    this.pooled += size;
+  }
+}

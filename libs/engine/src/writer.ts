@@ -11,14 +11,16 @@ import { contentName, sealJson } from './meta';
 import { PackBuilder, packName } from './pack';
 import type { IndexFileBody, Repository } from './repository';
 import type { SnapshotBody, SnapshotHeader, SnapshotInfo } from './snapshot';
-import { Budget } from './util';
+import { BufferPool, Budget } from './util';
 import type { WorkerPool } from './workers/pool';
 
 /** Packs per incremental index file: bounds what a killed backup leaves unindexed. */
 const PACKS_PER_INDEX = 4;
 /** Plaintext bytes handed to workers but not yet packed: bounds memory. */
-const IN_FLIGHT_BYTES = 48 * 1024 * 1024;
+const IN_FLIGHT_BYTES = 16 * 1024 * 1024;
 const CONCURRENT_UPLOADS = 2;
+/** Finished packs waiting for an upload slot; beyond this, reading pauses (backpressure). */
+const MAX_QUEUED_PACKS = 0;
 
 export interface WriterStats {
   blobsAdded: number;
@@ -35,9 +37,13 @@ export class WriterSession {
     [BlobType.Tree]: null,
   };
   private readonly inFlight = new Budget(IN_FLIGHT_BYTES);
+  private readonly buffers = new BufferPool(IN_FLIGHT_BYTES);
   private readonly uploads = new Budget(CONCURRENT_UPLOADS);
   private readonly pending = new Set<Promise<void>>();
   private unindexed: IndexFileBody['packs'] = [];
+  /** Packs finished but not yet stored; `packDone` wakes writers waiting on backpressure. */
+  private queuedPacks = 0;
+  private packDone: (() => void)[] = [];
   private failure: Error | null = null;
   readonly indexFiles: string[] = [];
   readonly stats: WriterStats = { blobsAdded: 0, bytesAdded: 0, packs: 0 };
@@ -70,16 +76,28 @@ export class WriterSession {
     if (this.failure) throw this.failure;
   }
 
+  /** A buffer for the next chunk's bytes; `addData` takes it over (and recycles it). */
+  borrow(n: number): Uint8Array {
+    return this.buffers.borrow(n);
+  }
+
   /**
-   * Stores a data blob unless known. `data` must be a buffer the caller gives up (it is
-   * transferred to a worker thread). Resolves once the blob is accepted, not once uploaded.
+   * Stores a data blob unless known. `data` must come from `borrow` (its memory is transferred to
+   * a worker thread and recycled). Resolves once the blob is accepted, not once uploaded.
    */
   async addData(id: Buffer, data: Uint8Array): Promise<void> {
     this.check();
     const hex = id.toString('hex');
-    if (this.index.has(id) || this.fresh.has(hex)) return;
+    if (this.index.has(id) || this.fresh.has(hex)) {
+      this.buffers.release(data);
+      return;
+    }
     this.fresh.add(hex);
     const size = data.length;
+    while (this.queuedPacks > MAX_QUEUED_PACKS + CONCURRENT_UPLOADS) {
+      await new Promise<void>((resolve) => this.packDone.push(resolve));
+      this.check();
+    }
     await this.inFlight.take(size);
     const job = this.pool
       .run({
@@ -90,7 +108,10 @@ export class WriterSession {
         data,
         level: this.repo.config.compressionLevel,
       })
-      .then((sealed) => this.pack(BlobType.Data, id, sealed, size))
+      .then(({ parts, input }) => {
+        this.buffers.release(input);
+        this.pack(BlobType.Data, id, parts, size);
+      })
       .catch((err: unknown) => {
         this.failure ??= err instanceof Error ? err : new Error(String(err));
       })
@@ -108,7 +129,7 @@ export class WriterSession {
       this.pack(
         BlobType.Tree,
         id,
-        sealBlob(this.sessionKey, BlobType.Tree, id, data, this.repo.config.compressionLevel),
+        [sealBlob(this.sessionKey, BlobType.Tree, id, data, this.repo.config.compressionLevel)],
         data.length,
       );
     }
@@ -120,7 +141,7 @@ export class WriterSession {
     void p.finally(() => this.pending.delete(p));
   }
 
-  private pack(type: BlobType, id: Buffer, sealed: Buffer, rawLength: number): void {
+  private pack(type: BlobType, id: Buffer, sealed: readonly Uint8Array[], rawLength: number): void {
     let b = this.packers[type];
     if (!b) b = this.packers[type] = new PackBuilder(Buffer.from(this.eph, 'base64'));
     b.add(type, id, sealed, rawLength);
@@ -132,13 +153,14 @@ export class WriterSession {
     const b = this.packers[type];
     this.packers[type] = null;
     if (!b || b.blobCount === 0) return;
+    this.queuedPacks++;
     const upload = (async () => {
       await this.uploads.take(1);
       try {
-        const { id, bytes } = b.finish(this.sessionKey);
-        await this.repo.backend.put(packName(id), bytes);
+        const { id, parts, size } = b.finish(this.sessionKey);
+        await this.repo.backend.put(packName(id), parts);
         this.stats.packs++;
-        this.stats.bytesAdded += bytes.length;
+        this.stats.bytesAdded += size;
         this.unindexed.push({
           id,
           eph: this.eph,
@@ -146,6 +168,8 @@ export class WriterSession {
         });
       } finally {
         this.uploads.give(1);
+        this.queuedPacks--;
+        for (const wake of this.packDone.splice(0)) wake();
       }
       if (this.unindexed.length >= PACKS_PER_INDEX) await this.writeIndex();
     })().catch((err: unknown) => {
@@ -190,10 +214,17 @@ export class WriterSession {
     manifest: Manifest,
     body: SnapshotBody,
     header: Omit<SnapshotHeader, 'manifest' | 'bodyHash'>,
+    /** The parent's manifest id when the manifest is unchanged: shared, not stored again. */
+    reuseManifest?: string,
   ): Promise<SnapshotInfo> {
-    const manifestBytes = sealJson(this.repo.keys.metaKey, 'manifest', manifest);
-    const m = contentName('manifests', manifestBytes);
-    await this.repo.backend.put(m.name, manifestBytes);
+    let m: { id: string; name: string };
+    let manifestBytes: Buffer = Buffer.alloc(0);
+    if (reuseManifest) m = { id: reuseManifest, name: `manifests/${reuseManifest}` };
+    else {
+      manifestBytes = sealJson(this.repo.keys.metaKey, 'manifest', manifest);
+      m = contentName('manifests', manifestBytes);
+      await this.repo.backend.put(m.name, manifestBytes);
+    }
     const sealedBody = sealJson(this.sessionKey, 'snapshot body', body);
     const full: SnapshotHeader = {
       ...header,

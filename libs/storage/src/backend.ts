@@ -23,9 +23,10 @@ export interface StorageBackend {
   readonly location: string;
   /**
    * Atomically store `data` under `name`: readers see either nothing or the whole object,
-   * never a partial one. Overwrites an existing object of the same name.
+   * never a partial one. Overwrites an existing object of the same name. `data` may be given in
+   * parts (written back to back), so callers need not concatenate large objects in memory.
    */
-  put(name: string, data: Uint8Array): Promise<void>;
+  put(name: string, data: Uint8Array | readonly Uint8Array[]): Promise<void>;
   /** Read a whole object, or a byte range of it. Throws StorageError code NOT_FOUND if absent. */
   get(name: string, range?: ByteRange): Promise<Buffer>;
   /** Size and mtime of one object, or null if it does not exist. */

@@ -3,7 +3,17 @@ import * as https from 'node:https';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-import { Client } from 'minio';
+import type * as Minio from 'minio';
+import type { Client } from 'minio';
+
+/**
+ * minio-js takes ~50 ms to load; filesystem-only runs (most CLI calls, the no-change backup)
+ * should not pay for it, so it is loaded on first use.
+ */
+function minio(): typeof Minio {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- deliberate lazy load, see above
+  return require('minio') as typeof Minio;
+}
 
 import type { ByteRange, StorageBackend, StoredObject } from './backend';
 import { StorageError, assertValidName, assertValidPrefix, errorCode } from './errors';
@@ -279,7 +289,7 @@ export class S3Backend implements StorageBackend {
     // Our own agent, so close() can release exactly our sockets and nobody else's.
     this.agent = useSSL ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
     try {
-      this.client = new Client({
+      this.client = new (minio().Client)({
         endPoint: host,
         port,
         useSSL,
@@ -386,10 +396,12 @@ export class S3Backend implements StorageBackend {
     return make('IO', `S3 error ${op} ${what}: ${detail}`);
   }
 
-  async put(name: string, data: Uint8Array): Promise<void> {
+  async put(name: string, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
     const key = this.keyOf(name);
-    // A view, not a copy: packs can be large.
-    const body = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    // A view, not a copy, for one buffer; parts are joined once (the request signature needs the
+    // whole body anyway).
+    const body =
+      data instanceof Uint8Array ? Buffer.from(data.buffer, data.byteOffset, data.byteLength) : Buffer.concat(data);
     // S3 PUTs are atomic by themselves: the object appears whole or not at all.
     await this.attempt('writing', name, () => this.client.putObject(this.bucket, key, body, body.length));
   }

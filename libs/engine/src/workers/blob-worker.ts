@@ -1,32 +1,60 @@
 /** Worker thread: the CPU-heavy per-blob work (compress+encrypt, decrypt+decompress+verify). */
+import { createSecretKey, type KeyObject } from 'node:crypto';
 import { parentPort } from 'node:worker_threads';
-import { openBlob, sealBlob } from '../blob';
+import { openBlob, sealBlobParts } from '../blob';
 import { EngineError } from '../errors';
-import type { Job, JobReply } from './protocol';
+import type { Job, JobReply, OpenSpanJob } from './protocol';
 
 const port = parentPort;
 if (!port) throw new Error('blob-worker must run as a worker thread');
 
+// Sessions are few; building a KeyObject per blob showed up in profiles.
+const keys = new Map<string, KeyObject>();
+function keyObject(raw: Uint8Array): KeyObject {
+  const hex = Buffer.from(raw).toString('hex');
+  let k = keys.get(hex);
+  if (!k) {
+    if (keys.size > 64) keys.clear();
+    keys.set(hex, (k = createSecretKey(raw)));
+  }
+  return k;
+}
+
+function openSpan(job: OpenSpanJob): Uint8Array {
+  const idKey = Buffer.from(job.idKey);
+  const key = keyObject(job.key);
+  const out = new Uint8Array(job.blobs.reduce((n, b) => n + b.rawLength, 0));
+  let pos = 0;
+  for (const b of job.blobs) {
+    const plain = openBlob(key, idKey, b.type, b.id, job.data.subarray(b.offset, b.offset + b.length), b.rawLength);
+    out.set(plain, pos);
+    pos += plain.length;
+  }
+  return out;
+}
+
+/** A part we may transfer: it must own its ArrayBuffer (small Buffers live in a shared pool). */
+function transferable(p: Uint8Array): Uint8Array {
+  return p.byteOffset === 0 && p.byteLength === p.buffer.byteLength ? p : new Uint8Array(p);
+}
+
 port.on('message', (msg: { seq: number; job: Job }) => {
   const { seq, job } = msg;
-  let reply: JobReply;
   try {
-    const out =
+    const parts =
       job.op === 'seal'
-        ? sealBlob(Buffer.from(job.key), job.type, job.id, job.data, job.level)
-        : openBlob(Buffer.from(job.key), Buffer.from(job.idKey), job.type, job.id, job.data, job.rawLength);
-    // Copy into an exactly-sized buffer we own, so it can be transferred without copying again.
-    const owned = new Uint8Array(out.length);
-    owned.set(out);
-    reply = { seq, ok: true, data: owned };
-    port.postMessage(reply, [owned.buffer]);
+        ? sealBlobParts(keyObject(job.key), job.type, job.id, job.data, job.level).map(transferable)
+        : [openSpan(job)];
+    const reply: JobReply = { seq, ok: true, parts, input: job.data };
+    port.postMessage(reply, [...parts.map((p) => p.buffer as ArrayBuffer), job.data.buffer as ArrayBuffer]);
   } catch (err) {
-    reply = {
+    const reply: JobReply = {
       seq,
       ok: false,
       code: err instanceof EngineError ? err.code : undefined,
       message: err instanceof Error ? err.message : String(err),
+      input: job.data,
     };
-    port.postMessage(reply);
+    port.postMessage(reply, [job.data.buffer as ArrayBuffer]);
   }
 });

@@ -6,10 +6,10 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { EngineError, type EngineErrorCode } from '../errors';
-import type { Job, JobReply } from './protocol';
+import type { Job, JobReply, JobResult } from './protocol';
 
 interface Pending {
-  resolve(data: Buffer): void;
+  resolve(result: JobResult): void;
   reject(err: Error): void;
 }
 
@@ -17,7 +17,6 @@ export class WorkerPool {
   private readonly workers: Worker[] = [];
   private readonly pending = new Map<number, Pending>();
   private readonly load: number[] = [];
-  private readonly owner = new Map<number, number>();
   private seq = 0;
   private closed = false;
 
@@ -36,36 +35,31 @@ export class WorkerPool {
     return this.workers.length;
   }
 
-  /** Runs a job; `data` is transferred (the caller must not use it afterwards). */
-  run(job: Job): Promise<Buffer> {
+  /**
+   * Runs a job. The memory behind `job.data` is transferred to the worker (the caller must not
+   * touch it until the result hands it back as `input`), so it must be a buffer the caller owns
+   * outright — never a slice of Node's shared small-buffer pool.
+   */
+  run(job: Job): Promise<JobResult> {
     if (this.closed) return Promise.reject(new Error('worker pool is closed'));
     let best = 0;
     for (let i = 1; i < this.load.length; i++) if (this.load[i]! < this.load[best]!) best = i;
     const seq = ++this.seq;
     // A busy worker keeps the process alive; an idle one must not (see onReply).
     if (this.load[best]!++ === 0) this.workers[best]!.ref();
-    this.owner.set(seq, best);
-    return new Promise<Buffer>((resolve, reject) => {
+    return new Promise<JobResult>((resolve, reject) => {
       this.pending.set(seq, { resolve, reject });
-      const transfer =
-        job.data.byteOffset === 0 && job.data.byteLength === job.data.buffer.byteLength
-          ? [job.data.buffer as ArrayBuffer]
-          : [];
-      this.workers[best]!.postMessage({ seq, job }, transfer);
+      this.workers[best]!.postMessage({ seq, job }, [job.data.buffer as ArrayBuffer]);
     });
   }
 
   private onReply(worker: number, reply: JobReply): void {
     const p = this.pending.get(reply.seq);
     this.pending.delete(reply.seq);
-    this.owner.delete(reply.seq);
     if (--this.load[worker]! === 0) this.workers[worker]!.unref();
     if (!p) return;
-    if (reply.ok) p.resolve(Buffer.from(reply.data.buffer, reply.data.byteOffset, reply.data.byteLength));
-    else
-      p.reject(
-        reply.code ? new EngineError(reply.code as EngineErrorCode, reply.message) : new Error(reply.message),
-      );
+    if (reply.ok) p.resolve({ parts: reply.parts, input: reply.input });
+    else p.reject(reply.code ? new EngineError(reply.code as EngineErrorCode, reply.message) : new Error(reply.message));
   }
 
   private failAll(err: Error): void {

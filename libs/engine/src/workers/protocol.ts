@@ -1,5 +1,9 @@
 import type { BlobType } from '../blob';
 
+/**
+ * Compress and encrypt one blob (backup). `data` views a buffer the main thread lends: its memory
+ * is transferred to the worker and handed back with the reply for reuse.
+ */
 export interface SealJob {
   op: 'seal';
   key: Buffer;
@@ -9,17 +13,28 @@ export interface SealJob {
   level: number;
 }
 
-export interface OpenJob {
-  op: 'open';
+/**
+ * Decrypt, decompress and verify every blob of one span read from a pack (restore). The whole
+ * span travels in one message and comes back as one buffer with the plaintexts laid end to end,
+ * in the order of `blobs`.
+ */
+export interface OpenSpanJob {
+  op: 'openSpan';
   key: Buffer;
   idKey: Buffer;
-  type: BlobType;
-  id: Uint8Array;
   data: Uint8Array;
-  rawLength: number;
+  blobs: { type: BlobType; id: Uint8Array; offset: number; length: number; rawLength: number }[];
 }
 
-export type Job = SealJob | OpenJob;
+export type Job = SealJob | OpenSpanJob;
+
+export interface JobResult {
+  /** The output, in parts written back to back (sealed blob) or one part (plaintexts). */
+  parts: Uint8Array[];
+  /** The job's input buffer, handed back so its memory can be reused. */
+  input: Uint8Array;
+}
 
 export type JobReply =
-  { seq: number; ok: true; data: Uint8Array } | { seq: number; ok: false; code?: string; message: string };
+  | ({ seq: number; ok: true } & JobResult)
+  | { seq: number; ok: false; code?: string; message: string; input: Uint8Array };
