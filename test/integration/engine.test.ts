@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import {
   appendFileSync,
+  linkSync,
   chmodSync,
   chownSync,
   existsSync,
@@ -416,6 +417,27 @@ describe('engine behaviour (filesystem repository)', () => {
       await restore(repo, { snapshot: 'latest', target: out });
       assert.deepEqual(readdirSync(outside), []);
       assert.equal(readFileSync(join(out, 'docs', 'f.txt'), 'utf8'), 'inside');
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  test('restore never writes through a hard link planted in the target', async () => {
+    const t = tempDir('hardlink');
+    try {
+      const src = join(t.path, 'src');
+      mkdirSync(src);
+      writeFileSync(join(src, 'f.txt'), 'restored content');
+      const repo = await initFsRepo(join(t.path, 'repo'));
+      await backup(repo, { source: src });
+      const outside = join(t.path, 'outside.txt');
+      writeFileSync(outside, 'must stay');
+      const out = join(t.path, 'out');
+      mkdirSync(out);
+      linkSync(outside, join(out, 'f.txt'));
+      await restore(repo, { snapshot: 'latest', target: out });
+      assert.equal(readFileSync(outside, 'utf8'), 'must stay');
+      assert.equal(readFileSync(join(out, 'f.txt'), 'utf8'), 'restored content');
     } finally {
       t.cleanup();
     }

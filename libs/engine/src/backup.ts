@@ -69,9 +69,9 @@ function nsString(v: bigint): string {
   return v.toString();
 }
 
+/** Node's system errors already read "ENOENT: no such file or directory, open '…'". */
 function describe(err: unknown): string {
-  const e = err as NodeJS.ErrnoException;
-  return e?.code ? `${e.code}: ${e.message}` : String(err);
+  return err instanceof Error ? err.message : String(err);
 }
 
 class Excluder {

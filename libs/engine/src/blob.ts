@@ -41,7 +41,13 @@ export function sealBlobParts(
   return [head, body, tail];
 }
 
-export function sealBlob(sessionKey: Buffer, type: BlobType, id: Uint8Array, plaintext: Uint8Array, level: number): Buffer {
+export function sealBlob(
+  sessionKey: Buffer,
+  type: BlobType,
+  id: Uint8Array,
+  plaintext: Uint8Array,
+  level: number,
+): Buffer {
   return Buffer.concat(sealBlobParts(sessionKey, type, id, plaintext, level));
 }
 

@@ -20,7 +20,6 @@ import {
   rmSync,
   symlinkSync,
   utimesSync,
-  writeSync,
 } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { BlobIndex, BlobLocation } from './blob-index';
@@ -63,8 +62,8 @@ export interface RestoreResult {
 interface FilePlan {
   path: string;
   node: TreeNode;
+  /** Bytes not yet written; at 0 the file's metadata is applied. */
   remaining: number;
-  fd: number | null;
 }
 
 interface Need {
@@ -110,6 +109,17 @@ function openForWrite(path: string): number {
     }
     throw err;
   }
+}
+
+/** Removes anything at `path` (never following a symlink), so a fresh file can be created. */
+function clearWay(path: string): void {
+  try {
+    lstatSync(path);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+    throw err;
+  }
+  rmSync(path, { recursive: true, force: true });
 }
 
 function setMeta(path: string, node: TreeNode, fd: number | null): void {
@@ -186,7 +196,6 @@ export async function restore(repo: Repository, opts: RestoreOptions): Promise<R
       symlinks++;
     } else {
       const fileNo = files.length;
-      const fd = openForWrite(path);
       let offset = 0;
       for (const id of node.content!) {
         const loc = locate(index, id, `file ${path}`);
@@ -199,24 +208,25 @@ export async function restore(repo: Repository, opts: RestoreOptions): Promise<R
       }
       if (offset !== node.size) throw corrupt(`file ${path}: chunk sizes do not add up to the file size`);
       bytesTotal += offset;
-      const plan: FilePlan = { path, node, remaining: offset, fd };
+      // Worker threads create the file (O_CREAT | O_NOFOLLOW, no truncation, since several may
+      // write parts of it); whatever is in its place now — a symlink, a directory, or a file that
+      // might be hard-linked elsewhere — is removed first, so no write lands outside the target.
+      clearWay(path);
+      const plan: FilePlan = { path, node, remaining: offset };
       files.push(plan);
-      if (offset === 0) finishFile(plan);
-      else {
-        // Keep descriptors bounded: reopen lazily when its blobs arrive.
-        closeSync(fd);
-        plan.fd = null;
+      if (offset === 0) {
+        closeSync(openForWrite(path));
+        finishFile(plan);
       }
     }
   };
 
   const finishFile = (f: FilePlan): void => {
-    const fd = f.fd ?? openSync(f.path, constants.O_WRONLY | constants.O_NOFOLLOW);
+    const fd = openSync(f.path, constants.O_WRONLY | constants.O_NOFOLLOW);
     try {
       setMeta(f.path, f.node, fd);
     } finally {
       closeSync(fd);
-      f.fd = null;
     }
   };
 
@@ -255,23 +265,6 @@ export async function restore(repo: Repository, opts: RestoreOptions): Promise<R
   const budget = new Budget(IN_FLIGHT);
   const spanBuffers = new BufferPool(16 * 1024 * 1024);
   try {
-    const writeBlob = (need: Need, plain: Buffer): void => {
-      for (const t of need.targets) {
-        const f = files[t.file]!;
-        if (f.fd === null) f.fd = openSync(f.path, constants.O_WRONLY | constants.O_NOFOLLOW);
-        let done = 0;
-        while (done < plain.length)
-          done += writeSync(f.fd, plain, done, plain.length - done, t.offset + done);
-        f.remaining -= plain.length;
-        progress.bytesDone += plain.length;
-        if (f.remaining === 0) {
-          finishFile(f);
-          progress.filesDone++;
-        }
-      }
-      emit();
-    };
-
     // Merge nearby blobs of a pack into spans (≤ MAX_SPAN) so each pack is read in few requests,
     // then decrypt each span in one worker job.
     const spans: { pack: string; key: Buffer; blobs: Need[] }[] = [];
@@ -309,7 +302,7 @@ export async function restore(repo: Repository, opts: RestoreOptions): Promise<R
         // Into a buffer we own outright: its memory is transferred to the worker and back.
         const span = spanBuffers.borrow(length);
         span.set(await repo.backend.get(packName(pack), { offset: from, length }));
-        const { parts, input } = await pool.run({
+        const { input } = await pool.run({
           op: 'openSpan',
           key,
           idKey: repo.keys.idKey,
@@ -321,20 +314,26 @@ export async function restore(repo: Repository, opts: RestoreOptions): Promise<R
             length: n.loc.length,
             rawLength: n.loc.rawLength,
           })),
+          writes: blobs.map((n) => n.targets.map((t) => ({ path: files[t.file]!.path, offset: t.offset }))),
         });
         spanBuffers.release(input);
-        const plain = Buffer.from(parts[0]!.buffer, parts[0]!.byteOffset, parts[0]!.byteLength);
-        let pos = 0;
         for (const n of blobs) {
-          writeBlob(n, plain.subarray(pos, pos + n.loc.rawLength));
-          pos += n.loc.rawLength;
+          for (const t of n.targets) {
+            const f = files[t.file]!;
+            f.remaining -= n.loc.rawLength;
+            progress.bytesDone += n.loc.rawLength;
+            if (f.remaining === 0) {
+              finishFile(f);
+              progress.filesDone++;
+            }
+          }
         }
+        emit();
       } finally {
         budget.give(cost);
       }
     });
   } finally {
-    for (const f of files) if (f.fd !== null) closeSync(f.fd);
     if (ownPool) await pool.close();
   }
 

@@ -401,7 +401,9 @@ export class S3Backend implements StorageBackend {
     // A view, not a copy, for one buffer; parts are joined once (the request signature needs the
     // whole body anyway).
     const body =
-      data instanceof Uint8Array ? Buffer.from(data.buffer, data.byteOffset, data.byteLength) : Buffer.concat(data);
+      data instanceof Uint8Array
+        ? Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+        : Buffer.concat(data);
     // S3 PUTs are atomic by themselves: the object appears whole or not at all.
     await this.attempt('writing', name, () => this.client.putObject(this.bucket, key, body, body.length));
   }

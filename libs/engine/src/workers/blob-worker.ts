@@ -1,5 +1,6 @@
 /** Worker thread: the CPU-heavy per-blob work (compress+encrypt, decrypt+decompress+verify). */
 import { createSecretKey, type KeyObject } from 'node:crypto';
+import { closeSync, constants, openSync, writeSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { openBlob, sealBlobParts } from '../blob';
 import { EngineError } from '../errors';
@@ -20,17 +21,39 @@ function keyObject(raw: Uint8Array): KeyObject {
   return k;
 }
 
-function openSpan(job: OpenSpanJob): Uint8Array {
+const WRITE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW;
+
+function openSpan(job: OpenSpanJob): Uint8Array[] {
   const idKey = Buffer.from(job.idKey);
   const key = keyObject(job.key);
-  const out = new Uint8Array(job.blobs.reduce((n, b) => n + b.rawLength, 0));
-  let pos = 0;
-  for (const b of job.blobs) {
-    const plain = openBlob(key, idKey, b.type, b.id, job.data.subarray(b.offset, b.offset + b.length), b.rawLength);
-    out.set(plain, pos);
-    pos += plain.length;
+  const plains = job.blobs.map((b) =>
+    openBlob(key, idKey, b.type, b.id, job.data.subarray(b.offset, b.offset + b.length), b.rawLength),
+  );
+  if (!job.writes) {
+    const out = new Uint8Array(plains.reduce((n, p) => n + p.length, 0));
+    let pos = 0;
+    for (const p of plains) {
+      out.set(p, pos);
+      pos += p.length;
+    }
+    return [out];
   }
-  return out;
+  // Every blob verified before anything is written: a damaged span writes nothing.
+  const fds = new Map<string, number>();
+  try {
+    job.writes.forEach((targets, i) => {
+      const plain = plains[i]!;
+      for (const { path, offset } of targets) {
+        let fd = fds.get(path);
+        if (fd === undefined) fds.set(path, (fd = openSync(path, WRITE_FLAGS, 0o600)));
+        for (let done = 0; done < plain.length;)
+          done += writeSync(fd, plain, done, plain.length - done, offset + done);
+      }
+    });
+  } finally {
+    for (const fd of fds.values()) closeSync(fd);
+  }
+  return [];
 }
 
 /** A part we may transfer: it must own its ArrayBuffer (small Buffers live in a shared pool). */
@@ -44,7 +67,7 @@ port.on('message', (msg: { seq: number; job: Job }) => {
     const parts =
       job.op === 'seal'
         ? sealBlobParts(keyObject(job.key), job.type, job.id, job.data, job.level).map(transferable)
-        : [openSpan(job)];
+        : openSpan(job);
     const reply: JobReply = { seq, ok: true, parts, input: job.data };
     port.postMessage(reply, [...parts.map((p) => p.buffer as ArrayBuffer), job.data.buffer as ArrayBuffer]);
   } catch (err) {

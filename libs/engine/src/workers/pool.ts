@@ -59,7 +59,10 @@ export class WorkerPool {
     if (--this.load[worker]! === 0) this.workers[worker]!.unref();
     if (!p) return;
     if (reply.ok) p.resolve({ parts: reply.parts, input: reply.input });
-    else p.reject(reply.code ? new EngineError(reply.code as EngineErrorCode, reply.message) : new Error(reply.message));
+    else
+      p.reject(
+        reply.code ? new EngineError(reply.code as EngineErrorCode, reply.message) : new Error(reply.message),
+      );
   }
 
   private failAll(err: Error): void {

@@ -24,6 +24,12 @@ export interface OpenSpanJob {
   idKey: Buffer;
   data: Uint8Array;
   blobs: { type: BlobType; id: Uint8Array; offset: number; length: number; rawLength: number }[];
+  /**
+   * Where each blob's plaintext goes (restore): the worker writes it there itself and returns no
+   * plaintext. Paths were validated and cleared by the main thread; files are opened with
+   * O_CREAT | O_NOFOLLOW.
+   */
+  writes?: { path: string; offset: number }[][];
 }
 
 export type Job = SealJob | OpenSpanJob;
