@@ -52,7 +52,9 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: FLEET_STACK, message: 'the engine and storage stay free of the fleet stack' }] },
+        {
+          patterns: [{ group: FLEET_STACK, message: 'the engine and storage stay free of the fleet stack' }],
+        },
       ],
     },
   },

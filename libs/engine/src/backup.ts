@@ -85,6 +85,20 @@ class Excluder {
   }
 }
 
+const TAG_RE = /^[\w.:@-]{1,64}$/u;
+
+/** Tags are short labels (they show in listings and select snapshots for retention). */
+export function assertValidTags(tags: readonly string[]): void {
+  for (const t of tags) {
+    if (!TAG_RE.test(t)) {
+      throw new EngineError(
+        'INVALID_ARGUMENT',
+        `invalid tag ${JSON.stringify(t)}: use 1-64 letters, digits and . : @ _ -`,
+      );
+    }
+  }
+}
+
 export async function backup(repo: Repository, opts: BackupOptions): Promise<BackupResult> {
   const started = Date.now();
   const source = resolve(opts.source);
@@ -98,10 +112,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   }
   if (!rootStat.isDirectory())
     throw new EngineError('SOURCE_UNREADABLE', `source ${source} is not a directory`);
-  for (const t of opts.tags ?? []) {
-    if (!/^[\w.:@-]{1,64}$/u.test(t))
-      throw new EngineError('INVALID_ARGUMENT', `invalid tag ${JSON.stringify(t)}`);
-  }
+  assertValidTags(opts.tags ?? []);
 
   const lock = await Lock.acquire(repo.backend, 'shared', 'backup', opts.lockTiming);
   const ownPool = !opts.pool;

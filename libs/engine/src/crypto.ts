@@ -54,7 +54,7 @@ export function keyedHash(key: Buffer, data: Uint8Array): Buffer {
 
 /** Plain BLAKE3, used to name files after their content so corruption is visible without keys. */
 export function contentHash(data: Uint8Array): Buffer {
-  return blake3(data);
+  return blake3(Buffer.from(data.buffer, data.byteOffset, data.byteLength));
 }
 
 export function hkdf(ikm: Uint8Array, info: string, length = 32): Buffer {

@@ -70,7 +70,7 @@ export class PackBuilder {
     len.writeUInt32LE(sealedHeader.length, 0);
     const parts = [...this.parts, sealedHeader, len];
     const hasher = new Blake3Hasher();
-    for (const p of parts) hasher.update(p);
+    for (const p of parts) hasher.update(Buffer.from(p.buffer, p.byteOffset, p.byteLength));
     return { id: hasher.digestBuffer().toString('hex'), parts, size: this.size + sealedHeader.length + 4 };
   }
 }

@@ -1,3 +1,4 @@
+import type { ByteRange } from './backend';
 export type StorageErrorCode =
   | 'NOT_FOUND'
   | 'FULL'
@@ -52,4 +53,16 @@ export function errorCode(err: unknown): string | undefined {
     return err.code;
   }
   return undefined;
+}
+
+/** Byte ranges are whole, non-negative numbers; anything else is a caller bug, reported as IO. */
+export function assertValidRange(range: ByteRange): void {
+  if (
+    !Number.isSafeInteger(range.offset) ||
+    !Number.isSafeInteger(range.length) ||
+    range.offset < 0 ||
+    range.length < 0
+  ) {
+    throw new StorageError('IO', `invalid byte range offset=${range.offset} length=${range.length}`);
+  }
 }

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { getSystemErrorMessage } from 'node:util';
 
 import type { ByteRange, StorageBackend, StoredObject } from './backend';
-import { StorageError, assertValidName, assertValidPrefix, errorCode } from './errors';
+import { StorageError, assertValidName, assertValidPrefix, errorCode, assertValidRange } from './errors';
 
 /** Leftovers of interrupted puts carry this prefix; they are never listed as objects. */
 export const TEMP_PREFIX = '.tmp-';
@@ -72,17 +72,6 @@ export function mapFsError(err: unknown, ctx: FsErrorContext): StorageError {
       return new StorageError('NOT_FOUND', `${ctx.path} not found: ${what}`, { cause: err });
     default:
       return new StorageError('IO', `I/O error ${ctx.op} ${ctx.path}: ${what}`, { cause: err });
-  }
-}
-
-function assertValidRange(range: ByteRange): void {
-  if (
-    !Number.isSafeInteger(range.offset) ||
-    !Number.isSafeInteger(range.length) ||
-    range.offset < 0 ||
-    range.length < 0
-  ) {
-    throw new StorageError('IO', `invalid byte range offset=${range.offset} length=${range.length}`);
   }
 }
 

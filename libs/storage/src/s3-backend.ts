@@ -16,7 +16,7 @@ function minio(): typeof Minio {
 }
 
 import type { ByteRange, StorageBackend, StoredObject } from './backend';
-import { StorageError, assertValidName, assertValidPrefix, errorCode } from './errors';
+import { StorageError, assertValidName, assertValidPrefix, errorCode, assertValidRange } from './errors';
 
 export interface RetryPolicy {
   /** Total tries per request, including the first. */
@@ -167,17 +167,6 @@ function isValidName(name: string): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-function assertValidRange(range: ByteRange): void {
-  if (
-    !Number.isSafeInteger(range.offset) ||
-    !Number.isSafeInteger(range.length) ||
-    range.offset < 0 ||
-    range.length < 0
-  ) {
-    throw new StorageError('IO', `invalid byte range offset=${range.offset} length=${range.length}`);
   }
 }
 

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { backup, type BackupOptions, type BackupResult } from '@vaultline/engine';
+import { assertValidTags, backup, type BackupOptions, type BackupResult } from '@vaultline/engine';
 import type { Context } from '../context';
-import { CliError, usageError } from '../errors';
+import { CliError } from '../errors';
 import { durationText, humanSize } from '../output';
 
 export interface BackupCommandOptions {
@@ -14,8 +14,6 @@ export interface BackupCommandOptions {
   excludeFile?: string[];
   parent?: string;
 }
-
-const TAG_RE = /^[\w.:@-]{1,64}$/u;
 
 function readExcludeFile(file: string): string[] {
   try {
@@ -38,10 +36,8 @@ export async function backupCommand(
   source: string,
   opts: BackupCommandOptions,
 ): Promise<number> {
-  for (const t of opts.tag ?? []) {
-    if (!TAG_RE.test(t))
-      throw usageError(`invalid --tag ${JSON.stringify(t)}: use 1-64 letters, digits and . : @ _ -`);
-  }
+  // Checked before the repository is opened (and a password asked for).
+  assertValidTags(opts.tag ?? []);
   const excludes = [...(opts.exclude ?? [])];
   for (const f of opts.excludeFile ?? []) excludes.push(...readExcludeFile(f));
   const repo = await ctx.openRepo();
