@@ -1,7 +1,13 @@
 import { readFileSync } from 'node:fs';
-import { assertValidTags, backup, type BackupOptions, type BackupResult } from '@vaultline/engine';
+import {
+  EngineError,
+  assertValidTags,
+  backup,
+  type BackupOptions,
+  type BackupResult,
+} from '@vaultline/engine';
 import type { Context } from '../context';
-import { CliError } from '../errors';
+import { CliError, usageError } from '../errors';
 import { durationText, humanSize } from '../output';
 
 export interface BackupCommandOptions {
@@ -36,8 +42,12 @@ export async function backupCommand(
   source: string,
   opts: BackupCommandOptions,
 ): Promise<number> {
-  // Checked before the repository is opened (and a password asked for).
-  assertValidTags(opts.tag ?? []);
+  // Checked before the repository is opened (and a password asked for), naming the option.
+  try {
+    assertValidTags(opts.tag ?? []);
+  } catch (err) {
+    throw err instanceof EngineError ? usageError(`--tag: ${err.message}`) : err;
+  }
   const excludes = [...(opts.exclude ?? [])];
   for (const f of opts.excludeFile ?? []) excludes.push(...readExcludeFile(f));
   const repo = await ctx.openRepo();
