@@ -1,6 +1,8 @@
 /** Test factories: source folders with every kind of entry, and a tree comparison that sees them all. */
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import {
+  chownSync,
+  lchownSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
@@ -60,6 +62,12 @@ export function makeSource(root: string, opts: { largeBytes?: number } = {}): vo
   chmodSync(join(root, 'docs/deep/deeper/notes.md'), 0o600);
   symlinkSync('docs/readme.txt', join(root, 'link-to-readme'));
   symlinkSync('does/not/exist', join(root, 'dangling'));
+  // Ownership is stored always and restored when running as root (as here in CI).
+  if (process.getuid?.() === 0) {
+    chownSync(join(root, 'script.sh'), 1234, 5678);
+    lchownSync(join(root, 'link-to-readme'), 4321, 8765);
+    chownSync(join(root, 'docs/deep'), 1111, 2222);
+  }
   const t = new Date('2021-03-04T05:06:07.123Z');
   for (const p of ['docs/readme.txt', 'large.bin', 'empty.bin', 'script.sh', 'docs/deep/deeper', 'empty-dir'])
     utimesSync(join(root, p), t, t);
@@ -67,6 +75,8 @@ export function makeSource(root: string, opts: { largeBytes?: number } = {}): vo
 
 export interface Entry {
   type: 'file' | 'dir' | 'symlink';
+  uid: number;
+  gid: number;
   mode: number;
   mtimeMs: number;
   size: number;
@@ -86,7 +96,13 @@ export function snapshotOf(
       if (opts.exclude?.(r)) continue;
       const p = join(dir, name);
       const st = lstatSync(p);
-      const base = { mode: st.mode & 0o7777, mtimeMs: Math.floor(st.mtimeMs), size: st.size };
+      const base = {
+        uid: st.uid,
+        gid: st.gid,
+        mode: st.mode & 0o7777,
+        mtimeMs: Math.floor(st.mtimeMs),
+        size: st.size,
+      };
       if (st.isSymbolicLink()) out.set(r, { type: 'symlink', ...base, size: 0, target: readlinkSync(p) });
       else if (st.isDirectory()) {
         out.set(r, { type: 'dir', ...base, size: 0 });
@@ -110,8 +126,8 @@ export function assertSameTree(actual: Map<string, Entry>, expected: Map<string,
     // Symlink modes and mtimes are not portable (Linux has no lchmod); compare their targets.
     if (e.type === 'symlink') {
       assert.deepEqual(
-        { type: a.type, target: a.target, mtimeMs: a.mtimeMs },
-        { type: e.type, target: e.target, mtimeMs: e.mtimeMs },
+        { type: a.type, target: a.target, mtimeMs: a.mtimeMs, uid: a.uid, gid: a.gid },
+        { type: e.type, target: e.target, mtimeMs: e.mtimeMs, uid: e.uid, gid: e.gid },
         path,
       );
     } else assert.deepEqual(a, e, path);
