@@ -614,6 +614,8 @@ describe('engine behaviour (filesystem repository)', () => {
       const result = await backup(repo, {
         source: src,
         progressIntervalMs: 0,
+        // One file at a time, so the deletion below lands between listing and reading.
+        fileConcurrency: 1,
         // The directory was listed before its files were read: remove one in between.
         onProgress: (p) => {
           if (p.phase === 'backup' && p.filesDone === 1 && !removed) {

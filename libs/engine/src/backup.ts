@@ -3,29 +3,23 @@
  * index, the manifest and — last — the snapshot. Until that final put nothing is visible, so a
  * killed backup leaves only unreferenced (but indexed, hence reusable) packs.
  */
-import {
-  closeSync,
-  fstatSync,
-  lstatSync,
-  openSync,
-  readSync,
-  readdirSync,
-  readlinkSync,
-  type BigIntStats,
-} from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
-import { Chunker } from './chunker';
+import { ID_LEN } from './blob';
+import { randomId } from './crypto';
 import { EngineError } from './errors';
 import { pathKey } from './keys';
 import { Lock, type LockTiming } from './locks';
-import { pathFingerprint, type Manifest } from './manifest';
+import { pathFingerprint, type Manifest, type ManifestFile } from './manifest';
 import { openJson, verifyContentName } from './meta';
 import type { Repository } from './repository';
 import { normalizeArch, type SnapshotInfo, type SourceError } from './snapshot';
 import { encodeTree, type TreeNode } from './tree';
 import { WorkerPool } from './workers/pool';
+import type { FileStepResult } from './workers/protocol';
+import { Budget } from './util';
 import { WriterSession } from './writer';
 
 export interface Progress {
@@ -52,6 +46,8 @@ export interface BackupOptions {
   onProgress?: (p: Progress) => void;
   /** Minimum time between progress events (default 250 ms; 0 reports every file and chunk). */
   progressIntervalMs?: number;
+  /** Files read at once (default: twice the worker threads). */
+  fileConcurrency?: number;
   /** Reuse a pool across operations (the worker app does); otherwise one is made and closed. */
   pool?: WorkerPool;
   lockTiming?: LockTiming;
@@ -62,7 +58,8 @@ export interface BackupResult {
   errors: SourceError[];
 }
 
-const READ_WINDOW = 16 * 1024 * 1024;
+/** Bytes a worker reads per step of a file: bounds what one reply carries. */
+const STEP_BYTES = 8 * 1024 * 1024;
 const PROGRESS_INTERVAL_MS = 250;
 
 function nsString(v: bigint): string {
@@ -145,9 +142,9 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     progress.phase = 'backup';
 
     const session = new WriterSession(repo, index, pool);
-    const chunker = new Chunker(repo.config.chunker, repo.keys.chunkerSeed);
-    const window = Buffer.allocUnsafe(Math.max(READ_WINDOW, repo.config.chunker.max * 2));
-    const manifest: Manifest = { files: {}, trees: [] };
+    const slots = new Budget(opts.fileConcurrency ?? pool.size * 2);
+    const sessionTag = randomId(8);
+    let fileCounter = 0;
     const errors: SourceError[] = [];
     const stats = {
       files: 0,
@@ -160,86 +157,104 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     };
     let sinceYield = 0;
 
-    const storeFile = async (abs: string, rel: string, st: BigIntStats): Promise<TreeNode | null> => {
+    interface DirResult {
+      tree: string;
+      files: [string, ManifestFile][];
+      trees: string[];
+    }
+    type Stored = { node: TreeNode; file?: [string, ManifestFile]; dir?: DirResult } | null;
+
+    /** An unchanged file (same size, mtime, ctime, inode, all chunks still indexed): not read. */
+    const unchanged = (rel: string, st: BigIntStats, base: Omit<TreeNode, 'type'>): Stored | undefined => {
       const fp = pathFingerprint(pk, rel);
       const prev = parentFiles?.files[fp];
-      const base = {
-        mode: Number(st.mode & 0o7777n),
-        mtime: nsString(st.mtimeNs),
-        uid: Number(st.uid),
-        gid: Number(st.gid),
-      };
       if (
-        prev &&
-        prev[0] === Number(st.size) &&
-        prev[1] === nsString(st.mtimeNs) &&
-        prev[2] === nsString(st.ctimeNs) &&
-        prev[3] === nsString(st.ino) &&
-        prev[4].every((h) => index.has(Buffer.from(h, 'hex')))
+        !prev ||
+        prev[0] !== Number(st.size) ||
+        prev[1] !== nsString(st.mtimeNs) ||
+        prev[2] !== nsString(st.ctimeNs) ||
+        prev[3] !== nsString(st.ino) ||
+        !prev[4].every((h) => index.has(Buffer.from(h, 'hex')))
       ) {
-        stats.filesUnmodified++;
-        stats.totalBytes += prev[0];
-        manifest.files[fp] = prev;
-        progress.bytesDone += prev[0];
-        return { name: '', type: 'file', ...base, size: prev[0], content: prev[4] };
+        return undefined;
       }
-      let fd: number;
-      try {
-        fd = openSync(abs, 'r');
-      } catch (err) {
-        errors.push({ path: rel, error: describe(err) });
-        return null;
-      }
+      stats.filesUnmodified++;
+      stats.totalBytes += prev[0];
+      progress.bytesDone += prev[0];
+      return { node: { ...base, type: 'file', size: prev[0], content: prev[4] }, file: [fp, prev] };
+    };
+
+    /** Reads a file in a worker thread, step by step, packing what it seals. */
+    const readFile = async (abs: string, rel: string, base: Omit<TreeNode, 'type'>): Promise<Stored> => {
+      const fp = pathFingerprint(pk, rel);
+      const handle = `${sessionTag}:${++fileCounter}`;
+      const worker = pool.pick();
+      const config = session.workerConfig();
       const content: string[] = [];
       let size = 0;
-      let fst: BigIntStats = st;
+      let stat: { mtimeNs: string; ctimeNs: string; ino: string } | undefined;
+      let done = false;
+      // Two steps of a file are in flight at a time, so its worker never waits for this thread.
+      // A step sent after the file's last one finds it closed and returns an empty result.
+      const step = (first: boolean): Promise<FileStepResult> =>
+        pool.run(
+          { op: 'fileStep', handle, session: config, maxBytes: STEP_BYTES, ...(first ? { path: abs } : {}) },
+          worker,
+        );
+      await session.ready();
+      const inflight = [step(true), step(false)];
       try {
-        fst = fstatSync(fd, { bigint: true });
-        let filled = 0;
-        let eof = false;
-        while (!eof || filled > 0) {
-          if (!eof && filled < window.length) {
-            const n = readSync(fd, window, filled, window.length - filled, null);
-            if (n === 0) eof = true;
-            filled += n;
-            if (!eof && filled < repo.config.chunker.max) continue;
+        while (!done) {
+          const r = await inflight.shift()!;
+          done = r.done;
+          if (r.error !== undefined) {
+            errors.push({ path: rel, error: r.error });
+            return null;
           }
-          let pos = 0;
-          while (filled - pos >= repo.config.chunker.max || (eof && pos < filled)) {
-            const len = chunker.cut(window, pos, filled);
-            const piece = window.subarray(pos, pos + len);
-            const id = session.id(piece);
-            content.push(id.toString('hex'));
-            if (!session.known(id)) {
-              const owned = session.borrow(len);
-              owned.set(piece);
-              await session.addData(id, owned);
-            }
-            pos += len;
-            size += len;
-            progress.bytesDone += len;
-            emit();
+          if (!done) {
+            await session.ready();
+            inflight.push(step(false));
           }
-          window.copyWithin(0, pos, filled);
-          filled -= pos;
-          if (eof && filled === 0) break;
+          stat ??= r.stat;
+          const ids = Buffer.from(r.ids.buffer, r.ids.byteOffset, r.ids.byteLength);
+          for (let o = 0; o < ids.length; o += ID_LEN) content.push(ids.toString('hex', o, o + ID_LEN));
+          for (const b of r.blobs) {
+            session.addSealed(
+              Buffer.from(ids.subarray(b.index * ID_LEN, (b.index + 1) * ID_LEN)),
+              b.parts,
+              b.rawLength,
+            );
+          }
+          size += r.bytes;
+          progress.bytesDone += r.bytes;
+          emit();
         }
-      } catch (err) {
-        if (err instanceof EngineError) throw err;
-        errors.push({ path: rel, error: describe(err) });
-        return null;
       } finally {
-        closeSync(fd);
+        // Failing elsewhere (an upload): close the file in the worker. Either way the extra step
+        // still queued is answered (empty) before this file's slot is given back.
+        if (!done)
+          await pool.run({ op: 'fileStep', handle, session: config, maxBytes: 0, abort: true }, worker);
+        await Promise.all(inflight);
       }
+      const prev = parentFiles?.files[fp];
       stats.bytesRead += size;
       stats.totalBytes += size;
       if (prev) stats.filesChanged++;
       else stats.filesNew++;
-      manifest.files[fp] = [size, nsString(fst.mtimeNs), nsString(fst.ctimeNs), nsString(fst.ino), content];
-      return { name: '', type: 'file', ...base, mtime: nsString(fst.mtimeNs), size, content };
+      const mtime = stat?.mtimeNs ?? base.mtime;
+      return {
+        node: { ...base, type: 'file', mtime, size, content },
+        file: [fp, [size, mtime, stat?.ctimeNs ?? '0', stat?.ino ?? '0', content]],
+      };
     };
 
-    const storeDir = async (abs: string, rel: string): Promise<string> => {
+    /**
+     * Walks one directory, starting a read for every changed file (bounded by `slots`), and
+     * returns — once the walk is done, not the reads — a promise of the directory's tree. So
+     * the walk moves on to the next directory while this one's last files are still being read,
+     * and no worker idles at directory boundaries. Manifest entries are gathered in walk order.
+     */
+    const walkDir = async (abs: string, rel: string): Promise<{ result: Promise<DirResult> }> => {
       let names: string[];
       try {
         names = readdirSync(abs).sort();
@@ -247,7 +262,13 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         errors.push({ path: rel || '.', error: describe(err) });
         names = [];
       }
-      const nodes: TreeNode[] = [];
+      const pending: Promise<Stored>[] = [];
+      const track = (p: Promise<Stored>): void => {
+        // Handled here so a failure while the walk still runs is not an unhandled rejection;
+        // Promise.all below still sees it.
+        p.catch(() => undefined);
+        pending.push(p);
+      };
       for (const name of names) {
         const childAbs = join(abs, name);
         const childRel = rel ? `${rel}/${name}` : name;
@@ -267,38 +288,66 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
           gid: Number(st.gid),
         };
         if (st.isDirectory()) {
-          const subtree = await storeDir(childAbs, childRel);
-          nodes.push({ ...base, type: 'dir', subtree });
+          const child = await walkDir(childAbs, childRel);
+          track(child.result.then((dir) => ({ node: { ...base, type: 'dir', subtree: dir.tree }, dir })));
           stats.dirs++;
         } else if (st.isFile()) {
-          const node = await storeFile(childAbs, childRel, st);
-          if (node) {
-            nodes.push({ ...node, name });
-            stats.files++;
+          const known = unchanged(childRel, st, base);
+          if (known) {
+            track(Promise.resolve(known));
+            progress.filesDone++;
+            emit();
+          } else {
+            await slots.take(1);
+            track(
+              readFile(childAbs, childRel, base).finally(() => {
+                progress.filesDone++;
+                emit();
+                slots.give(1);
+              }),
+            );
           }
-          progress.filesDone++;
-          emit();
         } else if (st.isSymbolicLink()) {
           try {
-            nodes.push({ ...base, type: 'symlink', target: readlinkSync(childAbs) });
+            track(Promise.resolve({ node: { ...base, type: 'symlink', target: readlinkSync(childAbs) } }));
           } catch (err) {
             errors.push({ path: childRel, error: describe(err) });
           }
         } else {
           errors.push({ path: childRel, error: 'skipped: special file (socket, fifo or device)' });
         }
-        // Let worker replies, uploads and lock refreshes run between files.
+        // Let worker replies, uploads and lock refreshes run between entries.
         if (++sinceYield >= 64) {
           sinceYield = 0;
           await new Promise<void>((r) => setImmediate(r));
         }
       }
-      const treeId = session.addTree(encodeTree({ nodes })).toString('hex');
-      manifest.trees.push(treeId);
-      return treeId;
+      // Wrapped: an async function returning a bare promise would wait for it.
+      const result = Promise.all(pending).then((done) => {
+        const nodes: TreeNode[] = [];
+        const dir: DirResult = { tree: '', files: [], trees: [] };
+        for (const stored of done) {
+          if (!stored) continue;
+          nodes.push(stored.node);
+          if (stored.file) {
+            dir.files.push(stored.file);
+            stats.files++;
+          }
+          if (stored.dir) {
+            dir.files.push(...stored.dir.files);
+            dir.trees.push(...stored.dir.trees);
+          }
+        }
+        dir.tree = session.addTree(encodeTree({ nodes })).toString('hex');
+        dir.trees.push(dir.tree);
+        return dir;
+      });
+      return { result };
     };
 
-    const rootTree = await storeDir(source, '');
+    const rootDir = await (await walkDir(source, '')).result;
+    const rootTree = rootDir.tree;
+    const manifest: Manifest = { files: Object.fromEntries(rootDir.files), trees: rootDir.trees };
     // The root's own metadata is restored onto the target folder.
     const rootNode: TreeNode = {
       name: '.',

@@ -22,7 +22,7 @@ export interface PackInfo {
 }
 
 export class BlobIndex {
-  private ids = Buffer.alloc(0);
+  private ids_ = Buffer.alloc(0);
   private types = new Uint8Array(0);
   private cols = new Uint32Array(0); // pack, offset, length, raw per entry
   private slots = new Uint32Array(0);
@@ -41,12 +41,12 @@ export class BlobIndex {
   private grow(): void {
     const cap = Math.max(1024, this.types.length * 2);
     const ids = Buffer.alloc(cap * ID_LEN);
-    this.ids.copy(ids);
+    this.ids_.copy(ids);
     const types = new Uint8Array(cap);
     types.set(this.types);
     const cols = new Uint32Array(cap * 4);
     cols.set(this.cols);
-    this.ids = ids;
+    this.ids_ = ids;
     this.types = types;
     this.cols = cols;
     this.slots = new Uint32Array(cap * 2);
@@ -59,7 +59,7 @@ export class BlobIndex {
 
   private insertSlot(entry: number): void {
     const mask = this.slots.length - 1;
-    let s = this.slotOf(this.ids.subarray(entry * ID_LEN, entry * ID_LEN + ID_LEN)) & mask;
+    let s = this.slotOf(this.ids_.subarray(entry * ID_LEN, entry * ID_LEN + ID_LEN)) & mask;
     while (this.slots[s] !== 0) s = (s + 1) & mask;
     this.slots[s] = entry + 1;
   }
@@ -72,7 +72,7 @@ export class BlobIndex {
       const e = this.slots[s]!;
       if (e === 0) return -1;
       const off = (e - 1) * ID_LEN;
-      if (this.ids.compare(id, 0, ID_LEN, off, off + ID_LEN) === 0) return e - 1;
+      if (this.ids_.compare(id, 0, ID_LEN, off, off + ID_LEN) === 0) return e - 1;
       s = (s + 1) & mask;
     }
   }
@@ -97,7 +97,7 @@ export class BlobIndex {
     if (this.find(id) >= 0) return false;
     if (this.count >= this.types.length) this.grow();
     const e = this.count++;
-    this.ids.set(id, e * ID_LEN);
+    this.ids_.set(id, e * ID_LEN);
     this.types[e] = loc.type;
     const c = e * 4;
     this.cols[c] = this.packNumber({ id: loc.pack, eph });
@@ -125,11 +125,16 @@ export class BlobIndex {
     };
   }
 
+  /** Every id, as views into the index (copy them to keep them). */
+  *ids(): IterableIterator<Uint8Array> {
+    for (let e = 0; e < this.count; e++) yield this.ids_.subarray(e * ID_LEN, e * ID_LEN + ID_LEN);
+  }
+
   *entries(): IterableIterator<{ id: Buffer } & BlobLocation> {
     for (let e = 0; e < this.count; e++) {
       const c = e * 4;
       yield {
-        id: Buffer.from(this.ids.subarray(e * ID_LEN, e * ID_LEN + ID_LEN)),
+        id: Buffer.from(this.ids_.subarray(e * ID_LEN, e * ID_LEN + ID_LEN)),
         type: this.types[e] as BlobType,
         pack: this.packs[this.cols[c]!]!.id,
         offset: this.cols[c + 1]!,

@@ -12,7 +12,9 @@ import { PackBuilder, packName } from './pack';
 import type { IndexFileBody, Repository } from './repository';
 import type { SnapshotBody, SnapshotHeader, SnapshotInfo } from './snapshot';
 import { BufferPool, Budget } from './util';
+import { buildKnownSet, type KnownSet } from './known-set';
 import type { WorkerPool } from './workers/pool';
+import type { SessionConfig } from './workers/protocol';
 
 /** Packs per incremental index file: bounds what a killed backup leaves unindexed. */
 const PACKS_PER_INDEX = 4;
@@ -41,6 +43,7 @@ export class WriterSession {
   private readonly uploads = new Budget(CONCURRENT_UPLOADS);
   private readonly pending = new Set<Promise<void>>();
   private unindexed: IndexFileBody['packs'] = [];
+  private knownSet: KnownSet | undefined;
   /** Packs finished but not yet stored; `packDone` wakes writers waiting on backpressure. */
   private queuedPacks = 0;
   private packDone: (() => void)[] = [];
@@ -76,6 +79,41 @@ export class WriterSession {
     if (this.failure) throw this.failure;
   }
 
+  /** What worker threads need to chunk, identify and seal file content for this session. */
+  workerConfig(): SessionConfig {
+    this.knownSet ??= buildKnownSet(this.index);
+    return {
+      idKey: this.repo.keys.idKey,
+      chunkerSeed: this.repo.keys.chunkerSeed,
+      chunker: this.repo.config.chunker,
+      key: this.sessionKey,
+      level: this.repo.config.compressionLevel,
+      known: this.knownSet.table,
+      knownMask: this.knownSet.mask,
+    };
+  }
+
+  /** Resolves when the pipeline has room for more data (backpressure on pack uploads). */
+  async ready(): Promise<void> {
+    this.check();
+    while (this.queuedPacks > MAX_QUEUED_PACKS + CONCURRENT_UPLOADS) {
+      await new Promise<void>((resolve) => this.packDone.push(resolve));
+      this.check();
+    }
+  }
+
+  /**
+   * Takes a blob a worker already sealed with this session's key. Dropped if another file of this
+   * session stored the same content meanwhile (workers only know what was indexed at the start).
+   */
+  addSealed(id: Buffer, parts: readonly Uint8Array[], rawLength: number): void {
+    this.check();
+    const hex = id.toString('hex');
+    if (this.index.has(id) || this.fresh.has(hex)) return;
+    this.fresh.add(hex);
+    this.pack(BlobType.Data, id, parts, rawLength);
+  }
+
   /** A buffer for the next chunk's bytes; `addData` takes it over (and recycles it). */
   borrow(n: number): Uint8Array {
     return this.buffers.borrow(n);
@@ -94,10 +132,7 @@ export class WriterSession {
     }
     this.fresh.add(hex);
     const size = data.length;
-    while (this.queuedPacks > MAX_QUEUED_PACKS + CONCURRENT_UPLOADS) {
-      await new Promise<void>((resolve) => this.packDone.push(resolve));
-      this.check();
-    }
+    await this.ready();
     await this.inFlight.take(size);
     const job = this.pool
       .run({

@@ -6,10 +6,19 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { EngineError, type EngineErrorCode } from '../errors';
-import type { Job, JobReply, JobResult } from './protocol';
+import type {
+  FileStepJob,
+  FileStepResult,
+  Job,
+  JobReply,
+  OpenSpanJob,
+  OpenSpanResult,
+  SealJob,
+  SealResult,
+} from './protocol';
 
 interface Pending {
-  resolve(result: JobResult): void;
+  resolve(result: unknown): void;
   reject(err: Error): void;
 }
 
@@ -35,21 +44,30 @@ export class WorkerPool {
     return this.workers.length;
   }
 
+  /** The least busy worker: where a new file's steps should go (they must all go to one). */
+  pick(): number {
+    let best = 0;
+    for (let i = 1; i < this.load.length; i++) if (this.load[i]! < this.load[best]!) best = i;
+    return best;
+  }
+
   /**
    * Runs a job. The memory behind `job.data` is transferred to the worker (the caller must not
    * touch it until the result hands it back as `input`), so it must be a buffer the caller owns
    * outright — never a slice of Node's shared small-buffer pool.
    */
-  run(job: Job): Promise<JobResult> {
+  run(job: SealJob): Promise<SealResult>;
+  run(job: OpenSpanJob): Promise<OpenSpanResult>;
+  run(job: FileStepJob, worker: number): Promise<FileStepResult>;
+  run(job: Job, worker = this.pick()): Promise<unknown> {
     if (this.closed) return Promise.reject(new Error('worker pool is closed'));
-    let best = 0;
-    for (let i = 1; i < this.load.length; i++) if (this.load[i]! < this.load[best]!) best = i;
     const seq = ++this.seq;
     // A busy worker keeps the process alive; an idle one must not (see onReply).
-    if (this.load[best]!++ === 0) this.workers[best]!.ref();
-    return new Promise<JobResult>((resolve, reject) => {
+    if (this.load[worker]!++ === 0) this.workers[worker]!.ref();
+    return new Promise<unknown>((resolve, reject) => {
       this.pending.set(seq, { resolve, reject });
-      this.workers[best]!.postMessage({ seq, job }, [job.data.buffer as ArrayBuffer]);
+      const transfer = job.op === 'fileStep' ? [] : [job.data.buffer as ArrayBuffer];
+      this.workers[worker]!.postMessage({ seq, job }, transfer);
     });
   }
 
@@ -58,7 +76,7 @@ export class WorkerPool {
     this.pending.delete(reply.seq);
     if (--this.load[worker]! === 0) this.workers[worker]!.unref();
     if (!p) return;
-    if (reply.ok) p.resolve({ parts: reply.parts, input: reply.input });
+    if (reply.ok) p.resolve(reply.result);
     else
       p.reject(
         reply.code ? new EngineError(reply.code as EngineErrorCode, reply.message) : new Error(reply.message),
