@@ -730,6 +730,56 @@ describe('engine behaviour (filesystem repository)', () => {
     }
   });
 
+  test('restore and check work from a read-only drive (no lock can be written there)', async (t) => {
+    const tmp = tempDir('ro');
+    const mnt = join(tmp.path, 'mnt');
+    mkdirSync(mnt);
+    if (spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', mnt]).status !== 0) {
+      tmp.cleanup();
+      t.skip('cannot mount a tmpfs here (needs root)');
+      return;
+    }
+    try {
+      const src = join(tmp.path, 'src');
+      mkdirSync(src);
+      writeFileSync(join(src, 'a.txt'), 'read-only restore');
+      const repo = await initFsRepo(join(mnt, 'repo'));
+      await backup(repo, { source: src });
+      assert.equal(spawnSync('mount', ['-o', 'remount,ro', mnt]).status, 0);
+      const ro = await Repository.open(await FsBackend.open(join(mnt, 'repo'), { create: false }), {
+        password: PASSWORD,
+      });
+      await restore(ro, { snapshot: 'latest', target: join(tmp.path, 'out'), verify: true });
+      assert.equal(readFileSync(join(tmp.path, 'out', 'a.txt'), 'utf8'), 'read-only restore');
+      assert.deepEqual((await check(ro, { readData: 100 })).errors, []);
+      await assert.rejects(backup(ro, { source: src }), { code: 'READ_ONLY' });
+    } finally {
+      spawnSync('umount', [mnt]);
+      tmp.cleanup();
+    }
+  });
+
+  test('restore and check refuse to run beside a prune', async () => {
+    const t = tempDir('rlock');
+    try {
+      const src = join(t.path, 'src');
+      mkdirSync(src);
+      writeFileSync(join(src, 'f'), 'x');
+      const repo = await initFsRepo(join(t.path, 'repo'));
+      await backup(repo, { source: src });
+      const { Lock } = await import('@vaultline/engine');
+      const pruning = await Lock.acquire(repo.backend, 'exclusive', 'prune');
+      await assert.rejects(restore(repo, { snapshot: 'latest', target: join(t.path, 'out') }), {
+        code: 'LOCKED',
+      });
+      await assert.rejects(check(repo), { code: 'LOCKED' });
+      await pruning.release();
+      await restore(repo, { snapshot: 'latest', target: join(t.path, 'out') });
+    } finally {
+      t.cleanup();
+    }
+  });
+
   test('a full target disk fails the backup clearly and keeps what was stored', async (t) => {
     const tmp = tempDir('full');
     const mnt = join(tmp.path, 'mnt');

@@ -13,6 +13,7 @@ import { BlobIndex } from './blob-index';
 import { loadManifest } from './backup';
 import { contentHash } from './crypto';
 import { EngineError } from './errors';
+import { withLock, type LockTiming } from './locks';
 import { manifestRefs } from './manifest';
 import { packName, readPackHeader } from './pack';
 import { readTree } from './reader';
@@ -24,6 +25,7 @@ export interface CheckOptions {
   readData?: number;
   /** Seed for choosing the subset (so a schedule can walk through all packs over time). */
   seed?: string;
+  lockTiming?: LockTiming;
 }
 
 export interface CheckResult {
@@ -42,10 +44,15 @@ function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** Checks under a shared lock: a concurrent prune would otherwise look like missing data. */
 export async function check(repo: Repository, opts: CheckOptions = {}): Promise<CheckResult> {
   if (opts.readData !== undefined && !(opts.readData > 0 && opts.readData <= 100)) {
     throw new EngineError('INVALID_ARGUMENT', '--read-data percentage must be in (0, 100]');
   }
+  return withLock(repo.backend, 'shared', 'check', () => checkLocked(repo, opts), opts.lockTiming, true);
+}
+
+async function checkLocked(repo: Repository, opts: CheckOptions): Promise<CheckResult> {
   const errors: string[] = [];
   const warnings: string[] = [];
   const index = new BlobIndex();

@@ -113,14 +113,31 @@ async function readLock(backend: StorageBackend, name: string): Promise<LockFile
   }
 }
 
+/**
+ * Runs `fn` under a lock. Readers (`readOnlyOk`) run unlocked when the storage refuses writes — a
+ * read-only backup drive cannot be pruned under them either.
+ */
 export async function withLock<T>(
   backend: StorageBackend,
   kind: LockKind,
   operation: string,
   fn: () => Promise<T>,
   timing?: LockTiming,
+  readOnlyOk = false,
 ): Promise<T> {
-  const lock = await Lock.acquire(backend, kind, operation, timing);
+  let lock: Lock;
+  try {
+    lock = await Lock.acquire(backend, kind, operation, timing);
+  } catch (err) {
+    if (
+      readOnlyOk &&
+      err instanceof StorageError &&
+      (err.code === 'READ_ONLY' || err.code === 'PERMISSION_DENIED')
+    ) {
+      return fn();
+    }
+    throw err;
+  }
   try {
     return await fn();
   } finally {

@@ -28,6 +28,7 @@ import { BlobType } from './blob';
 import { constantTimeEqual, keyedHash } from './crypto';
 import { EngineError, corrupt } from './errors';
 import { packName } from './pack';
+import { withLock, type LockTiming } from './locks';
 import { ephOf, locate, readTree } from './reader';
 import type { Repository } from './repository';
 import type { SnapshotInfo } from './snapshot';
@@ -48,6 +49,7 @@ export interface RestoreOptions {
   verify?: boolean;
   onProgress?: (p: Progress) => void;
   pool?: WorkerPool;
+  lockTiming?: LockTiming;
 }
 
 export interface RestoreResult {
@@ -140,8 +142,13 @@ function setMeta(path: string, node: TreeNode, fd: number | null): void {
   }
 }
 
+/** Restores under a shared lock, so a prune cannot delete packs from under it. */
 export async function restore(repo: Repository, opts: RestoreOptions): Promise<RestoreResult> {
   repo.requirePrivateKey('restore');
+  return withLock(repo.backend, 'shared', 'restore', () => restoreLocked(repo, opts), opts.lockTiming, true);
+}
+
+async function restoreLocked(repo: Repository, opts: RestoreOptions): Promise<RestoreResult> {
   const info = await repo.resolveSnapshot(opts.snapshot, { service: opts.service, plan: opts.plan });
   const { body } = await repo.readSnapshotBody(info.id);
   const { index } = await repo.loadIndex();
