@@ -780,6 +780,57 @@ describe('engine behaviour (filesystem repository)', () => {
     }
   });
 
+  test('a cancelled backup stops, publishes nothing, keeps its uploads; a cancelled restore stops', async () => {
+    const t = tempDir('abort');
+    try {
+      const src = join(t.path, 'src');
+      mkdirSync(src);
+      for (let i = 0; i < 6; i++)
+        writeFileSync(join(src, `big${i}.bin`), pseudoRandom(300 + i, 12 * 1024 * 1024));
+      const repo = await initFsRepo(join(t.path, 'repo'), { compressionLevel: 0 });
+      const controller = new AbortController();
+      await assert.rejects(
+        backup(repo, {
+          source: src,
+          progressIntervalMs: 0,
+          onProgress: (p) => {
+            if (p.phase === 'backup' && p.bytesDone >= 40 * 1024 * 1024) controller.abort();
+          },
+          signal: controller.signal,
+        }),
+        { code: 'ABORTED', message: 'backup cancelled' },
+      );
+      assert.equal((await repo.listSnapshots()).length, 0);
+      // The lock is gone (prune needs it exclusively) and what was sealed is indexed and reused.
+      await prune(repo, { safetyMarginMs: 60 * 60_000 });
+      const { index } = await repo.loadIndex();
+      assert.ok(index.size > 0, 'uploads of the cancelled backup are indexed');
+      const again = await backup(repo, { source: src });
+      assert.ok(
+        again.snapshot.stats.bytesAdded < 72 * 1024 * 1024 - 30 * 1024 * 1024,
+        `added ${again.snapshot.stats.bytesAdded}`,
+      );
+      assert.deepEqual((await check(repo, { readData: 100 })).errors, []);
+
+      const stop = new AbortController();
+      await assert.rejects(
+        restore(repo, {
+          snapshot: 'latest',
+          target: join(t.path, 'out'),
+          progressIntervalMs: 0,
+          onProgress: (p) => {
+            if (p.bytesDone > 0) stop.abort();
+          },
+          signal: stop.signal,
+        }),
+        { code: 'ABORTED' },
+      );
+      await prune(repo, { safetyMarginMs: 60 * 60_000 });
+    } finally {
+      t.cleanup();
+    }
+  });
+
   test('a full target disk fails the backup clearly and keeps what was stored', async (t) => {
     const tmp = tempDir('full');
     const mnt = join(tmp.path, 'mnt');

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
 import { ID_LEN } from './blob';
 import { randomId } from './crypto';
-import { EngineError } from './errors';
+import { EngineError, throwIfAborted } from './errors';
 import { pathKey } from './keys';
 import { Lock, type LockTiming } from './locks';
 import { pathFingerprint, type Manifest, type ManifestFile } from './manifest';
@@ -48,6 +48,11 @@ export interface BackupOptions {
   progressIntervalMs?: number;
   /** Files read at once (default: twice the worker threads). */
   fileConcurrency?: number;
+  /**
+   * Stops the backup at the next file or 8 MiB step (a worker shutting down). Nothing becomes
+   * visible; what was already uploaded is indexed and reused by the next backup.
+   */
+  signal?: AbortSignal;
   /** Reuse a pool across operations (the worker app does); otherwise one is made and closed. */
   pool?: WorkerPool;
   lockTiming?: LockTiming;
@@ -111,9 +116,13 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     throw new EngineError('SOURCE_UNREADABLE', `source ${source} is not a directory`);
   assertValidTags(opts.tags ?? []);
 
+  throwIfAborted(opts.signal, 'backup');
   const lock = await Lock.acquire(repo.backend, 'shared', 'backup', opts.lockTiming);
   const ownPool = !opts.pool;
   const pool = opts.pool ?? new WorkerPool();
+  // File reads still running when the walk fails or is cancelled: settled before the pool closes.
+  const reading = new Set<Promise<unknown>>();
+  let writer: WriterSession | undefined;
   try {
     const host = opts.host ?? hostname();
     const pk = pathKey(repo.keys);
@@ -141,7 +150,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     }
     progress.phase = 'backup';
 
-    const session = new WriterSession(repo, index, pool);
+    const session = (writer = new WriterSession(repo, index, pool));
     const slots = new Budget(opts.fileConcurrency ?? pool.size * 2);
     const sessionTag = randomId(8);
     let fileCounter = 0;
@@ -201,11 +210,13 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
           { op: 'fileStep', handle, session: config, maxBytes: STEP_BYTES, ...(first ? { path: abs } : {}) },
           worker,
         );
+      throwIfAborted(opts.signal, 'backup');
       await session.ready();
       const inflight = [step(true), step(false)];
       try {
         while (!done) {
           const r = await inflight.shift()!;
+          if (!r.done) throwIfAborted(opts.signal, 'backup');
           done = r.done;
           if (r.error !== undefined) {
             errors.push({ path: rel, error: r.error });
@@ -280,6 +291,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
           continue;
         }
         if (excluder.excluded(childRel, st.isDirectory())) continue;
+        throwIfAborted(opts.signal, 'backup');
         const base = {
           name,
           mode: Number(st.mode & 0o7777n),
@@ -299,13 +311,14 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
             emit();
           } else {
             await slots.take(1);
-            track(
-              readFile(childAbs, childRel, base).finally(() => {
-                progress.filesDone++;
-                emit();
-                slots.give(1);
-              }),
-            );
+            const read = readFile(childAbs, childRel, base).finally(() => {
+              progress.filesDone++;
+              emit();
+              slots.give(1);
+              reading.delete(read);
+            });
+            reading.add(read);
+            track(read);
           }
         } else if (st.isSymbolicLink()) {
           try {
@@ -359,6 +372,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       subtree: rootTree,
     };
     await session.finish();
+    throwIfAborted(opts.signal, 'backup');
 
     // Nothing changed at all: share the parent's manifest instead of storing an identical one.
     const sameManifest = parent && parentFiles && JSON.stringify(parentFiles) === JSON.stringify(manifest);
@@ -390,7 +404,16 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     progress.bytesTotal = Math.max(progress.bytesTotal, progress.bytesDone);
     emit(true);
     return { snapshot, errors };
+  } catch (err) {
+    // Cancelled (a worker shutting down): store and index what is already sealed, so the next
+    // backup reuses it; the snapshot is not written.
+    if (err instanceof EngineError && err.code === 'ABORTED' && writer) {
+      await Promise.allSettled([...reading]);
+      await writer.finish().catch(() => undefined);
+    }
+    throw err;
   } finally {
+    await Promise.allSettled([...reading]);
     if (ownPool) await pool.close();
     await lock.release();
   }

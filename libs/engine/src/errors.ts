@@ -12,7 +12,8 @@ export type EngineErrorCode =
   | 'UNSAFE_PATH'
   | 'INVALID_ARGUMENT'
   | 'SOURCE_UNREADABLE'
-  | 'LAST_KEY';
+  | 'LAST_KEY'
+  | 'ABORTED';
 
 /** Domain error with a stable code; the CLI prints `message` as its one line. */
 export class EngineError extends Error {
@@ -28,4 +29,9 @@ export class EngineError extends Error {
 
 export function corrupt(what: string, cause?: unknown): EngineError {
   return new EngineError('CORRUPT', `repository damaged or tampered: ${what}`, { cause });
+}
+
+/** Throws when `signal` has fired: operations stop at their next safe point. */
+export function throwIfAborted(signal: AbortSignal | undefined, operation: string): void {
+  if (signal?.aborted) throw new EngineError('ABORTED', `${operation} cancelled`);
 }

@@ -26,7 +26,7 @@ import type { BlobIndex, BlobLocation } from './blob-index';
 import type { Progress } from './backup';
 import { BlobType } from './blob';
 import { constantTimeEqual, keyedHash } from './crypto';
-import { EngineError, corrupt } from './errors';
+import { EngineError, corrupt, throwIfAborted } from './errors';
 import { packName } from './pack';
 import { withLock, type LockTiming } from './locks';
 import { ephOf, locate, readTree } from './reader';
@@ -48,8 +48,12 @@ export interface RestoreOptions {
   /** Re-read every restored file and compare with the snapshot. */
   verify?: boolean;
   onProgress?: (p: Progress) => void;
+  /** Minimum time between progress events (default 250 ms). */
+  progressIntervalMs?: number;
   pool?: WorkerPool;
   lockTiming?: LockTiming;
+  /** Stops the restore at the next span; files already written stay, the rest are incomplete. */
+  signal?: AbortSignal;
 }
 
 export interface RestoreResult {
@@ -188,6 +192,7 @@ async function restoreLocked(repo: Repository, opts: RestoreOptions): Promise<Re
   let bytesTotal = 0;
 
   const planNode = async (node: TreeNode, path: string): Promise<void> => {
+    throwIfAborted(opts.signal, 'restore');
     if (node.type === 'dir') {
       ensureDir(path);
       dirs.push({ path, node });
@@ -260,7 +265,7 @@ async function restoreLocked(repo: Repository, opts: RestoreOptions): Promise<Re
   const emit = (force = false): void => {
     if (!opts.onProgress) return;
     const now = Date.now();
-    if (force || now - lastEmit >= 250) {
+    if (force || now - lastEmit >= (opts.progressIntervalMs ?? 250)) {
       lastEmit = now;
       opts.onProgress({ ...progress });
     }
@@ -300,6 +305,7 @@ async function restoreLocked(repo: Repository, opts: RestoreOptions): Promise<Re
       if (current.length) spans.push({ pack, key, blobs: current });
     }
     await mapLimit(spans, pool.size + 1, async ({ pack, key, blobs }) => {
+      throwIfAborted(opts.signal, 'restore');
       const from = blobs[0]!.loc.offset;
       const last = blobs[blobs.length - 1]!;
       const length = last.loc.offset + last.loc.length - from;

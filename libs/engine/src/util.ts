@@ -1,4 +1,8 @@
-/** Runs `fn` over `items` with at most `limit` in flight; results keep the input order. */
+/**
+ * Runs `fn` over `items` with at most `limit` in flight; results keep the input order. After a
+ * failure nothing new starts, and the first error is thrown only once the running calls have
+ * settled — so callers may release what those calls use (worker threads, locks) right after.
+ */
 export async function mapLimit<T, R>(
   items: readonly T[],
   limit: number,
@@ -6,13 +10,21 @@ export async function mapLimit<T, R>(
 ): Promise<R[]> {
   const out = new Array<R>(items.length);
   let next = 0;
+  let failed = false;
   const lanes = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
+    while (next < items.length && !failed) {
       const i = next++;
-      out[i] = await fn(items[i]!, i);
+      try {
+        out[i] = await fn(items[i]!, i);
+      } catch (err) {
+        failed = true;
+        throw err;
+      }
     }
   });
-  await Promise.all(lanes);
+  const settled = await Promise.allSettled(lanes);
+  const rejected = settled.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (rejected) throw rejected.reason;
   return out;
 }
 

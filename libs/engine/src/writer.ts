@@ -1,7 +1,9 @@
 /**
- * A writer session: turns plaintext blobs into sealed blobs in packs, uploads packs, and writes
- * index files as it goes, so that a killed backup's uploads are indexed and reused next time.
- * The session key comes from an ephemeral X25519 key that exists only in this process's memory.
+ * A writer session: collects sealed blobs (file content sealed by worker threads, trees and
+ * repacked blobs sealed here) into packs, uploads packs, and writes index files as it goes, so
+ * that a killed backup's uploads are indexed and reused next time. The session key comes from an
+ * ephemeral X25519 key whose private half is dropped at once; the key itself lives only in this
+ * process's memory (main thread and its workers) for the session.
  */
 import { BlobType, sealBlob } from './blob';
 import type { BlobIndex } from './blob-index';
