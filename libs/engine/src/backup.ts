@@ -373,6 +373,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     };
     await session.finish();
     throwIfAborted(opts.signal, 'backup');
+    // Files are read concurrently; record their errors in a stable order.
+    errors.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 
     // Nothing changed at all: share the parent's manifest instead of storing an identical one.
     const sameManifest = parent && parentFiles && JSON.stringify(parentFiles) === JSON.stringify(manifest);
