@@ -565,6 +565,41 @@ describe('engine behaviour (filesystem repository)', () => {
     }
   });
 
+  test('a manifest that hides references is caught by check, and prune with the password keeps the data', async () => {
+    const t = tempDir('forgedmanifest');
+    try {
+      const src = join(t.path, 'src');
+      mkdirSync(src);
+      writeFileSync(join(src, 'data.bin'), pseudoRandom(77, 2 * 1024 * 1024));
+      const repo = await initFsRepo(join(t.path, 'repo'), { chunker: SMALL_CHUNKS, packSize: 512 * 1024 });
+      const real = (await backup(repo, { source: src, service: 'svc' })).snapshot;
+      const { body } = await repo.readSnapshotBody(real.id);
+      // A snapshot of the same trees whose manifest lists nothing (what a buggy or hostile writer
+      // could store), then the honest snapshot is forgotten.
+      const { index } = await repo.loadIndex();
+      const { WorkerPool } = await import('@vaultline/engine');
+      const pool = new WorkerPool(1);
+      const session = new WriterSession(repo, index, pool);
+      await session.finish();
+      const { id: _id, manifest: _m, bodyHash: _b, ...header } = real;
+      const forged = await session.commitSnapshot({ files: {}, trees: [] }, body, header);
+      await pool.close();
+      await forget(repo, { ids: [real.id] });
+
+      const c = await check(repo);
+      assert.ok(
+        c.errors.some((e) => /manifest omits/.test(e)),
+        c.errors.join('\n'),
+      );
+      await prune(repo, { safetyMarginMs: 0 });
+      const out = join(t.path, 'out');
+      await restore(repo, { snapshot: forged.id, target: out, verify: true });
+      assert.deepEqual(readFileSync(join(out, 'data.bin')), readFileSync(join(src, 'data.bin')));
+    } finally {
+      t.cleanup();
+    }
+  });
+
   test('keys: add, list, remove, change password — data is never re-encrypted', async () => {
     const t = tempDir('keys');
     try {

@@ -16,7 +16,7 @@ import { EngineError } from './errors';
 import { withLock, type LockTiming } from './locks';
 import { manifestRefs } from './manifest';
 import { packName, readPackHeader } from './pack';
-import { readTree } from './reader';
+import { collectRefs, readTree } from './reader';
 import type { Repository } from './repository';
 import { mapLimit } from './util';
 
@@ -96,7 +96,8 @@ async function checkLocked(repo: Repository, opts: CheckOptions): Promise<CheckR
       const info = await repo.readSnapshotInfo(id);
       snapshots++;
       const manifest = await loadManifest(repo, info.manifest);
-      for (const ref of manifestRefs(manifest)) {
+      const listed = new Set(manifestRefs(manifest));
+      for (const ref of listed) {
         if (!index.has(Buffer.from(ref, 'hex')))
           errors.push(`snapshot ${id.slice(0, 8)}: blob ${ref} is missing`);
       }
@@ -120,6 +121,20 @@ async function checkLocked(repo: Repository, opts: CheckOptions): Promise<CheckR
           } catch (err) {
             errors.push(`snapshot ${id.slice(0, 8)}: tree ${t}: ${describe(err)}`);
           }
+        }
+        // Prune trusts manifests (they work without the password): a manifest that omits a blob
+        // the trees reference would let prune delete live data.
+        const reachable = new Set<string>();
+        try {
+          await collectRefs(repo, index, [body.tree], reachable);
+          const omitted = [...reachable].filter((r) => !listed.has(r));
+          if (omitted.length > 0) {
+            errors.push(
+              `snapshot ${id.slice(0, 8)}: its manifest omits ${omitted.length} referenced blob(s), e.g. ${omitted[0]}`,
+            );
+          }
+        } catch {
+          // Unreadable trees are reported above.
         }
       }
     } catch (err) {

@@ -2,7 +2,8 @@
  * Prune: drop packs that no snapshot references and repack mostly-unused ones.
  *
  * Runs under the exclusive lock. References come from manifests (writer-readable), so deleting
- * wholly unused packs needs only the writer key; repacking decrypts blobs and so needs the
+ * wholly unused packs needs only the writer key; with the password the snapshots' trees are walked
+ * as well, so no manifest can hide a live blob. Repacking decrypts blobs and so needs the
  * password — without it, partly used packs are kept and reported. Nothing younger than the safety
  * margin is deleted: it may belong to a backup still running behind a lock that looked stale.
  * Order: new packs and index first, old index files next, packs last — a crash at any point
@@ -15,6 +16,7 @@ import { EngineError } from './errors';
 import { withLock, type LockTiming } from './locks';
 import { manifestRefs } from './manifest';
 import { packName } from './pack';
+import { collectRefs } from './reader';
 import type { IndexFileBody, Repository } from './repository';
 import { mapLimit } from './util';
 import { WorkerPool } from './workers/pool';
@@ -82,6 +84,12 @@ async function pruneLocked(
   const used = new Set<string>();
   for (const s of snapshots)
     for (const id of manifestRefs(await loadManifest(repo, s.manifest))) used.add(id);
+  if (repo.canRead) {
+    // With the password the trees are the authority: a manifest can add references, never hide one.
+    const { index } = await repo.loadIndex();
+    const roots = await mapLimit(snapshots, 4, async (s) => (await repo.readSnapshotBody(s.id)).body.tree);
+    await collectRefs(repo, index, roots, used);
+  }
 
   // 2. Every index entry, duplicates included (the compact index keeps only one copy).
   const indexFiles = await repo.listNames('index/');

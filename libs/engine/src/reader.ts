@@ -42,3 +42,28 @@ export async function readBlob(
 export async function readTree(repo: Repository, index: BlobIndex, idHex: string): Promise<Tree> {
   return decodeTree(await readBlob(repo, index, idHex, BlobType.Tree, `tree ${idHex}`), `tree ${idHex}`);
 }
+
+/**
+ * Adds to `into` every blob reachable from the given root trees: the trees themselves and the
+ * content of every file below them. Trees in `visited` are not walked again (share it between
+ * calls to walk many snapshots once).
+ */
+export async function collectRefs(
+  repo: Repository,
+  index: BlobIndex,
+  roots: readonly string[],
+  into: Set<string>,
+  visited = new Set<string>(),
+): Promise<void> {
+  const stack = [...roots];
+  while (stack.length > 0) {
+    const id = stack.pop()!;
+    if (visited.has(id)) continue;
+    visited.add(id);
+    into.add(id);
+    for (const n of (await readTree(repo, index, id)).nodes) {
+      if (n.type === 'dir') stack.push(n.subtree!);
+      else if (n.type === 'file') for (const c of n.content!) into.add(c);
+    }
+  }
+}
