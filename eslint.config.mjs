@@ -8,7 +8,18 @@ import tseslint from 'typescript-eslint';
 const FLEET_STACK = ['@nestjs/*', '@prisma/*', 'prisma', 'bullmq', 'ioredis', 'pg', 'prom-client'];
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', '.nx/**', '**/*.js', '**/*.cjs', '**/*.mjs'] },
+  {
+    // libs/db/src/generated: the Prisma client, generated at build (npm run prisma:generate).
+    ignores: [
+      'dist/**',
+      'libs/db/src/generated/**',
+      'node_modules/**',
+      '.nx/**',
+      '**/*.js',
+      '**/*.cjs',
+      '**/*.mjs',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -38,6 +49,10 @@ export default tseslint.config(
               bannedExternalImports: FLEET_STACK,
             },
             {
+              sourceTag: 'type:data',
+              onlyDependOnLibsWithTags: ['type:util', 'type:data'],
+            },
+            {
               sourceTag: 'type:app',
               onlyDependOnLibsWithTags: ['type:util', 'type:engine', 'type:data', 'type:feature'],
             },
@@ -48,12 +63,24 @@ export default tseslint.config(
   },
   {
     // Belt and braces: also forbidden before these packages are installed (Nx only knows installed ones).
-    files: ['libs/engine/**/*.ts', 'libs/storage/**/*.ts'],
+    // contracts, config and secrets are shared by every app, the API included: pure TS + zod + node.
+    files: [
+      'libs/engine/**/*.ts',
+      'libs/storage/**/*.ts',
+      'libs/contracts/**/*.ts',
+      'libs/config/**/*.ts',
+      'libs/secrets/**/*.ts',
+    ],
     rules: {
       'no-restricted-imports': [
         'error',
         {
-          patterns: [{ group: FLEET_STACK, message: 'the engine and storage stay free of the fleet stack' }],
+          patterns: [
+            {
+              group: FLEET_STACK,
+              message: 'the engine, storage and shared util libs stay free of the fleet stack',
+            },
+          ],
         },
       ],
     },

@@ -1,0 +1,361 @@
+/**
+ * The fleet's configuration: read from the environment once, at startup, by `loadConfig`, into a
+ * typed, frozen object that is passed to whatever needs it. Nothing else reads `process.env` — so
+ * every variable is validated before the first connection is opened, documented in one table
+ * (VARIABLES, rendered in docs/configuration.md) and covered by one set of tests.
+ *
+ * Each process has a role (api, worker, report: one image, role by command). A role reads only the
+ * variables listed for it; the others are neither required nor validated.
+ */
+import { resolve } from 'node:path';
+
+import { z } from 'zod';
+
+import { Secret } from './secret';
+
+export const ROLES = ['api', 'worker', 'report'] as const;
+export type Role = (typeof ROLES)[number];
+
+/** pino's levels; 'silent' turns logging off (tests). */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The server secret must decode to at least this many bytes (AES-256 / HKDF-SHA256 input). */
+export const SERVER_SECRET_MIN_BYTES = 32;
+
+/**
+ * How a variable's value may appear in error messages and logs.
+ * - `show`: harmless, echoed in errors to help fix them;
+ * - `hide`: never shown (the server secret);
+ * - `credentials`: a URL whose user:password part is hidden;
+ * - `path`: a URL whose path and query are hidden (webhook URLs carry their token there).
+ */
+type Exposure = 'show' | 'hide' | 'credentials' | 'path';
+
+interface Variable<T> {
+  readonly roles: readonly Role[];
+  /** The value used when the variable is unset or empty; undefined: required, or optional if `optional`. */
+  readonly default?: string;
+  readonly optional?: boolean;
+  readonly exposure: Exposure;
+  readonly description: string;
+  /** Parses the raw string; its issue messages are the reasons shown to the operator. */
+  readonly schema: z.ZodType<T, string>;
+}
+
+/**
+ * A URL with one of `protocols` and a host. For PostgreSQL the host may instead be a Unix socket
+ * folder given as `?host=/run/postgresql` (what pg and Prisma accept for local databases).
+ */
+function url(protocols: readonly string[], what: string, opts: { socketHost?: boolean } = {}) {
+  return z.string().refine(
+    (s) => {
+      try {
+        const u = new URL(s);
+        const socket = opts.socketHost === true && (u.searchParams.get('host') ?? '').startsWith('/');
+        return protocols.includes(u.protocol) && (u.hostname !== '' || socket);
+      } catch {
+        return false;
+      }
+    },
+    { error: `must be ${what}` },
+  );
+}
+
+function wholeNumber(min: number, max: number, what = `a whole number from ${min} to ${max}`) {
+  return z
+    .string()
+    .regex(/^\d{1,9}$/, { error: `must be ${what}` })
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .min(min, { error: `must be ${what}` })
+        .max(max, { error: `must be ${what}` }),
+    );
+}
+
+const port = wholeNumber(1, 65535, 'a TCP port from 1 to 65535');
+
+/**
+ * The server secret: hex (tried first) or base64 / base64url, at least 32 bytes once decoded.
+ * Surrounding whitespace is ignored (a Kubernetes Secret made from a file often ends in a newline).
+ * A value with very few distinct bytes ('00…', 'deadbeef' × 8) is refused as a placeholder: 32
+ * random bytes have about 30 distinct values, and fewer than 16 essentially never happens.
+ */
+const serverSecret = z.string().transform((raw, ctx): Secret => {
+  const s = raw.trim();
+  let bytes: Buffer | null = null;
+  if (/^(?:[0-9a-fA-F]{2})+$/.test(s)) bytes = Buffer.from(s, 'hex');
+  else if (/^[A-Za-z0-9+/_-]+={0,2}$/.test(s))
+    bytes = Buffer.from(s, s.includes('-') || s.includes('_') ? 'base64url' : 'base64');
+  const fail = (message: string): never => {
+    ctx.issues.push({ code: 'custom', input: '[redacted]', message });
+    return z.NEVER;
+  };
+  if (bytes === null) return fail('must be hex or base64 (generate one with `openssl rand -hex 32`)');
+  if (bytes.length < SERVER_SECRET_MIN_BYTES) {
+    return fail(
+      `must decode to at least ${SERVER_SECRET_MIN_BYTES} bytes, got ${bytes.length} (generate one with \`openssl rand -hex 32\`)`,
+    );
+  }
+  if (new Set(bytes).size < 16)
+    return fail('looks like a placeholder, not random bytes (generate one with `openssl rand -hex 32`)');
+  return new Secret(bytes);
+});
+
+/**
+ * Every variable the fleet reads. docs/configuration.md documents the same table (a test checks
+ * that it lists every variable with its default and roles).
+ */
+export const VARIABLES = {
+  DATABASE_URL: {
+    roles: ROLES,
+    default: 'postgresql://postgres@127.0.0.1:5432/vaultline',
+    exposure: 'credentials',
+    description:
+      'PostgreSQL connection URL of the catalog (plans, services, targets, runs, snapshots, reports).',
+    schema: url(['postgres:', 'postgresql:'], 'a postgresql:// URL', { socketHost: true }),
+  },
+  REDIS_URL: {
+    roles: ROLES,
+    default: 'redis://127.0.0.1:6379',
+    exposure: 'credentials',
+    description:
+      'Redis connection URL: BullMQ queues and the live events (@nestjs/microservices Redis transport).',
+    schema: url(['redis:', 'rediss:'], 'a redis:// or rediss:// URL'),
+  },
+  VAULTLINE_SERVER_SECRET: {
+    roles: ROLES,
+    exposure: 'hide',
+    description:
+      'At least 32 random bytes, hex or base64. Keys derived from it encrypt writer keys and target credentials ' +
+      'at rest and the password envelope of restore jobs. Losing it makes those records unreadable.',
+    schema: serverSecret,
+  },
+  HTTP_PORT: {
+    roles: ['api'],
+    default: '3000',
+    exposure: 'show',
+    description: 'Port of the HTTP API (also serves /health and /metrics).',
+    schema: port,
+  },
+  METRICS_PORT: {
+    roles: ['worker', 'report'],
+    default: '9464',
+    exposure: 'show',
+    description: 'Port of the small listener of processes without an HTTP API: /metrics and /health.',
+    schema: port,
+  },
+  WORKER_CONCURRENCY: {
+    roles: ['worker'],
+    default: '2',
+    exposure: 'show',
+    description: 'Jobs one worker process runs at once (each backup also uses the engine worker threads).',
+    schema: wholeNumber(1, 64),
+  },
+  LOG_LEVEL: {
+    roles: ROLES,
+    default: 'info',
+    exposure: 'show',
+    description: `Log level: ${LOG_LEVELS.join(', ')}.`,
+    schema: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }),
+  },
+  VAULTLINE_WEBHOOK_URL: {
+    roles: ['report'],
+    optional: true,
+    exposure: 'path',
+    description:
+      'Optional http(s) URL that receives every backup report as JSON (POST). Unset: no notification.',
+    schema: url(['http:', 'https:'], 'an http:// or https:// URL'),
+  },
+  VAULTLINE_DEFAULT_TARGET_DIR: {
+    roles: ['api'],
+    default: './.vaultline/targets',
+    exposure: 'show',
+    description:
+      'Folder of the filesystem target the quickstart registers; resolved to an absolute path against ' +
+      'the working directory, because workers started elsewhere must find the same folder.',
+    schema: z
+      .string()
+      .refine((s) => !s.includes('\0'), { error: 'must be a path' })
+      .transform((s) => resolve(s)),
+  },
+  QUEUE_PREFIX: {
+    roles: ROLES,
+    default: 'vaultline',
+    exposure: 'show',
+    description:
+      'Prefix of every BullMQ key in Redis. All processes of one fleet must agree; changing it orphans ' +
+      'waiting jobs and job schedulers (see libs/contracts/src/queues.ts). Use {braces} on Redis Cluster.',
+    schema: z
+      .string()
+      .regex(/^[A-Za-z0-9_.:{}-]{1,64}$/, { error: 'must be 1-64 letters, digits or _ . : { } -' }),
+  },
+} as const satisfies Record<string, Variable<unknown>>;
+
+export type VariableName = keyof typeof VARIABLES;
+type Value<N extends VariableName> =
+  | z.output<(typeof VARIABLES)[N]['schema']>
+  | ((typeof VARIABLES)[N] extends { optional: true } ? null : never);
+
+interface BaseConfig {
+  readonly databaseUrl: string;
+  readonly redisUrl: string;
+  readonly serverSecret: Secret;
+  readonly logLevel: LogLevel;
+  readonly queuePrefix: string;
+}
+export interface ApiConfig extends BaseConfig {
+  readonly role: 'api';
+  readonly httpPort: number;
+  readonly defaultTargetDir: string;
+}
+export interface WorkerConfig extends BaseConfig {
+  readonly role: 'worker';
+  readonly metricsPort: number;
+  readonly workerConcurrency: number;
+}
+export interface ReportConfig extends BaseConfig {
+  readonly role: 'report';
+  readonly metricsPort: number;
+  readonly webhookUrl: string | null;
+}
+export type Config = ApiConfig | WorkerConfig | ReportConfig;
+
+/** Which variable each config key comes from (redaction and docs follow the variable). */
+const SOURCES = {
+  databaseUrl: 'DATABASE_URL',
+  redisUrl: 'REDIS_URL',
+  serverSecret: 'VAULTLINE_SERVER_SECRET',
+  logLevel: 'LOG_LEVEL',
+  queuePrefix: 'QUEUE_PREFIX',
+  httpPort: 'HTTP_PORT',
+  defaultTargetDir: 'VAULTLINE_DEFAULT_TARGET_DIR',
+  metricsPort: 'METRICS_PORT',
+  workerConcurrency: 'WORKER_CONCURRENCY',
+  webhookUrl: 'VAULTLINE_WEBHOOK_URL',
+} as const satisfies Record<
+  Exclude<keyof ApiConfig | keyof WorkerConfig | keyof ReportConfig, 'role'>,
+  VariableName
+>;
+
+export interface ConfigProblem {
+  variable: string;
+  reason: string;
+}
+
+/** Thrown by loadConfig with every problem at once, so one restart fixes them all. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly code = 'INVALID_CONFIG';
+  constructor(
+    readonly role: string,
+    readonly problems: readonly ConfigProblem[],
+  ) {
+    super(
+      `invalid configuration for the ${role} (see docs/configuration.md): ` +
+        problems.map((p) => `${p.variable} ${p.reason}`).join('; '),
+    );
+  }
+}
+
+export type Env = Readonly<Record<string, string | undefined>>;
+
+/**
+ * Validates the variables `role` reads and returns its frozen config. Throws ConfigError listing
+ * every missing or invalid variable with the reason; values are echoed only for harmless
+ * variables, never for the secret or URLs that may carry credentials. An empty value counts as
+ * unset (`FOO=` in a compose file), so the default applies.
+ */
+export function loadConfig(env: Env, role: 'api'): ApiConfig;
+export function loadConfig(env: Env, role: 'worker'): WorkerConfig;
+export function loadConfig(env: Env, role: 'report'): ReportConfig;
+export function loadConfig(env: Env, role: Role): Config;
+export function loadConfig(env: Env, role: Role): Config {
+  if (!(ROLES as readonly string[]).includes(role)) {
+    throw new ConfigError(String(role), [{ variable: 'role', reason: `must be one of ${ROLES.join(', ')}` }]);
+  }
+  const problems: ConfigProblem[] = [];
+  const values = new Map<VariableName, unknown>();
+  for (const name of Object.keys(VARIABLES) as VariableName[]) {
+    const v: Variable<unknown> = VARIABLES[name];
+    if (!v.roles.includes(role)) continue;
+    const given = env[name];
+    const raw = given === undefined || given === '' ? v.default : given;
+    if (raw === undefined) {
+      if (v.optional) values.set(name, null);
+      else problems.push({ variable: name, reason: 'is required' });
+      continue;
+    }
+    const r = v.schema.safeParse(raw);
+    if (r.success) {
+      values.set(name, r.data);
+    } else {
+      const reasons = [...new Set(r.error.issues.map((i) => i.message))].join(', ');
+      const shown =
+        v.exposure === 'show'
+          ? ` (got ${JSON.stringify(raw.length > 80 ? `${raw.slice(0, 80)}…` : raw)})`
+          : '';
+      problems.push({ variable: name, reason: `${reasons}${shown}` });
+    }
+  }
+  if (problems.length) throw new ConfigError(role, problems);
+
+  // Every variable of the role parsed; `get` only restores the type the Map erased.
+  const get = <N extends VariableName>(name: N): Value<N> => values.get(name) as Value<N>;
+  const base: BaseConfig = {
+    databaseUrl: get('DATABASE_URL'),
+    redisUrl: get('REDIS_URL'),
+    serverSecret: get('VAULTLINE_SERVER_SECRET'),
+    logLevel: get('LOG_LEVEL'),
+    queuePrefix: get('QUEUE_PREFIX'),
+  };
+  switch (role) {
+    case 'api':
+      return Object.freeze({
+        role,
+        ...base,
+        httpPort: get('HTTP_PORT'),
+        defaultTargetDir: get('VAULTLINE_DEFAULT_TARGET_DIR'),
+      });
+    case 'worker':
+      return Object.freeze({
+        role,
+        ...base,
+        metricsPort: get('METRICS_PORT'),
+        workerConcurrency: get('WORKER_CONCURRENCY'),
+      });
+    case 'report':
+      return Object.freeze({
+        role,
+        ...base,
+        metricsPort: get('METRICS_PORT'),
+        webhookUrl: get('VAULTLINE_WEBHOOK_URL'),
+      });
+  }
+}
+
+function redactUrl(value: string, exposure: 'credentials' | 'path'): string {
+  const u = new URL(value);
+  if (exposure === 'path') return u.pathname === '/' && !u.search ? u.origin : `${u.origin}/[redacted]`;
+  if (u.password) u.password = '[redacted]';
+  return u.toString();
+}
+
+/**
+ * The config as a plain object to log at startup: the server secret is replaced, URL passwords are
+ * hidden and the webhook URL is cut to its origin (its path is usually the token).
+ */
+export function redactedConfig(config: Config): Readonly<Record<string, string | number | null>> {
+  const out: Record<string, string | number | null> = {};
+  for (const [key, value] of Object.entries(config) as [string, unknown][]) {
+    const exposure: Exposure =
+      key === 'role' ? 'show' : VARIABLES[SOURCES[key as keyof typeof SOURCES]].exposure;
+    if (value === null || typeof value === 'number') out[key] = value;
+    else if (exposure === 'hide' || typeof value !== 'string') out[key] = '[redacted]';
+    else if (exposure === 'show') out[key] = value;
+    else out[key] = redactUrl(value, exposure);
+  }
+  return Object.freeze(out);
+}

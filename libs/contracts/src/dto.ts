@@ -1,0 +1,192 @@
+/**
+ * Request shapes the API validates and the report service reads back: a plan's name, schedule and
+ * retention policy, the password rules, a service's architecture. The rules are the product's
+ * (../shared/seeds, Terminus "Backup Management"): name of at least one character, daily or weekly,
+ * a start time, a day of the week when weekly, a password of at least 4 characters entered twice.
+ */
+import { z } from 'zod';
+
+/** At least one character (the documents' rule); it cannot be changed later, so it is trimmed first. */
+export const planNameSchema = z
+  .string()
+  .trim()
+  .min(1, { error: 'must have at least one character' })
+  .max(128, { error: 'must have at most 128 characters' });
+
+// ---------------------------------------------------------------------------------------------
+// Schedule
+
+/**
+ * An IANA time zone name ('Europe/Paris', 'UTC') that Intl knows, kept as given: the plan's job
+ * scheduler resolves it through the same Intl data (BullMQ's cron parser), so what passes here also
+ * fires there. Not canonicalised, since Intl's canonical form can be an older alias than what the
+ * user chose ('America/Argentina/Buenos_Aires' → 'America/Buenos_Aires'). Offsets such as '+01:00'
+ * are refused although Intl accepts them: a fixed offset ignores daylight saving time, which is
+ * never what "02:00 every day" means.
+ */
+export const timezoneSchema = z
+  .string()
+  .refine((tz) => /^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/.test(tz) && isKnownTimeZone(tz), {
+    error: "must be an IANA time zone name such as 'Europe/Paris' or 'UTC'",
+  });
+
+function isKnownTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: tz });
+    return true;
+  } catch {
+    return false; // RangeError: Intl does not know this zone
+  }
+}
+
+export const FREQUENCIES = ['daily', 'weekly'] as const;
+
+/** 24-hour wall-clock time in the schedule's time zone. */
+export const timeOfDaySchema = z
+  .string()
+  .regex(/^([01]\d|2[0-3]):[0-5]\d$/, { error: 'must be a time HH:MM between 00:00 and 23:59' });
+
+/** 0 = Sunday … 6 = Saturday, as in cron and `Date.getDay()`. */
+export const dayOfWeekSchema = z
+  .number()
+  .int({ error: 'must be a whole number from 0 (Sunday) to 6 (Saturday)' })
+  .min(0, { error: 'must be a whole number from 0 (Sunday) to 6 (Saturday)' })
+  .max(6, { error: 'must be a whole number from 0 (Sunday) to 6 (Saturday)' });
+
+/**
+ * When a plan runs. `dayOfWeek` is required when weekly and refused when daily (rather than
+ * ignored), so a client that thinks it set a day on a daily plan hears about it.
+ */
+export const scheduleSchema = z
+  .object({
+    frequency: z.enum(FREQUENCIES),
+    time: timeOfDaySchema,
+    dayOfWeek: dayOfWeekSchema.optional(),
+    timezone: timezoneSchema,
+  })
+  .check((ctx) => {
+    const s = ctx.value;
+    if (s.frequency === 'weekly' && s.dayOfWeek === undefined) {
+      ctx.issues.push({ code: 'custom', input: s, path: ['dayOfWeek'], message: 'is required when weekly' });
+    }
+    if (s.frequency === 'daily' && s.dayOfWeek !== undefined) {
+      ctx.issues.push({
+        code: 'custom',
+        input: s,
+        path: ['dayOfWeek'],
+        message: 'is only allowed when weekly',
+      });
+    }
+  });
+export type Schedule = z.output<typeof scheduleSchema>;
+
+/**
+ * The schedule as a cron pattern and time zone: the `repeat` options of the plan's BullMQ job
+ * scheduler (`{ pattern, tz }`). Kept here so the API and any tool that explains a schedule agree.
+ */
+export function scheduleToCron(s: Schedule): { pattern: string; tz: string } {
+  const [hh, mm] = s.time.split(':').map(Number) as [number, number];
+  const day = s.frequency === 'weekly' ? String(s.dayOfWeek ?? 0) : '*';
+  return { pattern: `${mm} ${hh} * * ${day}`, tz: s.timezone };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Retention
+
+const keep = z
+  .number()
+  .int({ error: 'must be a whole number ≥ 0' })
+  .min(0, { error: 'must be a whole number ≥ 0' })
+  .max(100_000, { error: 'must be at most 100000' })
+  .optional();
+
+/** The engine's tag rule (backup.ts `assertValidTags`): retention selects snapshots by these tags. */
+export const tagSchema = z
+  .string()
+  .regex(/^[\w.:@-]{1,64}$/u, { error: 'must be 1-64 letters, digits and . : @ _ -' });
+
+/**
+ * Mirrors the engine's `RetentionPolicy` (forget.ts) and its `validatePolicy` rule: at least one
+ * keep rule above 0 or a tag to keep, because a policy that keeps nothing would forget every snapshot.
+ */
+export const retentionPolicySchema = z
+  .object({
+    keepLast: keep,
+    keepHourly: keep,
+    keepDaily: keep,
+    keepWeekly: keep,
+    keepMonthly: keep,
+    keepYearly: keep,
+    keepTags: z.array(tagSchema).max(32).optional(),
+  })
+  .check((ctx) => {
+    const p = ctx.value;
+    const counts = [p.keepLast, p.keepHourly, p.keepDaily, p.keepWeekly, p.keepMonthly, p.keepYearly];
+    if (!counts.some((n) => (n ?? 0) > 0) && !(p.keepTags ?? []).length) {
+      ctx.issues.push({
+        code: 'custom',
+        input: p,
+        message: 'must keep something: set at least one keep rule above 0 or a tag to keep',
+      });
+    }
+  });
+export type RetentionPolicy = z.output<typeof retentionPolicySchema>;
+
+// ---------------------------------------------------------------------------------------------
+// Passwords
+
+/** The engine's MIN_PASSWORD_LENGTH (keys.ts), counted as it counts: in characters (code points). */
+export const MIN_PASSWORD_LENGTH = 4;
+/** Bounds the request and the Argon2id input; far above any passphrase a person types. */
+export const MAX_PASSWORD_LENGTH = 1024;
+
+const codePoints = (s: string): number => [...s].length;
+
+export const passwordSchema = z
+  .string()
+  .refine((p) => codePoints(p) >= MIN_PASSWORD_LENGTH, {
+    error: `must have at least ${MIN_PASSWORD_LENGTH} characters`,
+  })
+  .refine((p) => codePoints(p) <= MAX_PASSWORD_LENGTH, {
+    error: `must have at most ${MAX_PASSWORD_LENGTH} characters`,
+  });
+
+/**
+ * A new password, entered twice (plan creation). The mismatch is reported on
+ * `passwordConfirmation`, the field the user has to fix. No message ever contains either value.
+ */
+export const newPasswordSchema = z
+  .object({ password: passwordSchema, passwordConfirmation: z.string() })
+  .check((ctx) => {
+    if (ctx.value.password !== ctx.value.passwordConfirmation) {
+      ctx.issues.push({
+        code: 'custom',
+        input: '[redacted]',
+        path: ['passwordConfirmation'],
+        message: 'does not match password',
+      });
+    }
+  });
+export type NewPassword = z.output<typeof newPasswordSchema>;
+
+/**
+ * Changing a plan's password: the old one (any length: it is checked against the keys, not the
+ * rules, so a password set before a rule change still opens) and the new one twice.
+ */
+export const passwordChangeSchema = z
+  .object({
+    oldPassword: z.string().min(1, { error: 'is required' }),
+    newPassword: passwordSchema,
+    newPasswordConfirmation: z.string(),
+  })
+  .check((ctx) => {
+    if (ctx.value.newPassword !== ctx.value.newPasswordConfirmation) {
+      ctx.issues.push({
+        code: 'custom',
+        input: '[redacted]',
+        path: ['newPasswordConfirmation'],
+        message: 'does not match newPassword',
+      });
+    }
+  });
+export type PasswordChange = z.output<typeof passwordChangeSchema>;

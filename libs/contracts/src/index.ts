@@ -1,0 +1,6 @@
+export * from './common';
+export * from './dto';
+export * from './errors';
+export * from './events';
+export * from './jobs';
+export * from './queues';

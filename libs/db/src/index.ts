@@ -1,0 +1,37 @@
+export { createPrismaClient, type PrismaClientOptions } from './client';
+export {
+  createDatabaseIfMissing,
+  databaseName,
+  DEFAULT_DATABASE_URL,
+  describeDatabase,
+  withDatabase,
+} from './database';
+export {
+  applyMigrations,
+  CREATE_MIGRATIONS_TABLE,
+  MigrationError,
+  migrationChecksum,
+  PRISMA_MIGRATE_LOCK_KEY,
+  readMigrations,
+  scriptMatchesChecksum,
+  type ApplyOptions,
+  type ApplyResult,
+  type MigrationErrorCode,
+  type MigrationFile,
+} from './migrate';
+// The generated client: the class, the Prisma namespace (input types, errors), models and enums.
+export { Prisma, PrismaClient } from './generated/prisma/client';
+export type {
+  ApiToken,
+  Plan,
+  PlanService,
+  PlanTarget,
+  Report,
+  Restore,
+  Run,
+  Service,
+  ServiceBackup,
+  Snapshot,
+  Target,
+} from './generated/prisma/client';
+export * from './generated/prisma/enums';
