@@ -1,22 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { ContractError } from './errors';
+import { contractError, expectType, type Equal } from './testing/assert';
 import { EVENT_NAMES, isEventName, parseEventPayload, type EventName, type EventPayload } from './events';
 import { eventPayload } from './testing/factories';
-
-type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
-function expectType<_T extends true>(): void {}
-
-function contractError(fn: () => unknown): ContractError {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof ContractError, `expected a ContractError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('expected a ContractError');
-}
 
 describe('live events', () => {
   test('the event patterns are the persisted ones (they are Redis channels)', () => {

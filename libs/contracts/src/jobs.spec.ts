@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { ContractError } from './errors';
+import { type ContractError } from './errors';
+import { contractError, expectType, type Equal } from './testing/assert';
 import {
   JOB_NAMES,
   JOBS,
@@ -19,20 +20,6 @@ import {
 } from './jobs';
 import { QUEUE_NAMES, QUEUES } from './queues';
 import { SNAPSHOT_ID, jobPayload, jobResult } from './testing/factories';
-
-/** Compile-time equality: `expectType<Equal<A, B>>()` fails the build when A and B differ. */
-type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
-function expectType<_T extends true>(): void {}
-
-function contractError(fn: () => unknown): ContractError {
-  try {
-    fn();
-  } catch (err) {
-    assert.ok(err instanceof ContractError, `expected a ContractError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail('expected a ContractError');
-}
 
 /** The invalid fields as `path: message` pairs, for exact comparison. */
 function paths(err: ContractError): string[] {
