@@ -4,3 +4,4 @@ export * from './errors';
 export * from './events';
 export * from './jobs';
 export * from './queues';
+export * from './hooks';

@@ -1,4 +1,5 @@
 export {
+  recordIds,
   SERVER_KEY_PURPOSES,
   SecretsError,
   ServerKeys,

@@ -187,3 +187,14 @@ export function parseSealed(value: string): SealedBox {
   }
   return { nonce: parts[1], ciphertext: parts[2] };
 }
+
+/**
+ * Record ids the sealed columns are bound to: one definition for every app that seals or opens
+ * them, so the API and the worker cannot drift apart.
+ */
+export const recordIds = {
+  /** plan_targets.writer_key_enc */
+  writerKey: (planId: string, targetId: string): string => `${planId}/${targetId}`,
+  /** targets.s3_secret_enc */
+  targetCredentials: (targetId: string): string => targetId,
+} as const;

@@ -1,0 +1,37 @@
+import { type DynamicModule, Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import type { ApiConfig } from '@vaultline/config';
+import { serverKeys } from '@vaultline/secrets';
+import type { Logger } from 'pino';
+import { AuthGuard } from './auth/auth.guard';
+import { PrismaService } from './common/prisma.service';
+import { API_CONFIG, LOGGER, SERVER_KEYS } from './common/tokens';
+import { HealthController } from './health/health.controller';
+import { ServicesController } from './services/services.controller';
+import { ServicesService } from './services/services.service';
+import { TargetsController } from './targets/targets.controller';
+import { TargetsService } from './targets/targets.service';
+
+/**
+ * The API's one module. Config and logger come in as values (validated once by the caller), so
+ * tests build the same app from their own config without touching process.env.
+ */
+@Module({})
+export class AppModule {
+  static forRoot(config: ApiConfig, logger: Logger): DynamicModule {
+    return {
+      module: AppModule,
+      controllers: [HealthController, ServicesController, TargetsController],
+      providers: [
+        { provide: API_CONFIG, useValue: config },
+        { provide: LOGGER, useValue: logger },
+        // Derived once: the raw server secret is not handed to any service.
+        { provide: SERVER_KEYS, useValue: serverKeys(config) },
+        PrismaService,
+        { provide: APP_GUARD, useClass: AuthGuard },
+        ServicesService,
+        TargetsService,
+      ],
+    };
+  }
+}

@@ -1,0 +1,24 @@
+import { createHash, randomBytes } from 'node:crypto';
+import type { PrismaClient } from '@vaultline/db';
+
+/** Prefix makes a leaked token recognisable (secret scanners, logs); 32 random bytes follow. */
+const TOKEN_PREFIX = 'vlt_';
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex');
+}
+
+/**
+ * Creates a token and stores only its SHA-256. The token itself is returned once, to be shown to
+ * whoever asked for it; it cannot be recovered later. A plain hash (no salt or KDF) is enough:
+ * the token has 256 bits of entropy, so there is nothing to brute-force, and lookups stay one
+ * indexed equality.
+ */
+export async function createApiToken(
+  prisma: PrismaClient,
+  name: string,
+): Promise<{ id: string; token: string }> {
+  const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
+  const row = await prisma.apiToken.create({ data: { name, tokenHash: hashToken(token) } });
+  return { id: row.id, token };
+}

@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { BadRequestException, NotFoundException, PayloadTooLargeException } from '@nestjs/common';
+import { parseInput } from '@vaultline/contracts';
+import { z } from 'zod';
+import { ApiError, type ApiErrorCode, notFound } from './api-error';
+import { mapError, STATUS_OF } from './error.filter';
+
+const CID = 'corr-1';
+
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (err) {
+    return err;
+  }
+  throw new Error('did not throw');
+}
+
+describe('mapError', () => {
+  test('every domain code has its status and keeps its message and fields', () => {
+    const expected: Record<Exclude<ApiErrorCode, 'INTERNAL'>, number> = {
+      VALIDATION_FAILED: 400,
+      UNAUTHORIZED: 401,
+      NOT_FOUND: 404,
+      CONFLICT: 409,
+      UNAVAILABLE: 503,
+    };
+    for (const [code, status] of Object.entries(expected) as [ApiErrorCode, number][]) {
+      const m = mapError(new ApiError(code, `msg ${code}`), CID);
+      assert.equal(m.status, status);
+      assert.deepEqual(m.body, { error: { code, message: `msg ${code}` } });
+      assert.equal(m.unexpected, false);
+      assert.equal(STATUS_OF[code], status);
+    }
+    const conflict = mapError(new ApiError('CONFLICT', 'dup', [{ path: 'name', message: 'taken' }]), CID);
+    assert.deepEqual(conflict.body.error.fields, [{ path: 'name', message: 'taken' }]);
+    assert.equal(mapError(notFound('service', 'x'), CID).status, 404);
+  });
+
+  test('a contracts ContractError (INVALID_INPUT) is a 400 VALIDATION_FAILED with the fields', () => {
+    const err = thrown(() => parseInput(z.object({ dataPath: z.string(), n: z.number() }), { n: 'x' }));
+    const m = mapError(err, CID);
+    assert.equal(m.status, 400);
+    assert.equal(m.body.error.code, 'VALIDATION_FAILED');
+    assert.deepEqual(
+      m.body.error.fields?.map((f) => f.path),
+      ['dataPath', 'n'],
+    );
+    assert.equal(m.body.error.fields?.[0]?.message, 'is required');
+  });
+
+  test("Nest's own HTTP exceptions keep their 4xx status with the nearest code", () => {
+    assert.deepEqual(mapError(new NotFoundException('Cannot GET /x'), CID), {
+      status: 404,
+      body: { error: { code: 'NOT_FOUND', message: 'Cannot GET /x' } },
+      unexpected: false,
+    });
+    assert.equal(mapError(new PayloadTooLargeException(), CID).status, 413);
+    assert.equal(mapError(new BadRequestException(), CID).body.error.code, 'VALIDATION_FAILED');
+  });
+
+  test('a malformed JSON body (body-parser error) is a 400', () => {
+    const err = Object.assign(new SyntaxError('Unexpected end of JSON input at "{\\"password\\":"'), {
+      type: 'entity.parse.failed',
+      status: 400,
+    });
+    const m = mapError(err, CID);
+    assert.equal(m.status, 400);
+    assert.equal(
+      m.body.error.message,
+      'request body is not valid JSON',
+      'the parser message may quote the body',
+    );
+  });
+
+  test('anything else is a 500 INTERNAL with only a correlation id: no message, no stack', () => {
+    for (const err of [
+      new Error('connect ECONNREFUSED 10.0.0.5:5432 password=hunter2'),
+      new TypeError('x is undefined'),
+      'a string',
+      null,
+      new ApiError('INTERNAL', 'target 1 has missing settings'),
+    ]) {
+      const m = mapError(err, CID);
+      assert.deepEqual(m, {
+        status: 500,
+        body: { error: { code: 'INTERNAL', message: 'internal error', correlationId: CID } },
+        unexpected: true,
+      });
+    }
+    assert.match(mapError(new Error('x')).body.error.correlationId ?? '', /^[0-9a-f-]{36}$/);
+  });
+});

@@ -1,0 +1,112 @@
+import { randomUUID } from 'node:crypto';
+import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException } from '@nestjs/common';
+import type { HttpAdapterHost } from '@nestjs/core';
+import { ContractError, type ContractIssue } from '@vaultline/contracts';
+import type { Logger } from 'pino';
+import { ApiError, type ApiErrorCode } from './api-error';
+
+/** The one error body of the API. */
+export interface ErrorBody {
+  error: { code: ApiErrorCode; message: string; fields?: ContractIssue[]; correlationId?: string };
+}
+
+export interface MappedError {
+  status: number;
+  body: ErrorBody;
+  /** Only unexpected errors are logged with their details; expected ones are the client's business. */
+  unexpected: boolean;
+}
+
+/** `satisfies Record<ApiErrorCode, …>`: adding a code without a status does not compile. */
+export const STATUS_OF = {
+  VALIDATION_FAILED: 400,
+  UNAUTHORIZED: 401,
+  NOT_FOUND: 404,
+  CONFLICT: 409,
+  UNAVAILABLE: 503,
+  INTERNAL: 500,
+} as const satisfies Record<ApiErrorCode, number>;
+
+/** Nest's own HTTP exceptions (unknown route, body too large) get the code closest to their status. */
+function codeOfStatus(status: number): ApiErrorCode {
+  if (status === 401 || status === 403) return 'UNAUTHORIZED';
+  if (status === 404) return 'NOT_FOUND';
+  if (status === 409) return 'CONFLICT';
+  if (status >= 400 && status < 500) return 'VALIDATION_FAILED';
+  return 'INTERNAL';
+}
+
+function internal(correlationId: string): MappedError {
+  return {
+    status: 500,
+    body: { error: { code: 'INTERNAL', message: 'internal error', correlationId } },
+    unexpected: true,
+  };
+}
+
+/** body-parser's errors carry `type` and `status`; a malformed JSON body is the client's mistake. */
+function isBodyParserError(err: unknown): err is { type: string; status: number } {
+  return (
+    typeof err === 'object' &&
+    err !== null &&
+    typeof (err as { type?: unknown }).type === 'string' &&
+    typeof (err as { status?: unknown }).status === 'number'
+  );
+}
+
+/**
+ * Maps anything thrown while handling a request to a status and body. Pure, so the mapping is unit
+ * tested without an HTTP server. Messages of unexpected errors never reach the client: they may
+ * name internals (SQL, paths, hosts).
+ */
+export function mapError(err: unknown, correlationId: string = randomUUID()): MappedError {
+  if (err instanceof ApiError) {
+    if (err.code === 'INTERNAL') return internal(correlationId);
+    const fields = err.fields ? [...err.fields] : undefined;
+    return {
+      status: STATUS_OF[err.code],
+      body: { error: { code: err.code, message: err.message, ...(fields ? { fields } : {}) } },
+      unexpected: false,
+    };
+  }
+  if (err instanceof ContractError && err.code === 'INVALID_INPUT') {
+    return {
+      status: 400,
+      body: { error: { code: 'VALIDATION_FAILED', message: err.message, fields: [...err.issues] } },
+      unexpected: false,
+    };
+  }
+  if (err instanceof HttpException) {
+    const status = err.getStatus();
+    if (status >= 500) return internal(correlationId);
+    return {
+      status,
+      body: { error: { code: codeOfStatus(status), message: err.message } },
+      unexpected: false,
+    };
+  }
+  if (isBodyParserError(err) && err.status >= 400 && err.status < 500) {
+    const message =
+      err.type === 'entity.parse.failed' ? 'request body is not valid JSON' : 'invalid request body';
+    return { status: err.status, body: { error: { code: 'VALIDATION_FAILED', message } }, unexpected: false };
+  }
+  return internal(correlationId);
+}
+
+/** The API's only exception filter (registered globally in createApp). */
+@Catch()
+export class ErrorFilter implements ExceptionFilter {
+  constructor(
+    private readonly adapterHost: HttpAdapterHost,
+    private readonly logger: Logger,
+  ) {}
+
+  catch(err: unknown, host: ArgumentsHost): void {
+    const res: unknown = host.switchToHttp().getResponse();
+    const mapped = mapError(err);
+    if (mapped.unexpected) {
+      this.logger.error({ err, correlationId: mapped.body.error.correlationId }, 'unexpected error');
+    }
+    this.adapterHost.httpAdapter.reply(res, mapped.body, mapped.status);
+  }
+}

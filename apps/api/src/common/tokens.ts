@@ -1,0 +1,4 @@
+/** Injection tokens for values (not classes) the app provides. */
+export const API_CONFIG = Symbol('API_CONFIG');
+export const LOGGER = Symbol('LOGGER');
+export const SERVER_KEYS = Symbol('SERVER_KEYS');

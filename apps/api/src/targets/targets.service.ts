@@ -1,0 +1,205 @@
+import { Inject, Injectable } from '@nestjs/common';
+import { type Target } from '@vaultline/db';
+import {
+  formatSealed,
+  openWithServerKey,
+  recordIds,
+  parseSealed,
+  sealWithServerKey,
+  type ServerKeys,
+} from '@vaultline/secrets';
+import { FsBackend, S3Backend } from '@vaultline/storage';
+import type { Logger } from 'pino';
+import { ApiError, invalidField, notFound } from '../common/api-error';
+import { prismaCode } from '../common/prisma-errors';
+import { PrismaService } from '../common/prisma.service';
+import { LOGGER, SERVER_KEYS } from '../common/tokens';
+import { UUID_RE } from '../common/zod-body.pipe';
+import { type CreateTarget, S3_FIELDS, type UpdateTarget } from './target.schemas';
+import { type ProbeResult, probeTarget } from './target-probe';
+
+/** The S3 secret is never part of a response: only whether one is stored. */
+export interface TargetView {
+  id: string;
+  name: string;
+  kind: string;
+  path: string | null;
+  s3Endpoint: string | null;
+  s3Bucket: string | null;
+  s3Prefix: string | null;
+  s3Region: string | null;
+  s3AccessKey: string | null;
+  hasSecret: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Field by field on purpose (no spread): a column added later is not exposed by accident. */
+function view(t: Target): TargetView {
+  return {
+    id: t.id,
+    name: t.name,
+    kind: t.kind,
+    path: t.path,
+    s3Endpoint: t.s3Endpoint,
+    s3Bucket: t.s3Bucket,
+    s3Prefix: t.s3Prefix,
+    s3Region: t.s3Region,
+    s3AccessKey: t.s3AccessKey,
+    hasSecret: t.s3SecretEnc !== null,
+    createdAt: t.createdAt.toISOString(),
+    updatedAt: t.updatedAt.toISOString(),
+  };
+}
+
+const PURPOSE = 'target-credentials';
+/** A probe must answer while the user waits: two tries, ten seconds each, not the backup's patience. */
+const PROBE_S3_RETRY = { attempts: 2, baseDelayMs: 200, maxDelayMs: 1000 };
+const PROBE_S3_TIMEOUT_MS = 10_000;
+
+@Injectable()
+export class TargetsService {
+  constructor(
+    private readonly prisma: PrismaService,
+    @Inject(SERVER_KEYS) private readonly keys: ServerKeys,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  async create(input: CreateTarget): Promise<TargetView> {
+    try {
+      if (input.kind !== 's3') {
+        return view(
+          await this.prisma.client.target.create({
+            data: { name: input.name, kind: input.kind, path: input.path },
+          }),
+        );
+      }
+      // The seal is bound to the row id, which the client generates on insert: insert, then seal,
+      // in one transaction so no row ever exists without its secret.
+      const row = await this.prisma.client.$transaction(async (tx) => {
+        const created = await tx.target.create({
+          data: {
+            name: input.name,
+            kind: 's3',
+            s3Endpoint: input.endpoint,
+            s3Bucket: input.bucket,
+            s3Prefix: input.prefix,
+            s3Region: input.region,
+            s3AccessKey: input.accessKey,
+          },
+        });
+        return tx.target.update({
+          where: { id: created.id },
+          data: { s3SecretEnc: this.seal(created.id, input.secretKey) },
+        });
+      });
+      return view(row);
+    } catch (err) {
+      throw translate(err, input.name);
+    }
+  }
+
+  async list(): Promise<TargetView[]> {
+    const rows = await this.prisma.client.target.findMany({ orderBy: { name: 'asc' } });
+    return rows.map(view);
+  }
+
+  async get(id: string): Promise<TargetView> {
+    return view(await this.find(id));
+  }
+
+  async update(id: string, input: UpdateTarget): Promise<TargetView> {
+    const current = await this.find(id);
+    if (current.kind === 's3') {
+      if (input.path !== undefined)
+        throw invalidField('path', 'is only allowed on local and network targets');
+    } else {
+      const wrong = S3_FIELDS.find((f) => input[f] !== undefined);
+      if (wrong) throw invalidField(wrong, 'is only allowed on s3 targets');
+    }
+    try {
+      const row = await this.prisma.client.target.update({
+        where: { id },
+        data: {
+          name: input.name,
+          path: input.path,
+          s3Endpoint: input.endpoint,
+          s3Bucket: input.bucket,
+          s3Prefix: input.prefix,
+          s3Region: input.region,
+          s3AccessKey: input.accessKey,
+          s3SecretEnc: input.secretKey === undefined ? undefined : this.seal(id, input.secretKey),
+        },
+      });
+      return view(row);
+    } catch (err) {
+      throw translate(err, input.name, id);
+    }
+  }
+
+  async remove(id: string): Promise<void> {
+    if (!UUID_RE.test(id)) throw notFound('target', id);
+    try {
+      await this.prisma.client.target.delete({ where: { id } });
+    } catch (err) {
+      throw translate(err, undefined, id);
+    }
+  }
+
+  async test(id: string): Promise<ProbeResult> {
+    const t = await this.find(id);
+    const onUnexpected = (err: unknown): void =>
+      this.logger.warn({ err, targetId: id }, 'target probe failed unexpectedly');
+    if (t.kind !== 's3') {
+      return probeTarget(() => FsBackend.open(t.path ?? ''), onUnexpected);
+    }
+    if (!t.s3Endpoint || !t.s3Bucket || !t.s3AccessKey || !t.s3SecretEnc) {
+      throw new ApiError('INTERNAL', `target ${id} is an s3 target with missing settings`);
+    }
+    const options = {
+      endpoint: t.s3Endpoint,
+      bucket: t.s3Bucket,
+      prefix: t.s3Prefix ?? '',
+      region: t.s3Region ?? undefined,
+      accessKey: t.s3AccessKey,
+      secretKey: openWithServerKey(
+        this.keys,
+        PURPOSE,
+        recordIds.targetCredentials(id),
+        parseSealed(t.s3SecretEnc),
+      ).toString('utf8'),
+      retry: PROBE_S3_RETRY,
+      requestTimeoutMs: PROBE_S3_TIMEOUT_MS,
+    };
+    return probeTarget(() => S3Backend.open(options), onUnexpected);
+  }
+
+  private async find(id: string): Promise<Target> {
+    const row = UUID_RE.test(id) ? await this.prisma.client.target.findUnique({ where: { id } }) : null;
+    if (!row) throw notFound('target', id);
+    return row;
+  }
+
+  private seal(id: string, secretKey: string): string {
+    return formatSealed(sealWithServerKey(this.keys, PURPOSE, recordIds.targetCredentials(id), secretKey));
+  }
+}
+
+function translate(err: unknown, name?: string, id?: string): unknown {
+  switch (prismaCode(err)) {
+    case 'P2002':
+      return new ApiError('CONFLICT', `a target named ${JSON.stringify(name)} already exists`, [
+        { path: 'name', message: 'is already used by another target' },
+      ]);
+    case 'P2025':
+      return notFound('target', id ?? '');
+    case 'P2003':
+      // plan_targets.target_id is ON DELETE RESTRICT; the database decides, race-free.
+      return new ApiError(
+        'CONFLICT',
+        `target ${JSON.stringify(id)} is used by a plan; detach it from its plans first`,
+      );
+    default:
+      return err;
+  }
+}
