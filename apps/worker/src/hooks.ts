@@ -1,0 +1,86 @@
+/**
+ * A service's pre/post hooks (services.pre_hook / post_hook, jsonb): quiesce the service before its
+ * backup (maintenance mode, a database dump) and resume it after. Either an HTTP call or a command
+ * run without a shell (argv), both with a timeout. The shape is the contracts' `hookSchema` (the API
+ * validates input with it); it is checked again here because a row may predate a schema change.
+ */
+import { execFile } from 'node:child_process';
+
+import { hookSchema, type Hook } from '@vaultline/contracts';
+
+import { WorkerError } from './errors';
+
+const DEFAULT_TIMEOUT_MS = 60_000;
+
+/** Null for no hook; a malformed hook is a permanent HOOK_FAILED (a retry would not fix the row). */
+export function parseHook(value: unknown, which: 'pre' | 'post'): Hook | null {
+  if (value === null || value === undefined) return null;
+  const r = hookSchema.safeParse(value);
+  if (!r.success) {
+    throw new WorkerError(
+      'HOOK_FAILED',
+      `${which}-hook is not a valid hook: ${r.error.issues[0]?.message ?? ''}`,
+      'permanent',
+    );
+  }
+  return r.data;
+}
+
+/** Last part of a command's stderr for the error message (one line, bounded). */
+function tail(text: string): string {
+  const line = text.trim().replace(/\s+/g, ' ');
+  return line.length > 300 ? `…${line.slice(-300)}` : line;
+}
+
+/**
+ * Runs a hook; throws WorkerError HOOK_FAILED (permanent: a hook that failed usually means the
+ * service is in a state a person should look at, and retrying would stop it again and again).
+ * `signal` stops a running hook when the worker shuts down.
+ */
+export async function runHook(hook: Hook, which: 'pre' | 'post', signal?: AbortSignal): Promise<void> {
+  const ms = hook.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const fail = (why: string, cause?: unknown): never => {
+    throw new WorkerError('HOOK_FAILED', `${which}-hook ${why}`, 'permanent', { cause });
+  };
+  if (hook.kind === 'http') {
+    const timeout = AbortSignal.timeout(ms);
+    let res: Response;
+    try {
+      res = await fetch(hook.url, {
+        method: hook.method ?? 'POST',
+        signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
+      });
+    } catch (err) {
+      // Only the origin: a hook URL may carry a token in its path or query.
+      const origin = new URL(hook.url).origin;
+      return fail(
+        timeout.aborted ? `timed out after ${ms} ms (${origin})` : `could not reach ${origin}`,
+        err,
+      );
+    }
+    await res.body?.cancel();
+    if (!res.ok) fail(`answered HTTP ${res.status} (${new URL(hook.url).origin})`);
+    return;
+  }
+  const [file, ...args] = hook.argv as [string, ...string[]];
+  await new Promise<void>((resolve, reject) => {
+    execFile(
+      file,
+      args,
+      { timeout: ms, killSignal: 'SIGKILL', maxBuffer: 1 << 20, ...(signal ? { signal } : {}) },
+      (err, _stdout, stderr) => {
+        if (!err) return resolve();
+        const code = (err as NodeJS.ErrnoException & { killed?: boolean }).killed
+          ? `timed out after ${ms} ms`
+          : typeof err.code === 'number'
+            ? `exited with code ${err.code}`
+            : `could not run ${file}: ${err.message}`;
+        try {
+          fail(`${code}${stderr ? `: ${tail(stderr)}` : ''}`, err);
+        } catch (e) {
+          reject(e instanceof Error ? e : new Error(String(e)));
+        }
+      },
+    );
+  });
+}

@@ -1,0 +1,84 @@
+/**
+ * The per-service lock: a service is never backed up (or, later, restored) by two jobs at once,
+ * across every worker process of the fleet; other services go on in parallel.
+ *
+ * One Redis key per service (`<QUEUE_PREFIX>:lock:service:<serviceId>`) holding a random token:
+ * - acquire: `SET key token NX PX ttl` — atomic, and the TTL frees the lock of a worker that died
+ *   without releasing it (kill -9, lost pod), so a lock can never be held forever;
+ * - renew: every ttl/3, a Lua compare-and-PEXPIRE: only the holder of the token extends it;
+ * - release: a Lua compare-and-DEL, so a holder whose lock already expired (and was taken by
+ *   another job) never deletes the new holder's lock.
+ *
+ * If a renewal finds the token gone (expired during a long Redis outage, or deleted by hand), the
+ * holder is told through `lost`: the backup aborts rather than run beside another one.
+ */
+import { randomBytes } from 'node:crypto';
+
+import type { Redis } from 'ioredis';
+
+const RENEW_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
+const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
+
+export const DEFAULT_LOCK_TTL_MS = 60_000;
+
+export function serviceLockKey(queuePrefix: string, serviceId: string): string {
+  return `${queuePrefix}:lock:service:${serviceId}`;
+}
+
+export interface HeldLock {
+  readonly key: string;
+  readonly token: string;
+  /** Fires when the lock was lost while held (a renewal found another token or none). */
+  readonly lost: AbortSignal;
+  release(): Promise<void>;
+}
+
+/**
+ * Tries once to take the lock; returns null when another job holds it. The caller decides how to
+ * wait (the backup processor moves its job to delayed, see backup-processor.ts).
+ */
+export async function tryAcquireServiceLock(
+  redis: Redis,
+  key: string,
+  opts: { ttlMs?: number; onRenewError?: (err: unknown) => void } = {},
+): Promise<HeldLock | null> {
+  const ttlMs = opts.ttlMs ?? DEFAULT_LOCK_TTL_MS;
+  const token = randomBytes(16).toString('hex');
+  const ok = await redis.set(key, token, 'PX', ttlMs, 'NX');
+  if (ok !== 'OK') return null;
+
+  const lostController = new AbortController();
+  let lastRenewed = Date.now();
+  let released = false;
+  const renew = async (): Promise<void> => {
+    try {
+      const r = await redis.eval(RENEW_SCRIPT, 1, key, token, String(ttlMs));
+      if (r === 1) lastRenewed = Date.now();
+      else lostController.abort(new Error(`service lock ${key} was lost`));
+    } catch (err) {
+      // A Redis hiccup: keep the lock while its TTL may still run; give up once it surely expired.
+      opts.onRenewError?.(err);
+      if (Date.now() - lastRenewed >= ttlMs) lostController.abort(new Error(`service lock ${key} expired`));
+    }
+  };
+  // ttl/3: two renewals may fail before the key expires.
+  const timer = setInterval(
+    () => {
+      if (!released && !lostController.signal.aborted) void renew();
+    },
+    Math.max(10, Math.floor(ttlMs / 3)),
+  );
+  timer.unref();
+
+  return {
+    key,
+    token,
+    lost: lostController.signal,
+    async release(): Promise<void> {
+      if (released) return;
+      released = true;
+      clearInterval(timer);
+      await redis.eval(RELEASE_SCRIPT, 1, key, token);
+    },
+  };
+}

@@ -1,0 +1,139 @@
+/**
+ * Factories for worker tests: a migrated catalog, a worker config with a unique queue prefix, and
+ * catalog rows for a service × target whose repository was created with the password and whose
+ * writer key is sealed with the server secret, exactly as the API stores them.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+
+import { Queue, type Job } from 'bullmq';
+
+import { loadConfig, type WorkerConfig } from '@vaultline/config';
+import { QUEUES, type JobPayload } from '@vaultline/contracts';
+import type { PrismaClient } from '@vaultline/db';
+import { exportWriterKey } from '@vaultline/engine';
+import { formatSealed, recordIds, sealWithServerKey, serverKeys } from '@vaultline/secrets';
+
+import { initFsRepo } from './fixtures';
+
+export const REDIS_URL = process.env['VAULTLINE_TEST_REDIS_URL'] || 'redis://127.0.0.1:6379';
+
+/** A port nothing listens on right now (for the health listener). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      const port = typeof addr === 'object' && addr ? addr.port : 0;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export function workerEnv(databaseUrl: string, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    DATABASE_URL: databaseUrl,
+    REDIS_URL,
+    VAULTLINE_SERVER_SECRET: randomBytes(32).toString('hex'),
+    QUEUE_PREFIX: `vltest-${process.pid}-${randomBytes(4).toString('hex')}`,
+    LOG_LEVEL: 'silent',
+    WORKER_CONCURRENCY: '3',
+    ...extra,
+  };
+}
+
+export function workerConfig(env: Record<string, string>): WorkerConfig {
+  return loadConfig(env, 'worker');
+}
+
+export interface PlanFixture {
+  planId: string;
+  targetId: string;
+  repoDir: string;
+}
+
+/** A plan with one filesystem target whose repository exists and whose writer key is sealed. */
+export async function createPlan(
+  prisma: PrismaClient,
+  config: WorkerConfig,
+  targetRoot: string,
+  name = `plan-${randomUUID().slice(0, 8)}`,
+): Promise<PlanFixture> {
+  const target = await prisma.target.create({
+    data: { name: `target-${name}`, kind: 'local', path: targetRoot },
+  });
+  const plan = await prisma.plan.create({
+    data: { name, frequency: 'daily', startTime: '02:00', timezone: 'UTC', retention: { keepLast: 3 } },
+  });
+  const repoDir = join(targetRoot, name);
+  mkdirSync(repoDir, { recursive: true });
+  const repo = await initFsRepo(repoDir);
+  const sealed = sealWithServerKey(
+    serverKeys(config),
+    'writer-key',
+    recordIds.writerKey(plan.id, target.id),
+    exportWriterKey(repo.keys),
+  );
+  await prisma.planTarget.create({
+    data: {
+      planId: plan.id,
+      targetId: target.id,
+      repoId: repo.config.id,
+      repoLocation: repoDir,
+      writerKeyEnc: formatSealed(sealed),
+    },
+  });
+  return { planId: plan.id, targetId: target.id, repoDir };
+}
+
+export async function createService(
+  prisma: PrismaClient,
+  plan: PlanFixture,
+  dataPath: string,
+  name = `svc-${randomUUID().slice(0, 8)}`,
+): Promise<string> {
+  const service = await prisma.service.create({
+    data: { name, dataPath, arch: 'x86_64', excludes: ['cache/'] },
+  });
+  await prisma.planService.create({ data: { planId: plan.planId, serviceId: service.id } });
+  return service.id;
+}
+
+/** A run with a queued service_backups row for the service × target; returns the job payload. */
+export async function createRun(
+  prisma: PrismaClient,
+  plan: PlanFixture,
+  serviceId: string,
+): Promise<JobPayload<'backup.run'>> {
+  const run = await prisma.run.create({ data: { planId: plan.planId, trigger: 'manual' } });
+  await prisma.serviceBackup.create({ data: { runId: run.id, serviceId, targetId: plan.targetId } });
+  return { runId: run.id, planId: plan.planId, serviceId, targetId: plan.targetId };
+}
+
+export function backupQueue(config: WorkerConfig): Queue {
+  return new Queue(QUEUES.backup, {
+    connection: { url: config.redisUrl, maxRetriesPerRequest: null },
+    prefix: config.queuePrefix,
+  });
+}
+
+/** The retry policy the tests enqueue with (production: see apps/worker docs). */
+export const TEST_JOB_OPTS = { attempts: 3, backoff: { type: 'fixed', delay: 200 } } as const;
+
+/** Polls until the job is completed or failed for good; returns the job as it ended. */
+export async function waitForJob(queue: Queue, id: string, timeoutMs = 60_000): Promise<Job> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const state = await queue.getJobState(id);
+    if (state === 'completed' || state === 'failed') {
+      // Read after the state: a job read before it finished would carry no result yet.
+      const job = await queue.getJob(id);
+      if (job) return job;
+    }
+    if (Date.now() > deadline) throw new Error(`job ${id} did not finish within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
