@@ -5,8 +5,14 @@ import { serverKeys } from '@vaultline/secrets';
 import type { Logger } from 'pino';
 import { AuthGuard } from './auth/auth.guard';
 import { PrismaService } from './common/prisma.service';
-import { API_CONFIG, LOGGER, SERVER_KEYS } from './common/tokens';
+import { QueuesService } from './common/queues.service';
+import { API_CONFIG, LOGGER, REPO_KDF, SERVER_KEYS } from './common/tokens';
 import { HealthController } from './health/health.controller';
+import type { RepoKdf } from './plans/plan-repository';
+import { PlansController } from './plans/plans.controller';
+import { PlansService } from './plans/plans.service';
+import { RunsController } from './runs/runs.controller';
+import { RunsService } from './runs/runs.service';
 import { ServicesController } from './services/services.controller';
 import { ServicesService } from './services/services.service';
 import { TargetsController } from './targets/targets.controller';
@@ -16,21 +22,30 @@ import { TargetsService } from './targets/targets.service';
  * The API's one module. Config and logger come in as values (validated once by the caller), so
  * tests build the same app from their own config without touching process.env.
  */
+export interface AppOptions {
+  /** Argon2id cost of new repositories' key files; tests lower it. Default: the engine's. */
+  repoKdf?: RepoKdf;
+}
+
 @Module({})
 export class AppModule {
-  static forRoot(config: ApiConfig, logger: Logger): DynamicModule {
+  static forRoot(config: ApiConfig, logger: Logger, options: AppOptions = {}): DynamicModule {
     return {
       module: AppModule,
-      controllers: [HealthController, ServicesController, TargetsController],
+      controllers: [HealthController, ServicesController, TargetsController, PlansController, RunsController],
       providers: [
         { provide: API_CONFIG, useValue: config },
         { provide: LOGGER, useValue: logger },
         // Derived once: the raw server secret is not handed to any service.
         { provide: SERVER_KEYS, useValue: serverKeys(config) },
+        { provide: REPO_KDF, useValue: options.repoKdf },
         PrismaService,
+        QueuesService,
         { provide: APP_GUARD, useClass: AuthGuard },
         ServicesService,
         TargetsService,
+        PlansService,
+        RunsService,
       ],
     };
   }

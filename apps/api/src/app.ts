@@ -6,7 +6,7 @@ import { type NestExpressApplication } from '@nestjs/platform-express';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { ApiConfig } from '@vaultline/config';
 import type { Logger } from 'pino';
-import { AppModule } from './app.module';
+import { AppModule, type AppOptions } from './app.module';
 import { ErrorFilter } from './common/error.filter';
 import { PinoNestLogger } from './common/logger';
 
@@ -29,8 +29,12 @@ function requestLog(logger: Logger) {
  * Builds the API (not listening yet): main.ts and the integration tests share it, so the tests
  * exercise exactly what production runs.
  */
-export async function createApp(config: ApiConfig, logger: Logger): Promise<INestApplication> {
-  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, logger), {
+export async function createApp(
+  config: ApiConfig,
+  logger: Logger,
+  options: AppOptions = {},
+): Promise<INestApplication> {
+  const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, logger, options), {
     logger: new PinoNestLogger(logger),
     // A failed start (database down, bad module wiring) rejects instead of calling process.abort(),
     // so main.ts reports it in one line and the tests see the error.
