@@ -70,6 +70,7 @@ export default tseslint.config(
       'libs/contracts/**/*.ts',
       'libs/config/**/*.ts',
       'libs/secrets/**/*.ts',
+      'libs/targets/**/*.ts',
     ],
     rules: {
       'no-restricted-imports': [

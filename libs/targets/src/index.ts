@@ -1,0 +1,65 @@
+/**
+ * A backup target's storage, opened from its catalog row with the credentials the fleet keeps
+ * sealed under the server secret. One definition for the API (which creates plan repositories)
+ * and the worker (which writes to them), so the two cannot open a target differently.
+ */
+import path from 'node:path';
+import { openWithServerKey, parseSealed, recordIds, type ServerKeys } from '@vaultline/secrets';
+import { FsBackend, StorageError, openBackend, type StorageBackend } from '@vaultline/storage';
+
+/** The columns of a `targets` row this needs (structural, so no dependency on the Prisma client). */
+export interface TargetRow {
+  id: string;
+  kind: 'local' | 'network' | 's3';
+  path: string | null;
+  s3Endpoint: string | null;
+  s3Bucket: string | null;
+  s3Prefix: string | null;
+  s3Region: string | null;
+  s3AccessKey: string | null;
+  s3SecretEnc: string | null;
+}
+
+/** Where a plan's repository lives on a target: one repository per plan, so each has its own keys. */
+export function planRepoLocation(target: TargetRow, planId: string): string {
+  if (target.kind === 's3') {
+    const prefix = [target.s3Prefix, 'vaultline', planId].filter((p) => p).join('/');
+    return `s3://${target.s3Bucket ?? ''}/${prefix}`;
+  }
+  return path.join(target.path ?? '', 'vaultline', planId);
+}
+
+/**
+ * Opens `location` (a repository on this target). With `create`, a filesystem target's own folder
+ * must already exist — an unmounted share must not become a folder on the host's root filesystem —
+ * and only the repository's folder below it is made; without it nothing is created, so a missing
+ * folder is a NOT_FOUND error. S3 buckets are never created here.
+ */
+export async function openTargetStorage(
+  keys: ServerKeys,
+  target: TargetRow,
+  location: string,
+  options: { create: boolean },
+): Promise<StorageBackend> {
+  if (target.kind !== 's3') {
+    if (options.create) await (await FsBackend.open(target.path ?? '', { create: false })).close();
+    return FsBackend.open(location, { create: options.create });
+  }
+  if (!target.s3AccessKey || !target.s3SecretEnc) {
+    throw new StorageError('INVALID_LOCATION', `target ${target.id} is an S3 target without credentials`);
+  }
+  const secret = openWithServerKey(
+    keys,
+    'target-credentials',
+    recordIds.targetCredentials(target.id),
+    parseSealed(target.s3SecretEnc),
+  ).toString('utf8');
+  // openBackend reads S3 settings from an env-shaped object: built from the row, never from
+  // process.env, so one process serves targets with different endpoints and credentials.
+  return openBackend(location, {
+    VAULTLINE_S3_ENDPOINT: target.s3Endpoint ?? undefined,
+    VAULTLINE_S3_REGION: target.s3Region ?? undefined,
+    VAULTLINE_S3_ACCESS_KEY: target.s3AccessKey,
+    VAULTLINE_S3_SECRET_KEY: secret,
+  });
+}
