@@ -1,0 +1,2 @@
+export { redisTransport } from './transport';
+export { EventPublisher, type EventLogger } from './publisher';
