@@ -18,7 +18,7 @@ import { WorkerPool } from '@vaultline/engine';
 import { serverKeys } from '@vaultline/secrets';
 
 import { BackupProcessor, type BackupProcessorOptions } from './backup-processor';
-import { startHealthServer } from './health';
+import { startHealthServer } from '@vaultline/observability';
 
 export interface WorkerRuntimeOptions extends BackupProcessorOptions {
   /** Engine worker threads (default: the engine's choice, up to 4). */

@@ -1,5 +1,5 @@
 /**
- * The worker has no HTTP API: this tiny listener on METRICS_PORT answers `/health` for the
+ * Workers and the report service have no HTTP API: this tiny listener on METRICS_PORT answers `/health` for the
  * orchestrator (200 when Redis and Postgres answer, 503 naming what does not). `/metrics` joins it
  * once the metrics lib exists.
  */

@@ -1,0 +1,1 @@
+export { startHealthServer, type HealthCheck } from './health';
