@@ -51,6 +51,7 @@ describe('loadConfig: defaults', () => {
         queuePrefix: 'vaultline',
         httpPort: 3000,
         defaultTargetDir: resolve('.vaultline/targets'),
+        backupRetryDelayMs: 30_000,
       },
     );
     assert.ok(c.serverSecret instanceof Secret);
@@ -62,6 +63,7 @@ describe('loadConfig: defaults', () => {
     assert.equal(c.role, 'worker');
     assert.equal(c.metricsPort, 9464);
     assert.equal(c.workerConcurrency, 2);
+    assert.equal(c.jobLockMs, 30_000);
     assert.equal('httpPort' in c, false);
   });
 
@@ -279,6 +281,7 @@ describe('redaction', () => {
       queuePrefix: 'vaultline',
       httpPort: 3000,
       defaultTargetDir: resolve('.vaultline/targets'),
+      backupRetryDelayMs: 30_000,
     });
     const report = loadConfig(
       env({ VAULTLINE_WEBHOOK_URL: 'https://hooks.example.com/services/T0/B0/tok3n?x=1' }),

@@ -154,6 +154,24 @@ export const VARIABLES = {
     description: 'Jobs one worker process runs at once (each backup also uses the engine worker threads).',
     schema: wholeNumber(1, 64),
   },
+  JOB_LOCK_MS: {
+    roles: ['worker'],
+    default: '30000',
+    exposure: 'show',
+    description:
+      "How long a worker's hold on a running job lasts without renewal (BullMQ lockDuration; renewed at half " +
+      'of it). A job whose worker died is handed to another worker after about this long.',
+    schema: wholeNumber(1_000, 600_000),
+  },
+  BACKUP_RETRY_DELAY_MS: {
+    roles: ['api'],
+    default: '30000',
+    exposure: 'show',
+    description:
+      'First delay before a backup that failed for a transient reason (target unreachable, repository locked) ' +
+      'is tried again; it doubles with each of the 4 attempts.',
+    schema: wholeNumber(100, 3_600_000),
+  },
   LOG_LEVEL: {
     roles: ROLES,
     default: 'info',
@@ -210,11 +228,13 @@ export interface ApiConfig extends BaseConfig {
   readonly role: 'api';
   readonly httpPort: number;
   readonly defaultTargetDir: string;
+  readonly backupRetryDelayMs: number;
 }
 export interface WorkerConfig extends BaseConfig {
   readonly role: 'worker';
   readonly metricsPort: number;
   readonly workerConcurrency: number;
+  readonly jobLockMs: number;
 }
 export interface ReportConfig extends BaseConfig {
   readonly role: 'report';
@@ -234,6 +254,8 @@ const SOURCES = {
   defaultTargetDir: 'VAULTLINE_DEFAULT_TARGET_DIR',
   metricsPort: 'METRICS_PORT',
   workerConcurrency: 'WORKER_CONCURRENCY',
+  jobLockMs: 'JOB_LOCK_MS',
+  backupRetryDelayMs: 'BACKUP_RETRY_DELAY_MS',
   webhookUrl: 'VAULTLINE_WEBHOOK_URL',
 } as const satisfies Record<
   Exclude<keyof ApiConfig | keyof WorkerConfig | keyof ReportConfig, 'role'>,
@@ -318,6 +340,7 @@ export function loadConfig(env: Env, role: Role): Config {
         ...base,
         httpPort: get('HTTP_PORT'),
         defaultTargetDir: get('VAULTLINE_DEFAULT_TARGET_DIR'),
+        backupRetryDelayMs: get('BACKUP_RETRY_DELAY_MS'),
       });
     case 'worker':
       return Object.freeze({
@@ -325,6 +348,7 @@ export function loadConfig(env: Env, role: Role): Config {
         ...base,
         metricsPort: get('METRICS_PORT'),
         workerConcurrency: get('WORKER_CONCURRENCY'),
+        jobLockMs: get('JOB_LOCK_MS'),
       });
     case 'report':
       return Object.freeze({
