@@ -155,6 +155,56 @@ describe('engine behaviour (filesystem repository)', () => {
     }
   });
 
+  test('a long-lived process reads each index file and snapshot header once (metadata cache)', async () => {
+    const t = tempDir('metacache');
+    try {
+      const dir = join(t.path, 'repo');
+      await initFsRepo(dir);
+      // Counts reads by folder through a wrapper: what a fleet worker backing up many services does.
+      const reads = new Map<string, number>();
+      const inner = await FsBackend.open(dir);
+      const counting = new Proxy(inner, {
+        get(target, prop, receiver) {
+          if (prop === 'get') {
+            return (name: string, ...rest: unknown[]) => {
+              const folder = name.split('/')[0]!;
+              reads.set(folder, (reads.get(folder) ?? 0) + 1);
+              return (target.get as (...a: unknown[]) => unknown).call(target, name, ...rest);
+            };
+          }
+          const v: unknown = Reflect.get(target, prop, receiver);
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      }) as StorageBackend;
+      const sources: string[] = [];
+      for (let i = 0; i < 12; i++) {
+        const src = join(t.path, `svc-${i}`);
+        mkdirSync(src);
+        writeFileSync(join(src, 'data.txt'), `service ${i}\n`.repeat(100));
+        sources.push(src);
+      }
+      for (const [i, src] of sources.entries()) {
+        // A new Repository per job, as the worker opens one per job.
+        const repo = await Repository.open(counting, { password: PASSWORD });
+        await backup(repo, { source: src, service: `svc-${i}` });
+      }
+      // Without the cache: 0+1+…+11 = 66 index reads and as many snapshot header reads.
+      assert.equal(reads.get('index') ?? 0, 0, 'each index file was written by this process, never re-read');
+      assert.equal(
+        reads.get('snapshots') ?? 0,
+        0,
+        'each snapshot header was cached when it was written or read',
+      );
+      // check still reads and verifies the bytes.
+      const repo = await Repository.open(counting, { password: PASSWORD });
+      assert.deepEqual((await check(repo)).errors, []);
+      assert.equal(reads.get('index'), 12);
+      assert.ok((reads.get('snapshots') ?? 0) >= 12, `snapshot reads: ${reads.get('snapshots')}`);
+    } finally {
+      t.cleanup();
+    }
+  });
+
   test('restore of a sub-path keeps its place under the target', async () => {
     const t = tempDir('incl');
     try {
@@ -301,7 +351,12 @@ describe('engine behaviour (filesystem repository)', () => {
       const snapPath = join(dir, 'snapshots', snap.id);
       const original = readFileSync(snapPath, 'utf8');
       writeFileSync(snapPath, original.replace('"v":1', '"v":1 '));
-      await assert.rejects(repo.listSnapshots(), { code: 'CORRUPT' });
+      // This process wrote the snapshot, so its header comes from the metadata cache; whatever
+      // reads the bytes (a fresh read, a restore) sees the edit.
+      await assert.rejects(repo.readSnapshotInfo(snap.id, { fresh: true }), { code: 'CORRUPT' });
+      await assert.rejects(restore(repo, { snapshot: snap.id, target: join(t.path, 'out3') }), {
+        code: 'CORRUPT',
+      });
       const forged = JSON.parse(original) as { header: string };
       forged.header = Buffer.from(forged.header, 'base64').fill(1, 20, 30).toString('base64');
       writeFileSync(snapPath, JSON.stringify(forged));

@@ -59,7 +59,7 @@ async function checkLocked(repo: Repository, opts: CheckOptions): Promise<CheckR
   const indexed = new Map<string, { eph: string; blobs: [BlobType, string, number, number, number][] }>();
   for (const name of await repo.listNames('index/')) {
     try {
-      for (const p of (await repo.readIndexFile(name)).packs) {
+      for (const p of (await repo.readIndexFile(name, { fresh: true })).packs) {
         indexed.set(p.id, p);
         for (const [t, id, offset, length, rawLength] of p.blobs) {
           index.add(Buffer.from(id, 'hex'), { type: t, pack: p.id, offset, length, rawLength }, p.eph);
@@ -93,7 +93,7 @@ async function checkLocked(repo: Repository, opts: CheckOptions): Promise<CheckR
   for (const name of snapshotNames) {
     const id = name.slice('snapshots/'.length);
     try {
-      const info = await repo.readSnapshotInfo(id);
+      const info = await repo.readSnapshotInfo(id, { fresh: true });
       snapshots++;
       const manifest = await loadManifest(repo, info.manifest);
       const listed = new Set(manifestRefs(manifest));

@@ -15,3 +15,4 @@ export { WorkerPool } from './workers/pool';
 export { BlobIndex } from './blob-index';
 export { readTree, readBlob } from './reader';
 export { WriterSession } from './writer';
+export { setMetadataCacheLimit } from './meta-cache';

@@ -21,6 +21,7 @@ import {
 } from './keys';
 import { contentName, openJson, sealJson, verifyContentName } from './meta';
 import type { SnapshotBody, SnapshotFile, SnapshotHeader, SnapshotInfo } from './snapshot';
+import { metaCache } from './meta-cache';
 import { mapLimit } from './util';
 
 export const REPO_VERSION = 1;
@@ -279,10 +280,19 @@ export class Repository {
     return names;
   }
 
-  async readIndexFile(name: string): Promise<IndexFileBody> {
+  /**
+   * An index file's body: from the metadata cache when this process has read or written it, unless
+   * `fresh` (check reads the bytes to verify them).
+   */
+  async readIndexFile(name: string, opts: { fresh?: boolean } = {}): Promise<IndexFileBody> {
+    const key = `${this.config.id}/${name}`;
+    const cached = opts.fresh ? undefined : metaCache.get<IndexFileBody>(key);
+    if (cached) return cached;
     const bytes = await this.backend.get(name);
     verifyContentName(name.slice('index/'.length), bytes, name);
-    return openJson<IndexFileBody>(this.keys.metaKey, 'index', bytes, name);
+    const body = openJson<IndexFileBody>(this.keys.metaKey, 'index', bytes, name);
+    metaCache.set(key, body, bytes.length);
+    return body;
   }
 
   /** Loads and merges every index file (in parallel; entries go straight into the compact index). */
@@ -304,6 +314,7 @@ export class Repository {
     const bytes = sealJson(this.keys.metaKey, 'index', body);
     const { id, name } = contentName('index', bytes);
     await this.backend.put(name, bytes);
+    metaCache.set(`${this.config.id}/${name}`, body, bytes.length);
     return id;
   }
 
@@ -327,7 +338,12 @@ export class Repository {
     }
   }
 
-  async readSnapshotInfo(id: string): Promise<SnapshotInfo> {
+  /** A snapshot's header: from the metadata cache when this process has read it, unless `fresh`. */
+  async readSnapshotInfo(id: string, opts: { fresh?: boolean } = {}): Promise<SnapshotInfo> {
+    const key = `${this.config.id}/snapshots/${id}`;
+    const cached = opts.fresh ? undefined : metaCache.get<SnapshotInfo>(key);
+    // A copy: callers may sort or edit what they get.
+    if (cached) return structuredClone(cached);
     const file = await this.readSnapshotFile(id);
     const header = openJson<SnapshotHeader>(
       this.keys.metaKey,
@@ -335,7 +351,9 @@ export class Repository {
       Buffer.from(file.header, 'base64'),
       `snapshot ${id} header`,
     );
-    return { id, ...header };
+    const info: SnapshotInfo = { id, ...header };
+    this.cacheSnapshotInfo(info, file.header.length);
+    return info;
   }
 
   async readSnapshotBody(id: string): Promise<{ info: SnapshotInfo; body: SnapshotBody }> {
@@ -351,6 +369,11 @@ export class Repository {
       `snapshot ${id} body`,
     );
     return { info, body };
+  }
+
+  /** Remembers the header of a snapshot this process just wrote (see meta-cache.ts). */
+  cacheSnapshotInfo(info: SnapshotInfo, bytes: number): void {
+    metaCache.set(`${this.config.id}/snapshots/${info.id}`, structuredClone(info), bytes);
   }
 
   /** Every snapshot's header, newest first. */

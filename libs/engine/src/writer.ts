@@ -279,6 +279,8 @@ export class WriterSession {
     );
     const snap = contentName('snapshots', file);
     await this.repo.backend.put(snap.name, file);
-    return { id: snap.id, ...full };
+    const info: SnapshotInfo = { id: snap.id, ...full };
+    this.repo.cacheSnapshotInfo(info, file.length);
+    return info;
   }
 }
