@@ -1,7 +1,7 @@
 /**
  * Workers and the report service have no HTTP API: this tiny listener on METRICS_PORT answers `/health` for the
- * orchestrator (200 when Redis and Postgres answer, 503 naming what does not). `/metrics` joins it
- * once the metrics lib exists.
+ * orchestrator (200 when Redis and Postgres answer, 503 naming what does not) and `/metrics` for
+ * Prometheus.
  */
 import { createServer, type Server } from 'node:http';
 
@@ -25,13 +25,25 @@ function withTimeout(check: HealthCheck): Promise<boolean> {
   });
 }
 
+/** What /metrics serves: the Prometheus exposition of the process's registry. */
+export type MetricsSource = () => Promise<{ contentType: string; body: string }>;
+
 export async function startHealthServer(
   port: number,
   checks: Readonly<Record<string, HealthCheck>>,
   host = '0.0.0.0',
+  metrics?: MetricsSource,
 ): Promise<Server> {
   const server = createServer((req, res) => {
-    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/health') {
+    const path = (req.url ?? '').split('?')[0];
+    if (req.method === 'GET' && path === '/metrics' && metrics) {
+      metrics().then(
+        ({ contentType, body }) => res.writeHead(200, { 'content-type': contentType }).end(body),
+        () => res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics unavailable\n'),
+      );
+      return;
+    }
+    if (req.method !== 'GET' || path !== '/health') {
       res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
       return;
     }

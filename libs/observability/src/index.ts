@@ -1,1 +1,2 @@
-export { startHealthServer, type HealthCheck } from './health';
+export { startHealthServer, type HealthCheck, type MetricsSource } from './health';
+export { FleetMetrics, metricNames, type ProcessRole } from './metrics';
