@@ -5,3 +5,4 @@ export * from './events';
 export * from './jobs';
 export * from './queues';
 export * from './hooks';
+export * from './report';

@@ -1,0 +1,116 @@
+/**
+ * Nothing stays open forever: a run whose flow the queue lost (here: never added, as after a Redis
+ * restart without persistence), a restore whose job is gone and a service left busy by a dead
+ * worker are closed by the report service's reaper — against real Postgres and Redis.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+
+import type { INestMicroservice } from '@nestjs/common';
+
+import { reportSummarySchema } from '@vaultline/contracts';
+import { applyMigrations, createPrismaClient, type PrismaClient } from '@vaultline/db';
+
+import { createReportApp } from '../../apps/report/src/main';
+import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from '../support/postgres';
+import {
+  addRunFlow,
+  createCatalog,
+  createRunRows,
+  eventually,
+  fleetEnv,
+  reportConfig,
+} from '../support/report-fixtures';
+import { freePort } from '../support/worker-fleet';
+
+describe('report service: the reaper', () => {
+  let db: TestDatabase;
+  let prisma: PrismaClient;
+  let app: INestMicroservice | undefined;
+
+  before(async () => {
+    db = await createTestDatabase('reaper');
+    await applyMigrations(db.url, MIGRATIONS_DIR);
+    prisma = createPrismaClient(db.url, { pool: { max: 4 } });
+  });
+
+  after(async () => {
+    await app?.close();
+    await prisma?.$disconnect();
+    await db?.drop();
+  });
+
+  test('ends a lost run with a report from the catalog, a lost restore, and a service left busy', async () => {
+    const catalog = await createCatalog(prisma, 2, 1);
+    const target = catalog.targets[0]!;
+    const [done, lost] = catalog.services;
+    const run = await createRunRows(prisma, catalog, [
+      { serviceId: done!.id, targetId: target.id },
+      { serviceId: lost!.id, targetId: target.id },
+    ]);
+    // The worker finished one backup before the queue lost the run; the other never ran.
+    await prisma.run.update({ where: { id: run.runId }, data: { status: 'running', startedAt: new Date() } });
+    await prisma.serviceBackup.update({
+      where: { runId_serviceId_targetId: { runId: run.runId, serviceId: done!.id, targetId: target.id } },
+      data: {
+        status: 'success',
+        snapshotId: 'a'.repeat(64),
+        totalBytes: 1000n,
+        bytesAdded: 100n,
+        files: 3,
+        startedAt: new Date(),
+        finishedAt: new Date(),
+        durationMs: 20,
+      },
+    });
+    const restore = await prisma.restore.create({
+      data: {
+        serviceId: lost!.id,
+        snapshotId: 'b'.repeat(64),
+        targetId: target.id,
+        destination: '/srv/restore',
+        status: 'running',
+      },
+    });
+    await prisma.service.update({ where: { id: lost!.id }, data: { state: 'restoring' } });
+    const env = fleetEnv(db.url);
+    const config = reportConfig(env);
+    // A run whose flow is in the queue (its backups not done yet) is alive: left alone.
+    const alive = await createRunRows(prisma, catalog, [{ serviceId: done!.id, targetId: target.id }]);
+    await addRunFlow(config, alive);
+
+    app = await createReportApp(reportConfig(env, { METRICS_PORT: String(await freePort()) }), {
+      healthHost: '127.0.0.1',
+      reaper: { intervalMs: 100, graceMs: 0 },
+    });
+
+    const report = await eventually(
+      async () => (await prisma.report.findUnique({ where: { runId: run.runId } })) ?? undefined,
+      'the lost run is reported',
+    );
+    assert.equal(report.status, 'partial');
+    const summary = reportSummarySchema.parse(report.summary);
+    assert.equal(summary.counts.succeeded, 1);
+    assert.equal(summary.counts.failed, 1);
+    const ended = await prisma.run.findUniqueOrThrow({ where: { id: run.runId } });
+    assert.equal(ended.status, 'partial');
+    assert.ok(ended.finishedAt);
+
+    const r = await eventually(async () => {
+      const row = await prisma.restore.findUniqueOrThrow({ where: { id: restore.id } });
+      return row.status === 'failed' ? row : undefined;
+    }, 'the lost restore is ended');
+    assert.match(r.error ?? '', /^JOB_LOST: /);
+    await eventually(async () => {
+      const s = await prisma.service.findUniqueOrThrow({ where: { id: lost!.id } });
+      return s.state === 'idle' ? s : undefined;
+    }, 'the service is idle again');
+
+    // Several passes later, the living run is untouched and the lost one has exactly one report.
+    await new Promise((r) => setTimeout(r, 500));
+    const living = await prisma.run.findUniqueOrThrow({ where: { id: alive.runId } });
+    assert.equal(living.status, 'queued');
+    assert.equal(living.finishedAt, null);
+    assert.equal(await prisma.report.count(), 1);
+  });
+});
