@@ -79,7 +79,8 @@ describe('report service: the reaper', () => {
     const alive = await createRunRows(prisma, catalog, [{ serviceId: done!.id, targetId: target.id }]);
     await addRunFlow(config, alive);
 
-    app = await createReportApp(reportConfig(env, { METRICS_PORT: String(await freePort()) }), {
+    const port = await freePort();
+    app = await createReportApp(reportConfig(env, { METRICS_PORT: String(port) }), {
       healthHost: '127.0.0.1',
       reaper: { intervalMs: 100, graceMs: 0 },
     });
@@ -112,5 +113,18 @@ describe('report service: the reaper', () => {
     assert.equal(living.status, 'queued');
     assert.equal(living.finishedAt, null);
     assert.equal(await prisma.report.count(), 1);
+
+    // What Prometheus scrapes: the run counted once, freshness per service × target, queue depths.
+    const metrics = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+    assert.match(
+      metrics,
+      new RegExp(`vaultline_runs_total\\{plan="${catalog.planName}",status="partial",role="report"\\} 1`),
+    );
+    assert.match(
+      metrics,
+      new RegExp(`vaultline_last_successful_backup_timestamp_seconds\\{service="${done!.name}"`),
+    );
+    assert.match(metrics, /vaultline_backup_expected_interval_seconds\{[^}]*\} 86400/);
+    assert.match(metrics, /vaultline_queue_jobs\{queue="report",state="waiting-children",role="report"\} 1/);
   });
 });

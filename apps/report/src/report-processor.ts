@@ -25,6 +25,7 @@ import {
   type ReportSummary,
 } from '@vaultline/contracts';
 import type { PrismaClient } from '@vaultline/db';
+import type { FleetMetrics } from '@vaultline/observability';
 
 import {
   buildSummary,
@@ -79,6 +80,7 @@ export interface ReportProcessorDeps {
   events: EventEmitter;
   webhookUrl: string | null;
   webhookOptions?: WebhookOptions;
+  metrics?: FleetMetrics;
   /** Longest the report transaction may take (default 60 s; a run has few hundred rows at most). */
   transactionTimeoutMs?: number;
 }
@@ -175,6 +177,14 @@ export class ReportProcessor {
       { status: summary.status, succeeded: summary.counts.succeeded, failed: summary.counts.failed },
       'report written',
     );
+    if (!run.finishedAt) {
+      // Counted once: a re-processed run keeps its first finishedAt.
+      this.deps.metrics?.runs.inc({ plan: run.plan.name, status: summary.status });
+      this.deps.metrics?.runDuration.observe(
+        { plan: run.plan.name },
+        (finishedAt.getTime() - run.queuedAt.getTime()) / 1000,
+      );
+    }
 
     this.deps.events.emit('run.finished', {
       at: new Date().toISOString(),
@@ -412,6 +422,7 @@ export class ReportProcessor {
           : { webhookStatus: 'failed' },
       })
       .catch((err: unknown) => log.warn({ err }, 'could not record the webhook outcome'));
+    this.deps.metrics?.webhookDeliveries.inc({ status: outcome.delivered ? 'delivered' : 'failed' });
     if (outcome.delivered) log.info({ attempts: outcome.attempts }, 'webhook delivered');
     else log.warn({ attempts: outcome.attempts, error: outcome.error }, 'webhook not delivered');
     return outcome.delivered ? 'sent' : 'failed';

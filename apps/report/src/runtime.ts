@@ -15,8 +15,9 @@ import type { ReportConfig } from '@vaultline/config';
 import { assertHandlers, QUEUES, type EventPayload } from '@vaultline/contracts';
 import { createPrismaClient, type PrismaClient } from '@vaultline/db';
 import { EventPublisher } from '@vaultline/events';
-import { startHealthServer } from '@vaultline/observability';
+import { FleetMetrics, startHealthServer } from '@vaultline/observability';
 
+import { FleetGauges } from './fleet-gauges';
 import { ProgressCoalescer, type ProgressValue } from './progress';
 import { Reaper, type ReaperOptions } from './reaper';
 import { ReportProcessor } from './report-processor';
@@ -56,6 +57,9 @@ export class ReportRuntime {
   private reportQueue?: Queue;
   private restoreQueue?: Queue;
   private reaper?: Reaper;
+  private scheduleQueue?: Queue;
+  private gauges?: FleetGauges;
+  readonly metrics = new FleetMetrics('report');
   private worker?: Worker;
   private health?: Server;
   private progress?: ProgressCoalescer;
@@ -86,7 +90,15 @@ export class ReportRuntime {
     this.maintenanceQueue = new Queue(QUEUES.maintenance, { connection, prefix: config.queuePrefix });
     this.reportQueue = new Queue(QUEUES.report, { connection, prefix: config.queuePrefix });
     this.restoreQueue = new Queue(QUEUES.restore, { connection, prefix: config.queuePrefix });
-    for (const q of [this.backupQueue, this.maintenanceQueue, this.reportQueue, this.restoreQueue]) {
+    this.scheduleQueue = new Queue(QUEUES.schedule, { connection, prefix: config.queuePrefix });
+    const queues = [
+      this.backupQueue,
+      this.maintenanceQueue,
+      this.reportQueue,
+      this.restoreQueue,
+      this.scheduleQueue,
+    ];
+    for (const q of queues) {
       q.on('error', (err) => logger.warn({ err, queue: q.name }, 'queue connection error'));
     }
 
@@ -105,6 +117,7 @@ export class ReportRuntime {
       maintenanceQueue: this.maintenanceQueue,
       events: this.publisher,
       webhookUrl: config.webhookUrl,
+      metrics: this.metrics,
       ...(this.options.webhook ? { webhookOptions: this.options.webhook } : {}),
     });
     this.worker = new Worker(QUEUES.report, (job) => processor.process(job), {
@@ -126,6 +139,7 @@ export class ReportRuntime {
         postgres: () => prisma.$queryRaw`SELECT 1`,
       },
       this.options.healthHost,
+      () => this.metrics.expose(),
     );
     await this.worker.waitUntilReady();
     this.reaper = new Reaper(
@@ -141,6 +155,13 @@ export class ReportRuntime {
       this.options.reaper,
     );
     this.reaper.start();
+    this.gauges = new FleetGauges({
+      prisma,
+      queues,
+      metrics: this.metrics,
+      logger: logger.child({ component: 'metrics' }),
+    });
+    this.gauges.start();
     logger.info({ queue: QUEUES.report, healthPort: this.healthPort }, 'report service started');
   }
 
@@ -194,6 +215,7 @@ export class ReportRuntime {
     this.stopping ??= (async () => {
       this.logger.info('report service stopping');
       await this.reaper?.stop();
+      await this.gauges?.stop();
       await this.worker?.close();
       await this.progress?.stop();
       await new Promise<void>((resolve) => (this.health ? this.health.close(() => resolve()) : resolve()));
@@ -201,6 +223,7 @@ export class ReportRuntime {
       await this.maintenanceQueue?.close();
       await this.reportQueue?.close();
       await this.restoreQueue?.close();
+      await this.scheduleQueue?.close();
       await this.publisher?.close().catch(() => undefined);
       await this.redis?.quit().catch(() => undefined);
       await this.prisma?.$disconnect();
