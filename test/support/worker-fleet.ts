@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Queue, type Job } from 'bullmq';
 
 import { loadConfig, type WorkerConfig } from '@vaultline/config';
-import { QUEUES, type JobPayload } from '@vaultline/contracts';
+import { QUEUES, type JobPayload, type QueueName } from '@vaultline/contracts';
 import type { PrismaClient } from '@vaultline/db';
 import { exportWriterKey } from '@vaultline/engine';
 import { formatSealed, recordIds, sealWithServerKey, serverKeys } from '@vaultline/secrets';
@@ -114,10 +114,63 @@ export async function createRun(
 }
 
 export function backupQueue(config: WorkerConfig): Queue {
-  return new Queue(QUEUES.backup, {
+  return workerQueue(config, QUEUES.backup);
+}
+
+/** A producer for one of the queues the worker consumes (backup, restore, maintenance). */
+export function workerQueue(config: WorkerConfig, name: QueueName): Queue {
+  return new Queue(name, {
     connection: { url: config.redisUrl, maxRetriesPerRequest: null },
     prefix: config.queuePrefix,
   });
+}
+
+/**
+ * A second target for an existing plan: its own repository (created with the same password, as
+ * the API does when a target is added) and its sealed writer key.
+ */
+export async function addPlanTarget(
+  prisma: PrismaClient,
+  config: WorkerConfig,
+  planId: string,
+  targetRoot: string,
+): Promise<PlanFixture> {
+  const target = await prisma.target.create({
+    data: { name: `target-${randomUUID().slice(0, 8)}`, kind: 'local', path: targetRoot },
+  });
+  const repoDir = join(targetRoot, planId);
+  mkdirSync(repoDir, { recursive: true });
+  const repo = await initFsRepo(repoDir);
+  const sealed = sealWithServerKey(
+    serverKeys(config),
+    'writer-key',
+    recordIds.writerKey(planId, target.id),
+    exportWriterKey(repo.keys),
+  );
+  await prisma.planTarget.create({
+    data: {
+      planId,
+      targetId: target.id,
+      repoId: repo.config.id,
+      repoLocation: repoDir,
+      writerKeyEnc: formatSealed(sealed),
+    },
+  });
+  return { planId, targetId: target.id, repoDir };
+}
+
+/** A queued restores row, as the API writes it before enqueueing `restore.run`. */
+export async function createRestore(
+  prisma: PrismaClient,
+  plan: PlanFixture,
+  serviceId: string,
+  destination: string,
+  snapshotId = 'latest',
+): Promise<string> {
+  const row = await prisma.restore.create({
+    data: { serviceId, targetId: plan.targetId, snapshotId, destination },
+  });
+  return row.id;
 }
 
 /** The retry policy the tests enqueue with (production: see apps/worker docs). */

@@ -2,9 +2,10 @@
  * The `backup.run` job: one service × target of a run.
  *
  *   payload → rows (service, target, plan's repository there, the service_backups row)
- *   → per-service lock (or back to delayed, see below) → state backing_up, row running
- *   → open the repository with the writer key → pre-hook → engine backup → post-hook (always)
- *   → row success/failed → result
+ *   → per-service lock (or back to delayed, see below) → state backing_up, row running, run running
+ *   → open the repository with the writer key → pre-hook → `backup.started` → engine backup
+ *   (`backup.progress`) → post-hook (always) → row success/failed → `backup.finished` or
+ *   `backup.failed` (with willRetry) → result
  *
  * Outcomes, as the contract (libs/contracts jobs.ts) wants them:
  * - success → `{ status: 'success', snapshot, stats, unreadable, durationMs }`;
@@ -17,7 +18,7 @@
  *   `wait` (WaitingError, not a failed attempt), where another worker picks it up. The engine
  *   writes no snapshot for a cancelled backup, so the retry never produces a duplicate.
  */
-import { DelayedError, UnrecoverableError, WaitingError, type Job } from 'bullmq';
+import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
@@ -32,12 +33,14 @@ import {
 } from '@vaultline/contracts';
 import type { PrismaClient } from '@vaultline/db';
 import { backup, EngineError, type WorkerPool } from '@vaultline/engine';
+import type { FleetMetrics } from '@vaultline/observability';
 import type { ServerKeys } from '@vaultline/secrets';
 
 import { classify, WorkerError } from './errors';
+import { eventTime, type LiveEvents } from './events';
 import { parseHook, runHook } from './hooks';
-import { serviceLockKey, tryAcquireServiceLock, DEFAULT_LOCK_TTL_MS, type HeldLock } from './service-lock';
-import { openPlanRepository } from './target';
+import { lockServiceOrDelay, serviceLockKey, DEFAULT_LOCK_TTL_MS, type HeldLock } from './service-lock';
+import { closeRepository, openPlanRepository } from './target';
 
 export type BackupRunResult = JobResult<'backup.run'>;
 
@@ -55,21 +58,18 @@ export interface BackupProcessorDeps {
   keys: ServerKeys;
   pool: WorkerPool;
   logger: Logger;
+  /** The process's live-event publisher (backup.started/progress/finished/failed). */
+  events: LiveEvents;
   queuePrefix: string;
   /** Fires when the process shuts down: running backups stop and their jobs go back to wait. */
   shutdown: AbortSignal;
+  /** The process's Prometheus metrics (libs/observability). */
+  metrics?: FleetMetrics;
   options?: BackupProcessorOptions;
 }
 
-/**
- * Delay before re-trying a job whose service is locked: doubles with every time the job was
- * started (each deferral starts it again), from lockRetryMinMs up to lockRetryMaxMs, with ±20 %
- * jitter so jobs queued behind one service do not all wake at the same instant.
- */
-export function lockRetryDelay(attemptsStarted: number, minMs: number, maxMs: number): number {
-  const base = Math.min(maxMs, minMs * 2 ** Math.min(20, Math.max(0, attemptsStarted - 1)));
-  return Math.round(base * (0.8 + Math.random() * 0.4));
-}
+// Shared with the restore processor; exported here too, where it was first defined.
+export { lockRetryDelay } from './service-lock';
 
 export class BackupProcessor {
   private readonly lockTtlMs: number;
@@ -95,22 +95,16 @@ export class BackupProcessor {
     }
     const log = this.deps.logger.child({ jobId: job.id, ...payload });
 
-    const lock = await tryAcquireServiceLock(
-      this.deps.redis,
-      serviceLockKey(this.deps.queuePrefix, payload.serviceId),
-      { ttlMs: this.lockTtlMs, onRenewError: (err) => log.warn({ err }, 'service lock renewal failed') },
-    );
-    if (!lock) {
-      // Another job backs up (or restores) this service. The job goes back to `delayed` rather
-      // than polling here: waiting holds no concurrency slot (other services go on in this
-      // process), survives a restart of this worker, and is not a failed attempt. No deadlock is
-      // possible: every lock has a TTL, so a dead holder's lock frees itself.
-      const delay = lockRetryDelay(job.attemptsStarted, this.lockRetryMinMs, this.lockRetryMaxMs);
-      log.info({ delayMs: delay }, 'service is locked by another job; retrying later');
-      await job.moveToDelayed(Date.now() + delay, token);
-      throw new DelayedError();
-    }
-    log.debug({ lock: lock.key }, 'service lock acquired');
+    // Another job backing up or restoring this service: the job goes back to `delayed`.
+    const lock = await lockServiceOrDelay(job, token, {
+      redis: this.deps.redis,
+      key: serviceLockKey(this.deps.queuePrefix, payload.serviceId),
+      ttlMs: this.lockTtlMs,
+      retryMinMs: this.lockRetryMinMs,
+      retryMaxMs: this.lockRetryMaxMs,
+      log,
+      onWait: () => this.deps.metrics?.lockWaits.inc({ queue: 'backup' }),
+    });
     try {
       return await this.run(job, token, payload, lock, log);
     } finally {
@@ -126,8 +120,14 @@ export class BackupProcessor {
     lock: HeldLock,
     log: Logger,
   ): Promise<BackupRunResult> {
-    const { prisma } = this.deps;
+    const { prisma, events } = this.deps;
     const started = Date.now();
+    const ref = {
+      runId: payload.runId,
+      planId: payload.planId,
+      serviceId: payload.serviceId,
+      targetId: payload.targetId,
+    };
     const where = {
       runId_serviceId_targetId: {
         runId: payload.runId,
@@ -138,6 +138,8 @@ export class BackupProcessor {
     let rowExists = false;
     let stateSet = false;
     let postHookError: ErrorInfo | null = null;
+    // Metric labels: names once the rows are loaded (ids until then; both are bounded).
+    const labels = { plan: payload.planId, target: payload.targetId };
     try {
       const [row, service, target, planTarget] = await Promise.all([
         prisma.serviceBackup.findUnique({ where }),
@@ -145,9 +147,12 @@ export class BackupProcessor {
         prisma.target.findUnique({ where: { id: payload.targetId } }),
         prisma.planTarget.findUnique({
           where: { planId_targetId: { planId: payload.planId, targetId: payload.targetId } },
+          include: { plan: { select: { name: true } } },
         }),
       ]);
       rowExists = row !== null;
+      if (planTarget) labels.plan = planTarget.plan.name;
+      if (target) labels.target = target.name;
       // Deleted while the job waited (or a producer bug): nothing to back up, and retrying will
       // not bring the rows back.
       if (!row || !service || !target || !planTarget) {
@@ -176,14 +181,22 @@ export class BackupProcessor {
       });
       await prisma.service.update({ where: { id: service.id }, data: { state: 'backing_up' } });
       stateSet = true;
+      // The first child to start makes the run `running`; the guard keeps later children (and a
+      // report that already finished the run) from moving it back.
+      await prisma.run.updateMany({
+        where: { id: payload.runId, status: 'queued' },
+        data: { status: 'running', startedAt: new Date(started) },
+      });
 
       const signal = AbortSignal.any([this.deps.shutdown, lock.lost]);
       // The repository first: an unreachable target should not quiesce the service for nothing.
       const repo = await openPlanRepository(this.deps.keys, target, planTarget);
+      this.deps.metrics?.targetReachable.set({ target: target.name }, 1);
       let outcome: Awaited<ReturnType<typeof backup>>;
       try {
         if (preHook) await runHook(preHook, 'pre', signal);
         log.info({ dataPath: service.dataPath }, 'backup started');
+        events.emit('backup.started', { at: eventTime(), ...ref, attempt: job.attemptsMade + 1 });
         outcome = await backup(repo, {
           source: service.dataPath,
           // Ids, not names: a renamed service keeps its parent snapshot (change detection matches
@@ -196,11 +209,14 @@ export class BackupProcessor {
           signal,
           pool: this.deps.pool,
           onProgress: (progress) => {
-            // Visible through BullMQ (job progress) until live events exist; never fails the job.
-            job.updateProgress(progress).catch(() => undefined);
+            // Live event for the UI; job progress for whoever inspects the queue. Neither fails
+            // the job. The engine already throttles these (250 ms).
+            events.emit('backup.progress', { at: eventTime(), ...ref, progress: { ...progress } });
+            job.updateProgress({ ...progress }).catch(() => undefined);
           },
         });
       } finally {
+        await closeRepository(repo);
         // Always resume the service — after a failed pre-hook, a failed backup, or a shutdown
         // (not cancelled by the shutdown signal: its own timeout bounds it).
         if (postHook) {
@@ -235,6 +251,24 @@ export class BackupProcessor {
         },
       });
       log.info({ snapshotId: snapshot.id, durationMs, unreadable: errors.length }, 'backup finished');
+      const m = this.deps.metrics;
+      if (m) {
+        const st = snapshot.stats;
+        m.backups.inc({ ...labels, status: 'success' });
+        m.backupDuration.observe(labels, durationMs / 1000);
+        m.backupReadBytes.inc(labels, st.bytesRead);
+        m.backupAddedBytes.inc(labels, st.bytesAdded);
+        m.dedupRatio.set(labels, st.totalBytes / Math.max(1, st.bytesAdded));
+        if (errors.length) m.unreadableFiles.inc(labels, errors.length);
+      }
+      events.emit('backup.finished', {
+        at: eventTime(),
+        ...ref,
+        snapshotId: snapshot.id,
+        stats: snapshot.stats,
+        unreadable: errors.length,
+        durationMs,
+      });
       return parseJobResult('backup.run', {
         status: 'success',
         snapshot: { id: snapshot.id, time: snapshot.time, arch: snapshot.arch, parent: snapshot.parent },
@@ -243,7 +277,7 @@ export class BackupProcessor {
         durationMs,
       });
     } catch (err) {
-      return await this.failed(job, token, err, { started, rowExists, where, lock, log });
+      return await this.failed(job, token, err, { started, rowExists, where, ref, lock, log, labels });
     } finally {
       if (stateSet) {
         await prisma.service
@@ -261,8 +295,10 @@ export class BackupProcessor {
       started: number;
       rowExists: boolean;
       where: { runId_serviceId_targetId: { runId: string; serviceId: string; targetId: string } };
+      ref: { runId: string; planId: string; serviceId: string; targetId: string };
       lock: HeldLock;
       log: Logger;
+      labels: { plan: string; target: string };
     },
   ): Promise<BackupRunResult> {
     const { prisma } = this.deps;
@@ -291,9 +327,16 @@ export class BackupProcessor {
         }
       : classify(err);
     const durationMs = Date.now() - ctx.started;
-    const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-    if (retry === 'transient' && !lastAttempt) {
-      ctx.log.warn({ err, code: info.code, attempt: job.attemptsMade + 1 }, 'backup failed; will retry');
+    const attempt = job.attemptsMade + 1;
+    const lastAttempt = attempt >= (job.opts.attempts ?? 1);
+    const willRetry = retry === 'transient' && !lastAttempt;
+    this.deps.events.emit('backup.failed', { at: eventTime(), ...ctx.ref, error: info, attempt, willRetry });
+    const m = this.deps.metrics;
+    m?.backupFailures.inc({ ...ctx.labels, code: info.code });
+    if (info.code === 'UNREACHABLE') m?.targetReachable.set({ target: ctx.labels.target }, 0);
+    if (!willRetry) m?.backups.inc({ ...ctx.labels, status: 'failed' });
+    if (willRetry) {
+      ctx.log.warn({ err, code: info.code, attempt }, 'backup failed; will retry');
       if (ctx.rowExists) {
         await prisma.serviceBackup
           .update({ where: ctx.where, data: { status: 'queued', error: `${info.code}: ${info.message}` } })

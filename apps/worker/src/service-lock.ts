@@ -1,5 +1,5 @@
 /**
- * The per-service lock: a service is never backed up (or, later, restored) by two jobs at once,
+ * The per-service lock: a service is never backed up or restored by two jobs at once,
  * across every worker process of the fleet; other services go on in parallel.
  *
  * One Redis key per service (`<QUEUE_PREFIX>:lock:service:<serviceId>`) holding a random token:
@@ -14,7 +14,9 @@
  */
 import { randomBytes } from 'node:crypto';
 
+import { DelayedError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
 
 const RENEW_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
 const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
@@ -81,4 +83,50 @@ export async function tryAcquireServiceLock(
       await redis.eval(RELEASE_SCRIPT, 1, key, token);
     },
   };
+}
+
+/**
+ * Delay before re-trying a job whose service is locked: doubles with every time the job was
+ * started (each deferral starts it again), from `minMs` up to `maxMs`, with ±20 % jitter so jobs
+ * queued behind one service do not all wake at the same instant.
+ */
+export function lockRetryDelay(attemptsStarted: number, minMs: number, maxMs: number): number {
+  const base = Math.min(maxMs, minMs * 2 ** Math.min(20, Math.max(0, attemptsStarted - 1)));
+  return Math.round(base * (0.8 + Math.random() * 0.4));
+}
+
+/**
+ * Takes the service's lock for a job (backup or restore), or moves the job back to `delayed` and
+ * throws BullMQ's DelayedError. Waiting in `delayed` rather than polling here holds no concurrency
+ * slot (other services go on in this process), survives a restart of this worker, and is not a
+ * failed attempt. No deadlock is possible: every lock has a TTL, so a dead holder's lock frees itself.
+ */
+export async function lockServiceOrDelay(
+  job: Job,
+  token: string | undefined,
+  opts: {
+    redis: Redis;
+    key: string;
+    ttlMs: number;
+    retryMinMs: number;
+    retryMaxMs: number;
+    log: Logger;
+    /** Called when the service is held by another job (counted as a lock wait). */
+    onWait?: () => void;
+  },
+): Promise<HeldLock> {
+  const { log } = opts;
+  const lock = await tryAcquireServiceLock(opts.redis, opts.key, {
+    ttlMs: opts.ttlMs,
+    onRenewError: (err) => log.warn({ err }, 'service lock renewal failed'),
+  });
+  if (!lock) {
+    const delay = lockRetryDelay(job.attemptsStarted, opts.retryMinMs, opts.retryMaxMs);
+    log.info({ delayMs: delay }, 'service is locked by another job; retrying later');
+    opts.onWait?.();
+    await job.moveToDelayed(Date.now() + delay, token);
+    throw new DelayedError();
+  }
+  log.debug({ lock: lock.key }, 'service lock acquired');
+  return lock;
 }

@@ -1,10 +1,11 @@
 /**
  * Opening a plan's repository on a target with what the fleet keeps: the writer key and the S3
- * secret, both sealed in the database with the server secret. The worker never sees a password,
- * so what it opens can add snapshots but never decrypt one.
+ * secret, both sealed in the database with the server secret. What the writer key opens can add
+ * (and forget) snapshots but never decrypt one. The only exception is a restore, which brings the
+ * owner's password in its job (sealed in a short-lived envelope): `openPlanRepositoryForRead`.
  */
 import type { PlanTarget, Target } from '@vaultline/db';
-import { Repository, parseWriterKey } from '@vaultline/engine';
+import { Repository, parseWriterKey, type Credentials } from '@vaultline/engine';
 import { openWithServerKey, parseSealed, recordIds, type ServerKeys } from '@vaultline/secrets';
 import { StorageError, type StorageBackend } from '@vaultline/storage';
 import { openTargetStorage } from '@vaultline/targets';
@@ -46,5 +47,35 @@ export async function openPlanRepository(
     ).toString('utf8'),
   );
   const backend = await openTargetBackend(keys, target, planTarget.repoLocation);
-  return Repository.open(backend, { writerKey });
+  return openOrClose(backend, { writerKey });
+}
+
+/** Repository.open, closing the backend (an S3 client's sockets) when the repository cannot open. */
+async function openOrClose(backend: StorageBackend, creds: Credentials): Promise<Repository> {
+  try {
+    return await Repository.open(backend, creds);
+  } catch (err) {
+    await backend.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Closes the repository's storage (an S3 client's own sockets); never fails the job. */
+export async function closeRepository(repo: Repository | undefined): Promise<void> {
+  await repo?.backend.close().catch(() => undefined);
+}
+
+/**
+ * The plan's repository on the target, opened with the owner's password (restore only). A wrong
+ * password fails here (EngineError WRONG_PASSWORD) before anything is read or written. The
+ * password is only handed to the engine: never logged, never kept.
+ */
+export async function openPlanRepositoryForRead(
+  keys: ServerKeys,
+  target: Target,
+  planTarget: PlanTarget,
+  password: string,
+): Promise<Repository> {
+  const backend = await openTargetBackend(keys, target, planTarget.repoLocation);
+  return openOrClose(backend, { password });
 }

@@ -231,6 +231,27 @@ describe('job results', () => {
   });
 });
 
+describe('maintenance results', () => {
+  const ran = {
+    forgotten: [SNAPSHOT_ID],
+    kept: 2,
+    prune: { packsDeleted: 1, packsRepacked: 0, packsNeedingPassword: 0, bytesFreed: 10 },
+    durationMs: 5,
+  };
+
+  test('a job that did nothing says why; a job that ran has no reason', () => {
+    assert.deepEqual(parseJobResult('maintenance.retention', ran), ran);
+    const skipped = { ...ran, forgotten: [], kept: 0, skipped: 'NO_RETENTION' };
+    assert.deepEqual(parseJobResult('maintenance.retention', skipped), skipped);
+    assert.deepEqual(parseJobResult('maintenance.deletePlan', { ...skipped, skipped: 'NOT_ON_TARGET' }), {
+      ...skipped,
+      skipped: 'NOT_ON_TARGET',
+    });
+    const err = contractError(() => parseJobResult('maintenance.retention', { ...ran, skipped: 'BORED' }));
+    assert.deepEqual(paths(err), ['skipped']);
+  });
+});
+
 describe('assertHandlers', () => {
   test('exactly one handler per job passes', () => {
     assert.doesNotThrow(() => assertHandlers(JOB_NAMES));

@@ -188,7 +188,16 @@ export const pruneSummarySchema = z.object({
   bytesFreed: count,
 });
 
+/**
+ * Why a maintenance job did nothing (and still succeeded): the plan was deleted or is being deleted
+ * (retention only), it has no retention rule, or it no longer uses the target (a retried job whose
+ * first attempt finished, or a target detached while the job waited).
+ */
+export const MAINTENANCE_SKIP_REASONS = ['PLAN_DELETED', 'NO_RETENTION', 'NOT_ON_TARGET'] as const;
+
 const maintenanceResultSchema = z.object({
+  /** Set when the job had nothing to do; the counts are then 0. Absent when it ran. */
+  skipped: z.enum(MAINTENANCE_SKIP_REASONS).optional(),
   /** Snapshots forgotten, so the catalog can drop them. */
   forgotten: z.array(snapshotIdSchema).max(100_000),
   kept: count,

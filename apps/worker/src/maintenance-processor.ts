@@ -1,0 +1,274 @@
+/**
+ * The `maintenance` queue: a plan's repository on one target, kept in shape with the writer key.
+ *
+ * - `maintenance.retention`: the plan's retention policy as it is NOW in the database (a policy
+ *   edited while the job waited applies) → engine `forget` restricted to this plan → `prune`
+ *   → the forgotten snapshots' catalog rows go.
+ * - `maintenance.deletePlan`: every snapshot of a deleted plan on this target → `prune` → the
+ *   plan's catalog rows on this target and its plan_targets row go; the last target's job removes
+ *   the plan row itself (its runs, reports… cascade).
+ *
+ * The writer key is enough (docs/repository-format.md): snapshot headers and manifests are
+ * writer-readable, and prune drops packs no manifest references. Partly used packs need the
+ * password to be repacked; the result counts them (`packsNeedingPassword`).
+ *
+ * Outcomes: the result has no `failed` variant (no parent reads it), so a permanent failure (wrong
+ * key, corrupt repository, invalid retention) fails the job at once with UnrecoverableError
+ * `<CODE>: <message>`, and a transient one (target unreachable, repository LOCKED by a backup or
+ * another prune, Postgres) is thrown for BullMQ's retries. Forget and prune are idempotent, so a
+ * retried job finishes what an interrupted one started. They take no AbortSignal: a shutdown waits
+ * for a running maintenance job (forget is quick; prune holds an exclusive lock that a killed
+ * process would leave to go stale).
+ */
+import { UnrecoverableError, type Job } from 'bullmq';
+import type { Logger } from 'pino';
+
+import {
+  ContractError,
+  parseJobPayload,
+  parseJobResult,
+  retentionPolicySchema,
+  type JobPayload,
+  type JobResult,
+} from '@vaultline/contracts';
+import type { PrismaClient } from '@vaultline/db';
+import { forget, prune, type ForgetOptions, type RetentionPolicy, type WorkerPool } from '@vaultline/engine';
+import type { ServerKeys } from '@vaultline/secrets';
+
+import { classify, WorkerError } from './errors';
+import { closeRepository, openPlanRepository } from './target';
+
+type MaintenanceJob = 'maintenance.retention' | 'maintenance.deletePlan';
+export type MaintenanceResult = JobResult<'maintenance.retention'>;
+type SkipReason = NonNullable<MaintenanceResult['skipped']>;
+
+export interface MaintenanceProcessorOptions {
+  /** Prune's safety margin: packs younger than this are never deleted (engine default 1 h). */
+  pruneSafetyMarginMs?: number;
+}
+
+export interface MaintenanceProcessorDeps {
+  prisma: PrismaClient;
+  keys: ServerKeys;
+  pool: WorkerPool;
+  logger: Logger;
+  options?: MaintenanceProcessorOptions;
+}
+
+/** The plan's `retention` column as the engine's policy; null when it keeps no rule at all. */
+export function retentionFromColumn(value: unknown): RetentionPolicy | null {
+  const isEmpty =
+    value === null ||
+    (typeof value === 'object' &&
+      !Array.isArray(value) &&
+      Object.values(value as Record<string, unknown>).every(
+        (v) => v === undefined || v === null || v === 0 || (Array.isArray(v) && v.length === 0),
+      ));
+  if (isEmpty) return null;
+  const parsed = retentionPolicySchema.safeParse(value);
+  if (!parsed.success) {
+    // The API validates with the same schema: a row that fails it was written by hand or by an
+    // older version. Forgetting on a guess could delete what the owner meant to keep.
+    const issues = parsed.error.issues.map((i) => `${i.path.join('.') || 'retention'}: ${i.message}`);
+    throw new WorkerError(
+      'INVALID_RETENTION',
+      `the plan's retention policy is invalid (${issues.join('; ')})`,
+      'permanent',
+    );
+  }
+  const p = parsed.data;
+  // Only the rules that are set: the engine treats a missing rule as 0.
+  const policy: RetentionPolicy = {};
+  if (p.keepLast !== undefined) policy.keepLast = p.keepLast;
+  if (p.keepHourly !== undefined) policy.keepHourly = p.keepHourly;
+  if (p.keepDaily !== undefined) policy.keepDaily = p.keepDaily;
+  if (p.keepWeekly !== undefined) policy.keepWeekly = p.keepWeekly;
+  if (p.keepMonthly !== undefined) policy.keepMonthly = p.keepMonthly;
+  if (p.keepYearly !== undefined) policy.keepYearly = p.keepYearly;
+  if (p.keepTags?.length) policy.keepTags = [...p.keepTags];
+  return policy;
+}
+
+export class MaintenanceProcessor {
+  constructor(private readonly deps: MaintenanceProcessorDeps) {}
+
+  async process(job: Job): Promise<MaintenanceResult> {
+    const name = job.name;
+    if (name !== 'maintenance.retention' && name !== 'maintenance.deletePlan') {
+      throw new UnrecoverableError(`job ${name} is not a job of the maintenance queue`);
+    }
+    let payload: JobPayload<MaintenanceJob>;
+    try {
+      payload = parseJobPayload(name, job.data);
+    } catch (err) {
+      if (err instanceof ContractError) throw new UnrecoverableError(err.message);
+      throw err;
+    }
+    const log = this.deps.logger.child({ jobId: job.id, job: name, ...payload });
+    const started = Date.now();
+    try {
+      const result =
+        name === 'maintenance.retention'
+          ? await this.retention(payload, started, log)
+          : await this.deletePlan(payload, started, log);
+      return parseJobResult(name, result);
+    } catch (err) {
+      const { info, retry } = classify(err);
+      if (retry === 'permanent') {
+        log.error({ err, code: info.code }, 'maintenance failed');
+        throw new UnrecoverableError(`${info.code}: ${info.message}`);
+      }
+      log.warn({ err, code: info.code, attempt: job.attemptsMade + 1 }, 'maintenance failed; will retry');
+      throw err;
+    }
+  }
+
+  private async retention(
+    payload: JobPayload<'maintenance.retention'>,
+    started: number,
+    log: Logger,
+  ): Promise<MaintenanceResult> {
+    const { prisma } = this.deps;
+    const plan = await prisma.plan.findUnique({ where: { id: payload.planId } });
+    // A deleting plan's snapshots are removed by its deletePlan jobs; pruning here would only race them.
+    if (!plan || plan.deletedAt) return skipped('PLAN_DELETED', started, log);
+    const policy = retentionFromColumn(plan.retention);
+    if (!policy) return skipped('NO_RETENTION', started, log);
+    return this.forgetAndPrune(payload, { policy, plan: payload.planId }, started, log, async (forgotten) => {
+      await prisma.snapshot.deleteMany({
+        where: { targetId: payload.targetId, planId: payload.planId, id: { in: forgotten } },
+      });
+    });
+  }
+
+  private async deletePlan(
+    payload: JobPayload<'maintenance.deletePlan'>,
+    started: number,
+    log: Logger,
+  ): Promise<MaintenanceResult> {
+    const { prisma } = this.deps;
+    const plan = await prisma.plan.findUnique({ where: { id: payload.planId } });
+    // Gone: the last target's job already removed it (this is a re-delivery).
+    if (!plan) return skipped('NOT_ON_TARGET', started, log);
+    if (!plan.deletedAt) {
+      // Wiping a live plan's backups because of a stray job would be unrecoverable: refuse.
+      throw new WorkerError(
+        'PLAN_NOT_DELETED',
+        `plan ${plan.id} is not being deleted (deleted_at is not set): its snapshots stay`,
+        'permanent',
+      );
+    }
+    const result = await this.forgetAndPrune(
+      payload,
+      { all: true, plan: payload.planId },
+      started,
+      log,
+      (forgotten) => this.dropPlanTarget(payload, forgotten.length),
+      // A re-delivered job whose target row is already gone still finishes the plan's removal.
+      () => this.dropPlanTarget(payload, 0),
+    );
+    return result;
+  }
+
+  /**
+   * Removes the plan's catalog rows on this target and its plan_targets row, and the plan row when
+   * no target is left. The plan row is locked first (FOR UPDATE) so that the last two targets'
+   * jobs, finishing together, cannot each still see the other's plan_targets row and both leave
+   * the plan behind.
+   */
+  private async dropPlanTarget(
+    payload: JobPayload<'maintenance.deletePlan'>,
+    forgotten: number,
+  ): Promise<void> {
+    const { planId, targetId } = payload;
+    const planDeleted = await this.deps.prisma.$transaction(async (tx) => {
+      const locked = await tx.$queryRaw<{ deleted_at: Date | null }[]>`
+        SELECT deleted_at FROM plans WHERE id = ${planId}::uuid FOR UPDATE`;
+      await tx.snapshot.deleteMany({ where: { planId, targetId } });
+      await tx.planTarget.deleteMany({ where: { planId, targetId } });
+      const left = await tx.planTarget.count({ where: { planId } });
+      if (left === 0 && locked[0]?.deleted_at) {
+        await tx.plan.delete({ where: { id: planId } });
+        return true;
+      }
+      return false;
+    });
+    this.deps.logger.info({ planId, targetId, forgotten, planDeleted }, 'plan removed from target');
+  }
+
+  /**
+   * Opens the plan's repository on the target with the writer key, forgets, prunes, then lets
+   * `catalog` bring the database in line. The catalog follows the repository (its truth), so a
+   * crash between the two leaves rows of forgotten snapshots that the retried job removes.
+   */
+  private async forgetAndPrune(
+    payload: { planId: string; targetId: string },
+    forgetOptions: Omit<ForgetOptions, 'dryRun' | 'lockTiming'>,
+    started: number,
+    log: Logger,
+    catalog: (forgotten: string[]) => Promise<void>,
+    whenNotOnTarget?: () => Promise<void>,
+  ): Promise<MaintenanceResult> {
+    const { prisma, keys, pool } = this.deps;
+    const [target, planTarget] = await Promise.all([
+      prisma.target.findUnique({ where: { id: payload.targetId } }),
+      prisma.planTarget.findUnique({
+        where: { planId_targetId: { planId: payload.planId, targetId: payload.targetId } },
+      }),
+    ]);
+    // Without the plan_targets row there is no writer key: the target was detached, or this job
+    // already finished once. Nothing the worker can (or should) do there.
+    if (!target || !planTarget) {
+      await whenNotOnTarget?.();
+      return skipped('NOT_ON_TARGET', started, log);
+    }
+    const repo = await openPlanRepository(keys, target, planTarget);
+    try {
+      const decisions = await forget(repo, forgetOptions);
+      const forgotten = decisions.filter((d) => !d.keep).map((d) => d.snapshot.id);
+      const kept = decisions.length - forgotten.length;
+      const pruned = await prune(repo, {
+        pool,
+        ...(this.deps.options?.pruneSafetyMarginMs !== undefined
+          ? { safetyMarginMs: this.deps.options.pruneSafetyMarginMs }
+          : {}),
+      });
+      await catalog(forgotten);
+      const durationMs = Date.now() - started;
+      log.info(
+        {
+          forgotten: forgotten.length,
+          kept,
+          packsDeleted: pruned.packsDeleted,
+          bytesFreed: pruned.bytesFreed,
+          durationMs,
+        },
+        'maintenance finished',
+      );
+      return {
+        forgotten,
+        kept,
+        prune: {
+          packsDeleted: pruned.packsDeleted,
+          packsRepacked: pruned.packsRepacked,
+          packsNeedingPassword: pruned.packsNeedingPassword,
+          bytesFreed: pruned.bytesFreed,
+        },
+        durationMs,
+      };
+    } finally {
+      await closeRepository(repo);
+    }
+  }
+}
+
+function skipped(reason: SkipReason, started: number, log: Logger): MaintenanceResult {
+  log.info({ reason }, 'maintenance skipped');
+  return {
+    skipped: reason,
+    forgotten: [],
+    kept: 0,
+    prune: { packsDeleted: 0, packsRepacked: 0, packsNeedingPassword: 0, bytesFreed: 0 },
+    durationMs: Date.now() - started,
+  };
+}

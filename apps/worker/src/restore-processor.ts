@@ -1,0 +1,347 @@
+/**
+ * The `restore.run` job: one service restored from one snapshot of a plan's repository on a target.
+ *
+ *   payload → per-service lock (the backups' lock: never a restore beside a backup of the same
+ *   service; held → back to delayed) → rows (restore, service, target, plan's repository there)
+ *   → row running, service `restoring` → open the password envelope → open the repository WITH
+ *   THE PASSWORD (a writer key cannot decrypt) → resolve the snapshot → cross-arch rule → engine
+ *   restore into the destination (+ verify) → row success/failed, service idle → result
+ *
+ * Outcomes follow the backup job's rules (backup-processor.ts): permanent failures — wrong or
+ * expired password, no such snapshot, another architecture without consent, missing rows — return
+ * a `failed` result at once; transient ones (target unreachable, repository locked by a prune,
+ * Postgres/Redis) are thrown for BullMQ's retries and become a `failed` result on the last
+ * attempt; an invalid payload is an UnrecoverableError; a shutdown puts the job back in `wait`.
+ *
+ * The password exists in clear only in this function's locals while the repository is opened: it
+ * is never logged (the log context carries ids only, never the envelope), never stored, never put
+ * in an error. Every check that can refuse the restore (password, snapshot, architecture) runs
+ * before the engine creates the destination, so a refused restore writes nothing.
+ */
+import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+
+import {
+  ContractError,
+  parseJobPayload,
+  parseJobResult,
+  type ErrorInfo,
+  type JobPayload,
+  type JobResult,
+} from '@vaultline/contracts';
+import type { PrismaClient } from '@vaultline/db';
+import type { FleetMetrics } from '@vaultline/observability';
+import { EngineError, restore, type Repository, type SnapshotInfo, type WorkerPool } from '@vaultline/engine';
+import { openPasswordEnvelope, SecretsError, type ServerKeys } from '@vaultline/secrets';
+
+import { classify, WorkerError } from './errors';
+import { eventTime, type LiveEvents } from './events';
+import { DEFAULT_LOCK_TTL_MS, lockServiceOrDelay, serviceLockKey, type HeldLock } from './service-lock';
+import { closeRepository, openPlanRepositoryForRead } from './target';
+
+export type RestoreRunResult = JobResult<'restore.run'>;
+
+export interface RestoreProcessorOptions {
+  /** TTL of the per-service lock (shared with backups); renewed every third of it. */
+  lockTtlMs?: number;
+  /** First and longest delay before a job whose service is locked is tried again. */
+  lockRetryMinMs?: number;
+  lockRetryMaxMs?: number;
+}
+
+export interface RestoreProcessorDeps {
+  prisma: PrismaClient;
+  redis: Redis;
+  keys: ServerKeys;
+  pool: WorkerPool;
+  logger: Logger;
+  events: LiveEvents;
+  queuePrefix: string;
+  /** Fires when the process shuts down: running restores stop and their jobs go back to wait. */
+  shutdown: AbortSignal;
+  metrics?: FleetMetrics;
+  options?: RestoreProcessorOptions;
+}
+
+export class RestoreProcessor {
+  private readonly lockTtlMs: number;
+  private readonly lockRetryMinMs: number;
+  private readonly lockRetryMaxMs: number;
+
+  constructor(private readonly deps: RestoreProcessorDeps) {
+    this.lockTtlMs = deps.options?.lockTtlMs ?? DEFAULT_LOCK_TTL_MS;
+    this.lockRetryMinMs = deps.options?.lockRetryMinMs ?? 1_000;
+    this.lockRetryMaxMs = deps.options?.lockRetryMaxMs ?? 30_000;
+  }
+
+  async process(job: Job, token: string | undefined): Promise<RestoreRunResult> {
+    if (job.name !== 'restore.run') {
+      throw new UnrecoverableError(`job ${job.name} is not a job of the restore queue`);
+    }
+    let payload: JobPayload<'restore.run'>;
+    try {
+      payload = parseJobPayload('restore.run', job.data);
+    } catch (err) {
+      if (err instanceof ContractError) throw new UnrecoverableError(err.message);
+      throw err;
+    }
+    // Ids only: the envelope stays out of every log line.
+    const log = this.deps.logger.child({
+      jobId: job.id,
+      restoreId: payload.restoreId,
+      planId: payload.planId,
+      serviceId: payload.serviceId,
+      targetId: payload.targetId,
+      snapshot: payload.snapshot,
+    });
+
+    const lock = await lockServiceOrDelay(job, token, {
+      redis: this.deps.redis,
+      key: serviceLockKey(this.deps.queuePrefix, payload.serviceId),
+      ttlMs: this.lockTtlMs,
+      retryMinMs: this.lockRetryMinMs,
+      retryMaxMs: this.lockRetryMaxMs,
+      log,
+      onWait: () => this.deps.metrics?.lockWaits.inc({ queue: 'restore' }),
+    });
+    try {
+      return await this.run(job, token, payload, lock, log);
+    } finally {
+      await lock.release().catch((err: unknown) => log.warn({ err }, 'service lock release failed'));
+      log.debug({ lock: lock.key }, 'service lock released');
+    }
+  }
+
+  private async run(
+    job: Job,
+    token: string | undefined,
+    payload: JobPayload<'restore.run'>,
+    lock: HeldLock,
+    log: Logger,
+  ): Promise<RestoreRunResult> {
+    const { prisma, events } = this.deps;
+    const started = Date.now();
+    const ref = { restoreId: payload.restoreId, serviceId: payload.serviceId, targetId: payload.targetId };
+    let rowExists = false;
+    let stateSet = false;
+    try {
+      const [row, service, target, planTarget] = await Promise.all([
+        prisma.restore.findUnique({ where: { id: payload.restoreId } }),
+        prisma.service.findUnique({ where: { id: payload.serviceId } }),
+        prisma.target.findUnique({ where: { id: payload.targetId } }),
+        prisma.planTarget.findUnique({
+          where: { planId_targetId: { planId: payload.planId, targetId: payload.targetId } },
+        }),
+      ]);
+      rowExists = row !== null;
+      if (!row || !service || !target || !planTarget) {
+        const missing = [
+          !row && 'restore',
+          !service && 'service',
+          !target && 'target',
+          !planTarget && "plan's repository on the target",
+        ].filter(Boolean);
+        throw new WorkerError('NOT_FOUND', `not in the catalog: ${missing.join(', ')}`, 'permanent');
+      }
+
+      await prisma.restore.update({
+        where: { id: row.id },
+        data: { status: 'running', startedAt: new Date(started), finishedAt: null, error: null },
+      });
+      await prisma.service.update({ where: { id: service.id }, data: { state: 'restoring' } });
+      stateSet = true;
+
+      const password = this.openEnvelope(payload);
+      const signal = AbortSignal.any([this.deps.shutdown, lock.lost]);
+      const repo = await openPlanRepositoryForRead(this.deps.keys, target, planTarget, password);
+      try {
+        const snapshot = await resolveSnapshot(repo, payload);
+        const crossArch = snapshot.arch !== service.arch;
+        if (crossArch && !payload.allowCrossArch) {
+          throw new WorkerError(
+            'CROSS_ARCH_REFUSED',
+            `snapshot ${snapshot.id.slice(0, 8)} was taken on ${snapshot.arch} and the service runs on ` +
+              `${service.arch}: restore it only with allowCrossArch (the service will need reinstalling)`,
+            'permanent',
+          );
+        }
+        // The resolved id, so the row names what is being restored even when 'latest' was asked.
+        await prisma.restore.update({
+          where: { id: row.id },
+          data: { snapshotId: snapshot.id, crossArch },
+        });
+        log.info({ snapshotId: snapshot.id, destination: payload.destination, crossArch }, 'restore started');
+        const outcome = await restore(repo, {
+          // The full id, not the job's ref: 'latest' must not move under us between the checks
+          // above and the restore.
+          snapshot: snapshot.id,
+          target: payload.destination,
+          verify: payload.verify,
+          pool: this.deps.pool,
+          signal,
+          onProgress: (progress) => {
+            events.emit('restore.progress', { at: eventTime(), ...ref, progress: { ...progress } });
+            job.updateProgress({ ...progress }).catch(() => undefined);
+          },
+        });
+        const durationMs = Date.now() - started;
+        await prisma.restore.update({
+          where: { id: row.id },
+          data: { status: 'success', error: null, finishedAt: new Date() },
+        });
+        this.deps.metrics?.restores.inc({ target: target.name, status: 'success' });
+        this.deps.metrics?.restoreDuration.observe({ target: target.name }, durationMs / 1000);
+        log.info(
+          { snapshotId: snapshot.id, files: outcome.files, bytes: outcome.bytes, durationMs },
+          'restore finished',
+        );
+        events.emit('restore.finished', {
+          at: eventTime(),
+          ...ref,
+          snapshotId: snapshot.id,
+          files: outcome.files,
+          bytes: outcome.bytes,
+          verified: outcome.verified,
+          crossArch,
+          durationMs,
+        });
+        return parseJobResult('restore.run', {
+          status: 'success',
+          snapshotId: snapshot.id,
+          files: outcome.files,
+          dirs: outcome.dirs,
+          symlinks: outcome.symlinks,
+          bytes: outcome.bytes,
+          verified: outcome.verified,
+          crossArch,
+          durationMs,
+        });
+      } finally {
+        await closeRepository(repo);
+      }
+    } catch (err) {
+      return await this.failed(job, token, err, { started, rowExists, payload, ref, lock, log });
+    } finally {
+      if (stateSet) {
+        await prisma.service
+          .update({ where: { id: payload.serviceId }, data: { state: 'idle' } })
+          .catch((err: unknown) => log.warn({ err }, 'could not set the service back to idle'));
+      }
+    }
+  }
+
+  /**
+   * The password, or a permanent failure: PASSWORD_EXPIRED (the user submits it again) or
+   * PASSWORD_ENVELOPE_INVALID (another restore's envelope, another server secret, or tampering).
+   */
+  private openEnvelope(payload: JobPayload<'restore.run'>): string {
+    try {
+      return openPasswordEnvelope(this.deps.keys, payload.restoreId, payload.passwordEnvelope);
+    } catch (err) {
+      if (err instanceof SecretsError && err.code === 'EXPIRED') {
+        throw new WorkerError('PASSWORD_EXPIRED', err.message, 'permanent', { cause: err });
+      }
+      if (err instanceof SecretsError) {
+        throw new WorkerError(
+          'PASSWORD_ENVELOPE_INVALID',
+          'the restore password could not be opened (sealed for another restore or with another server secret): submit it again',
+          'permanent',
+          { cause: err },
+        );
+      }
+      throw err;
+    }
+  }
+
+  private async failed(
+    job: Job,
+    token: string | undefined,
+    err: unknown,
+    ctx: {
+      started: number;
+      rowExists: boolean;
+      payload: JobPayload<'restore.run'>;
+      ref: { restoreId: string; serviceId: string; targetId: string };
+      lock: HeldLock;
+      log: Logger;
+    },
+  ): Promise<RestoreRunResult> {
+    const { prisma, events } = this.deps;
+    const where = { id: ctx.payload.restoreId };
+    const aborted = err instanceof EngineError && err.code === 'ABORTED';
+    if (aborted && this.deps.shutdown.aborted) {
+      // Shutting down: back to wait for another worker (which restores again from the start;
+      // files already written are simply rewritten). Not a failed attempt.
+      ctx.log.info('restore cancelled by shutdown; job goes back to the queue');
+      if (ctx.rowExists) {
+        await prisma.restore.update({ where, data: { status: 'queued' } }).catch(() => undefined);
+      }
+      await job.moveToWait(token);
+      throw new WaitingError();
+    }
+    const { info, retry } = aborted
+      ? {
+          info: {
+            code: 'LOCK_LOST',
+            message:
+              ctx.lock.lost.reason instanceof Error ? ctx.lock.lost.reason.message : 'service lock lost',
+          },
+          retry: 'transient' as const,
+        }
+      : classifyRestore(err);
+    const durationMs = Date.now() - ctx.started;
+    const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    const willRetry = retry === 'transient' && !lastAttempt;
+    events.emit('restore.failed', { at: eventTime(), ...ctx.ref, error: info, willRetry });
+    if (willRetry) {
+      ctx.log.warn({ err, code: info.code, attempt: job.attemptsMade + 1 }, 'restore failed; will retry');
+      if (ctx.rowExists) {
+        await prisma.restore
+          .update({ where, data: { status: 'queued', error: `${info.code}: ${info.message}` } })
+          .catch(() => undefined);
+      }
+      throw err instanceof Error ? err : new Error(info.message);
+    }
+    ctx.log.error({ err, code: info.code }, 'restore failed');
+    this.deps.metrics?.restores.inc({ target: ctx.payload.targetId, status: 'failed' });
+    if (ctx.rowExists) {
+      await prisma.restore
+        .update({
+          where,
+          data: { status: 'failed', error: `${info.code}: ${info.message}`, finishedAt: new Date() },
+        })
+        .catch((e: unknown) => ctx.log.warn({ err: e }, 'could not record the failure'));
+    }
+    return parseJobResult('restore.run', { status: 'failed', error: info, durationMs });
+  }
+}
+
+/**
+ * The job's snapshot in this repository, limited to this service and plan: 'latest' is the newest
+ * of them, and an id of another service's snapshot is NOT_FOUND rather than restored over this one.
+ */
+async function resolveSnapshot(repo: Repository, payload: JobPayload<'restore.run'>): Promise<SnapshotInfo> {
+  try {
+    return await repo.resolveSnapshot(payload.snapshot, { service: payload.serviceId, plan: payload.planId });
+  } catch (err) {
+    if (err instanceof EngineError && err.code === 'NOT_FOUND') {
+      const what =
+        payload.snapshot === 'latest'
+          ? 'the repository has no snapshot of this service yet'
+          : `no snapshot ${payload.snapshot} of this service in the plan's repository on this target`;
+      throw new WorkerError('NOT_FOUND', what, 'permanent', { cause: err });
+    }
+    throw err;
+  }
+}
+
+/**
+ * The backup rules, plus: the engine's NOT_FOUND during a restore (a pack or blob the index names
+ * but storage lacks) is a damaged repository, not something a retry fixes.
+ */
+function classifyRestore(err: unknown): { info: ErrorInfo; retry: 'permanent' | 'transient' } {
+  const c = classify(err);
+  if (err instanceof EngineError && err.code === 'NOT_FOUND') return { ...c, retry: 'permanent' };
+  return c;
+}
