@@ -194,6 +194,150 @@ describe('API: auth, services, health, docs', () => {
     assert.equal((await api.call('GET', `/v1/services/${s.id}`)).status, 200);
   });
 
+  test('freshness: per plan × target, the last success against the schedule; paused flagged, deleted left out', async () => {
+    const svc = (
+      await api.call('POST', '/v1/services', { name: 'fresh-svc', dataPath: '/srv/fresh', arch: 'x86_64' })
+    ).json as ServiceJson;
+    const target = (name: string) =>
+      api.prisma.target.create({ data: { name, kind: 'local', path: `/mnt/${name}` } });
+    const [t1, t2] = [await target('fresh-disk-1'), await target('fresh-disk-2')];
+    const hours = (h: number) => new Date(Date.now() - h * 3_600_000);
+    // Rows as the plans API and the report service write them; the repositories are not needed here.
+    const plan = async (
+      name: string,
+      frequency: 'daily' | 'weekly',
+      extra: { paused?: boolean; deletedAt?: Date } = {},
+    ) => {
+      const p = await api.prisma.plan.create({
+        data: {
+          name,
+          frequency,
+          startTime: '02:00',
+          dayOfWeek: frequency === 'weekly' ? 1 : null,
+          timezone: 'UTC',
+          retention: { keepLast: 1 },
+          ...extra,
+          services: { create: { serviceId: svc.id } },
+        },
+      });
+      for (const t of [t1, t2]) {
+        await api.prisma.planTarget.create({
+          data: {
+            planId: p.id,
+            targetId: t.id,
+            repoId: 'r',
+            repoLocation: `/mnt/${t.name}/x`,
+            writerKeyEnc: 'sealed',
+            createdAt: hours(24 * 30),
+          },
+        });
+      }
+      return p;
+    };
+    const daily = await plan('fresh-daily', 'daily');
+    const weekly = await plan('fresh-weekly', 'weekly');
+    const paused = await plan('fresh-paused', 'daily', { paused: true });
+    await plan('fresh-deleting', 'daily', { deletedAt: new Date() });
+
+    let n = 0;
+    const snapshot = (planId: string, targetId: string, at: Date) => ({
+      id: (0xf000 + (n += 1)).toString(16).padStart(64, '0'),
+      planId,
+      targetId,
+      serviceId: svc.id,
+      time: at,
+      arch: 'x86_64' as const,
+      totalBytes: 1n,
+      bytesAdded: 1n,
+      files: 1,
+    });
+    await api.prisma.snapshot.createMany({
+      data: [
+        snapshot(daily.id, t1.id, hours(3)), // fresh
+        snapshot(daily.id, t2.id, hours(40)), // overdue: > 24 h + 6 h
+        snapshot(weekly.id, t1.id, hours(24 * 8)), // fresh: < 7 d + 42 h
+        snapshot(paused.id, t1.id, hours(24 * 20)),
+      ],
+    });
+    // weekly × t2: no snapshot in the catalog, but a successful run result 2 h ago.
+    const run = await api.prisma.run.create({
+      data: { planId: weekly.id, trigger: 'schedule', status: 'success' },
+    });
+    await api.prisma.serviceBackup.create({
+      data: { runId: run.id, serviceId: svc.id, targetId: t2.id, status: 'success', finishedAt: hours(2) },
+    });
+    await api.prisma.service.update({ where: { id: svc.id }, data: { state: 'backing_up' } });
+
+    const res = await api.call('GET', `/v1/services/${svc.id}/freshness`);
+    assert.equal(res.status, 200, JSON.stringify(res.json));
+    const f = res.json as {
+      state: string;
+      overdue: boolean;
+      entries: {
+        planName: string;
+        targetName: string;
+        paused: boolean;
+        overdue: boolean;
+        lastSuccessAt: string | null;
+        expectedIntervalHours: number;
+      }[];
+    };
+    assert.equal(f.state, 'backing_up');
+    assert.equal(f.overdue, true);
+    const row = (planName: string, targetName: string) => {
+      const e = f.entries.find((x) => x.planName === planName && x.targetName === targetName);
+      assert.ok(e, `${planName} × ${targetName}`);
+      return {
+        overdue: e.overdue,
+        paused: e.paused,
+        hours: e.expectedIntervalHours,
+        last: e.lastSuccessAt !== null,
+      };
+    };
+    assert.deepEqual(row('fresh-daily', 'fresh-disk-1'), {
+      overdue: false,
+      paused: false,
+      hours: 24,
+      last: true,
+    });
+    assert.deepEqual(row('fresh-daily', 'fresh-disk-2'), {
+      overdue: true,
+      paused: false,
+      hours: 24,
+      last: true,
+    });
+    assert.deepEqual(row('fresh-weekly', 'fresh-disk-1'), {
+      overdue: false,
+      paused: false,
+      hours: 168,
+      last: true,
+    });
+    assert.deepEqual(row('fresh-weekly', 'fresh-disk-2'), {
+      overdue: false,
+      paused: false,
+      hours: 168,
+      last: true,
+    });
+    assert.deepEqual(row('fresh-paused', 'fresh-disk-1'), {
+      overdue: false,
+      paused: true,
+      hours: 24,
+      last: true,
+    });
+    assert.deepEqual(row('fresh-paused', 'fresh-disk-2'), {
+      overdue: false,
+      paused: true,
+      hours: 24,
+      last: false,
+    });
+    assert.ok(!f.entries.some((e) => e.planName === 'fresh-deleting'), 'a plan being deleted is left out');
+    assert.equal(f.entries.length, 6);
+
+    const got = (await api.call('GET', `/v1/services/${svc.id}`)).json as ServiceJson;
+    assert.equal(got.state, 'backing_up', 'GET /v1/services/:id shows the state');
+    assert.equal((await api.call('GET', `/v1/services/${UNKNOWN_ID}/freshness`)).status, 404);
+  });
+
   test('/health answers without a token', async () => {
     const res = await api.call('GET', '/health', undefined, null);
     assert.equal(res.status, 200);

@@ -27,6 +27,8 @@ export interface TestApi {
   env: Record<string, string>;
   /** A client on the same database, to look at what the API stored. */
   prisma: PrismaClient;
+  /** The Nest app itself, to look at its in-memory state (e.g. `app.get(LiveProgress)`). */
+  app: INestApplication;
   /** `fetch` with the token and a JSON body; returns status and parsed JSON (null when empty). */
   call(
     method: string,
@@ -66,6 +68,7 @@ export async function startTestApi(label: string, overrides: Record<string, stri
       config,
       env,
       prisma,
+      app: started,
       async call(method, path, body, withToken = token) {
         const headers: Record<string, string> = {};
         if (withToken !== null) headers['authorization'] = `Bearer ${withToken}`;
@@ -90,4 +93,67 @@ export async function startTestApi(label: string, overrides: Record<string, stri
     await db.drop();
     throw err;
   }
+}
+
+/** One Server-Sent Event as the client sees it; `comment` for a `: …` line (heartbeats). */
+export interface SseFrame {
+  type?: string;
+  data?: string;
+  comment?: string;
+}
+
+export interface EventStream {
+  status: number;
+  /** The next frame, or null once the server has ended the stream. */
+  next(): Promise<SseFrame | null>;
+  /** Every frame until the server ends the stream. */
+  rest(): Promise<SseFrame[]>;
+  close(): Promise<void>;
+}
+
+/** GET `path` as an SSE client (fetch streaming) with the API's token; frames are parsed as they come. */
+export async function openEventStream(api: TestApi, path: string): Promise<EventStream> {
+  const res = await fetch(api.baseUrl + path, {
+    headers: { authorization: `Bearer ${api.token}`, accept: 'text/event-stream' },
+  });
+  const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
+  let buffer = '';
+  const frames: SseFrame[] = [];
+  const parse = (block: string): SseFrame => {
+    const frame: SseFrame = {};
+    for (const line of block.split('\n')) {
+      if (line.startsWith(':')) frame.comment = line.slice(1).trim();
+      else if (line.startsWith('event: ')) frame.type = line.slice('event: '.length);
+      else if (line.startsWith('data: '))
+        frame.data = frame.data === undefined ? line.slice(6) : `${frame.data}\n${line.slice(6)}`;
+    }
+    return frame;
+  };
+  const next = async (): Promise<SseFrame | null> => {
+    for (;;) {
+      const ready = frames.shift();
+      if (ready) return ready;
+      const end = buffer.indexOf('\n\n');
+      if (end >= 0) {
+        frames.push(parse(buffer.slice(0, end)));
+        buffer = buffer.slice(end + 2);
+        continue;
+      }
+      const { done, value } = await reader.read();
+      if (done) return null;
+      buffer += value;
+    }
+  };
+  return {
+    status: res.status,
+    next,
+    async rest() {
+      const out: SseFrame[] = [];
+      for (let f = await next(); f; f = await next()) out.push(f);
+      return out;
+    },
+    async close() {
+      await reader.cancel().catch(() => undefined);
+    },
+  };
 }

@@ -7,12 +7,20 @@ import { AuthGuard } from './auth/auth.guard';
 import { PrismaService } from './common/prisma.service';
 import { QueuesService } from './common/queues.service';
 import { API_CONFIG, LOGGER, REPO_KDF, SERVER_KEYS } from './common/tokens';
+import { EventsConsumer } from './events/events.consumer';
+import { EventsController } from './events/events.controller';
+import { EventsHub } from './events/events.hub';
+import { LiveProgress } from './events/live-progress';
 import { HealthController } from './health/health.controller';
 import type { RepoKdf } from './plans/plan-repository';
 import { PlansController } from './plans/plans.controller';
 import { PlansService } from './plans/plans.service';
+import { RestoreQueue } from './restores/restore-queue';
+import { RestoresController } from './restores/restores.controller';
+import { RestoresService } from './restores/restores.service';
 import { RunsController } from './runs/runs.controller';
 import { RunsService } from './runs/runs.service';
+import { SCHEDULE_CONSUMER_ENABLED, ScheduleConsumer } from './schedule/schedule.consumer';
 import { ServicesController } from './services/services.controller';
 import { ServicesService } from './services/services.service';
 import { TargetsController } from './targets/targets.controller';
@@ -25,6 +33,8 @@ import { TargetsService } from './targets/targets.service';
 export interface AppOptions {
   /** Argon2id cost of new repositories' key files; tests lower it. Default: the engine's. */
   repoKdf?: RepoKdf;
+  /** Consume the `schedule` queue (plans' scheduled runs) in this process. Default: true. */
+  scheduleConsumer?: boolean;
 }
 
 @Module({})
@@ -32,7 +42,16 @@ export class AppModule {
   static forRoot(config: ApiConfig, logger: Logger, options: AppOptions = {}): DynamicModule {
     return {
       module: AppModule,
-      controllers: [HealthController, ServicesController, TargetsController, PlansController, RunsController],
+      controllers: [
+        HealthController,
+        ServicesController,
+        TargetsController,
+        PlansController,
+        RunsController,
+        RestoresController,
+        EventsController,
+        EventsConsumer,
+      ],
       providers: [
         { provide: API_CONFIG, useValue: config },
         { provide: LOGGER, useValue: logger },
@@ -46,6 +65,12 @@ export class AppModule {
         TargetsService,
         PlansService,
         RunsService,
+        { provide: SCHEDULE_CONSUMER_ENABLED, useValue: options.scheduleConsumer ?? true },
+        ScheduleConsumer,
+        RestoreQueue,
+        RestoresService,
+        EventsHub,
+        LiveProgress,
       ],
     };
   }

@@ -3,23 +3,40 @@ import { performance } from 'node:perf_hooks';
 import type { INestApplication } from '@nestjs/common';
 import { HttpAdapterHost, NestFactory } from '@nestjs/core';
 import { type NestExpressApplication } from '@nestjs/platform-express';
+import type { MicroserviceOptions } from '@nestjs/microservices';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import type { ApiConfig } from '@vaultline/config';
+import { redisTransport } from '@vaultline/events';
+import { FleetMetrics } from '@vaultline/observability';
 import type { Logger } from 'pino';
 import { AppModule, type AppOptions } from './app.module';
 import { ErrorFilter } from './common/error.filter';
+import { EventsServer } from './events/events.server';
 import { PinoNestLogger } from './common/logger';
 
-/** One line per request: method, route path (no query: it could carry anything), status, time. */
-function requestLog(logger: Logger) {
+/**
+ * One line per request — method, path (no query: it could carry anything), status, time — and the
+ * request metrics, labelled by the route *template* (`/v1/plans/:id`), never the path: ids in
+ * labels would grow without bound.
+ */
+function requestLog(logger: Logger, metrics: FleetMetrics) {
   return (req: IncomingMessage, res: ServerResponse, next: () => void): void => {
     const start = performance.now();
     const path = (req.url ?? '').split('?', 1)[0];
     res.on('finish', () => {
+      const seconds = (performance.now() - start) / 1000;
       logger.info(
-        { method: req.method, path, status: res.statusCode, ms: Math.round(performance.now() - start) },
+        { method: req.method, path, status: res.statusCode, ms: Math.round(seconds * 1000) },
         'request',
       );
+      const route = (req as IncomingMessage & { route?: { path?: unknown } }).route?.path;
+      const labels = {
+        method: req.method ?? 'GET',
+        route: typeof route === 'string' ? route : path === '/metrics' ? '/metrics' : 'unmatched',
+        status: String(res.statusCode),
+      };
+      metrics.httpRequests.inc(labels);
+      metrics.httpDuration.observe(labels, seconds);
     });
     next();
   };
@@ -40,7 +57,29 @@ export async function createApp(
     // so main.ts reports it in one line and the tests see the error.
     abortOnError: false,
   });
-  app.use(requestLog(logger));
+  // The fleet's live events (workers, report service) arrive over Redis pub/sub and feed the SSE
+  // streams and LiveProgress. Started here rather than in main.ts so the tests run it too; the
+  // server does not wait for Redis (events.server.ts), so the API starts while Redis is away.
+  app.connectMicroservice<MicroserviceOptions>({
+    strategy: new EventsServer(redisTransport(config.redisUrl).options),
+  });
+  await app.startAllMicroservices();
+  const metrics = new FleetMetrics('api');
+  app.use(requestLog(logger, metrics));
+  // Prometheus scrapes without a token, like /health (docs/operations.md: keep it off the public
+  // ingress); served straight on Express, outside Nest's guards.
+  const express = app.getHttpAdapter().getInstance() as {
+    get(path: string, handler: (req: IncomingMessage, res: ServerResponse) => void): void;
+  };
+  express.get('/metrics', (_req: IncomingMessage, res: ServerResponse) => {
+    metrics.expose().then(
+      ({ contentType, body }) => res.writeHead(200, { 'content-type': contentType }).end(body),
+      (err: unknown) => {
+        logger.error({ err }, 'metrics exposition failed');
+        res.writeHead(500).end();
+      },
+    );
+  });
   app.useGlobalFilters(new ErrorFilter(app.get(HttpAdapterHost), logger));
   app.enableShutdownHooks();
 

@@ -10,6 +10,10 @@ export type ApiErrorCode =
   | 'UNAUTHORIZED'
   | 'NOT_FOUND'
   | 'CONFLICT'
+  /** The password given does not open the plan's repository (restore, password change). */
+  | 'WRONG_PASSWORD'
+  /** A restore across architectures without `allowCrossArch` (the service would need reinstalling). */
+  | 'CROSS_ARCH'
   /** A dependency (the database) is down: retry later; health checks answer this. */
   | 'UNAVAILABLE'
   | 'INTERNAL';

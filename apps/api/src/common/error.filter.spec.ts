@@ -24,6 +24,8 @@ describe('mapError', () => {
       UNAUTHORIZED: 401,
       NOT_FOUND: 404,
       CONFLICT: 409,
+      WRONG_PASSWORD: 422,
+      CROSS_ARCH: 409,
       UNAVAILABLE: 503,
     };
     for (const [code, status] of Object.entries(expected) as [ApiErrorCode, number][]) {

@@ -23,6 +23,8 @@ export const STATUS_OF = {
   UNAUTHORIZED: 401,
   NOT_FOUND: 404,
   CONFLICT: 409,
+  WRONG_PASSWORD: 422,
+  CROSS_ARCH: 409,
   UNAVAILABLE: 503,
   INTERNAL: 500,
 } as const satisfies Record<ApiErrorCode, number>;

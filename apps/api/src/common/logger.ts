@@ -17,6 +17,7 @@ export const REDACT_PATHS = [
   '*.passwordConfirmation',
   '*.oldPassword',
   '*.newPassword',
+  '*.newPasswordConfirmation',
   'secretKey',
   '*.secretKey',
   '*.s3SecretEnc',

@@ -27,7 +27,16 @@ const errorSchema: SchemaObject = {
       properties: {
         code: {
           type: 'string',
-          enum: ['VALIDATION_FAILED', 'UNAUTHORIZED', 'NOT_FOUND', 'CONFLICT', 'UNAVAILABLE', 'INTERNAL'],
+          enum: [
+            'VALIDATION_FAILED',
+            'UNAUTHORIZED',
+            'NOT_FOUND',
+            'CONFLICT',
+            'WRONG_PASSWORD',
+            'CROSS_ARCH',
+            'UNAVAILABLE',
+            'INTERNAL',
+          ],
         },
         message: { type: 'string' },
         fields: {

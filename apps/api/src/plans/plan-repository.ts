@@ -79,3 +79,29 @@ export async function removeNewRepository(keys: ServerKeys, target: Target, loca
     await backend.close();
   }
 }
+
+/** A plan's repository opened with its password, and the storage to close after use. */
+export interface OpenedRepo {
+  repo: Repository;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the plan's repository at `location` with the password (password change). Throws EngineError
+ * WRONG_PASSWORD, or StorageError when the target cannot be reached.
+ */
+export async function openPlanRepository(
+  keys: ServerKeys,
+  target: Target,
+  location: string,
+  password: string,
+): Promise<OpenedRepo> {
+  const backend = await openTargetStorage(keys, target, location, { create: false });
+  try {
+    const repo = await Repository.open(backend, { password });
+    return { repo, close: () => backend.close() };
+  } catch (err) {
+    await backend.close();
+    throw err;
+  }
+}

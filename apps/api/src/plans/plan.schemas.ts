@@ -4,27 +4,34 @@
  */
 import {
   newPasswordSchema,
+  passwordChangeSchema,
   passwordSchema,
   planNameSchema,
   retentionPolicySchema,
   scheduleSchema,
 } from '@vaultline/contracts';
 import { z } from 'zod';
+import { pageQuerySchema } from '../runs/pagination';
 
 /** Ids of existing rows; at least one, no duplicates (a duplicate would create two repositories). */
-const idListSchema = z
-  .array(z.uuid({ error: 'must be an id' }))
-  .min(1, { error: 'must list at least one id' })
-  .max(100)
-  .refine((ids) => new Set(ids).size === ids.length, { error: 'must not list an id twice' });
+const idList = (max: number) =>
+  z
+    .array(z.uuid({ error: 'must be an id' }))
+    .min(1, { error: 'must list at least one id' })
+    .max(max, { error: `must list at most ${max} ids` })
+    .refine((ids) => new Set(ids).size === ids.length, { error: 'must not list an id twice' });
+/** A repository per target is created with the password (Argon2id each): a handful, not hundreds. */
+const targetIdsSchema = idList(32);
+/** A self-hoster has tens of services; a platform team may put hundreds in one plan. */
+const serviceIdsSchema = idList(5000);
 
 export const createPlanSchema = z
   .strictObject({
     name: planNameSchema,
     schedule: scheduleSchema,
     retention: retentionPolicySchema,
-    targetIds: idListSchema,
-    serviceIds: idListSchema,
+    targetIds: targetIdsSchema,
+    serviceIds: serviceIdsSchema,
     password: z.string(),
     passwordConfirmation: z.string(),
   })
@@ -40,8 +47,29 @@ export const updatePlanSchema = z.strictObject({
   name: z.unknown().optional(),
   schedule: scheduleSchema.optional(),
   retention: retentionPolicySchema.optional(),
-  targetIds: idListSchema.optional(),
-  serviceIds: idListSchema.optional(),
+  targetIds: targetIdsSchema.optional(),
+  serviceIds: serviceIdsSchema.optional(),
   password: passwordSchema.optional(),
 });
 export type UpdatePlan = z.output<typeof updatePlanSchema>;
+
+/**
+ * Changing the plan's password: the contracts' rule (the old one of any length, the new one ≥ 4
+ * characters entered twice, a mismatch reported on `newPasswordConfirmation`).
+ */
+// The strict object only refuses unknown keys; the contract's schema checks (and names) the fields.
+export const changePasswordSchema = z
+  .strictObject({
+    oldPassword: z.unknown().optional(),
+    newPassword: z.unknown().optional(),
+    newPasswordConfirmation: z.unknown().optional(),
+  })
+  .and(passwordChangeSchema);
+export type ChangePassword = z.output<typeof changePasswordSchema>;
+
+/** Filters of a plan's snapshot list, beside the page. */
+export const snapshotQuerySchema = pageQuerySchema.extend({
+  serviceId: z.uuid({ error: 'must be an id' }).optional(),
+  targetId: z.uuid({ error: 'must be an id' }).optional(),
+});
+export type SnapshotQuery = z.output<typeof snapshotQuerySchema>;

@@ -1,10 +1,38 @@
-import { Body, Controller, Get, HttpCode, Param, Patch, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import {
+  applyDecorators,
+  Body,
+  Controller,
+  Delete,
+  Get,
+  Headers,
+  HttpCode,
+  Param,
+  Patch,
+  Post,
+  Query,
+} from '@nestjs/common';
+import { ApiBearerAuth, ApiHeader, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { ApiError4xx, ApiZodBody } from '../common/openapi';
 import { ZodBody } from '../common/zod-body.pipe';
-import { type RunView, RunsService } from '../runs/runs.service';
-import { type CreatePlan, createPlanSchema, type UpdatePlan, updatePlanSchema } from './plan.schemas';
-import { type PlanView, PlansService } from './plans.service';
+import { type Page, type PageQuery, pageQuerySchema, ZodQuery } from '../runs/pagination';
+import { type RunSummaryView, type RunView, RunsService } from '../runs/runs.service';
+import {
+  type ChangePassword,
+  changePasswordSchema,
+  type CreatePlan,
+  createPlanSchema,
+  type SnapshotQuery,
+  snapshotQuerySchema,
+  type UpdatePlan,
+  updatePlanSchema,
+} from './plan.schemas';
+import { type PasswordChangeView, type PlanView, PlansService, type SnapshotView } from './plans.service';
+
+const ApiPageQuery = (): MethodDecorator =>
+  applyDecorators(
+    ApiQuery({ name: 'limit', required: false, description: 'page size, 1-200 (default 50)' }),
+    ApiQuery({ name: 'cursor', required: false, description: '`nextCursor` of the previous page' }),
+  );
 
 @ApiTags('plans')
 @ApiBearerAuth()
@@ -30,6 +58,7 @@ export class PlansController {
     return this.plans.list();
   }
 
+  /** The plan log: state, and per target the snapshot count, the space added and the last success. */
   @Get(':id')
   @ApiError4xx(404, 'unknown plan')
   get(@Param('id') id: string): Promise<PlanView> {
@@ -41,6 +70,7 @@ export class PlansController {
   @ApiZodBody(updatePlanSchema)
   @ApiError4xx(400, 'invalid field, `name` given, or `password` missing or wrong for a new target')
   @ApiError4xx(404, 'unknown plan')
+  @ApiError4xx(409, 'the plan is being deleted')
   update(@Param('id') id: string, @Body(new ZodBody(updatePlanSchema)) body: UpdatePlan): Promise<PlanView> {
     return this.plans.update(id, body);
   }
@@ -48,6 +78,7 @@ export class PlansController {
   @Post(':id/pause')
   @HttpCode(200)
   @ApiError4xx(404, 'unknown plan')
+  @ApiError4xx(409, 'the plan is being deleted')
   pause(@Param('id') id: string): Promise<PlanView> {
     return this.plans.pause(id);
   }
@@ -55,15 +86,80 @@ export class PlansController {
   @Post(':id/resume')
   @HttpCode(200)
   @ApiError4xx(404, 'unknown plan')
+  @ApiError4xx(409, 'the plan is being deleted')
   resume(@Param('id') id: string): Promise<PlanView> {
     return this.plans.resume(id);
   }
 
-  /** Queues a manual run: one backup per service × target, then the report. */
-  @Post(':id/runs')
+  /**
+   * Deletes the plan and every snapshot it made, on every target: 202, the plan shows as
+   * `deleting` until the worker has emptied each target. Repeating it is harmless and re-queues
+   * what a failure left out.
+   */
+  @Delete(':id')
   @HttpCode(202)
   @ApiError4xx(404, 'unknown plan')
-  run(@Param('id') id: string): Promise<RunView> {
-    return this.runs.start(id);
+  @ApiError4xx(503, 'Redis unavailable: the plan stays marked deleting; repeat the request')
+  remove(@Param('id') id: string): Promise<PlanView> {
+    return this.plans.remove(id);
+  }
+
+  /**
+   * Changes the password of every target's repository; existing snapshots open with the new one.
+   * All targets must be reachable (docs/security.md, "Password change").
+   */
+  @Post(':id/password')
+  @HttpCode(200)
+  @ApiZodBody(changePasswordSchema)
+  @ApiError4xx(400, 'invalid field')
+  @ApiError4xx(422, 'WRONG_PASSWORD: `oldPassword` does not open the repositories (nothing changed)')
+  @ApiError4xx(404, 'unknown plan')
+  @ApiError4xx(409, 'the plan is being deleted, or its password is being changed')
+  @ApiError4xx(503, 'a target is unreachable (nothing changed)')
+  changePassword(
+    @Param('id') id: string,
+    @Body(new ZodBody(changePasswordSchema)) body: ChangePassword,
+  ): Promise<PasswordChangeView> {
+    return this.plans.changePassword(id, body);
+  }
+
+  /** The plan's catalogued snapshots, newest first. */
+  @Get(':id/snapshots')
+  @ApiPageQuery()
+  @ApiQuery({ name: 'serviceId', required: false })
+  @ApiQuery({ name: 'targetId', required: false })
+  @ApiError4xx(400, 'invalid filter, limit or cursor')
+  @ApiError4xx(404, 'unknown plan')
+  snapshots(
+    @Param('id') id: string,
+    @Query(new ZodQuery(snapshotQuerySchema)) query: SnapshotQuery,
+  ): Promise<Page<SnapshotView>> {
+    return this.plans.snapshots(id, query);
+  }
+
+  /** The plan's runs, newest first. */
+  @Get(':id/runs')
+  @ApiPageQuery()
+  @ApiError4xx(400, 'invalid limit or cursor')
+  @ApiError4xx(404, 'unknown plan')
+  listRuns(
+    @Param('id') id: string,
+    @Query(new ZodQuery(pageQuerySchema)) query: PageQuery,
+  ): Promise<Page<RunSummaryView>> {
+    return this.runs.listForPlan(id, query);
+  }
+
+  /**
+   * Queues a manual run: one backup per service × target, then the report. The same
+   * Idempotency-Key within 24 h returns the run the first request queued.
+   */
+  @Post(':id/runs')
+  @HttpCode(202)
+  @ApiHeader({ name: 'Idempotency-Key', required: false, description: '1-255 printable ASCII characters' })
+  @ApiError4xx(400, 'invalid Idempotency-Key')
+  @ApiError4xx(404, 'unknown plan')
+  @ApiError4xx(409, 'the plan is being deleted, or a request with this Idempotency-Key is in progress')
+  run(@Param('id') id: string, @Headers('idempotency-key') idempotencyKey?: string): Promise<RunView> {
+    return this.runs.startManual(id, idempotencyKey);
   }
 }

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { parseJobPayload, type RetentionPolicy, type Schedule, scheduleToCron } from '@vaultline/contracts';
 import type { Plan, Target } from '@vaultline/db';
@@ -11,14 +12,17 @@ import { PrismaService } from '../common/prisma.service';
 import { QueuesService } from '../common/queues.service';
 import { LOGGER, REPO_KDF, SERVER_KEYS } from '../common/tokens';
 import { UUID_RE } from '../common/zod-body.pipe';
+import { cursorOf, type Page, pageOf } from '../runs/pagination';
 import {
   checkPlanPassword,
   type CreatedRepo,
   createPlanRepository,
+  type OpenedRepo,
+  openPlanRepository,
   type RepoKdf,
   removeNewRepository,
 } from './plan-repository';
-import type { CreatePlan, UpdatePlan } from './plan.schemas';
+import type { ChangePassword, CreatePlan, SnapshotQuery, UpdatePlan } from './plan.schemas';
 
 /** A plan's target as the API shows it: where its repository is, never its writer key. */
 export interface PlanTargetView {
@@ -27,20 +31,81 @@ export interface PlanTargetView {
   kind: string;
   repoId: string;
   repoLocation: string;
-  /** Sum of the catalogued snapshots' bytesAdded: what this plan stored on the target. */
+  /**
+   * Sum of the catalogued snapshots' bytesAdded: the space this plan added to the target (new,
+   * deduplicated, compressed data), not the size of the data it protects.
+   */
   sizeBytes: number;
+  /** Snapshots of the plan catalogued on this target (what retention kept). */
+  snapshotCount: number;
+  /** The newest successful backup to this target (catalog or run results); null before the first. */
+  lastSuccessAt: string | null;
 }
+
+/** active: backs up on schedule; paused: only on demand; deleting: its snapshots are being removed. */
+export type PlanState = 'active' | 'paused' | 'deleting';
 
 export interface PlanView {
   id: string;
   name: string;
+  state: PlanState;
   schedule: Schedule;
   retention: RetentionPolicy;
   paused: boolean;
+  /** When deletion was asked for; null unless `state` is deleting. */
+  deletedAt: string | null;
   targets: PlanTargetView[];
   services: { id: string; name: string }[];
   createdAt: string;
   updatedAt: string;
+}
+
+/** One snapshot of the plan log. */
+export interface SnapshotView {
+  id: string;
+  time: string;
+  serviceId: string | null;
+  serviceName: string | null;
+  targetId: string;
+  targetName: string;
+  runId: string | null;
+  arch: string;
+  /** Size of the service's data in the snapshot. */
+  totalBytes: number;
+  /** New data this snapshot added to the repository. */
+  bytesAdded: number;
+  files: number;
+  /** partial: some files could not be read and the backup went on without them (`unreadable`). */
+  status: 'success' | 'partial';
+  unreadable: number;
+}
+
+export interface PasswordChangeView {
+  planId: string;
+  /**
+   * Every target's repository now opens with the new password. `oldKeyRemoved` false: removing the
+   * old key file failed on that target, so the old password still opens it there too; the change
+   * can be repeated with the old password to finish it (see docs/security.md). `alreadyChanged`:
+   * the old password no longer opened the target but the new one did (a repeated request).
+   */
+  targets: { id: string; name: string; oldKeyRemoved: boolean; alreadyChanged: boolean }[];
+}
+
+/** A deleted plan's snapshots are removed per target by the worker; transient failures retry. */
+const DELETE_ATTEMPTS = 5;
+const DELETE_BACKOFF = { type: 'exponential', delay: 60_000 } as const;
+export const deletePlanJobId = (planId: string, targetId: string): string => `delete-${planId}-${targetId}`;
+
+/** Serialises password changes of one plan (two at once could leave each other's key files). */
+const PASSWORD_LOCK_TTL_S = 10 * 60;
+
+const iso = (d: Date | null | undefined): string | null => (d ? d.toISOString() : null);
+const latest = (...dates: (Date | null | undefined)[]): Date | null =>
+  dates.reduce<Date | null>((a, d) => (d && (!a || d > a) ? d : a), null);
+
+function stateOf(p: Plan): PlanState {
+  if (p.deletedAt) return 'deleting';
+  return p.paused ? 'paused' : 'active';
 }
 
 function scheduleOf(p: Plan): Schedule {
@@ -113,17 +178,25 @@ export class PlansService {
   }
 
   async list(): Promise<PlanView[]> {
-    const rows = await this.prisma.client.plan.findMany({
-      where: { deletedAt: null },
-      orderBy: { name: 'asc' },
-      select: { id: true },
-    });
-    return Promise.all(rows.map((r) => this.get(r.id)));
+    // Plans being deleted are listed too: their name stays taken until the worker is done.
+    const rows = await this.prisma.client.plan.findMany({ orderBy: { name: 'asc' }, select: { id: true } });
+    const views = await Promise.all(
+      rows.map(async (r) => {
+        try {
+          return await this.get(r.id);
+        } catch (err) {
+          if (isNotFound(err)) return null;
+          throw err;
+        }
+      }),
+    );
+    // A plan whose deletion finished between the two queries is simply gone.
+    return views.filter((v): v is PlanView => v !== null);
   }
 
   async get(id: string): Promise<PlanView> {
     const plan = await this.find(id);
-    const [targets, services, sizes] = await Promise.all([
+    const [targets, services, sizes, backups] = await Promise.all([
       this.prisma.client.planTarget.findMany({
         where: { planId: id },
         include: { target: true },
@@ -134,24 +207,40 @@ export class PlansService {
         by: ['targetId'],
         where: { planId: id },
         _sum: { bytesAdded: true },
+        _count: { _all: true },
+        _max: { time: true },
+      }),
+      // The run results too: a success is known there before the catalog row is written.
+      this.prisma.client.serviceBackup.groupBy({
+        by: ['targetId'],
+        where: { run: { planId: id }, status: 'success' },
+        _max: { finishedAt: true },
       }),
     ]);
-    const size = new Map(sizes.map((s) => [s.targetId, Number(s._sum.bytesAdded ?? 0n)]));
+    const catalog = new Map(sizes.map((s) => [s.targetId, s]));
+    const finished = new Map(backups.map((b) => [b.targetId, b._max.finishedAt]));
     return {
       id: plan.id,
       name: plan.name,
+      state: stateOf(plan),
       schedule: scheduleOf(plan),
       // Written only from a parsed RetentionPolicy (create and update).
       retention: plan.retention as RetentionPolicy,
       paused: plan.paused,
-      targets: targets.map((pt) => ({
-        id: pt.targetId,
-        name: pt.target.name,
-        kind: pt.target.kind,
-        repoId: pt.repoId,
-        repoLocation: pt.repoLocation,
-        sizeBytes: size.get(pt.targetId) ?? 0,
-      })),
+      deletedAt: iso(plan.deletedAt),
+      targets: targets.map((pt) => {
+        const c = catalog.get(pt.targetId);
+        return {
+          id: pt.targetId,
+          name: pt.target.name,
+          kind: pt.target.kind,
+          repoId: pt.repoId,
+          repoLocation: pt.repoLocation,
+          sizeBytes: Number(c?._sum.bytesAdded ?? 0n),
+          snapshotCount: c?._count._all ?? 0,
+          lastSuccessAt: iso(latest(c?._max.time, finished.get(pt.targetId))),
+        };
+      }),
       services: services
         .map((ps) => ({ id: ps.serviceId, name: ps.service.name }))
         .sort((a, b) => a.name.localeCompare(b.name)),
@@ -162,7 +251,7 @@ export class PlansService {
 
   async update(id: string, input: UpdatePlan): Promise<PlanView> {
     if (input.name !== undefined) throw invalidField('name', 'cannot be changed after creation');
-    const plan = await this.find(id);
+    const plan = await this.findActive(id);
     const current = await this.prisma.client.planTarget.findMany({
       where: { planId: id },
       include: { target: true },
@@ -223,7 +312,7 @@ export class PlansService {
   }
 
   async pause(id: string): Promise<PlanView> {
-    await this.find(id);
+    await this.findActive(id);
     await this.prisma.client.plan.update({ where: { id }, data: { paused: true } });
     // After the row: a firing between the two sees the plan paused and skips (PLAN_PAUSED).
     await this.queues.run(() => this.queues.schedule.removeJobScheduler(id));
@@ -231,16 +320,218 @@ export class PlansService {
   }
 
   async resume(id: string): Promise<PlanView> {
-    const plan = await this.find(id);
+    const plan = await this.findActive(id);
     await this.prisma.client.plan.update({ where: { id }, data: { paused: false } });
     await this.upsertScheduler(id, scheduleOf(plan));
     return this.get(id);
   }
 
-  /** The plan, or 404 for an unknown id, a non-UUID or a plan being deleted. */
+  /**
+   * Deletes the plan with all its snapshots (the Terminus rule: "deleting a backup task will also
+   * remove all associated backup snapshots"). The row is marked first — from then on the plan shows
+   * as deleting and refuses runs and changes — then its scheduler goes and one maintenance job per
+   * target removes the snapshots there; the worker drops the plan's rows when the last one is done.
+   * Idempotent and re-triable: when Redis fails (503) the plan stays marked, and calling again
+   * queues what is missing (job ids are deterministic; a job that failed for good is retried).
+   */
+  async remove(id: string): Promise<PlanView> {
+    const plan = await this.find(id);
+    if (!plan.deletedAt) {
+      // The condition keeps the first deletion time when two requests race.
+      await this.prisma.client.plan.updateMany({
+        where: { id, deletedAt: null },
+        data: { deletedAt: new Date() },
+      });
+    }
+    // A firing that slips in before this sees the plan deleted and skips (PLAN_DELETED).
+    await this.queues.run(() => this.queues.schedule.removeJobScheduler(id));
+    const view = await this.get(id);
+    const targets = await this.prisma.client.planTarget.findMany({
+      where: { planId: id },
+      select: { targetId: true },
+    });
+    if (!targets.length) {
+      // No repository anywhere (every target's job already finished): nothing left for a worker.
+      await this.prisma.client.plan.deleteMany({ where: { id } });
+      return view;
+    }
+    await this.queues.run(async () => {
+      for (const { targetId } of targets) {
+        const jobId = deletePlanJobId(id, targetId);
+        const existing = await this.queues.maintenance.getJob(jobId);
+        if (existing) {
+          if (await existing.isFailed()) await existing.retry('failed');
+          continue;
+        }
+        await this.queues.maintenance.add(
+          'maintenance.deletePlan',
+          parseJobPayload('maintenance.deletePlan', { planId: id, targetId }),
+          {
+            jobId,
+            attempts: DELETE_ATTEMPTS,
+            backoff: DELETE_BACKOFF,
+          },
+        );
+      }
+    });
+    return view;
+  }
+
+  /**
+   * Changes the plan's password on every target, without re-encrypting anything: a key file is a
+   * wrapping of the repository's master keys, so every existing snapshot opens with the new password
+   * (unlike StartOS, where old backups keep the old one). All or nothing as far as the targets allow
+   * (docs/security.md "Password change"):
+   *   1. every repository is opened with the old password — a wrong one (422 WRONG_PASSWORD) or an
+   *      unreachable target (503) refuses the change before anything is written; a target the new
+   *      password already opens (a repeated request) is left as it is;
+   *   2. a key file for the new password is added to each — a failure removes those added (503);
+   *   3. the old key file is removed from each — a failure there leaves the old password working on
+   *      that target only, reported per target (`oldKeyRemoved: false`) rather than hidden.
+   * Steps 2 and 3 are the engine's changePassword split across targets.
+   */
+  async changePassword(id: string, input: ChangePassword): Promise<PasswordChangeView> {
+    await this.findActive(id);
+    const lock = `${this.queues.prefix}:lock:plan-password:${id}`;
+    const token = randomUUID();
+    const locked = await this.queues.run(() =>
+      this.queues.redis.set(lock, token, 'EX', PASSWORD_LOCK_TTL_S, 'NX'),
+    );
+    if (locked !== 'OK') throw new ApiError('CONFLICT', "the plan's password is already being changed");
+    try {
+      return await this.rekey(id, input);
+    } finally {
+      // Only our own lock: compare-and-delete in one step.
+      await this.queues.redis
+        .eval(
+          "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0",
+          1,
+          lock,
+          token,
+        )
+        .catch((e: unknown) => {
+          this.logger.warn({ err: e, planId: id }, 'could not release the password-change lock');
+        });
+    }
+  }
+
+  private async rekey(id: string, input: ChangePassword): Promise<PasswordChangeView> {
+    const rows = await this.prisma.client.planTarget.findMany({
+      where: { planId: id },
+      include: { target: true },
+      orderBy: { createdAt: 'asc' },
+    });
+    const opened: { target: Target; session: OpenedRepo; already: boolean; newKeyId?: string }[] = [];
+    try {
+      for (const row of rows) {
+        opened.push({ target: row.target, ...(await this.probe(row.target, row.repoLocation, input)) });
+      }
+      try {
+        for (const o of opened) {
+          if (!o.already) o.newKeyId = await o.session.repo.addKey(input.newPassword, this.kdf);
+        }
+      } catch (err) {
+        for (const o of opened) {
+          const keyId = o.newKeyId;
+          if (keyId === undefined) continue;
+          await o.session.repo.removeKey(keyId).catch((e: unknown) => {
+            this.logger.error(
+              { err: e, planId: id, targetId: o.target.id },
+              'could not take back a new key file',
+            );
+          });
+        }
+        throw storageFailure(err, opened.find((o) => !o.already && o.newKeyId === undefined)?.target);
+      }
+      const targets: PasswordChangeView['targets'] = [];
+      for (const o of opened) {
+        const oldKeyId = o.session.repo.keyId;
+        let oldKeyRemoved = true;
+        try {
+          if (!o.already && oldKeyId !== null) await o.session.repo.removeKey(oldKeyId);
+        } catch (err) {
+          oldKeyRemoved = false;
+          this.logger.error({ err, planId: id, targetId: o.target.id }, 'could not remove the old key file');
+        }
+        targets.push({ id: o.target.id, name: o.target.name, oldKeyRemoved, alreadyChanged: o.already });
+      }
+      this.logger.info({ planId: id, targets: targets.length }, 'plan password changed');
+      return { planId: id, targets };
+    } finally {
+      for (const o of opened) await o.session.close().catch(() => undefined);
+    }
+  }
+
+  /** The plan log: its catalogued snapshots, newest first, optionally of one service or target. */
+  async snapshots(id: string, query: SnapshotQuery): Promise<Page<SnapshotView>> {
+    await this.find(id);
+    const after = cursorOf(query);
+    const rows = await this.prisma.client.snapshot.findMany({
+      where: {
+        planId: id,
+        ...(query.serviceId ? { serviceId: query.serviceId } : {}),
+        ...(query.targetId ? { targetId: query.targetId } : {}),
+        ...(after
+          ? {
+              OR: [
+                { time: { lt: after.time } },
+                { time: after.time, id: { lt: after.id } },
+                { time: after.time, id: after.id, targetId: { lt: after.key ?? '' } },
+              ],
+            }
+          : {}),
+      },
+      include: { service: { select: { name: true } }, target: { select: { name: true } } },
+      orderBy: [{ time: 'desc' }, { id: 'desc' }, { targetId: 'desc' }],
+      take: query.limit + 1,
+    });
+    // The run result of each snapshot says whether files were left out.
+    const results = await this.prisma.client.serviceBackup.findMany({
+      where: { snapshotId: { in: rows.map((r) => r.id) }, run: { planId: id } },
+      select: { snapshotId: true, targetId: true, unreadable: true },
+    });
+    const unreadable = new Map(
+      results.map((r) => [
+        `${r.snapshotId}/${r.targetId}`,
+        Array.isArray(r.unreadable) ? r.unreadable.length : 0,
+      ]),
+    );
+    return pageOf(
+      rows,
+      query.limit,
+      (r) => ({ time: r.time, id: r.id, key: r.targetId }),
+      (r) => {
+        const skipped = unreadable.get(`${r.id}/${r.targetId}`) ?? 0;
+        return {
+          id: r.id,
+          time: r.time.toISOString(),
+          serviceId: r.serviceId,
+          serviceName: r.service?.name ?? null,
+          targetId: r.targetId,
+          targetName: r.target.name,
+          runId: r.runId,
+          arch: r.arch,
+          totalBytes: Number(r.totalBytes),
+          bytesAdded: Number(r.bytesAdded),
+          files: r.files,
+          status: skipped > 0 ? 'partial' : 'success',
+          unreadable: skipped,
+        };
+      },
+    );
+  }
+
+  /** The plan, or 404 for an unknown id or a non-UUID (a plan being deleted included). */
   async find(id: string): Promise<Plan> {
     const row = UUID_RE.test(id) ? await this.prisma.client.plan.findUnique({ where: { id } }) : null;
-    if (!row || row.deletedAt) throw notFound('plan', id);
+    if (!row) throw notFound('plan', id);
+    return row;
+  }
+
+  /** The plan, or 409 when it is being deleted: it takes no more changes. */
+  private async findActive(id: string): Promise<Plan> {
+    const row = await this.find(id);
+    if (row.deletedAt) throw new ApiError('CONFLICT', `plan ${JSON.stringify(id)} is being deleted`);
     return row;
   }
 
@@ -262,12 +553,46 @@ export class PlansService {
     }
   }
 
+  /**
+   * Opens a target's repository for a password change: with the old password, or — when that fails
+   * and the new one opens it — as already changed (a repeated request finishing what a failed
+   * removal of the old key file left, step 3 of changePassword). Neither: 422 WRONG_PASSWORD on
+   * oldPassword.
+   */
+  private async probe(
+    target: Target,
+    location: string,
+    input: ChangePassword,
+  ): Promise<{ session: OpenedRepo; already: boolean }> {
+    const wrong = (err: unknown): boolean => err instanceof EngineError && err.code === 'WRONG_PASSWORD';
+    try {
+      return {
+        session: await openPlanRepository(this.keys, target, location, input.oldPassword),
+        already: false,
+      };
+    } catch (err) {
+      if (!wrong(err)) throw storageFailure(err, target);
+    }
+    try {
+      return {
+        session: await openPlanRepository(this.keys, target, location, input.newPassword),
+        already: true,
+      };
+    } catch (err) {
+      if (!wrong(err)) throw storageFailure(err, target);
+    }
+    const message = `does not open the plan's repository on target ${JSON.stringify(target.name)}`;
+    throw new ApiError('WRONG_PASSWORD', `oldPassword ${message}`, [{ path: 'oldPassword', message }]);
+  }
+
   private async checkPassword(target: Target, location: string, password: string): Promise<void> {
     try {
       await checkPlanPassword(this.keys, target, location, password);
     } catch (err) {
       if (err instanceof EngineError && err.code === 'WRONG_PASSWORD') {
-        throw invalidField('password', "does not open the plan's repositories");
+        throw new ApiError('WRONG_PASSWORD', "password does not open the plan's repositories", [
+          { path: 'password', message: "does not open the plan's repositories" },
+        ]);
       }
       throw storageFailure(err, target);
     }
@@ -301,11 +626,15 @@ export class PlansService {
   }
 }
 
+const isNotFound = (err: unknown): boolean => err instanceof ApiError && err.code === 'NOT_FOUND';
+
 /** A target that cannot take the repository is the target's problem, told with its name. */
-function storageFailure(err: unknown, target: Target): unknown {
+function storageFailure(err: unknown, target: Target | undefined): unknown {
   if (err instanceof StorageError) {
-    return new ApiError('UNAVAILABLE', `target ${JSON.stringify(target.name)}: ${err.message}`);
+    const where = target ? `target ${JSON.stringify(target.name)}` : 'a target';
+    return new ApiError('UNAVAILABLE', `${where}: ${err.message}`);
   }
+  if (!target) return err;
   if (err instanceof EngineError && err.code === 'ALREADY_INITIALIZED') {
     return new ApiError('CONFLICT', `target ${JSON.stringify(target.name)}: ${err.message}`);
   }

@@ -1,7 +1,7 @@
 import { Controller, Get, Param } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { ApiError4xx } from '../common/openapi';
-import { type RunView, RunsService } from './runs.service';
+import { type ReportView, type RunView, RunsService } from './runs.service';
 
 @ApiTags('runs')
 @ApiBearerAuth()
@@ -14,5 +14,13 @@ export class RunsController {
   @ApiError4xx(404, 'unknown run')
   get(@Param('id') id: string): Promise<RunView> {
     return this.runs.get(id);
+  }
+
+  /** The run's report: status and summary, once the report service has aggregated the run. */
+  @Get(':id/report')
+  @ApiError4xx(404, 'unknown run')
+  @ApiError4xx(409, 'the run has no report yet (still queued or running): retry later')
+  report(@Param('id') id: string): Promise<ReportView> {
+    return this.runs.report(id);
   }
 }

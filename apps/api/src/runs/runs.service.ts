@@ -1,11 +1,17 @@
+import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { JOBS, parseJobPayload } from '@vaultline/contracts';
+import { JOBS, type JobResult, parseJobPayload } from '@vaultline/contracts';
+import type { Prisma, Run, RunTrigger } from '@vaultline/db';
+import type { ApiConfig } from '@vaultline/config';
 import type { Logger } from 'pino';
-import { notFound } from '../common/api-error';
+import { z } from 'zod';
+import { ApiError, notFound } from '../common/api-error';
 import { PrismaService } from '../common/prisma.service';
 import { QueuesService } from '../common/queues.service';
-import { LOGGER } from '../common/tokens';
+import { API_CONFIG, LOGGER } from '../common/tokens';
+import { LiveProgress } from '../events/live-progress';
 import { UUID_RE } from '../common/zod-body.pipe';
+import { cursorOf, type Page, type PageQuery, pageOf } from './pagination';
 
 export interface ServiceBackupView {
   serviceId: string;
@@ -25,7 +31,8 @@ export interface ServiceBackupView {
   durationMs: number | null;
 }
 
-export interface RunView {
+/** A run in a plan's list. */
+export interface RunSummaryView {
   id: string;
   planId: string;
   trigger: string;
@@ -33,15 +40,62 @@ export interface RunView {
   queuedAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+}
+
+export interface RunView extends RunSummaryView {
   backups: ServiceBackupView[];
 }
 
+/** What the report service stored once every backup of the run had finished. */
+export interface ReportView {
+  runId: string;
+  /** success, partial or failed. */
+  status: string;
+  /** The report as posted to the webhook: per service × target results, errors, sizes, durations. */
+  summary: unknown;
+  createdAt: string;
+  /** Null when no webhook is configured. */
+  webhookStatus: string | null;
+  notifiedAt: string | null;
+}
+
+/**
+ * Idempotency-Key of POST /v1/plans/:id/runs. Printable ASCII (it becomes part of nothing but a
+ * hash), bounded like the common practice of 255 characters.
+ */
+export const idempotencyKeySchema = z
+  .string()
+  .min(1, { error: 'must not be empty' })
+  .max(255, { error: 'must have at most 255 characters' })
+  .regex(/^[\x21-\x7e]+$/, { error: 'must be printable ASCII without spaces' });
+
+/** A key names the same run for this long (the common 24 h window of idempotency keys). */
+const IDEMPOTENCY_TTL_S = 24 * 60 * 60;
+/** While the run is being created; bounds how long a crashed request blocks its key. */
+const IDEMPOTENCY_PENDING_TTL_S = 60;
+const PENDING = 'pending';
+
+/**
+ * A run whose flow was never recorded (flowJobId null) counts as in progress for this long:
+ * RunsService.start either records it or deletes the run within a request's time. Older ones were
+ * left by a crash and must not block the schedule for ever.
+ */
+const UNRECORDED_FLOW_GRACE_MS = 10 * 60_000;
+
+/** Interactive transaction bound: it waits on the plan's advisory lock and on Redis (5 s each). */
+const SCHEDULE_TX_TIMEOUT_MS = 15_000;
+
 /**
  * The retry policy of a backup child (docs/worker.md): transient failures (an unreachable target,
- * a locked repository) get 4 attempts with exponential backoff from 30 s.
+ * a locked repository) get 4 attempts with exponential backoff from BACKUP_RETRY_DELAY_MS
+ * (default 30 s).
  */
 const BACKUP_ATTEMPTS = 4;
-const BACKUP_BACKOFF = { type: 'exponential', delay: 30_000 } as const;
+/**
+ * The report parent: its processing is idempotent (apps/report), so a brief Postgres or Redis
+ * failure while it writes is simply retried instead of leaving the run open for the reaper.
+ */
+const REPORT_OPTS = { attempts: 8, backoff: { type: 'exponential', delay: 2_000 } } as const;
 
 /** BullMQ job ids: deterministic, so re-adding a run's flow cannot duplicate a job. */
 export const reportJobId = (runId: string): string => `run-${runId}`;
@@ -55,27 +109,101 @@ export class RunsService {
   constructor(
     private readonly prisma: PrismaService,
     private readonly queues: QueuesService,
+    private readonly live: LiveProgress,
+    @Inject(API_CONFIG) private readonly config: ApiConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
-  /** A manual run: the Run row, one queued row per service × target, and the report/backup flow. */
-  async start(planId: string): Promise<RunView> {
+  /**
+   * A manual run. With an Idempotency-Key, the same key (for the same plan) within 24 h returns the
+   * run the first request created, so a client retrying after a timeout does not back up twice.
+   */
+  async startManual(planId: string, idempotencyKey?: string): Promise<RunView> {
+    if (idempotencyKey === undefined) return this.get(await this.create(planId, 'manual'));
+    const parsed = idempotencyKeySchema.safeParse(idempotencyKey);
+    if (!parsed.success) {
+      const message = parsed.error.issues[0]?.message ?? 'is invalid';
+      throw new ApiError('VALIDATION_FAILED', `header Idempotency-Key: ${message}`, [
+        { path: 'Idempotency-Key', message },
+      ]);
+    }
+    await this.plan(planId); // 404 before anything is stored under the key
+    // Hashed: the key is the client's string, of any printable content.
+    const digest = createHash('sha256').update(parsed.data).digest('hex');
+    const key = `${this.queues.prefix}:idempotency:run:${planId}:${digest}`;
+    const claimed = await this.queues.run(() =>
+      this.queues.redis.set(key, PENDING, 'EX', IDEMPOTENCY_PENDING_TTL_S, 'NX'),
+    );
+    if (claimed !== 'OK') {
+      const runId = await this.queues.run(() => this.queues.redis.get(key));
+      if (runId === null || runId === PENDING) {
+        throw new ApiError('CONFLICT', 'a request with this Idempotency-Key is still being processed');
+      }
+      return this.get(runId);
+    }
+    let runId: string;
+    try {
+      runId = await this.create(planId, 'manual');
+    } catch (err) {
+      // Free the key: the request failed, so a retry with it must be able to try again.
+      await this.queues.redis.del(key).catch((e: unknown) => {
+        this.logger.warn({ err: e }, 'could not free an idempotency key');
+      });
+      throw err;
+    }
+    await this.queues.run(() => this.queues.redis.set(key, runId, 'EX', IDEMPOTENCY_TTL_S));
+    return this.get(runId);
+  }
+
+  /**
+   * A firing of the plan's job scheduler (the `schedule.run` job). Skipped when the plan is paused or
+   * being deleted (its scheduler was removed a moment too late), or when its previous run is still
+   * queued or running: a slow backup is not stacked with another of the same data.
+   */
+  async startScheduled(planId: string): Promise<JobResult<'schedule.run'>> {
     const plan = UUID_RE.test(planId)
-      ? await this.prisma.client.plan.findUnique({
-          where: { id: planId },
-          include: { targets: true, services: true },
-        })
+      ? await this.prisma.client.plan.findUnique({ where: { id: planId } })
       : null;
-    if (!plan || plan.deletedAt) throw notFound('plan', planId);
-    const pairs = plan.services.flatMap((s) =>
-      plan.targets.map((t) => ({ serviceId: s.serviceId, targetId: t.targetId })),
+    if (!plan || plan.deletedAt) return { outcome: 'skipped', reason: 'PLAN_DELETED' };
+    if (plan.paused) return { outcome: 'skipped', reason: 'PLAN_PAUSED' };
+    const runId = await this.create(planId, 'schedule');
+    return runId === null ? { outcome: 'skipped', reason: 'RUN_IN_PROGRESS' } : { outcome: 'started', runId };
+  }
+
+  /**
+   * The Run row, one queued row per service × target, and the report/backup flow. Scheduled runs
+   * return null instead when a run of the plan is still in progress.
+   */
+  private async create(planId: string, trigger: 'manual'): Promise<string>;
+  private async create(planId: string, trigger: 'schedule'): Promise<string | null>;
+  private async create(planId: string, trigger: RunTrigger): Promise<string | null> {
+    const plan = await this.plan(planId);
+    if (plan.deletedAt) throw new ApiError('CONFLICT', `plan ${JSON.stringify(planId)} is being deleted`);
+    const targets = await this.prisma.client.planTarget.findMany({ where: { planId } });
+    const services = await this.prisma.client.planService.findMany({ where: { planId } });
+    const pairs = services.flatMap((s) =>
+      targets.map((t) => ({ serviceId: s.serviceId, targetId: t.targetId })),
     );
 
-    const run = await this.prisma.client.$transaction(async (tx) => {
-      const created = await tx.run.create({ data: { planId, trigger: 'manual' } });
+    const insert = async (tx: Prisma.TransactionClient): Promise<Run> => {
+      const created = await tx.run.create({ data: { planId, trigger } });
       await tx.serviceBackup.createMany({ data: pairs.map((p) => ({ runId: created.id, ...p })) });
       return created;
-    });
+    };
+    const run =
+      trigger === 'manual'
+        ? await this.prisma.client.$transaction(insert)
+        : await this.prisma.client.$transaction(
+            async (tx) => {
+              // Serialises the check and the insert per plan across API replicas: two firings
+              // handled at once cannot both see "nothing in progress".
+              await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${planId}, 0))`;
+              if (await this.inProgress(tx, planId)) return null;
+              return insert(tx);
+            },
+            { timeout: SCHEDULE_TX_TIMEOUT_MS, maxWait: SCHEDULE_TX_TIMEOUT_MS },
+          );
+    if (!run) return null;
 
     try {
       // The report is the flow's parent: BullMQ runs it once every backup child has finished.
@@ -86,7 +214,7 @@ export class RunsService {
           name: 'report.aggregate',
           queueName: JOBS['report.aggregate'].queue,
           data: parseJobPayload('report.aggregate', { runId: run.id, planId }),
-          opts: { jobId: reportJobId(run.id) },
+          opts: { jobId: reportJobId(run.id), ...REPORT_OPTS },
           children: pairs.map((p) => ({
             name: 'backup.run',
             queueName: JOBS['backup.run'].queue,
@@ -94,7 +222,7 @@ export class RunsService {
             opts: {
               jobId: backupJobId(run.id, p.serviceId, p.targetId),
               attempts: BACKUP_ATTEMPTS,
-              backoff: BACKUP_BACKOFF,
+              backoff: { type: 'exponential', delay: this.config.backupRetryDelayMs },
               ignoreDependencyOnFailure: true,
             },
           })),
@@ -112,7 +240,74 @@ export class RunsService {
       });
       throw err;
     }
-    return this.get(run.id);
+    return run.id;
+  }
+
+  /**
+   * Whether a run of the plan is still going: queued or running in the catalog, and its flow's
+   * report job still pending in Redis. A run whose report job is gone or finished (Redis lost its
+   * data, the report service died before updating the row) no longer blocks the schedule.
+   */
+  private async inProgress(tx: Prisma.TransactionClient, planId: string): Promise<boolean> {
+    const open = await tx.run.findMany({
+      where: { planId, status: { in: ['queued', 'running'] } },
+      select: { flowJobId: true, queuedAt: true },
+    });
+    for (const r of open) {
+      if (r.flowJobId === null) {
+        if (Date.now() - r.queuedAt.getTime() < UNRECORDED_FLOW_GRACE_MS) return true;
+        continue;
+      }
+      const jobId = r.flowJobId;
+      const state = await this.queues.run(() => this.queues.report.getJobState(jobId));
+      if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return true;
+    }
+    return false;
+  }
+
+  /** The plan's runs, newest first. Listed for a plan being deleted too (its history until it goes). */
+  async listForPlan(planId: string, query: PageQuery): Promise<Page<RunSummaryView>> {
+    await this.plan(planId);
+    const after = cursorOf(query);
+    const rows = await this.prisma.client.run.findMany({
+      where: {
+        planId,
+        ...(after
+          ? {
+              OR: [{ queuedAt: { lt: after.time } }, { queuedAt: after.time, id: { lt: after.id } }],
+            }
+          : {}),
+      },
+      orderBy: [{ queuedAt: 'desc' }, { id: 'desc' }],
+      take: query.limit + 1,
+    });
+    return pageOf(rows, query.limit, (r) => ({ time: r.queuedAt, id: r.id }), summaryOf);
+  }
+
+  /**
+   * The run's report. 404 NOT_FOUND for an unknown run; 409 CONFLICT while the run has no report
+   * yet (it is still going, or the report service has not aggregated it): ask again later.
+   */
+  async report(runId: string): Promise<ReportView> {
+    const run = UUID_RE.test(runId)
+      ? await this.prisma.client.run.findUnique({ where: { id: runId }, include: { report: true } })
+      : null;
+    if (!run) throw notFound('run', runId);
+    const r = run.report;
+    if (!r) {
+      throw new ApiError(
+        'CONFLICT',
+        `run ${JSON.stringify(runId)} has no report yet (status ${run.status}); retry when it has finished`,
+      );
+    }
+    return {
+      runId: r.runId,
+      status: r.status,
+      summary: r.summary,
+      createdAt: r.createdAt.toISOString(),
+      webhookStatus: r.webhookStatus,
+      notifiedAt: iso(r.notifiedAt),
+    };
   }
 
   async get(id: string): Promise<RunView> {
@@ -123,35 +318,59 @@ export class RunsService {
         })
       : null;
     if (!run) throw notFound('run', id);
+    // Backups still running: the worker's latest progress event beats the row (written at most
+    // once a second by the report service, or only at the end).
+    const live = new Map(this.live.get(id).map((p) => [`${p.serviceId}/${p.targetId}`, p.progress]));
     return {
-      id: run.id,
-      planId: run.planId,
-      trigger: run.trigger,
-      status: run.status,
-      queuedAt: run.queuedAt.toISOString(),
-      startedAt: iso(run.startedAt),
-      finishedAt: iso(run.finishedAt),
+      ...summaryOf(run),
       backups: run.serviceBackups
-        .map((b) => ({
-          serviceId: b.serviceId,
-          serviceName: b.service.name,
-          targetId: b.targetId,
-          targetName: b.target.name,
-          status: b.status,
-          snapshotId: b.snapshotId,
-          totalBytes: Number(b.totalBytes),
-          bytesRead: Number(b.bytesRead),
-          bytesAdded: Number(b.bytesAdded),
-          files: b.files,
-          error: b.error,
-          attempts: b.attempts,
-          startedAt: iso(b.startedAt),
-          finishedAt: iso(b.finishedAt),
-          durationMs: b.durationMs,
-        }))
+        .map((b) => {
+          const p = b.status === 'running' ? live.get(`${b.serviceId}/${b.targetId}`) : undefined;
+          return {
+            serviceId: b.serviceId,
+            serviceName: b.service.name,
+            targetId: b.targetId,
+            targetName: b.target.name,
+            status: b.status,
+            snapshotId: b.snapshotId,
+            totalBytes: p ? p.bytesTotal : Number(b.totalBytes),
+            bytesRead: p ? Math.max(p.bytesDone, Number(b.bytesRead)) : Number(b.bytesRead),
+            bytesAdded: Number(b.bytesAdded),
+            files: p ? Math.max(p.filesDone, b.files) : b.files,
+            error: b.error,
+            attempts: b.attempts,
+            startedAt: iso(b.startedAt),
+            finishedAt: iso(b.finishedAt),
+            durationMs: b.durationMs,
+          };
+        })
         .sort(
           (a, b) => a.serviceName.localeCompare(b.serviceName) || a.targetName.localeCompare(b.targetName),
         ),
     };
   }
+
+  /** The plan row (a plan being deleted included), or 404. */
+  private async plan(planId: string): Promise<{ id: string; deletedAt: Date | null }> {
+    const plan = UUID_RE.test(planId)
+      ? await this.prisma.client.plan.findUnique({
+          where: { id: planId },
+          select: { id: true, deletedAt: true },
+        })
+      : null;
+    if (!plan) throw notFound('plan', planId);
+    return plan;
+  }
+}
+
+function summaryOf(run: Run): RunSummaryView {
+  return {
+    id: run.id,
+    planId: run.planId,
+    trigger: run.trigger,
+    status: run.status,
+    queuedAt: run.queuedAt.toISOString(),
+    startedAt: iso(run.startedAt),
+    finishedAt: iso(run.finishedAt),
+  };
 }

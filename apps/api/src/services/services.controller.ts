@@ -8,7 +8,7 @@ import {
   type UpdateService,
   updateServiceSchema,
 } from './service.schemas';
-import { type ServiceView, ServicesService } from './services.service';
+import { type FreshnessView, type ServiceView, ServicesService } from './services.service';
 
 @ApiTags('services')
 @ApiBearerAuth()
@@ -34,6 +34,13 @@ export class ServicesController {
   @ApiError4xx(404, 'unknown service')
   get(@Param('id') id: string): Promise<ServiceView> {
     return this.services.get(id);
+  }
+
+  /** Per plan × target: the last successful backup and whether it is overdue for the plan's schedule. */
+  @Get(':id/freshness')
+  @ApiError4xx(404, 'unknown service')
+  freshness(@Param('id') id: string): Promise<FreshnessView> {
+    return this.services.freshness(id);
   }
 
   @Patch(':id')

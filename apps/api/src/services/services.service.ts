@@ -5,6 +5,7 @@ import { prismaCode } from '../common/prisma-errors';
 import { PrismaService } from '../common/prisma.service';
 import { UUID_RE } from '../common/zod-body.pipe';
 import type { Hook } from '@vaultline/contracts';
+import { assessFreshness } from './freshness';
 import type { CreateService, UpdateService } from './service.schemas';
 
 export interface ServiceView {
@@ -19,6 +20,36 @@ export interface ServiceView {
   createdAt: string;
   updatedAt: string;
 }
+
+/** One target of one (non-deleted) plan covering the service. */
+export interface FreshnessEntryView {
+  planId: string;
+  planName: string;
+  frequency: string;
+  /** A paused plan makes no scheduled backups: flagged here, never counted as overdue. */
+  paused: boolean;
+  targetId: string;
+  targetName: string;
+  /** Newest successful backup of the service to this target by this plan; null before the first. */
+  lastSuccessAt: string | null;
+  expectedIntervalHours: number;
+  /** Without a new success by then, the backup is overdue. */
+  dueBy: string;
+  overdue: boolean;
+}
+
+export interface FreshnessView {
+  serviceId: string;
+  serviceName: string;
+  state: string;
+  /** Whether any entry is overdue. */
+  overdue: boolean;
+  checkedAt: string;
+  entries: FreshnessEntryView[];
+}
+
+const later = (a: Date | null | undefined, b: Date | null | undefined): Date | null =>
+  a && b ? (a > b ? a : b) : (a ?? b ?? null);
 
 function view(s: Service): ServiceView {
   return {
@@ -73,6 +104,81 @@ export class ServicesService {
     const row = UUID_RE.test(id) ? await this.prisma.client.service.findUnique({ where: { id } }) : null;
     if (!row) throw notFound('service', id);
     return view(row);
+  }
+
+  /**
+   * How recent the service's backups are, per target of every plan covering it (plans being deleted
+   * left out): the last success from the catalog and the run results, against the plan's interval
+   * (rule in freshness.ts).
+   */
+  async freshness(id: string): Promise<FreshnessView> {
+    const service = UUID_RE.test(id) ? await this.prisma.client.service.findUnique({ where: { id } }) : null;
+    if (!service) throw notFound('service', id);
+    const plans = await this.prisma.client.plan.findMany({
+      where: { deletedAt: null, services: { some: { serviceId: id } } },
+      include: {
+        targets: { include: { target: { select: { name: true } } }, orderBy: { createdAt: 'asc' } },
+      },
+      orderBy: { name: 'asc' },
+    });
+    const planIds = plans.map((p) => p.id);
+    const [snapshots, ...backups] = await Promise.all([
+      this.prisma.client.snapshot.groupBy({
+        by: ['planId', 'targetId'],
+        where: { serviceId: id, planId: { in: planIds } },
+        _max: { time: true },
+      }),
+      // Per plan: groupBy cannot group by the run's plan. A service is in few plans.
+      ...planIds.map((planId) =>
+        this.prisma.client.serviceBackup.groupBy({
+          by: ['targetId'],
+          where: { serviceId: id, status: 'success', run: { planId } },
+          _max: { finishedAt: true },
+        }),
+      ),
+    ]);
+    const key = (planId: string, targetId: string): string => `${planId}/${targetId}`;
+    const last = new Map<string, Date | null>();
+    for (const s of snapshots) last.set(key(s.planId, s.targetId), s._max.time);
+    planIds.forEach((planId, i) => {
+      for (const b of backups[i] ?? []) {
+        const k = key(planId, b.targetId);
+        last.set(k, later(last.get(k), b._max.finishedAt));
+      }
+    });
+    const now = new Date();
+    const entries = plans.flatMap((plan) =>
+      plan.targets.map((pt) => {
+        const lastSuccessAt = last.get(key(plan.id, pt.targetId)) ?? null;
+        const f = assessFreshness({
+          frequency: plan.frequency,
+          paused: plan.paused,
+          lastSuccessAt,
+          since: pt.createdAt,
+          now,
+        });
+        return {
+          planId: plan.id,
+          planName: plan.name,
+          frequency: plan.frequency,
+          paused: plan.paused,
+          targetId: pt.targetId,
+          targetName: pt.target.name,
+          lastSuccessAt: lastSuccessAt ? lastSuccessAt.toISOString() : null,
+          expectedIntervalHours: f.expectedIntervalHours,
+          dueBy: f.dueBy.toISOString(),
+          overdue: f.overdue,
+        };
+      }),
+    );
+    return {
+      serviceId: service.id,
+      serviceName: service.name,
+      state: service.state,
+      overdue: entries.some((e) => e.overdue),
+      checkedAt: now.toISOString(),
+      entries,
+    };
   }
 
   async update(id: string, input: UpdateService): Promise<ServiceView> {

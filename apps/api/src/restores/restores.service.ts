@@ -1,0 +1,230 @@
+import path from 'node:path';
+
+import { Inject, Injectable } from '@nestjs/common';
+import { parseJobPayload } from '@vaultline/contracts';
+import type { Restore, Service, Snapshot, Target } from '@vaultline/db';
+import { sealPasswordEnvelope, type ServerKeys } from '@vaultline/secrets';
+import { planRepoLocation } from '@vaultline/targets';
+import type { Logger } from 'pino';
+
+import { ApiError, invalidField, notFound } from '../common/api-error';
+import { PrismaService } from '../common/prisma.service';
+import { QueuesService } from '../common/queues.service';
+import { LOGGER, SERVER_KEYS } from '../common/tokens';
+import { UUID_RE } from '../common/zod-body.pipe';
+import { checkRestorePassword } from './restore-repository';
+import { RestoreQueue } from './restore-queue';
+import type { CreateRestore, ListRestoresQuery } from './restore.schemas';
+
+export interface RestoreView {
+  id: string;
+  serviceId: string;
+  serviceName: string;
+  /** The engine's snapshot id (64 hex). */
+  snapshotId: string;
+  targetId: string;
+  targetName: string;
+  /** Folder restored into (on the worker). */
+  destination: string;
+  /** queued, running, success or failed. */
+  status: string;
+  /** `<CODE>: <message>` when failed. */
+  error: string | null;
+  /** The snapshot came from another architecture and the user consented. */
+  crossArch: boolean;
+  queuedAt: string;
+  startedAt: string | null;
+  finishedAt: string | null;
+}
+
+export interface CreatedRestoreView extends RestoreView {
+  /** Things the user should know, e.g. that a cross-architecture restore needs a reinstall. */
+  warnings: string[];
+}
+
+/**
+ * The retry policy of a restore: transient failures (target unreachable, repository locked by a
+ * prune) are retried; the password envelope outlives the backoffs by far (30 min).
+ */
+const RESTORE_ATTEMPTS = 3;
+const RESTORE_BACKOFF = { type: 'exponential', delay: 10_000 } as const;
+
+/** BullMQ job id: deterministic, so a restore is never queued twice. */
+export const restoreJobId = (restoreId: string): string => `restore-${restoreId}`;
+
+const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
+
+type RestoreRow = Restore & { service: Service; target: Target };
+
+function viewOf(r: RestoreRow): RestoreView {
+  return {
+    id: r.id,
+    serviceId: r.serviceId,
+    serviceName: r.service.name,
+    snapshotId: r.snapshotId,
+    targetId: r.targetId,
+    targetName: r.target.name,
+    destination: r.destination,
+    status: r.status,
+    error: r.error,
+    crossArch: r.crossArch,
+    queuedAt: r.queuedAt.toISOString(),
+    startedAt: iso(r.startedAt),
+    finishedAt: iso(r.finishedAt),
+  };
+}
+
+@Injectable()
+export class RestoresService {
+  constructor(
+    private readonly prisma: PrismaService,
+    private readonly queues: QueuesService,
+    private readonly restoreQueue: RestoreQueue,
+    @Inject(SERVER_KEYS) private readonly keys: ServerKeys,
+    @Inject(LOGGER) private readonly logger: Logger,
+  ) {}
+
+  /**
+   * Checks everything that can be checked here — the snapshot in the catalog, the architecture,
+   * the password against the repository — then records the restore and queues it. The password
+   * leaves this method only inside a sealed envelope bound to the restore id.
+   */
+  async create(input: CreateRestore): Promise<CreatedRestoreView> {
+    const service = await this.prisma.client.service.findUnique({ where: { id: input.serviceId } });
+    if (!service) throw notFound('service', input.serviceId);
+    if (input.targetId !== undefined) {
+      const target = await this.prisma.client.target.findUnique({ where: { id: input.targetId } });
+      if (!target) throw notFound('target', input.targetId);
+    }
+    if (input.planId !== undefined) {
+      const plan = await this.prisma.client.plan.findUnique({ where: { id: input.planId } });
+      if (!plan || plan.deletedAt) throw notFound('plan', input.planId);
+    }
+    const snapshot = await this.findSnapshot(input, service);
+
+    const crossArch = snapshot.arch !== service.arch;
+    if (crossArch && !input.allowCrossArch) {
+      throw new ApiError(
+        'CROSS_ARCH',
+        `snapshot ${snapshot.id} was taken on ${snapshot.arch} but service ${JSON.stringify(service.name)} ` +
+          `is declared ${service.arch}: after the restore the service will need reinstalling. ` +
+          'Send allowCrossArch: true to restore it anyway.',
+        [{ path: 'allowCrossArch', message: `must be true to restore a ${snapshot.arch} snapshot` }],
+      );
+    }
+
+    const target = snapshot.target;
+    // A target detached from the plan keeps its repository (and snapshots) where the plan put it.
+    const planTarget = await this.prisma.client.planTarget.findUnique({
+      where: { planId_targetId: { planId: snapshot.planId, targetId: target.id } },
+    });
+    const location = planTarget?.repoLocation ?? planRepoLocation(target, snapshot.planId);
+
+    const destination = input.destination ?? service.dataPath;
+    // The body's destination is checked by the schema; a service's data path could still be '/'.
+    if (path.posix.normalize(destination) === '/') {
+      throw invalidField('destination', "must not be the root folder / (the service's data path is /)");
+    }
+    // Last of the checks: Argon2id is the expensive one, and nothing is written before it passed.
+    await checkRestorePassword(this.keys, target, location, input.password, snapshot.id);
+
+    const restore = await this.prisma.client.restore.create({
+      data: { serviceId: service.id, snapshotId: snapshot.id, targetId: target.id, destination, crossArch },
+    });
+    try {
+      const data = parseJobPayload('restore.run', {
+        restoreId: restore.id,
+        planId: snapshot.planId,
+        serviceId: service.id,
+        targetId: target.id,
+        // The id, never 'latest': a retried job restores the same snapshot even if a backup ended.
+        snapshot: snapshot.id,
+        destination,
+        allowCrossArch: input.allowCrossArch,
+        verify: input.verify,
+        passwordEnvelope: sealPasswordEnvelope(this.keys, restore.id, input.password),
+      });
+      await this.queues.run(() =>
+        this.restoreQueue.queue.add('restore.run', data, {
+          jobId: restoreJobId(restore.id),
+          attempts: RESTORE_ATTEMPTS,
+          backoff: RESTORE_BACKOFF,
+        }),
+      );
+    } catch (err) {
+      // A restore whose job was never queued would stay "queued" forever: take it back. Should the
+      // job still land after a timeout, the worker finds no row and fails it for good.
+      await this.prisma.client.restore.delete({ where: { id: restore.id } }).catch((e: unknown) => {
+        this.logger.error(
+          { err: e, restoreId: restore.id },
+          'could not delete a restore that was not queued',
+        );
+      });
+      throw err;
+    }
+    this.logger.info(
+      { restoreId: restore.id, serviceId: service.id, snapshotId: snapshot.id, targetId: target.id },
+      'restore queued',
+    );
+    const warnings = crossArch
+      ? [
+          `snapshot ${snapshot.id} was taken on ${snapshot.arch}, service ${JSON.stringify(service.name)} ` +
+            `is declared ${service.arch}: the service will need reinstalling after the restore`,
+        ]
+      : [];
+    return { ...(await this.get(restore.id)), warnings };
+  }
+
+  async get(id: string): Promise<RestoreView> {
+    const row = UUID_RE.test(id)
+      ? await this.prisma.client.restore.findUnique({
+          where: { id },
+          include: { service: true, target: true },
+        })
+      : null;
+    if (!row) throw notFound('restore', id);
+    return viewOf(row);
+  }
+
+  /** Newest first; at most `limit`. */
+  async list(query: ListRestoresQuery): Promise<RestoreView[]> {
+    const rows = await this.prisma.client.restore.findMany({
+      where: query.serviceId ? { serviceId: query.serviceId } : {},
+      include: { service: true, target: true },
+      orderBy: [{ queuedAt: 'desc' }, { id: 'desc' }],
+      take: query.limit,
+    });
+    return rows.map(viewOf);
+  }
+
+  /**
+   * The catalogued snapshot to restore: the one named, or the service's most recent, narrowed to
+   * the target and plan when given. Snapshots of a plan being deleted are being removed from the
+   * targets, so they are not offered.
+   */
+  private async findSnapshot(input: CreateRestore, service: Service): Promise<Snapshot & { target: Target }> {
+    const latest = input.snapshotId === 'latest';
+    const snapshot = await this.prisma.client.snapshot.findFirst({
+      where: {
+        serviceId: service.id,
+        ...(latest ? {} : { id: input.snapshotId }),
+        ...(input.targetId !== undefined ? { targetId: input.targetId } : {}),
+        ...(input.planId !== undefined ? { planId: input.planId } : {}),
+        plan: { deletedAt: null },
+      },
+      include: { target: true },
+      orderBy: [{ time: 'desc' }, { id: 'desc' }],
+    });
+    if (snapshot) return snapshot;
+    const scope = [
+      input.targetId !== undefined ? ` on target ${input.targetId}` : '',
+      input.planId !== undefined ? ` in plan ${input.planId}` : '',
+    ].join('');
+    throw new ApiError(
+      'NOT_FOUND',
+      latest
+        ? `service ${JSON.stringify(service.name)} has no snapshot${scope} to restore`
+        : `snapshot ${input.snapshotId} of service ${JSON.stringify(service.name)} not found${scope}`,
+    );
+  }
+}
