@@ -49,6 +49,7 @@ interface Row {
   status: string;
   snapshotId: string | null;
   totalBytes: number;
+  bytesRead: number;
   bytesAdded: number;
   files: number;
   durationMs: number | null;
@@ -126,7 +127,8 @@ function printRun(title: string, run: { status: string; backups: Row[] }): void 
   for (const b of run.backups) {
     const what =
       b.status === 'success'
-        ? `snapshot ${b.snapshotId?.slice(0, 12)}  ${b.files} files  ${mib(b.totalBytes)} read, ${mib(b.bytesAdded)} added  ${b.durationMs} ms`
+        ? `snapshot ${b.snapshotId?.slice(0, 12)}  ${b.files} files  ${mib(b.totalBytes)}: ` +
+          `${mib(b.bytesRead)} read, ${mib(b.bytesAdded)} added  ${b.durationMs} ms`
         : `${b.error}`;
     say(`  ${b.serviceName.padEnd(14)} → ${b.targetName.padEnd(12)} ${b.status.padEnd(8)} ${what}`);
   }

@@ -208,7 +208,7 @@ export class LocalFleet {
   async createToken(name = 'fleet'): Promise<string> {
     const child = spawn(process.execPath, [entry('api', 'create-token.js'), name], {
       cwd: REPO_ROOT,
-      env: this.env('api', 0),
+      env: this.env('api', this.api.port),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
