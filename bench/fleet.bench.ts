@@ -10,7 +10,7 @@
  * worker process, default 8: small jobs wait on I/O, not CPU), BENCH_DIR (/tmp/vaultline-fleet-bench),
  * DATABASE_URL's server (default local PostgreSQL), REDIS_URL (default local Redis).
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -29,10 +29,38 @@ const SERVER_URL = process.env['DATABASE_URL'] || 'postgresql://postgres@127.0.0
 const REDIS_URL = process.env['REDIS_URL'] || 'redis://127.0.0.1:6379';
 const PASSWORD = 'bench fleet password';
 const TARGET_SECONDS = 10;
+const GROUPS = ['api', 'worker', 'report', 'postgres', 'redis'];
 const arch = process.arch === 'arm64' ? 'arm64' : 'x86_64';
+
+/** CPU seconds (user + system) used so far by each process group we care about, from /proc. */
+function cpuByGroup(fleetPids: Map<number, string>): Map<string, number> {
+  const tick = 100; // USER_HZ on Linux
+  const out = new Map<string, number>();
+  for (const pid of readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d))
+    .map(Number)) {
+    let stat: string;
+    let cmd: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      continue; // gone meanwhile
+    }
+    const group =
+      fleetPids.get(pid) ??
+      (cmd.startsWith('postgres') ? 'postgres' : cmd.startsWith('redis-server') ? 'redis' : undefined);
+    if (!group) continue;
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const seconds = (Number(fields[11]) + Number(fields[12])) / tick;
+    out.set(group, (out.get(group) ?? 0) + seconds);
+  }
+  return out;
+}
 
 interface Measurement {
   workers: number;
+  cpu: Map<string, number>;
   seconds: number;
   perJobMs: number;
   status: string;
@@ -73,8 +101,16 @@ async function measure(workers: number): Promise<Measurement> {
     redisUrl: REDIS_URL,
     logDir: join(dir, 'logs'),
     workers,
-    logLevel: 'warn',
-    roleEnv: { worker: { WORKER_CONCURRENCY: CONCURRENCY } },
+    logLevel: process.env['BENCH_LOG_LEVEL'] ?? 'warn',
+    roleEnv: {
+      worker: {
+        WORKER_CONCURRENCY: CONCURRENCY,
+        // e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to see where a worker's time goes.
+        ...(process.env['BENCH_WORKER_NODE_OPTIONS']
+          ? { NODE_OPTIONS: process.env['BENCH_WORKER_NODE_OPTIONS'] }
+          : {}),
+      },
+    },
   });
   try {
     const api = new ApiClient(fleet.baseUrl, await fleet.createToken('bench'));
@@ -108,6 +144,8 @@ async function measure(workers: number): Promise<Measurement> {
       },
       201,
     );
+    const pids = new Map(fleet.processes.map((p) => [p.child.pid ?? -1, p.role as string]));
+    const cpu0 = cpuByGroup(pids);
     const t0 = performance.now();
     const run = await api.expect<{ id: string }>('POST', `/v1/plans/${plan.id}/runs`, undefined, 202);
     const report = await api.waitFor<{ status: string }>(
@@ -117,6 +155,8 @@ async function measure(workers: number): Promise<Measurement> {
       50,
     );
     const seconds = (performance.now() - t0) / 1000;
+    const cpu1 = cpuByGroup(pids);
+    const cpu = new Map([...cpu1].map(([g, v]) => [g, v - (cpu0.get(g) ?? 0)]));
     const view = await api.expect<{ backups: { status: string }[] }>(
       'GET',
       `/v1/runs/${run.id}`,
@@ -125,6 +165,7 @@ async function measure(workers: number): Promise<Measurement> {
     );
     return {
       workers,
+      cpu,
       seconds,
       perJobMs: (seconds * 1000 * workers) / SERVICES,
       status: report.status,
@@ -159,6 +200,16 @@ async function main(): Promise<void> {
       (r) =>
         `| ${r.workers} | ${r.seconds.toFixed(2)} s | ${r.perJobMs.toFixed(1)} ms | ${r.status} | ${r.succeeded}/${SERVICES} |`,
     ),
+    '',
+    'CPU seconds used during the run, by process (all workers together; Postgres and Redis servers included):',
+    '',
+    `| worker processes | ${GROUPS.join(' | ')} | total |`,
+    `| --- | ${GROUPS.map(() => '---').join(' | ')} | --- |`,
+    ...results.map((r) => {
+      const cells = GROUPS.map((g) => (r.cpu.get(g) ?? 0).toFixed(1));
+      const total = [...r.cpu.values()].reduce((a, b) => a + b, 0);
+      return `| ${r.workers} | ${cells.join(' | ')} | ${total.toFixed(1)} |`;
+    }),
     '',
     two
       ? `Target ≤ ${TARGET_SECONDS} s with 2 workers: ${two.seconds <= TARGET_SECONDS ? 'met' : 'NOT met'} ` +

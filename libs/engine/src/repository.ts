@@ -103,6 +103,14 @@ async function readConfig(backend: StorageBackend): Promise<ConfigFile> {
   return file;
 }
 
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value)) deepFreeze(v);
+  }
+  return value;
+}
+
 export class Repository {
   private readonly readKeys = new Map<string, Buffer>();
 
@@ -276,7 +284,7 @@ export class Repository {
 
   async listNames(prefix: string): Promise<string[]> {
     const names: string[] = [];
-    for await (const o of this.backend.list(prefix)) names.push(o.name);
+    for await (const name of this.backend.listNames(prefix)) names.push(name);
     return names;
   }
 
@@ -342,8 +350,9 @@ export class Repository {
   async readSnapshotInfo(id: string, opts: { fresh?: boolean } = {}): Promise<SnapshotInfo> {
     const key = `${this.config.id}/snapshots/${id}`;
     const cached = opts.fresh ? undefined : metaCache.get<SnapshotInfo>(key);
-    // A copy: callers may sort or edit what they get.
-    if (cached) return structuredClone(cached);
+    // Shared, not copied (a repository of N snapshots is listed on every backup): deep-frozen, so
+    // a caller that tried to change one would throw instead of corrupting the cache.
+    if (cached) return cached;
     const file = await this.readSnapshotFile(id);
     const header = openJson<SnapshotHeader>(
       this.keys.metaKey,
@@ -373,7 +382,7 @@ export class Repository {
 
   /** Remembers the header of a snapshot this process just wrote (see meta-cache.ts). */
   cacheSnapshotInfo(info: SnapshotInfo, bytes: number): void {
-    metaCache.set(`${this.config.id}/snapshots/${info.id}`, structuredClone(info), bytes);
+    metaCache.set(`${this.config.id}/snapshots/${info.id}`, deepFreeze(structuredClone(info)), bytes);
   }
 
   /** Every snapshot's header, newest first. */

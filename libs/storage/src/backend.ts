@@ -33,6 +33,12 @@ export interface StorageBackend {
   stat(name: string): Promise<StoredObject | null>;
   /** Every object whose name starts with `prefix` (e.g. `snapshots/`), in no particular order. */
   list(prefix: string): AsyncIterable<StoredObject>;
+  /**
+   * Only the names of the objects under `prefix`: what `list` gives without the size, which a
+   * filesystem must stat every file for. Listing index files and snapshots — on every backup, in
+   * repositories with thousands of them — needs nothing else.
+   */
+  listNames(prefix: string): AsyncIterable<string>;
   /** Remove an object; removing an absent object is not an error. */
   delete(name: string): Promise<void>;
   /** Free bytes at the target when the backend can tell (filesystems), else null. */

@@ -293,6 +293,44 @@ export class FsBackend implements StorageBackend {
     yield* this.walk(start, prefix);
   }
 
+  async *listNames(prefix: string): AsyncIterable<string> {
+    assertValidPrefix(prefix);
+    yield* this.walkNames(prefix ? prefixDir(prefix) : '', prefix);
+  }
+
+  /** Like walk, without the stat of each file: directory entries say what is a file. */
+  private async *walkNames(rel: string, prefix: string): AsyncGenerator<string> {
+    const dir = rel === '' ? this.root : path.join(this.root, ...rel.split('/'));
+    let entries: Dirent[];
+    try {
+      entries = await fsp.readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      const code = errorCode(err);
+      if (code === 'ENOENT' || code === 'ENOTDIR') return;
+      throw mapFsError(err, { root: this.root, path: dir, op: 'listing' });
+    }
+    const subdirs: string[] = [];
+    for (const entry of entries) {
+      if (entry.name.startsWith(TEMP_PREFIX)) continue;
+      const childRel = rel === '' ? entry.name : `${rel}/${entry.name}`;
+      let isDir = entry.isDirectory();
+      if (!isDir && !entry.isFile()) {
+        // DT_UNKNOWN (some network filesystems) or a symlink: stat decides, as in walk.
+        const st = await this.statForList(childRel);
+        if (st === null) continue;
+        isDir = st.isDirectory();
+        if (!isDir && !st.isFile()) continue;
+      }
+      if (isDir) {
+        const asDir = `${childRel}/`;
+        if (asDir.startsWith(prefix) || prefix.startsWith(asDir)) subdirs.push(childRel);
+      } else if (childRel.startsWith(prefix)) {
+        yield childRel;
+      }
+    }
+    for (const sub of subdirs) yield* this.walkNames(sub, prefix);
+  }
+
   /** Recursively yield the files under `rel` (a directory relative to the root) matching `prefix`. */
   private async *walk(rel: string, prefix: string): AsyncGenerator<StoredObject> {
     const dir = rel === '' ? this.root : path.join(this.root, ...rel.split('/'));

@@ -462,6 +462,11 @@ export class S3Backend implements StorageBackend {
     } while (token);
   }
 
+  /** The listing already carries the sizes at no cost; names only, for the interface. */
+  async *listNames(prefix: string): AsyncIterable<string> {
+    for await (const o of this.list(prefix)) yield o.name;
+  }
+
   async delete(name: string): Promise<void> {
     const key = this.keyOf(name);
     try {

@@ -161,6 +161,18 @@ export function describeBackendContract(label: string, factory: BackendFactory):
         ]);
       }));
 
+    test('listNames yields the same names as list, for every kind of prefix', () =>
+      withBackend(async (b) => {
+        for (const n of ['config', 'data/ab/ab01', 'data/ab/ab02', 'data/cd/cd01', 'snapshots/s1']) {
+          await b.put(n, Buffer.from(n));
+        }
+        for (const prefix of ['', 'data/', 'data/ab/', 'data/c', 'snapshots/', 'locks/', 'conf']) {
+          const fromNames: string[] = [];
+          for await (const n of b.listNames(prefix)) fromNames.push(n);
+          assert.deepEqual(fromNames.sort(), await names(b.list(prefix)), `prefix ${JSON.stringify(prefix)}`);
+        }
+      }));
+
     test('list of a prefix with no objects yields nothing', () =>
       withBackend(async (b) => {
         assert.deepEqual(await names(b.list('locks/')), []);
