@@ -14,11 +14,9 @@ import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { cpus, totalmem } from 'node:os';
 import { join, resolve } from 'node:path';
 
-import { Client } from 'pg';
+import { withDatabase } from '@vaultline/db';
 
-import { applyMigrations, withDatabase } from '@vaultline/db';
-
-import { ApiClient, LocalFleet, REPO_ROOT } from '../scripts/fleet';
+import { ApiClient, freshDatabase, LocalFleet, REPO_ROOT } from '../scripts/fleet';
 import { prettify } from './report';
 
 const SERVICES = Number(process.env['BENCH_SERVICES'] ?? 500);
@@ -67,20 +65,6 @@ interface Measurement {
   succeeded: number;
 }
 
-async function freshDatabase(name: string): Promise<string> {
-  const url = withDatabase(SERVER_URL, name);
-  const admin = new Client({ connectionString: withDatabase(SERVER_URL, 'postgres') });
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE "${name}"`);
-  } finally {
-    await admin.end();
-  }
-  await applyMigrations(url, join(REPO_ROOT, 'prisma', 'migrations'));
-  return url;
-}
-
 async function measure(workers: number): Promise<Measurement> {
   const dir = join(BENCH_DIR, `workers-${workers}`);
   rmSync(dir, { recursive: true, force: true });
@@ -95,7 +79,8 @@ async function measure(workers: number): Promise<Measurement> {
     writeFileSync(join(s, 'data', 'app.db'), Buffer.alloc(16 * 1024, i % 251));
     writeFileSync(join(s, 'data', 'events.log'), `service ${i} started\n`.repeat(100));
   }
-  const databaseUrl = await freshDatabase(`vaultline_bench_fleet_${workers}`);
+  const databaseUrl = withDatabase(SERVER_URL, `vaultline_bench_fleet_${workers}`);
+  await freshDatabase(databaseUrl);
   const fleet = await LocalFleet.start({
     databaseUrl,
     redisUrl: REDIS_URL,

@@ -28,11 +28,7 @@ import {
 } from 'node:fs';
 import { join, posix, resolve } from 'node:path';
 
-import { Client } from 'pg';
-
-import { applyMigrations, withDatabase } from '@vaultline/db';
-
-import { ApiClient, LocalFleet, REPO_ROOT } from './fleet';
+import { ApiClient, freshDatabase, LocalFleet, REPO_ROOT } from './fleet';
 
 const root = resolve(process.env['VAULTLINE_DEMO_DIR'] || join(REPO_ROOT, '.demo'));
 const databaseUrl = process.env['DATABASE_URL'] || 'postgresql://postgres@127.0.0.1:5432/vaultline_demo';
@@ -54,28 +50,6 @@ interface Row {
   files: number;
   durationMs: number | null;
   error: string | null;
-}
-
-/** Drops and recreates the demo database, then applies the migrations (what `npm run db:migrate` does). */
-async function freshDatabase(url: string): Promise<void> {
-  const name = new URL(url).pathname.slice(1);
-  if (!/^[a-z0-9_]+$/.test(name)) throw new Error(`demo database name must be [a-z0-9_]+: ${name}`);
-  const admin = new Client({ connectionString: withDatabase(url, 'postgres') });
-  try {
-    await admin.connect();
-  } catch (err) {
-    throw new Error(
-      `PostgreSQL is not reachable (${String(err)}); start it with ` +
-        'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start',
-    );
-  }
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE "${name}"`);
-  } finally {
-    await admin.end();
-  }
-  await applyMigrations(url, join(REPO_ROOT, 'prisma', 'migrations'));
 }
 
 function makeNotesApp(dir: string): void {

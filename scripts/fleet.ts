@@ -14,11 +14,40 @@ import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 
+import { Client } from 'pg';
+
+import { applyMigrations, withDatabase } from '@vaultline/db';
+
 /** dist/scripts → the repository root. */
 export const REPO_ROOT = resolve(__dirname, '..', '..');
 const entry = (app: string, file = 'main.js'): string => join(REPO_ROOT, 'dist', 'apps', app, 'src', file);
 
 export type Role = 'api' | 'worker' | 'report';
+
+/**
+ * Drops and recreates the database of `url` and applies the checked-in migrations (what
+ * `npm run db:migrate` does on a new database). For the demo and the benchmark, which own theirs.
+ */
+export async function freshDatabase(url: string): Promise<void> {
+  const name = new URL(url).pathname.slice(1);
+  if (!/^[a-z0-9_]+$/.test(name)) throw new Error(`database name must be [a-z0-9_]+: ${name}`);
+  const admin = new Client({ connectionString: withDatabase(url, 'postgres') });
+  try {
+    await admin.connect();
+  } catch (err) {
+    throw new Error(
+      `PostgreSQL is not reachable (${String(err)}); start it with ` +
+        'pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start',
+    );
+  }
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE "${name}"`);
+  } finally {
+    await admin.end();
+  }
+  await applyMigrations(url, join(REPO_ROOT, 'prisma', 'migrations'));
+}
 
 export async function freePort(): Promise<number> {
   return new Promise((ok, fail) => {

@@ -11,6 +11,7 @@ import type { MicroserviceOptions } from '@nestjs/microservices';
 
 import { loadConfig, type ReportConfig } from '@vaultline/config';
 import { redisTransport } from '@vaultline/events';
+import { runUntilStopped } from '@vaultline/observability';
 
 import { ReportModule } from './report.module';
 import type { ReportRuntimeOptions } from './runtime';
@@ -38,36 +39,6 @@ export async function createReportApp(
   return app;
 }
 
-async function main(): Promise<void> {
-  let config: ReportConfig;
-  try {
-    config = loadConfig(process.env, 'report');
-  } catch (err) {
-    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
-  }
-  const app = await createReportApp(config);
-  let closing = false;
-  const stop = (signal: string): void => {
-    if (closing) return;
-    closing = true;
-    // Not Nest's enableShutdownHooks: it re-raises the signal after closing, and the exit code
-    // of a graceful stop should be 0.
-    app.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        process.stderr.write(`report: error while stopping on ${signal}: ${String(err)}\n`);
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
-}
-
 if (require.main === module) {
-  main().catch((err: unknown) => {
-    process.stderr.write(`report: cannot start: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
-  });
+  runUntilStopped('report', () => createReportApp(loadConfig(process.env, 'report')));
 }

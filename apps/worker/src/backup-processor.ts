@@ -18,13 +18,11 @@
  *   `wait` (WaitingError, not a failed attempt), where another worker picks it up. The engine
  *   writes no snapshot for a cancelled backup, so the retry never produces a duplicate.
  */
-import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
+import { WaitingError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
 import {
-  ContractError,
-  parseJobPayload,
   parseJobResult,
   UNREADABLE_LIMIT,
   type ErrorInfo,
@@ -39,7 +37,8 @@ import type { ServerKeys } from '@vaultline/secrets';
 import { classify, WorkerError } from './errors';
 import { eventTime, type LiveEvents } from './events';
 import { parseHook, runHook } from './hooks';
-import { lockServiceOrDelay, serviceLockKey, DEFAULT_LOCK_TTL_MS, type HeldLock } from './service-lock';
+import { payloadOf } from './job-payload';
+import { serviceLockKey, withServiceLock, DEFAULT_LOCK_TTL_MS, type HeldLock } from './service-lock';
 import { closeRepository, openPlanRepository } from './target';
 
 export type BackupRunResult = JobResult<'backup.run'>;
@@ -83,34 +82,24 @@ export class BackupProcessor {
   }
 
   async process(job: Job, token: string | undefined): Promise<BackupRunResult> {
-    if (job.name !== 'backup.run') {
-      throw new UnrecoverableError(`job ${job.name} is not a job of the backup queue`);
-    }
-    let payload: JobPayload<'backup.run'>;
-    try {
-      payload = parseJobPayload('backup.run', job.data);
-    } catch (err) {
-      if (err instanceof ContractError) throw new UnrecoverableError(err.message);
-      throw err;
-    }
+    const { payload } = payloadOf(job, ['backup.run'], 'backup');
     const log = this.deps.logger.child({ jobId: job.id, ...payload });
 
     // Another job backing up or restoring this service: the job goes back to `delayed`.
-    const lock = await lockServiceOrDelay(job, token, {
-      redis: this.deps.redis,
-      key: serviceLockKey(this.deps.queuePrefix, payload.serviceId),
-      ttlMs: this.lockTtlMs,
-      retryMinMs: this.lockRetryMinMs,
-      retryMaxMs: this.lockRetryMaxMs,
-      log,
-      onWait: () => this.deps.metrics?.lockWaits.inc({ queue: 'backup' }),
-    });
-    try {
-      return await this.run(job, token, payload, lock, log);
-    } finally {
-      await lock.release().catch((err: unknown) => log.warn({ err }, 'service lock release failed'));
-      log.debug({ lock: lock.key }, 'service lock released');
-    }
+    return withServiceLock(
+      job,
+      token,
+      {
+        redis: this.deps.redis,
+        key: serviceLockKey(this.deps.queuePrefix, payload.serviceId),
+        ttlMs: this.lockTtlMs,
+        retryMinMs: this.lockRetryMinMs,
+        retryMaxMs: this.lockRetryMaxMs,
+        log,
+        onWait: () => this.deps.metrics?.lockWaits.inc({ queue: 'backup' }),
+      },
+      (lock) => this.run(job, token, payload, lock, log),
+    );
   }
 
   private async run(

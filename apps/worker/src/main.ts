@@ -8,6 +8,7 @@ import { NestFactory } from '@nestjs/core';
 import type { INestApplicationContext } from '@nestjs/common';
 
 import { loadConfig, type WorkerConfig } from '@vaultline/config';
+import { runUntilStopped } from '@vaultline/observability';
 
 import { WorkerModule } from './worker.module';
 import type { WorkerRuntimeOptions } from './runtime';
@@ -28,36 +29,6 @@ export async function createWorkerApp(
   return app;
 }
 
-async function main(): Promise<void> {
-  let config: WorkerConfig;
-  try {
-    config = loadConfig(process.env, 'worker');
-  } catch (err) {
-    process.stderr.write(`${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
-  }
-  const app = await createWorkerApp(config);
-  let closing = false;
-  const stop = (signal: string): void => {
-    if (closing) return;
-    closing = true;
-    // Not Nest's enableShutdownHooks: it re-raises the signal after closing, and the exit code
-    // of a graceful stop should be 0.
-    app.close().then(
-      () => process.exit(0),
-      (err: unknown) => {
-        process.stderr.write(`worker: error while stopping on ${signal}: ${String(err)}\n`);
-        process.exit(1);
-      },
-    );
-  };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
-}
-
 if (require.main === module) {
-  main().catch((err: unknown) => {
-    process.stderr.write(`worker: cannot start: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exit(1);
-  });
+  runUntilStopped('worker', () => createWorkerApp(loadConfig(process.env, 'worker')));
 }

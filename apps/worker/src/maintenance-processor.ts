@@ -24,8 +24,6 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 
 import {
-  ContractError,
-  parseJobPayload,
   parseJobResult,
   retentionPolicySchema,
   type JobPayload,
@@ -36,9 +34,9 @@ import { forget, prune, type ForgetOptions, type RetentionPolicy, type WorkerPoo
 import type { ServerKeys } from '@vaultline/secrets';
 
 import { classify, WorkerError } from './errors';
+import { payloadOf } from './job-payload';
 import { closeRepository, openPlanRepository } from './target';
 
-type MaintenanceJob = 'maintenance.retention' | 'maintenance.deletePlan';
 export type MaintenanceResult = JobResult<'maintenance.retention'>;
 type SkipReason = NonNullable<MaintenanceResult['skipped']>;
 
@@ -93,17 +91,11 @@ export class MaintenanceProcessor {
   constructor(private readonly deps: MaintenanceProcessorDeps) {}
 
   async process(job: Job): Promise<MaintenanceResult> {
-    const name = job.name;
-    if (name !== 'maintenance.retention' && name !== 'maintenance.deletePlan') {
-      throw new UnrecoverableError(`job ${name} is not a job of the maintenance queue`);
-    }
-    let payload: JobPayload<MaintenanceJob>;
-    try {
-      payload = parseJobPayload(name, job.data);
-    } catch (err) {
-      if (err instanceof ContractError) throw new UnrecoverableError(err.message);
-      throw err;
-    }
+    const { name, payload } = payloadOf(
+      job,
+      ['maintenance.retention', 'maintenance.deletePlan'],
+      'maintenance',
+    );
     const log = this.deps.logger.child({ jobId: job.id, job: name, ...payload });
     const started = Date.now();
     try {

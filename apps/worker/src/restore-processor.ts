@@ -18,13 +18,11 @@
  * in an error. Every check that can refuse the restore (password, snapshot, architecture) runs
  * before the engine creates the destination, so a refused restore writes nothing.
  */
-import { UnrecoverableError, WaitingError, type Job } from 'bullmq';
+import { WaitingError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
 import {
-  ContractError,
-  parseJobPayload,
   parseJobResult,
   type ErrorInfo,
   type JobPayload,
@@ -37,7 +35,8 @@ import { openPasswordEnvelope, SecretsError, type ServerKeys } from '@vaultline/
 
 import { classify, WorkerError } from './errors';
 import { eventTime, type LiveEvents } from './events';
-import { DEFAULT_LOCK_TTL_MS, lockServiceOrDelay, serviceLockKey, type HeldLock } from './service-lock';
+import { payloadOf } from './job-payload';
+import { DEFAULT_LOCK_TTL_MS, serviceLockKey, withServiceLock, type HeldLock } from './service-lock';
 import { closeRepository, openPlanRepositoryForRead } from './target';
 
 export type RestoreRunResult = JobResult<'restore.run'>;
@@ -76,16 +75,7 @@ export class RestoreProcessor {
   }
 
   async process(job: Job, token: string | undefined): Promise<RestoreRunResult> {
-    if (job.name !== 'restore.run') {
-      throw new UnrecoverableError(`job ${job.name} is not a job of the restore queue`);
-    }
-    let payload: JobPayload<'restore.run'>;
-    try {
-      payload = parseJobPayload('restore.run', job.data);
-    } catch (err) {
-      if (err instanceof ContractError) throw new UnrecoverableError(err.message);
-      throw err;
-    }
+    const { payload } = payloadOf(job, ['restore.run'], 'restore');
     // Ids only: the envelope stays out of every log line.
     const log = this.deps.logger.child({
       jobId: job.id,
@@ -96,21 +86,20 @@ export class RestoreProcessor {
       snapshot: payload.snapshot,
     });
 
-    const lock = await lockServiceOrDelay(job, token, {
-      redis: this.deps.redis,
-      key: serviceLockKey(this.deps.queuePrefix, payload.serviceId),
-      ttlMs: this.lockTtlMs,
-      retryMinMs: this.lockRetryMinMs,
-      retryMaxMs: this.lockRetryMaxMs,
-      log,
-      onWait: () => this.deps.metrics?.lockWaits.inc({ queue: 'restore' }),
-    });
-    try {
-      return await this.run(job, token, payload, lock, log);
-    } finally {
-      await lock.release().catch((err: unknown) => log.warn({ err }, 'service lock release failed'));
-      log.debug({ lock: lock.key }, 'service lock released');
-    }
+    return withServiceLock(
+      job,
+      token,
+      {
+        redis: this.deps.redis,
+        key: serviceLockKey(this.deps.queuePrefix, payload.serviceId),
+        ttlMs: this.lockTtlMs,
+        retryMinMs: this.lockRetryMinMs,
+        retryMaxMs: this.lockRetryMaxMs,
+        log,
+        onWait: () => this.deps.metrics?.lockWaits.inc({ queue: 'restore' }),
+      },
+      (lock) => this.run(job, token, payload, lock, log),
+    );
   }
 
   private async run(

@@ -130,3 +130,22 @@ export async function lockServiceOrDelay(
   log.debug({ lock: lock.key }, 'service lock acquired');
   return lock;
 }
+
+/**
+ * Runs `fn` holding the service's lock (see lockServiceOrDelay: a held service sends the job back
+ * to `delayed`), and releases the lock afterwards whatever happened.
+ */
+export async function withServiceLock<T>(
+  job: Job,
+  token: string | undefined,
+  opts: Parameters<typeof lockServiceOrDelay>[2],
+  fn: (lock: HeldLock) => Promise<T>,
+): Promise<T> {
+  const lock = await lockServiceOrDelay(job, token, opts);
+  try {
+    return await fn(lock);
+  } finally {
+    await lock.release().catch((err: unknown) => opts.log.warn({ err }, 'service lock release failed'));
+    opts.log.debug({ lock: lock.key }, 'service lock released');
+  }
+}

@@ -300,15 +300,7 @@ export class FsBackend implements StorageBackend {
 
   /** Like walk, without the stat of each file: directory entries say what is a file. */
   private async *walkNames(rel: string, prefix: string): AsyncGenerator<string> {
-    const dir = rel === '' ? this.root : path.join(this.root, ...rel.split('/'));
-    let entries: Dirent[];
-    try {
-      entries = await fsp.readdir(dir, { withFileTypes: true });
-    } catch (err) {
-      const code = errorCode(err);
-      if (code === 'ENOENT' || code === 'ENOTDIR') return;
-      throw mapFsError(err, { root: this.root, path: dir, op: 'listing' });
-    }
+    const entries = await this.readDir(rel);
     const subdirs: string[] = [];
     for (const entry of entries) {
       if (entry.name.startsWith(TEMP_PREFIX)) continue;
@@ -333,16 +325,7 @@ export class FsBackend implements StorageBackend {
 
   /** Recursively yield the files under `rel` (a directory relative to the root) matching `prefix`. */
   private async *walk(rel: string, prefix: string): AsyncGenerator<StoredObject> {
-    const dir = rel === '' ? this.root : path.join(this.root, ...rel.split('/'));
-    let entries: Dirent[];
-    try {
-      entries = await fsp.readdir(dir, { withFileTypes: true });
-    } catch (err) {
-      const code = errorCode(err);
-      // A missing directory simply holds no objects (also when it vanishes mid-walk).
-      if (code === 'ENOENT' || code === 'ENOTDIR') return;
-      throw mapFsError(err, { root: this.root, path: dir, op: 'listing' });
-    }
+    const entries = await this.readDir(rel);
     const subdirs: string[] = [];
     const files: string[] = [];
     for (const entry of entries) {
@@ -369,6 +352,18 @@ export class FsBackend implements StorageBackend {
       }
     }
     for (const sub of subdirs) yield* this.walk(sub, prefix);
+  }
+
+  /** The entries of a directory relative to the root; a missing one (also mid-walk) holds none. */
+  private async readDir(rel: string): Promise<Dirent[]> {
+    const dir = rel === '' ? this.root : path.join(this.root, ...rel.split('/'));
+    try {
+      return await fsp.readdir(dir, { withFileTypes: true });
+    } catch (err) {
+      const code = errorCode(err);
+      if (code === 'ENOENT' || code === 'ENOTDIR') return [];
+      throw mapFsError(err, { root: this.root, path: dir, op: 'listing' });
+    }
   }
 
   private async statForList(rel: string): Promise<Stats | null> {
