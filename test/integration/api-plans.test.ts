@@ -12,8 +12,7 @@ import { backup as engineBackup, EngineError, parseWriterKey, Repository } from 
 import { openWithServerKey, parseSealed, recordIds, serverKeys } from '@vaultline/secrets';
 import { FsBackend, openBackend } from '@vaultline/storage';
 import { createWorkerApp } from '../../apps/worker/src/main';
-import { deletePlanJobId } from '../../apps/api/src/plans/plans.service';
-import { backupJobId, reportJobId } from '../../apps/api/src/runs/runs.service';
+import { backupJobId, deletePlanJobId, reportJobId } from '@vaultline/contracts';
 import { startTestApi, type TestApi } from '../support/api-app';
 import { makeSource, TEST_KDF, tempDir } from '../support/fixtures';
 import { startS3Server, type S3TestServer } from '../support/s3server';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { parseJobPayload, QUEUES } from '@vaultline/contracts';
+import { parseJobPayload, QUEUES, restoreJobId } from '@vaultline/contracts';
 import { backup, parseWriterKey, Repository } from '@vaultline/engine';
 import {
   openPasswordEnvelope,
@@ -21,7 +21,6 @@ import {
   serverKeys,
 } from '@vaultline/secrets';
 import { FsBackend } from '@vaultline/storage';
-import { restoreJobId } from '../../apps/api/src/restores/restores.service';
 import { startTestApi, type TestApi } from '../support/api-app';
 import { makeSource, tempDir } from '../support/fixtures';
 

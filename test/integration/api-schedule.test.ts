@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type JobResult, parseJobPayload, parseJobResult, QUEUES } from '@vaultline/contracts';
 import { Queue, QueueEvents } from 'bullmq';
-import { backupJobId, reportJobId } from '../../apps/api/src/runs/runs.service';
+import { backupJobId, reportJobId } from '@vaultline/contracts';
 import { startTestApi, type TestApi } from '../support/api-app';
 import { tempDir } from '../support/fixtures';
 

@@ -16,6 +16,7 @@ import {
   parseJobPayload,
   parseJobResult,
   QUEUES,
+  reportJobId,
   type JobResult,
   type QueueName,
 } from '@vaultline/contracts';
@@ -112,7 +113,7 @@ export async function createRunRows(
   return { runId: run.id, planId: catalog.planId, pairs };
 }
 
-export const reportJobId = (runId: string): string => `run-${runId}`;
+export { reportJobId };
 
 /** The run's flow, with the job ids and child options of apps/api runs.service.ts. */
 export async function addRunFlow(config: ReportConfig, run: RunFixture): Promise<void> {

@@ -19,7 +19,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
-import { parseJobResult, type JobResult } from '@vaultline/contracts';
+import { parseJobResult, reportJobId, restoreJobId, type JobResult } from '@vaultline/contracts';
 import type { PrismaClient } from '@vaultline/db';
 
 import type { ReportProcessor } from './report-processor';
@@ -30,10 +30,6 @@ export interface ReaperOptions {
   /** How old an open run or restore must be before it is looked at (default 5 min). */
   graceMs?: number;
 }
-
-/** What the API names these jobs (apps/api: reportJobId, the restore service). */
-const runJobId = (runId: string): string => `run-${runId}`;
-const restoreJobId = (restoreId: string): string => `restore-${restoreId}`;
 
 export class Reaper {
   private timer?: NodeJS.Timeout;
@@ -100,7 +96,7 @@ export class Reaper {
       take: 100,
     });
     for (const run of runs) {
-      const { alive, why } = await this.alive(this.deps.reportQueue, run.flowJobId ?? runJobId(run.id));
+      const { alive, why } = await this.alive(this.deps.reportQueue, run.flowJobId ?? reportJobId(run.id));
       if (alive) continue;
       await this.deps.processor.reportLostRun(run.id, why);
     }

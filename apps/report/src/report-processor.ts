@@ -14,6 +14,8 @@ import { UnrecoverableError, type Job, type Queue } from 'bullmq';
 import type { Logger } from 'pino';
 
 import {
+  backupJobId,
+  retentionJobId,
   ContractError,
   parseJobPayload,
   parseJobResult,
@@ -50,14 +52,6 @@ export interface EventEmitter {
 
 /** Retention after a run: forget + prune per target (docs/report.md). */
 export const RETENTION_JOB_OPTS = { attempts: 3, backoff: { type: 'exponential', delay: 60_000 } } as const;
-export const retentionJobId = (runId: string, targetId: string): string => `retention-${runId}-${targetId}`;
-
-/**
- * The id the API gives a backup child (apps/api runs.service.ts backupJobId): used only to match a
- * child whose job was already removed from Redis, so its data cannot be read.
- */
-const backupJobId = (runId: string, serviceId: string, targetId: string): string =>
-  `backup-${runId}-${serviceId}-${targetId}`;
 
 /** A child's return value; one that is not a backup.run result counts as a failure. */
 function asBackupResult(value: unknown): ChildOutcome['result'] {

@@ -23,12 +23,7 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 
-import {
-  parseJobResult,
-  retentionPolicySchema,
-  type JobPayload,
-  type JobResult,
-} from '@vaultline/contracts';
+import { parseJobResult, retentionPolicySchema, type JobPayload, type JobResult } from '@vaultline/contracts';
 import type { PrismaClient } from '@vaultline/db';
 import { forget, prune, type ForgetOptions, type RetentionPolicy, type WorkerPool } from '@vaultline/engine';
 import type { ServerKeys } from '@vaultline/secrets';

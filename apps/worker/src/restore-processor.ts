@@ -22,12 +22,7 @@ import { WaitingError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
-import {
-  parseJobResult,
-  type ErrorInfo,
-  type JobPayload,
-  type JobResult,
-} from '@vaultline/contracts';
+import { parseJobResult, type ErrorInfo, type JobPayload, type JobResult } from '@vaultline/contracts';
 import type { PrismaClient } from '@vaultline/db';
 import type { FleetMetrics } from '@vaultline/observability';
 import { EngineError, restore, type Repository, type SnapshotInfo, type WorkerPool } from '@vaultline/engine';

@@ -6,3 +6,4 @@ export * from './jobs';
 export * from './queues';
 export * from './hooks';
 export * from './report';
+export * from './job-ids';

@@ -1,6 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { parseJobPayload, type RetentionPolicy, type Schedule, scheduleToCron } from '@vaultline/contracts';
+import {
+  deletePlanJobId,
+  parseJobPayload,
+  type RetentionPolicy,
+  type Schedule,
+  scheduleToCron,
+} from '@vaultline/contracts';
 import type { Plan, Target } from '@vaultline/db';
 import { EngineError } from '@vaultline/engine';
 import type { ServerKeys } from '@vaultline/secrets';
@@ -94,7 +100,6 @@ export interface PasswordChangeView {
 /** A deleted plan's snapshots are removed per target by the worker; transient failures retry. */
 const DELETE_ATTEMPTS = 5;
 const DELETE_BACKOFF = { type: 'exponential', delay: 60_000 } as const;
-export const deletePlanJobId = (planId: string, targetId: string): string => `delete-${planId}-${targetId}`;
 
 /** Serialises password changes of one plan (two at once could leave each other's key files). */
 const PASSWORD_LOCK_TTL_S = 10 * 60;

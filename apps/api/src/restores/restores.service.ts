@@ -1,7 +1,7 @@
 import path from 'node:path';
 
 import { Inject, Injectable } from '@nestjs/common';
-import { parseJobPayload } from '@vaultline/contracts';
+import { parseJobPayload, restoreJobId } from '@vaultline/contracts';
 import type { Restore, Service, Snapshot, Target } from '@vaultline/db';
 import { sealPasswordEnvelope, type ServerKeys } from '@vaultline/secrets';
 import { planRepoLocation } from '@vaultline/targets';
@@ -48,9 +48,6 @@ export interface CreatedRestoreView extends RestoreView {
  */
 const RESTORE_ATTEMPTS = 3;
 const RESTORE_BACKOFF = { type: 'exponential', delay: 10_000 } as const;
-
-/** BullMQ job id: deterministic, so a restore is never queued twice. */
-export const restoreJobId = (restoreId: string): string => `restore-${restoreId}`;
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 

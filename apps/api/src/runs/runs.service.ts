@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { JOBS, type JobResult, parseJobPayload } from '@vaultline/contracts';
+import { backupJobId, JOBS, type JobResult, parseJobPayload, reportJobId } from '@vaultline/contracts';
 import type { Prisma, Run, RunTrigger } from '@vaultline/db';
 import type { ApiConfig } from '@vaultline/config';
 import type { Logger } from 'pino';
@@ -96,11 +96,6 @@ const BACKUP_ATTEMPTS = 4;
  * failure while it writes is simply retried instead of leaving the run open for the reaper.
  */
 const REPORT_OPTS = { attempts: 8, backoff: { type: 'exponential', delay: 2_000 } } as const;
-
-/** BullMQ job ids: deterministic, so re-adding a run's flow cannot duplicate a job. */
-export const reportJobId = (runId: string): string => `run-${runId}`;
-export const backupJobId = (runId: string, serviceId: string, targetId: string): string =>
-  `backup-${runId}-${serviceId}-${targetId}`;
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
