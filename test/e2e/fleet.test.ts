@@ -370,6 +370,40 @@ describe('the fleet, end to end', { timeout: 15 * 60_000 }, () => {
     await waitUntil(async () => (await api.call('GET', `/v1/plans/${plan.id}`)).status === 404, 60_000);
     assert.deepEqual(repoSnapshots(fsTarget, plan.id), []);
   });
+  test('the snapshot catalog is rebuilt from the repositories (the truth)', async () => {
+    const svc = await createService('catalogued');
+    makeSource(svc.path);
+    const plan = await createPlan('catalog-sync', [svc.id], [fsTargetId, s3TargetId]);
+    assert.equal((await runAndReport(plan.id)).report.status, 'success');
+    type Snapshots = { items: { id: string; serviceId: string | null; targetId: string; files: number }[] };
+    const before = await api.expect<Snapshots>('GET', `/v1/plans/${plan.id}/snapshots`, undefined, 200);
+    assert.equal(before.items.length, 2);
+    // The catalog loses its rows (a database restored from an older dump) and gains a bogus one.
+    const pg = new Client({ connectionString: db.url });
+    await pg.connect();
+    await pg.query('DELETE FROM snapshots WHERE plan_id = $1', [plan.id]);
+    await pg.query(
+      `INSERT INTO snapshots (id, target_id, plan_id, time, arch, total_bytes, bytes_added, files)
+       VALUES ($1, $2, $3, now(), 'x86_64', 1, 1, 1)`,
+      ['f'.repeat(64), fsTargetId, plan.id],
+    );
+    await pg.end();
+    const sync = await api.expect<{ targetIds: string[] }>(
+      'POST',
+      `/v1/plans/${plan.id}/catalog/sync`,
+      undefined,
+      202,
+    );
+    assert.equal(sync.targetIds.length, 2);
+    const key = (x: Snapshots['items'][number]) => `${x.id}/${x.targetId}/${x.serviceId}/${x.files}`;
+    const after = await api.waitFor<Snapshots>(
+      `/v1/plans/${plan.id}/snapshots`,
+      (r) => r.items.length === 2 && r.items.every((x) => before.items.some((b) => key(b) === key(x))),
+      60_000,
+    );
+    assert.deepEqual(after.items.map(key).sort(), before.items.map(key).sort());
+  });
+
   test('every metric the dashboard and the alert rules use is exposed by the running processes', async () => {
     const exposed = new Set<string>(['up']);
     for (const proc of fleet.processes.filter((p) => p.running)) {

@@ -25,7 +25,14 @@ import type { Logger } from 'pino';
 
 import { parseJobResult, retentionPolicySchema, type JobPayload, type JobResult } from '@vaultline/contracts';
 import type { PrismaClient } from '@vaultline/db';
-import { forget, prune, type ForgetOptions, type RetentionPolicy, type WorkerPool } from '@vaultline/engine';
+import {
+  forget,
+  prune,
+  type ForgetOptions,
+  type RetentionPolicy,
+  type SnapshotInfo,
+  type WorkerPool,
+} from '@vaultline/engine';
 import type { ServerKeys } from '@vaultline/secrets';
 
 import { classify, WorkerError } from './errors';
@@ -33,6 +40,9 @@ import { payloadOf } from './job-payload';
 import { closeRepository, openPlanRepository } from './target';
 
 export type MaintenanceResult = JobResult<'maintenance.retention'>;
+export type SyncCatalogResult = JobResult<'maintenance.syncCatalog'>;
+
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 type SkipReason = NonNullable<MaintenanceResult['skipped']>;
 
 export interface MaintenanceProcessorOptions {
@@ -85,15 +95,18 @@ export function retentionFromColumn(value: unknown): RetentionPolicy | null {
 export class MaintenanceProcessor {
   constructor(private readonly deps: MaintenanceProcessorDeps) {}
 
-  async process(job: Job): Promise<MaintenanceResult> {
+  async process(job: Job): Promise<MaintenanceResult | SyncCatalogResult> {
     const { name, payload } = payloadOf(
       job,
-      ['maintenance.retention', 'maintenance.deletePlan'],
+      ['maintenance.retention', 'maintenance.deletePlan', 'maintenance.syncCatalog'],
       'maintenance',
     );
     const log = this.deps.logger.child({ jobId: job.id, job: name, ...payload });
     const started = Date.now();
     try {
+      if (name === 'maintenance.syncCatalog') {
+        return parseJobResult(name, await this.syncCatalog(payload, started, log));
+      }
       const result =
         name === 'maintenance.retention'
           ? await this.retention(payload, started, log)
@@ -108,6 +121,75 @@ export class MaintenanceProcessor {
       log.warn({ err, code: info.code, attempt: job.attemptsMade + 1 }, 'maintenance failed; will retry');
       throw err;
     }
+  }
+
+  /**
+   * The catalog of one plan on one target, rebuilt from the repository (the truth): a row per
+   * snapshot of the plan found there (created, or corrected), none for snapshots no longer there.
+   * Snapshot headers are readable with the writer key, so no password is needed. A service that
+   * was deleted (or never registered here) leaves its snapshots catalogued with no service.
+   */
+  private async syncCatalog(
+    payload: JobPayload<'maintenance.syncCatalog'>,
+    started: number,
+    log: Logger,
+  ): Promise<SyncCatalogResult> {
+    const { prisma, keys } = this.deps;
+    const { planId, targetId } = payload;
+    const [target, planTarget] = await Promise.all([
+      prisma.target.findUnique({ where: { id: targetId } }),
+      prisma.planTarget.findUnique({ where: { planId_targetId: { planId, targetId } } }),
+    ]);
+    if (!target || !planTarget) {
+      throw new WorkerError('NOT_FOUND', 'the plan has no repository on this target', 'permanent');
+    }
+    const repo = await openPlanRepository(keys, target, planTarget);
+    let snapshots: SnapshotInfo[];
+    try {
+      snapshots = (await repo.listSnapshots()).filter((s) => s.plan === planId);
+    } finally {
+      await closeRepository(repo);
+    }
+    const serviceIds = [...new Set(snapshots.map((s) => s.service).filter((s): s is string => !!s))];
+    const known = new Set(
+      (
+        await prisma.service.findMany({
+          where: { id: { in: serviceIds.filter((id) => UUID_RE.test(id)) } },
+          select: { id: true },
+        })
+      ).map((s) => s.id),
+    );
+    const ids = snapshots.map((s) => s.id);
+    const { added, removed } = await prisma.$transaction(async (tx) => {
+      const existing = new Set(
+        (
+          await tx.snapshot.findMany({ where: { planId, targetId, id: { in: ids } }, select: { id: true } })
+        ).map((r) => r.id),
+      );
+      for (const s of snapshots) {
+        const row = {
+          planId,
+          serviceId: s.service && known.has(s.service) ? s.service : null,
+          time: new Date(s.time),
+          arch: s.arch,
+          totalBytes: BigInt(s.stats.totalBytes),
+          bytesAdded: BigInt(s.stats.bytesAdded),
+          files: s.stats.files,
+          tags: s.tags,
+        };
+        // runId is left as it is: the repository does not know which run wrote a snapshot.
+        await tx.snapshot.upsert({
+          where: { id_targetId: { id: s.id, targetId } },
+          create: { id: s.id, targetId, ...row },
+          update: row,
+        });
+      }
+      const gone = await tx.snapshot.deleteMany({ where: { planId, targetId, id: { notIn: ids } } });
+      return { added: ids.filter((id) => !existing.has(id)).length, removed: gone.count };
+    });
+    const durationMs = Date.now() - started;
+    log.info({ found: ids.length, added, removed, durationMs }, 'catalog synchronised with the repository');
+    return { found: ids.length, added, removed, durationMs };
   }
 
   private async retention(

@@ -37,6 +37,7 @@ const HANDLED_JOBS = [
   'restore.run',
   'maintenance.retention',
   'maintenance.deletePlan',
+  'maintenance.syncCatalog',
 ] as const;
 const CONSUMED_QUEUES = [QUEUES.backup, QUEUES.restore, QUEUES.maintenance] as const;
 

@@ -17,3 +17,9 @@ export const restoreJobId = (restoreId: string): string => `restore-${restoreId}
 export const retentionJobId = (runId: string, targetId: string): string => `retention-${runId}-${targetId}`;
 /** `maintenance.deletePlan`, per target. */
 export const deletePlanJobId = (planId: string, targetId: string): string => `delete-${planId}-${targetId}`;
+/**
+ * `maintenance.syncCatalog`, per plan × target: one pending at a time (the job is removed once it
+ * completes, so the next request can add it again).
+ */
+export const syncCatalogJobId = (planId: string, targetId: string): string =>
+  `catalog-sync-${planId}-${targetId}`;

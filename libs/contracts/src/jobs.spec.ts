@@ -49,11 +49,16 @@ describe('job registry', () => {
       'backup.run',
       'maintenance.deletePlan',
       'maintenance.retention',
+      'maintenance.syncCatalog',
       'report.aggregate',
       'restore.run',
       'schedule.run',
     ]);
-    assert.deepEqual(jobsOfQueue('maintenance'), ['maintenance.retention', 'maintenance.deletePlan']);
+    assert.deepEqual(jobsOfQueue('maintenance'), [
+      'maintenance.retention',
+      'maintenance.deletePlan',
+      'maintenance.syncCatalog',
+    ]);
   });
 
   test('the registry is frozen', () => {
@@ -84,7 +89,12 @@ describe('job registry', () => {
     >();
     expectType<Equal<JobResult<'schedule.run'>['outcome'], 'started' | 'skipped'>>();
     expectType<Equal<JobQueue<'maintenance.deletePlan'>, 'maintenance'>>();
-    expectType<Equal<JobsOfQueue<'maintenance'>, 'maintenance.retention' | 'maintenance.deletePlan'>>();
+    expectType<
+      Equal<
+        JobsOfQueue<'maintenance'>,
+        'maintenance.retention' | 'maintenance.deletePlan' | 'maintenance.syncCatalog'
+      >
+    >();
     expectType<Equal<JobsOfQueue<'backup'>, 'backup.run'>>();
 
     // parseJobPayload's return type follows the literal name.
@@ -258,7 +268,13 @@ describe('assertHandlers', () => {
     assert.doesNotThrow(() => assertHandlers(['report.aggregate'], [QUEUES.report]));
     assert.doesNotThrow(() =>
       assertHandlers(
-        ['backup.run', 'restore.run', 'maintenance.retention', 'maintenance.deletePlan'],
+        [
+          'backup.run',
+          'restore.run',
+          'maintenance.retention',
+          'maintenance.deletePlan',
+          'maintenance.syncCatalog',
+        ],
         ['backup', 'restore', 'maintenance'],
       ),
     );
@@ -275,6 +291,7 @@ describe('assertHandlers', () => {
     assert.deepEqual(err.issues, [
       { path: 'backup.run', message: 'has 2 handlers' },
       { path: 'maintenance.deletePlan', message: 'has no handler' },
+      { path: 'maintenance.syncCatalog', message: 'has no handler' },
       { path: 'report.aggregate', message: 'is a job of queue report, which this process does not consume' },
       { path: 'backup.cleanup', message: 'is not a job' },
     ]);

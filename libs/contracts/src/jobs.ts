@@ -224,6 +224,27 @@ export const maintenanceDeletePlanPayloadSchema = z.object({
   targetId: idSchema,
 });
 
+/**
+ * Rebuilds the snapshot catalog of one plan on one target from its repository — the repository is
+ * the truth: every snapshot of the plan found there gets its catalog row (created or corrected),
+ * and catalog rows of snapshots no longer there are removed. Needs only the writer key (snapshot
+ * headers are readable with it).
+ */
+export const maintenanceSyncCatalogPayloadSchema = z.object({
+  planId: idSchema,
+  targetId: idSchema,
+});
+
+export const maintenanceSyncCatalogResultSchema = z.object({
+  /** Snapshots of the plan found in the repository. */
+  found: count,
+  /** Catalog rows created (missing before). */
+  added: count,
+  /** Catalog rows removed (their snapshot is not in the repository). */
+  removed: count,
+  durationMs: count,
+});
+
 // ---------------------------------------------------------------------------------------------
 // schedule queue
 
@@ -271,6 +292,11 @@ export const JOBS = Object.freeze({
     queue: QUEUES.maintenance,
     payload: maintenanceDeletePlanPayloadSchema,
     result: maintenanceResultSchema,
+  },
+  'maintenance.syncCatalog': {
+    queue: QUEUES.maintenance,
+    payload: maintenanceSyncCatalogPayloadSchema,
+    result: maintenanceSyncCatalogResultSchema,
   },
   'schedule.run': {
     queue: QUEUES.schedule,

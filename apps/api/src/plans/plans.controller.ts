@@ -105,6 +105,19 @@ export class PlansController {
   }
 
   /**
+   * Rebuilds the plan's snapshot catalog from its repositories, which are the truth: a worker lists
+   * each target's snapshots with the writer key and corrects the catalog. 202: queued.
+   */
+  @Post(':id/catalog/sync')
+  @HttpCode(202)
+  @ApiError4xx(404, 'unknown plan')
+  @ApiError4xx(409, 'the plan is being deleted')
+  @ApiError4xx(503, 'Redis unavailable')
+  syncCatalog(@Param('id') id: string): Promise<{ planId: string; targetIds: string[] }> {
+    return this.plans.syncCatalog(id);
+  }
+
+  /**
    * Changes the password of every target's repository; existing snapshots open with the new one.
    * All targets must be reachable (docs/security.md, "Password change").
    */

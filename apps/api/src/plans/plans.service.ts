@@ -3,6 +3,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import {
   deletePlanJobId,
   parseJobPayload,
+  syncCatalogJobId,
   type RetentionPolicy,
   type Schedule,
   scheduleToCron,
@@ -380,6 +381,37 @@ export class PlansService {
       }
     });
     return view;
+  }
+
+  /**
+   * Rebuilds the plan's snapshot catalog from its repositories (the truth): one
+   * `maintenance.syncCatalog` job per target, run by a worker with the writer key. For a catalog
+   * that lost rows (a restored database dump, rows removed by hand) or has rows of snapshots that
+   * are gone (someone pruned with the CLI). 202 with the targets queued; a sync already pending for
+   * a target is not queued twice.
+   */
+  async syncCatalog(id: string): Promise<{ planId: string; targetIds: string[] }> {
+    await this.findActive(id);
+    const targets = await this.prisma.client.planTarget.findMany({
+      where: { planId: id },
+      select: { targetId: true },
+    });
+    await this.queues.run(async () => {
+      for (const { targetId } of targets) {
+        await this.queues.maintenance.add(
+          'maintenance.syncCatalog',
+          parseJobPayload('maintenance.syncCatalog', { planId: id, targetId }),
+          {
+            jobId: syncCatalogJobId(id, targetId),
+            attempts: 3,
+            backoff: { type: 'exponential', delay: 10_000 },
+            // Gone once done, so the next request can queue it again; failures stay to be seen.
+            removeOnComplete: true,
+          },
+        );
+      }
+    });
+    return { planId: id, targetIds: targets.map((t) => t.targetId) };
   }
 
   /**

@@ -43,6 +43,7 @@ const payloads: { [N in JobName]: () => JobPayload<N> } = {
   }),
   'maintenance.retention': () => ({ planId: 'plan_1', targetId: 'tgt_1' }),
   'maintenance.deletePlan': () => ({ planId: 'plan_1', targetId: 'tgt_1' }),
+  'maintenance.syncCatalog': () => ({ planId: 'plan_1', targetId: 'tgt_1' }),
   'schedule.run': () => ({ planId: 'plan_1' }),
 };
 
@@ -72,6 +73,7 @@ const results: { [N in JobName]: () => JobResult<N> } = {
     prune: { packsDeleted: 2, packsRepacked: 0, packsNeedingPassword: 1, bytesFreed: 4096 },
     durationMs: 300,
   }),
+  'maintenance.syncCatalog': () => ({ found: 4, added: 1, removed: 2, durationMs: 120 }),
   'maintenance.deletePlan': () => ({
     forgotten: [SNAPSHOT_ID],
     kept: 0,
