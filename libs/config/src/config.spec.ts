@@ -317,6 +317,18 @@ describe('redaction', () => {
   });
 });
 
+describe('the README', () => {
+  test('lists every variable of the fleet', () => {
+    const readme = readFileSync(join(__dirname, '../../../../README.md'), 'utf8');
+    for (const name of Object.keys(VARIABLES)) {
+      assert.ok(
+        readme.split('\n').some((line) => line.startsWith(`| \`${name}\``)),
+        `${name} in the README`,
+      );
+    }
+  });
+});
+
 describe('docs/configuration.md', () => {
   test('lists every variable with its default and the roles that read it', () => {
     // Compiled to dist/libs/config/src: the repository root is four levels up.
