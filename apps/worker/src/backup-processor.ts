@@ -38,18 +38,18 @@ import { classify, WorkerError } from './errors';
 import { eventTime, type LiveEvents } from './events';
 import { parseHook, runHook } from './hooks';
 import { payloadOf } from './job-payload';
-import { serviceLockKey, withServiceLock, DEFAULT_LOCK_TTL_MS, type HeldLock } from './service-lock';
+import {
+  serviceLockKey,
+  serviceLockSettings,
+  withServiceLock,
+  type HeldLock,
+  type ServiceLockOptions,
+} from './service-lock';
 import { closeRepository, openPlanRepository } from './target';
 
 export type BackupRunResult = JobResult<'backup.run'>;
 
-export interface BackupProcessorOptions {
-  /** TTL of the per-service lock; renewed every third of it. */
-  lockTtlMs?: number;
-  /** First and longest delay before a job whose service is locked is tried again. */
-  lockRetryMinMs?: number;
-  lockRetryMaxMs?: number;
-}
+export type BackupProcessorOptions = ServiceLockOptions;
 
 export interface BackupProcessorDeps {
   prisma: PrismaClient;
@@ -71,14 +71,10 @@ export interface BackupProcessorDeps {
 export { lockRetryDelay } from './service-lock';
 
 export class BackupProcessor {
-  private readonly lockTtlMs: number;
-  private readonly lockRetryMinMs: number;
-  private readonly lockRetryMaxMs: number;
+  private readonly lockSettings: ReturnType<typeof serviceLockSettings>;
 
   constructor(private readonly deps: BackupProcessorDeps) {
-    this.lockTtlMs = deps.options?.lockTtlMs ?? DEFAULT_LOCK_TTL_MS;
-    this.lockRetryMinMs = deps.options?.lockRetryMinMs ?? 1_000;
-    this.lockRetryMaxMs = deps.options?.lockRetryMaxMs ?? 30_000;
+    this.lockSettings = serviceLockSettings(deps.options);
   }
 
   async process(job: Job, token: string | undefined): Promise<BackupRunResult> {
@@ -90,11 +86,9 @@ export class BackupProcessor {
       job,
       token,
       {
+        ...this.lockSettings,
         redis: this.deps.redis,
         key: serviceLockKey(this.deps.queuePrefix, payload.serviceId),
-        ttlMs: this.lockTtlMs,
-        retryMinMs: this.lockRetryMinMs,
-        retryMaxMs: this.lockRetryMaxMs,
         log,
         onWait: () => this.deps.metrics?.lockWaits.inc({ queue: 'backup' }),
       },

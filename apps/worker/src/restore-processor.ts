@@ -31,18 +31,18 @@ import { openPasswordEnvelope, SecretsError, type ServerKeys } from '@vaultline/
 import { classify, WorkerError } from './errors';
 import { eventTime, type LiveEvents } from './events';
 import { payloadOf } from './job-payload';
-import { DEFAULT_LOCK_TTL_MS, serviceLockKey, withServiceLock, type HeldLock } from './service-lock';
+import {
+  serviceLockKey,
+  serviceLockSettings,
+  withServiceLock,
+  type HeldLock,
+  type ServiceLockOptions,
+} from './service-lock';
 import { closeRepository, openPlanRepositoryForRead } from './target';
 
 export type RestoreRunResult = JobResult<'restore.run'>;
 
-export interface RestoreProcessorOptions {
-  /** TTL of the per-service lock (shared with backups); renewed every third of it. */
-  lockTtlMs?: number;
-  /** First and longest delay before a job whose service is locked is tried again. */
-  lockRetryMinMs?: number;
-  lockRetryMaxMs?: number;
-}
+export type RestoreProcessorOptions = ServiceLockOptions;
 
 export interface RestoreProcessorDeps {
   prisma: PrismaClient;
@@ -59,14 +59,10 @@ export interface RestoreProcessorDeps {
 }
 
 export class RestoreProcessor {
-  private readonly lockTtlMs: number;
-  private readonly lockRetryMinMs: number;
-  private readonly lockRetryMaxMs: number;
+  private readonly lockSettings: ReturnType<typeof serviceLockSettings>;
 
   constructor(private readonly deps: RestoreProcessorDeps) {
-    this.lockTtlMs = deps.options?.lockTtlMs ?? DEFAULT_LOCK_TTL_MS;
-    this.lockRetryMinMs = deps.options?.lockRetryMinMs ?? 1_000;
-    this.lockRetryMaxMs = deps.options?.lockRetryMaxMs ?? 30_000;
+    this.lockSettings = serviceLockSettings(deps.options);
   }
 
   async process(job: Job, token: string | undefined): Promise<RestoreRunResult> {
@@ -85,11 +81,9 @@ export class RestoreProcessor {
       job,
       token,
       {
+        ...this.lockSettings,
         redis: this.deps.redis,
         key: serviceLockKey(this.deps.queuePrefix, payload.serviceId),
-        ttlMs: this.lockTtlMs,
-        retryMinMs: this.lockRetryMinMs,
-        retryMaxMs: this.lockRetryMaxMs,
         log,
         onWait: () => this.deps.metrics?.lockWaits.inc({ queue: 'restore' }),
       },

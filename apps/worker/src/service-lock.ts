@@ -149,3 +149,23 @@ export async function withServiceLock<T>(
     opts.log.debug({ lock: lock.key }, 'service lock released');
   }
 }
+
+/** How the per-service lock behaves for a processor (runtime options; tests shorten them). */
+export interface ServiceLockOptions {
+  /** TTL of the per-service lock; renewed every third of it. */
+  lockTtlMs?: number;
+  /** First and longest delay before a job whose service is locked is tried again. */
+  lockRetryMinMs?: number;
+  lockRetryMaxMs?: number;
+}
+
+/** The options with their defaults, in the shape lockServiceOrDelay takes. */
+export function serviceLockSettings(
+  o: ServiceLockOptions = {},
+): Pick<Parameters<typeof lockServiceOrDelay>[2], 'ttlMs' | 'retryMinMs' | 'retryMaxMs'> {
+  return {
+    ttlMs: o.lockTtlMs ?? DEFAULT_LOCK_TTL_MS,
+    retryMinMs: o.lockRetryMinMs ?? 1_000,
+    retryMaxMs: o.lockRetryMaxMs ?? 30_000,
+  };
+}
