@@ -11,7 +11,7 @@ import { Worker, type Processor } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
-import type { WorkerConfig } from '@vaultline/config';
+import type { WorkerConfig, WorkerQueue } from '@vaultline/config';
 import { assertHandlers, QUEUES } from '@vaultline/contracts';
 import { createPrismaClient, type PrismaClient } from '@vaultline/db';
 import { WorkerPool } from '@vaultline/engine';
@@ -31,15 +31,12 @@ export interface WorkerRuntimeOptions
   healthHost?: string;
 }
 
-/** The job names this process handles, checked against the contracts at start. */
-const HANDLED_JOBS = [
-  'backup.run',
-  'restore.run',
-  'maintenance.retention',
-  'maintenance.deletePlan',
-  'maintenance.syncCatalog',
-] as const;
-const CONSUMED_QUEUES = [QUEUES.backup, QUEUES.restore, QUEUES.maintenance] as const;
+/** The job names each queue's processor handles, checked against the contracts at start. */
+const HANDLED_JOBS: Record<WorkerQueue, readonly string[]> = {
+  backup: ['backup.run'],
+  restore: ['restore.run'],
+  maintenance: ['maintenance.retention', 'maintenance.deletePlan', 'maintenance.syncCatalog'],
+};
 
 export class WorkerRuntime {
   private readonly shutdownController = new AbortController();
@@ -65,7 +62,13 @@ export class WorkerRuntime {
 
   async start(): Promise<void> {
     // A job nobody handles would wait forever; fail at start instead (STYLE.md rule 3).
-    assertHandlers(HANDLED_JOBS, CONSUMED_QUEUES);
+    // Only the queues of WORKER_QUEUES: a restore-only Deployment (writable mount) and backup
+    // workers (read-only mount) can split the work.
+    const consumed = this.config.workerQueues;
+    assertHandlers(
+      consumed.flatMap((q) => HANDLED_JOBS[q]),
+      consumed.map((q) => QUEUES[q]),
+    );
 
     const { config, logger } = this;
     this.prisma = createPrismaClient(config.databaseUrl, {
@@ -98,17 +101,19 @@ export class WorkerRuntime {
       ...shared,
       logger: logger.child({ queue: QUEUES.maintenance }),
     });
-    this.workers = [
-      this.createWorker(QUEUES.backup, (job, token) => backup.process(job, token), config.workerConcurrency),
-      this.createWorker(
-        QUEUES.restore,
-        (job, token) => restore.process(job, token),
-        config.workerConcurrency,
-      ),
+    const processors: Record<WorkerQueue, { process: Processor; concurrency: number }> = {
+      backup: { process: (job, token) => backup.process(job, token), concurrency: config.workerConcurrency },
+      restore: {
+        process: (job, token) => restore.process(job, token),
+        concurrency: config.workerConcurrency,
+      },
       // One at a time per process: a prune loads a repository's whole index and holds its
       // exclusive lock; more maintenance throughput comes from more pods, not from one pod's memory.
-      this.createWorker(QUEUES.maintenance, (job) => maintenance.process(job), 1),
-    ];
+      maintenance: { process: (job) => maintenance.process(job), concurrency: 1 },
+    };
+    this.workers = consumed.map((q) =>
+      this.createWorker(QUEUES[q], processors[q].process, processors[q].concurrency),
+    );
 
     const prisma = this.prisma;
     const redis = this.redis;
@@ -124,7 +129,7 @@ export class WorkerRuntime {
     this.metrics.jobSlots.set(config.workerConcurrency);
     await Promise.all(this.workers.map((w) => w.waitUntilReady()));
     logger.info(
-      { queues: CONSUMED_QUEUES, concurrency: config.workerConcurrency, healthPort: this.healthPort },
+      { queues: consumed, concurrency: config.workerConcurrency, healthPort: this.healthPort },
       'worker started',
     );
   }

@@ -64,6 +64,14 @@ describe('loadConfig: defaults', () => {
     assert.equal(c.metricsPort, 9464);
     assert.equal(c.workerConcurrency, 2);
     assert.equal(c.jobLockMs, 30_000);
+    assert.deepEqual(c.workerQueues, ['backup', 'restore', 'maintenance']);
+    assert.deepEqual(loadConfig(env({ WORKER_QUEUES: ' restore , restore' }), 'worker').workerQueues, [
+      'restore',
+    ]);
+    assert.throws(
+      () => loadConfig(env({ WORKER_QUEUES: 'backup,report' }), 'worker'),
+      /WORKER_QUEUES must list only backup, restore, maintenance/,
+    );
     assert.equal('httpPort' in c, false);
   });
 

@@ -14,6 +14,10 @@ import { z } from 'zod';
 import { Secret } from './secret';
 
 export const ROLES = ['api', 'worker', 'report'] as const;
+
+/** The queues a worker process can consume (libs/contracts queues.ts: backup, restore, maintenance). */
+export const WORKER_QUEUES = ['backup', 'restore', 'maintenance'] as const;
+export type WorkerQueue = (typeof WORKER_QUEUES)[number];
 export type Role = (typeof ROLES)[number];
 
 /** pino's levels; 'silent' turns logging off (tests). */
@@ -154,6 +158,29 @@ export const VARIABLES = {
     description: 'Jobs one worker process runs at once (each backup also uses the engine worker threads).',
     schema: wholeNumber(1, 64),
   },
+  WORKER_QUEUES: {
+    roles: ['worker'],
+    default: 'backup,restore,maintenance',
+    exposure: 'show',
+    description:
+      'Comma-separated queues this worker consumes (backup, restore, maintenance). Split them to give ' +
+      "restores their own Deployment with a writable mount of the services' data while backups read it read-only.",
+    schema: z
+      .string()
+      .transform((s) => [
+        ...new Set(
+          s
+            .split(',')
+            .map((q) => q.trim())
+            .filter(Boolean),
+        ),
+      ])
+      .pipe(
+        z
+          .array(z.enum(WORKER_QUEUES, { error: `must list only ${WORKER_QUEUES.join(', ')}` }))
+          .min(1, { error: 'must list at least one queue' }),
+      ),
+  },
   JOB_LOCK_MS: {
     roles: ['worker'],
     default: '30000',
@@ -234,6 +261,7 @@ export interface WorkerConfig extends BaseConfig {
   readonly role: 'worker';
   readonly metricsPort: number;
   readonly workerConcurrency: number;
+  readonly workerQueues: readonly WorkerQueue[];
   readonly jobLockMs: number;
 }
 export interface ReportConfig extends BaseConfig {
@@ -255,6 +283,7 @@ const SOURCES = {
   metricsPort: 'METRICS_PORT',
   workerConcurrency: 'WORKER_CONCURRENCY',
   jobLockMs: 'JOB_LOCK_MS',
+  workerQueues: 'WORKER_QUEUES',
   backupRetryDelayMs: 'BACKUP_RETRY_DELAY_MS',
   webhookUrl: 'VAULTLINE_WEBHOOK_URL',
 } as const satisfies Record<
@@ -349,6 +378,7 @@ export function loadConfig(env: Env, role: Role): Config {
         metricsPort: get('METRICS_PORT'),
         workerConcurrency: get('WORKER_CONCURRENCY'),
         jobLockMs: get('JOB_LOCK_MS'),
+        workerQueues: Object.freeze(get('WORKER_QUEUES')),
       });
     case 'report':
       return Object.freeze({

@@ -1,0 +1,56 @@
+/**
+ * WORKER_QUEUES: a worker consumes only the queues it is given — so restores can run in their own
+ * Deployment (with a writable mount of the services' data) while backup workers read it read-only.
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+
+import type { INestApplicationContext } from '@nestjs/common';
+import { Queue } from 'bullmq';
+
+import { QUEUES, type QueueName } from '@vaultline/contracts';
+import { applyMigrations } from '@vaultline/db';
+
+import { createWorkerApp } from '../../apps/worker/src/main';
+import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from '../support/postgres';
+import { freePort, workerConfig, workerEnv } from '../support/worker-fleet';
+
+describe('worker: WORKER_QUEUES', () => {
+  let db: TestDatabase;
+  const apps: INestApplicationContext[] = [];
+  const queues: Queue[] = [];
+
+  before(async () => {
+    db = await createTestDatabase('worker_queues');
+    await applyMigrations(db.url, MIGRATIONS_DIR);
+  });
+  after(async () => {
+    for (const app of apps) await app.close();
+    for (const q of queues) await q.close();
+    await db?.drop();
+  });
+
+  /** How many BullMQ workers (connections named after the queue) consume `name` right now. */
+  async function consumers(prefix: string, redisUrl: string, name: QueueName): Promise<number> {
+    const q = new Queue(name, { connection: { url: redisUrl, maxRetriesPerRequest: null }, prefix });
+    queues.push(q);
+    return (await q.getWorkers()).length;
+  }
+
+  test('a restore-only worker consumes the restore queue and nothing else; the default consumes all three', async () => {
+    const restoreOnly = workerConfig(
+      workerEnv(db.url, { METRICS_PORT: String(await freePort()), WORKER_QUEUES: 'restore' }),
+    );
+    apps.push(await createWorkerApp(restoreOnly, { poolSize: 1 }));
+    const { queuePrefix: p1, redisUrl } = restoreOnly;
+    assert.equal(await consumers(p1, redisUrl, QUEUES.restore), 1);
+    assert.equal(await consumers(p1, redisUrl, QUEUES.backup), 0);
+    assert.equal(await consumers(p1, redisUrl, QUEUES.maintenance), 0);
+
+    const all = workerConfig(workerEnv(db.url, { METRICS_PORT: String(await freePort()) }));
+    apps.push(await createWorkerApp(all, { poolSize: 1 }));
+    for (const q of [QUEUES.backup, QUEUES.restore, QUEUES.maintenance]) {
+      assert.equal(await consumers(all.queuePrefix, redisUrl, q), 1, q);
+    }
+  });
+});
