@@ -124,10 +124,13 @@ export class BackupProcessor {
     // Metric labels: names once the rows are loaded (ids until then; both are bounded).
     const labels = { plan: payload.planId, target: payload.targetId };
     try {
-      const [row, service, target, planTarget] = await Promise.all([
-        prisma.serviceBackup.findUnique({ where }),
-        prisma.service.findUnique({ where: { id: payload.serviceId } }),
-        prisma.target.findUnique({ where: { id: payload.targetId } }),
+      // Two queries: the row brings its service, target and run along (foreign keys: if the row
+      // exists, they do). A fleet runs hundreds of these jobs per run; each query counts.
+      const [row, planTarget] = await Promise.all([
+        prisma.serviceBackup.findUnique({
+          where,
+          include: { service: true, target: true, run: { select: { status: true } } },
+        }),
         prisma.planTarget.findUnique({
           where: { planId_targetId: { planId: payload.planId, targetId: payload.targetId } },
           include: { plan: { select: { name: true } } },
@@ -135,41 +138,48 @@ export class BackupProcessor {
       ]);
       rowExists = row !== null;
       if (planTarget) labels.plan = planTarget.plan.name;
-      if (target) labels.target = target.name;
+      if (row) labels.target = row.target.name;
       // Deleted while the job waited (or a producer bug): nothing to back up, and retrying will
       // not bring the rows back.
-      if (!row || !service || !target || !planTarget) {
-        const missing = [
-          !row && 'service backup',
-          !service && 'service',
-          !target && 'target',
-          !planTarget && "plan's repository on the target",
-        ].filter(Boolean);
-        throw new WorkerError('NOT_FOUND', `not in the catalog: ${missing.join(', ')}`, 'permanent');
+      if (!row || !planTarget) {
+        const missing = [!row && 'service backup', !planTarget && "plan's repository on the target"];
+        throw new WorkerError(
+          'NOT_FOUND',
+          `not in the catalog: ${missing.filter(Boolean).join(', ')}`,
+          'permanent',
+        );
       }
+      const { service, target } = row;
 
       // Parsed before anything runs: a malformed post-hook must not leave a service quiesced.
       const preHook = parseHook(service.preHook, 'pre');
       const postHook = parseHook(service.postHook, 'post');
 
-      await prisma.serviceBackup.update({
-        where,
-        data: {
-          status: 'running',
-          attempts: { increment: 1 },
-          startedAt: new Date(started),
-          finishedAt: null,
-          error: null,
-        },
-      });
-      await prisma.service.update({ where: { id: service.id }, data: { state: 'backing_up' } });
+      // One round trip: the row running, the service busy, and — for the first child to start —
+      // the run running (the guard keeps later children, and a report that already finished the
+      // run, from moving it back).
+      await prisma.$transaction([
+        prisma.serviceBackup.update({
+          where,
+          data: {
+            status: 'running',
+            attempts: { increment: 1 },
+            startedAt: new Date(started),
+            finishedAt: null,
+            error: null,
+          },
+        }),
+        prisma.service.update({ where: { id: service.id }, data: { state: 'backing_up' } }),
+        ...(row.run.status === 'queued'
+          ? [
+              prisma.run.updateMany({
+                where: { id: payload.runId, status: 'queued' },
+                data: { status: 'running', startedAt: new Date(started) },
+              }),
+            ]
+          : []),
+      ]);
       stateSet = true;
-      // The first child to start makes the run `running`; the guard keeps later children (and a
-      // report that already finished the run) from moving it back.
-      await prisma.run.updateMany({
-        where: { id: payload.runId, status: 'queued' },
-        data: { status: 'running', startedAt: new Date(started) },
-      });
 
       const signal = AbortSignal.any([this.deps.shutdown, lock.lost]);
       // The repository first: an unreachable target should not quiesce the service for nothing.
