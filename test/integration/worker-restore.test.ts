@@ -5,8 +5,8 @@
  * consumer of the Nest Redis transport would.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import type { INestApplicationContext } from '@nestjs/common';
@@ -17,6 +17,7 @@ import type { WorkerConfig } from '@vaultline/config';
 import { parseJobResult, QUEUES, type JobPayload } from '@vaultline/contracts';
 import { applyMigrations, createPrismaClient, type PrismaClient } from '@vaultline/db';
 import { sealPasswordEnvelope, serverKeys } from '@vaultline/secrets';
+import { planRepoLocation } from '@vaultline/targets';
 
 import { createWorkerApp } from '../../apps/worker/src/main';
 import { makeSource, PASSWORD, snapshotOf, assertSameTree, tempDir } from '../support/fixtures';
@@ -377,6 +378,33 @@ describe('worker: restore.run', () => {
     assert.equal(await done.getState(), 'failed');
     assert.equal(done.attemptsMade, 1);
     assert.match(done.failedReason, /job restore\.run payload: .*destination: must be an absolute path/);
+  });
+
+  test('a target detached from the plan still restores from where the plan put its repository', async () => {
+    // Detaching deletes the plan_targets row (and its writer key); the repository stays, at the
+    // plan's standard location on the target, which the password opens.
+    const row = await prisma.planTarget.findUniqueOrThrow({
+      where: { planId_targetId: { planId: plan.planId, targetId: plan.targetId } },
+    });
+    const target = await prisma.target.findUniqueOrThrow({ where: { id: plan.targetId } });
+    const standard = planRepoLocation(target, plan.planId);
+    mkdirSync(dirname(standard), { recursive: true });
+    renameSync(plan.repoDir, standard);
+    await prisma.planTarget.delete({
+      where: { planId_targetId: { planId: plan.planId, targetId: plan.targetId } },
+    });
+    try {
+      const destination = join(dir.path, 'restored-detached');
+      const { result } = await runRestore({ destination });
+      assert.equal(result.status, 'success', JSON.stringify(result));
+      assertSameTree(
+        snapshotOf(destination),
+        snapshotOf(source, { exclude: (rel) => rel === 'cache' || rel.startsWith('cache/') }),
+      );
+    } finally {
+      renameSync(standard, plan.repoDir);
+      await prisma.planTarget.create({ data: row });
+    }
   });
 
   test('files written after the backup are replaced by the snapshot on restore in place', async () => {

@@ -27,6 +27,7 @@ import type { PrismaClient } from '@vaultline/db';
 import type { FleetMetrics } from '@vaultline/observability';
 import { EngineError, restore, type Repository, type SnapshotInfo, type WorkerPool } from '@vaultline/engine';
 import { openPasswordEnvelope, SecretsError, type ServerKeys } from '@vaultline/secrets';
+import { planRepoLocation } from '@vaultline/targets';
 
 import { classify, WorkerError } from './errors';
 import { eventTime, type LiveEvents } from './events';
@@ -113,15 +114,13 @@ export class RestoreProcessor {
         }),
       ]);
       rowExists = row !== null;
-      if (!row || !service || !target || !planTarget) {
-        const missing = [
-          !row && 'restore',
-          !service && 'service',
-          !target && 'target',
-          !planTarget && "plan's repository on the target",
-        ].filter(Boolean);
+      if (!row || !service || !target) {
+        const missing = [!row && 'restore', !service && 'service', !target && 'target'].filter(Boolean);
         throw new WorkerError('NOT_FOUND', `not in the catalog: ${missing.join(', ')}`, 'permanent');
       }
+      // A target detached from the plan keeps its repository where the plan put it: the password
+      // opens it there (no writer key needed), as the API found it when it checked the password.
+      const location = planTarget?.repoLocation ?? planRepoLocation(target, payload.planId);
 
       await prisma.restore.update({
         where: { id: row.id },
@@ -132,7 +131,7 @@ export class RestoreProcessor {
 
       const password = this.openEnvelope(payload);
       const signal = AbortSignal.any([this.deps.shutdown, lock.lost]);
-      const repo = await openPlanRepositoryForRead(this.deps.keys, target, planTarget, password);
+      const repo = await openPlanRepositoryForRead(this.deps.keys, target, location, password);
       try {
         const snapshot = await resolveSnapshot(repo, payload);
         const crossArch = snapshot.arch !== service.arch;

@@ -73,9 +73,9 @@ export async function closeRepository(repo: Repository | undefined): Promise<voi
 export async function openPlanRepositoryForRead(
   keys: ServerKeys,
   target: Target,
-  planTarget: PlanTarget,
+  location: string,
   password: string,
 ): Promise<Repository> {
-  const backend = await openTargetBackend(keys, target, planTarget.repoLocation);
+  const backend = await openTargetBackend(keys, target, location);
   return openOrClose(backend, { password });
 }
