@@ -19,7 +19,6 @@
  *   writes no snapshot for a cancelled backup, so the retry never produces a duplicate.
  */
 import { WaitingError, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
 import {
@@ -29,13 +28,10 @@ import {
   type JobPayload,
   type JobResult,
 } from '@vaultline/contracts';
-import type { PrismaClient } from '@vaultline/db';
-import { backup, EngineError, type WorkerPool } from '@vaultline/engine';
-import type { FleetMetrics } from '@vaultline/observability';
-import type { ServerKeys } from '@vaultline/secrets';
+import { backup, EngineError } from '@vaultline/engine';
 
 import { classify, WorkerError } from './errors';
-import { eventTime, type LiveEvents } from './events';
+import { eventTime } from './events';
 import { parseHook, runHook } from './hooks';
 import { payloadOf } from './job-payload';
 import {
@@ -45,27 +41,14 @@ import {
   type HeldLock,
   type ServiceLockOptions,
 } from './service-lock';
+import type { ServiceJobDeps } from './service-job-deps';
 import { closeRepository, openPlanRepository } from './target';
 
 export type BackupRunResult = JobResult<'backup.run'>;
 
 export type BackupProcessorOptions = ServiceLockOptions;
 
-export interface BackupProcessorDeps {
-  prisma: PrismaClient;
-  redis: Redis;
-  keys: ServerKeys;
-  pool: WorkerPool;
-  logger: Logger;
-  /** The process's live-event publisher (backup.started/progress/finished/failed). */
-  events: LiveEvents;
-  queuePrefix: string;
-  /** Fires when the process shuts down: running backups stop and their jobs go back to wait. */
-  shutdown: AbortSignal;
-  /** The process's Prometheus metrics (libs/observability). */
-  metrics?: FleetMetrics;
-  options?: BackupProcessorOptions;
-}
+export type BackupProcessorDeps = ServiceJobDeps;
 
 // Shared with the restore processor; exported here too, where it was first defined.
 export { lockRetryDelay } from './service-lock';

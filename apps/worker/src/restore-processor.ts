@@ -19,18 +19,15 @@
  * before the engine creates the destination, so a refused restore writes nothing.
  */
 import { WaitingError, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
 import { parseJobResult, type ErrorInfo, type JobPayload, type JobResult } from '@vaultline/contracts';
-import type { PrismaClient } from '@vaultline/db';
-import type { FleetMetrics } from '@vaultline/observability';
-import { EngineError, restore, type Repository, type SnapshotInfo, type WorkerPool } from '@vaultline/engine';
-import { openPasswordEnvelope, SecretsError, type ServerKeys } from '@vaultline/secrets';
+import { EngineError, restore, type Repository, type SnapshotInfo } from '@vaultline/engine';
+import { openPasswordEnvelope, SecretsError } from '@vaultline/secrets';
 import { planRepoLocation } from '@vaultline/targets';
 
 import { classify, WorkerError } from './errors';
-import { eventTime, type LiveEvents } from './events';
+import { eventTime } from './events';
 import { payloadOf } from './job-payload';
 import {
   serviceLockKey,
@@ -39,25 +36,14 @@ import {
   type HeldLock,
   type ServiceLockOptions,
 } from './service-lock';
+import type { ServiceJobDeps } from './service-job-deps';
 import { closeRepository, openPlanRepositoryForRead } from './target';
 
 export type RestoreRunResult = JobResult<'restore.run'>;
 
 export type RestoreProcessorOptions = ServiceLockOptions;
 
-export interface RestoreProcessorDeps {
-  prisma: PrismaClient;
-  redis: Redis;
-  keys: ServerKeys;
-  pool: WorkerPool;
-  logger: Logger;
-  events: LiveEvents;
-  queuePrefix: string;
-  /** Fires when the process shuts down: running restores stop and their jobs go back to wait. */
-  shutdown: AbortSignal;
-  metrics?: FleetMetrics;
-  options?: RestoreProcessorOptions;
-}
+export type RestoreProcessorDeps = ServiceJobDeps;
 
 export class RestoreProcessor {
   private readonly lockSettings: ReturnType<typeof serviceLockSettings>;

@@ -1,0 +1,27 @@
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+
+import type { PrismaClient } from '@vaultline/db';
+import type { WorkerPool } from '@vaultline/engine';
+import type { FleetMetrics } from '@vaultline/observability';
+import type { ServerKeys } from '@vaultline/secrets';
+
+import type { LiveEvents } from './events';
+import type { ServiceLockOptions } from './service-lock';
+
+/** What a job that holds a service (backup, restore) needs from its process. */
+export interface ServiceJobDeps {
+  prisma: PrismaClient;
+  redis: Redis;
+  keys: ServerKeys;
+  pool: WorkerPool;
+  logger: Logger;
+  /** The process's live-event publisher. */
+  events: LiveEvents;
+  queuePrefix: string;
+  /** Fires when the process shuts down: running jobs stop and go back to wait. */
+  shutdown: AbortSignal;
+  /** The process's Prometheus metrics (libs/observability). */
+  metrics?: FleetMetrics;
+  options?: ServiceLockOptions;
+}
