@@ -64,6 +64,7 @@ export default tseslint.config(
   {
     // Belt and braces: also forbidden before these packages are installed (Nx only knows installed ones).
     // contracts, config and secrets are shared by every app, the API included: pure TS + zod + node.
+    // native is the engine's syscall helper: node and its own addon only.
     files: [
       'libs/engine/**/*.ts',
       'libs/storage/**/*.ts',
@@ -71,6 +72,7 @@ export default tseslint.config(
       'libs/config/**/*.ts',
       'libs/secrets/**/*.ts',
       'libs/targets/**/*.ts',
+      'libs/native/**/*.ts',
     ],
     rules: {
       'no-restricted-imports': [
