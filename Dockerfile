@@ -11,6 +11,11 @@ ARG NODE_IMAGE=node:24-trixie-slim
 
 # ── build: install everything, generate the Prisma client, compile, then keep production deps ──
 FROM ${NODE_IMAGE} AS build
+# A C compiler: npm run build compiles the native helper (@vaultline/native, scripts/build-native.js)
+# and fails without one. The slim image has none; the runtime image needs none (it only loads it).
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 ENV CI=true \
     NX_DAEMON=false \
@@ -20,11 +25,14 @@ COPY . .
 RUN --mount=type=cache,target=/root/.npm \
     npm ci --no-audit --no-fund
 RUN npm run build \
+    # the addon must load here, with this image's libc, or the image is not built
+    && node -e "const n = require('./dist/libs/native/src/index.js'); if (!n.nativeAvailable()) { console.error(n.nativeLoadError()); process.exit(1); }" \
     && npm prune --omit=dev --no-audit --no-fund \
     # the Node 24 binary the lockfile brings for the toolchain: the runtime image has its own node
     && rm -rf node_modules/node-linux-* node_modules/.bin/node \
-    # only what the processes run: compiled apps and libs, the migrations, the workspace manifests
-    # (node_modules/@vaultline/* link to them) and the CLI's launcher (apps/cli/bin)
+    # only what the processes run: compiled apps and libs (the native helper in dist/native), the
+    # migrations, the workspace manifests (node_modules/@vaultline/* link to them) and the CLI's
+    # launcher (apps/cli/bin)
     && rm -rf dist/test dist/bench dist/scripts \
     && find apps libs -mindepth 2 -maxdepth 2 ! -name package.json ! -name bin -exec rm -rf {} +
 
@@ -51,6 +59,7 @@ ENV NODE_ENV=production \
 # Owned by root and read-only for the process user: the image's code cannot be changed at run time.
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
+# dist includes dist/native/vaultline_native.node, the native helper the restore loads.
 COPY --from=build /app/dist ./dist
 COPY --from=build /app/prisma ./prisma
 COPY --from=build /app/libs ./libs

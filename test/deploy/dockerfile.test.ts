@@ -81,6 +81,29 @@ describe('Dockerfile', () => {
     );
   });
 
+  test('build stage has a C compiler for the native helper; the runtime gets dist/native', () => {
+    const froms = dockerfile.getFROMs();
+    const runtimeLine = froms.at(-1)?.getRange().start.line ?? 0;
+    const buildRuns = dockerfile
+      .getInstructions()
+      .filter((i) => i.getKeyword() === 'RUN' && i.getRange().start.line < runtimeLine)
+      .map((i) => i.getArgumentsContent() ?? '');
+    const compiler = buildRuns.findIndex((r) => /apt-get install\b[^&]*\bgcc\b/.test(r));
+    const build = buildRuns.findIndex((r) => /npm run build\b/.test(r));
+    assert.ok(compiler >= 0, 'the build stage installs gcc (the slim image has no C compiler)');
+    assert.match(buildRuns[compiler] ?? '', /\blibc6-dev\b/, 'and the C library headers');
+    assert.ok(compiler < build, 'before npm run build compiles the addon');
+    assert.match(buildRuns[build] ?? '', /nativeAvailable\(\)/, 'the build checks that the addon loads');
+    const finalCopies = dockerfile
+      .getCOPYs()
+      .filter((c) => c.getRange().start.line > runtimeLine)
+      .map((c) => c.getTextContent());
+    assert.ok(
+      finalCopies.some((c) => /--from=build \/app\/dist(\/native\/?)? /.test(c)),
+      'the runtime copies dist/native (vaultline_native.node) from the build stage',
+    );
+  });
+
   test('runtime stage: a current Node LTS slim image', () => {
     const initial = dockerfile.getInitialARGs().map((a) => a.getTextContent());
     const image = /NODE_IMAGE=(\S+)/.exec(initial.join('\n'))?.[1];
@@ -150,6 +173,8 @@ describe('Dockerfile', () => {
       'prisma/schema.prisma',
       'prisma/migrations/migration_lock.toml',
       'scripts/prisma-generate.js',
+      'scripts/build-native.js',
+      'libs/native/src/vaultline_native.c',
       'apps/api/src/main.ts',
       'libs/db/src/migrate-main.ts',
       'deploy/docker-entrypoint.sh',
