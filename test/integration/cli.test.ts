@@ -408,19 +408,25 @@ describe('vaultline CLI', () => {
     const box = sandbox();
     mkdirSync(box.src);
     writeFileSync(path.join(box.src, 'ok.txt'), 'fine');
-    execFileSync('mkfifo', [path.join(box.src, 'pipe')]);
+    // Unreadable even for root: a folder nested deeper than PATH_MAX (made with relative cds).
+    const seg = 'd'.repeat(200);
+    execFileSync('bash', [
+      '-c',
+      `cd "$1" && mkdir deep && cd deep && for i in $(seq 24); do mkdir ${seg} && cd ${seg} || exit 1; done`,
+      'bash',
+      box.src,
+    ]);
     await box.init();
     const doc = await box.json<{ unreadable: { path: string; error: string }[]; snapshot: SnapshotJson }>([
       'backup',
       box.src,
     ]);
-    assert.deepEqual(
-      doc.unreadable.map((e) => e.path),
-      ['pipe'],
-    );
+    assert.equal(doc.unreadable.length, 1);
+    assert.match(doc.unreadable[0]!.path, /^deep\/d{200}\//);
+    assert.match(doc.unreadable[0]!.error, /ENAMETOOLONG/);
     assert.equal(doc.snapshot.stats.errors, 1);
     const human = await box.ok(['backup', box.src]);
-    assert.match(human.stderr, /^vaultline: warning: pipe: /m);
+    assert.match(human.stderr, /^vaultline: warning: deep\/d{200}\//m);
     assert.match(human.stdout, /1 entry could not be read/);
   });
 

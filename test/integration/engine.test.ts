@@ -350,7 +350,7 @@ describe('engine behaviour (filesystem repository)', () => {
       // 4. An edited snapshot file.
       const snapPath = join(dir, 'snapshots', snap.id);
       const original = readFileSync(snapPath, 'utf8');
-      writeFileSync(snapPath, original.replace('"v":1', '"v":1 '));
+      writeFileSync(snapPath, original.replace(/"v":(\d)/, '"v":$1 '));
       // This process wrote the snapshot, so its header comes from the metadata cache; whatever
       // reads the bytes (a fresh read, a restore) sees the edit.
       await assert.rejects(repo.readSnapshotInfo(snap.id, { fresh: true }), { code: 'CORRUPT' });
@@ -696,7 +696,8 @@ describe('engine behaviour (filesystem repository)', () => {
     try {
       const src = join(t.path, 'src');
       mkdirSync(src);
-      writeFileSync(join(src, 'a-first.bin'), pseudoRandom(5, 512 * 1024));
+      // Larger than a batch of small files: read on its own, before the small ones are.
+      writeFileSync(join(src, 'a-first.bin'), pseudoRandom(5, 2 * 1024 * 1024));
       writeFileSync(join(src, 'z-vanishes.txt'), 'soon gone');
       writeFileSync(join(src, 'z-zstays.txt'), 'stays');
       const repo = await initFsRepo(join(t.path, 'repo'));

@@ -1,5 +1,5 @@
 /** Human and machine output: formatting helpers, the stdout/stderr writer and the progress line. */
-import type { Progress } from '@vaultline/engine';
+import type { NodeType, Progress } from '@vaultline/engine';
 
 const UNITS = ['KiB', 'MiB', 'GiB'] as const;
 
@@ -43,8 +43,18 @@ export function durationText(ms: number): string {
 }
 
 /** `drwxr-xr-x`, `-rw-r--r--`, `lrwxrwxrwx`, with setuid/setgid/sticky as s/S and t/T. */
-export function modeString(type: 'file' | 'dir' | 'symlink', mode: number): string {
-  const kind = type === 'dir' ? 'd' : type === 'symlink' ? 'l' : '-';
+const KIND: Record<NodeType, string> = {
+  file: '-',
+  dir: 'd',
+  symlink: 'l',
+  fifo: 'p',
+  chardev: 'c',
+  blockdev: 'b',
+  socket: 's',
+};
+
+export function modeString(type: NodeType, mode: number): string {
+  const kind = KIND[type];
   const bit = (mask: number, ch: string): string => (mode & mask ? ch : '-');
   const special = (exec: boolean, set: boolean, lower: string): string =>
     set ? (exec ? lower : lower.toUpperCase()) : exec ? 'x' : '-';

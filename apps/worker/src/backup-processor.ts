@@ -184,7 +184,8 @@ export class BackupProcessor {
           excludes: service.excludes,
           signal,
           pool: this.deps.pool,
-          onProgress: (progress) => {
+          onProgress: ({ current: _file, ...progress }) => {
+            // The current file's name stays on this machine: events and job data go to Redis.
             // Live event for the UI; job progress for whoever inspects the queue. Neither fails
             // the job. The engine already throttles these (250 ms).
             events.emit('backup.progress', { at: eventTime(), ...ref, progress: { ...progress } });

@@ -143,7 +143,8 @@ export class RestoreProcessor {
           verify: payload.verify,
           pool: this.deps.pool,
           signal,
-          onProgress: (progress) => {
+          onProgress: ({ current: _file, ...progress }) => {
+            // The current file's name stays on this machine: events and job data go to Redis.
             events.emit('restore.progress', { at: eventTime(), ...ref, progress: { ...progress } });
             job.updateProgress({ ...progress }).catch(() => undefined);
           },

@@ -52,6 +52,8 @@ export const progressSchema = z.object({
   filesTotal: count,
   bytesDone: count,
   bytesTotal: count,
+  /** The file being worked on; the fleet's workers leave it out (file names stay off Redis). */
+  current: z.string().optional(),
 });
 export type Progress = z.output<typeof progressSchema>;
 

@@ -41,6 +41,9 @@ const restoreRef = {
   targetId: idSchema,
 };
 
+/** Live progress over Redis: counters only, never a file name. */
+const liveProgressSchema = progressSchema.omit({ current: true });
+
 export const EVENTS = Object.freeze({
   /** A run's flow was enqueued (by the API, or the schedule consumer): `backups` service × target children. */
   'run.started': z.object({
@@ -53,7 +56,7 @@ export const EVENTS = Object.freeze({
   /** A worker took a backup child (after the service lock and the pre-hook). `attempt` starts at 1. */
   'backup.started': z.object({ ...backupRef, attempt: z.number().int().positive() }),
   /** Mirrors the engine's Progress, throttled by the engine (one event per 250 ms at most). */
-  'backup.progress': z.object({ ...backupRef, progress: progressSchema }),
+  'backup.progress': z.object({ ...backupRef, progress: liveProgressSchema }),
   'backup.finished': z.object({
     ...backupRef,
     snapshotId: snapshotIdSchema,
@@ -80,7 +83,7 @@ export const EVENTS = Object.freeze({
     status: z.enum(RUN_STATUSES),
     durationMs: count,
   }),
-  'restore.progress': z.object({ ...restoreRef, progress: progressSchema }),
+  'restore.progress': z.object({ ...restoreRef, progress: liveProgressSchema }),
   'restore.finished': z.object({
     ...restoreRef,
     snapshotId: snapshotIdSchema,

@@ -2,23 +2,29 @@
  * Backup: walk a source folder, chunk and store new content, write trees bottom-up, then the
  * index, the manifest and — last — the snapshot. Until that final put nothing is visible, so a
  * killed backup leaves only unreferenced (but indexed, hence reusable) packs.
+ *
+ * Names are read and kept as bytes (Linux allows anything but `/` and NUL, UTF-8 or not), small
+ * files travel to the worker threads many at a time, and large files step by step.
  */
 import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
 import { hostname } from 'node:os';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import type { Readable } from 'node:stream';
 import ignore, { type Ignore } from 'ignore';
 import { ID_LEN } from './blob';
+import { Chunker } from './chunker';
 import { randomId } from './crypto';
 import { EngineError, throwIfAborted } from './errors';
+import { readXattrs } from './fsmeta';
 import { pathKey } from './keys';
 import { Lock, type LockTiming } from './locks';
 import { pathFingerprint, type Manifest, type ManifestFile } from './manifest';
 import { openJson, verifyContentName } from './meta';
 import type { Repository } from './repository';
 import { normalizeArch, type SnapshotInfo, type SourceError } from './snapshot';
-import { encodeTree, type TreeNode } from './tree';
+import { assertSafeName, encodeTree, nameFields, type NodeType, type TreeNode } from './tree';
 import { WorkerPool } from './workers/pool';
-import type { FileStepResult } from './workers/protocol';
+import type { FileBatchResult, FileStepResult, SealedBlobs } from './workers/protocol';
 import { Budget } from './util';
 import { WriterSession } from './writer';
 
@@ -28,10 +34,12 @@ export interface Progress {
   filesTotal: number;
   bytesDone: number;
   bytesTotal: number;
+  /** The file being worked on, relative to the source (or restore) folder. */
+  current?: string;
 }
 
 export interface BackupOptions {
-  /** The folder to back up (a service's data folder). */
+  /** The folder to back up (a service's data folder). Not used with `stdin`. */
   source: string;
   service?: string | null;
   plan?: string | null;
@@ -46,7 +54,7 @@ export interface BackupOptions {
   onProgress?: (p: Progress) => void;
   /** Minimum time between progress events (default 250 ms; 0 reports every file and chunk). */
   progressIntervalMs?: number;
-  /** Files read at once (default: twice the worker threads). */
+  /** Files or batches of small files read at once (default: twice the worker threads). */
   fileConcurrency?: number;
   /**
    * Stops the backup at the next file or 8 MiB step (a worker shutting down). Nothing becomes
@@ -56,20 +64,34 @@ export interface BackupOptions {
   /** Reuse a pool across operations (the worker app does); otherwise one is made and closed. */
   pool?: WorkerPool;
   lockTiming?: LockTiming;
+  /** Read, chunk and seal everything, but store nothing: the result says what would be added. */
+  dryRun?: boolean;
+  /** Do not descend into other file systems (mount points are kept as empty directories). */
+  oneFileSystem?: boolean;
+  /** Back up only these paths (relative to the source folder) and what is below them. */
+  only?: string[];
+  /**
+   * Back up a stream (a database dump) as one file named `name` instead of a folder: chunked and
+   * deduplicated like any other file.
+   */
+  stdin?: { stream: Readable; name: string };
 }
 
 export interface BackupResult {
   snapshot: SnapshotInfo;
   errors: SourceError[];
+  /** True when nothing was stored (`dryRun`): `snapshot` is what would have been saved. */
+  dryRun: boolean;
 }
 
-/** Bytes a worker reads per step of a file: bounds what one reply carries. */
+/** Bytes a worker reads per step of a large file: bounds what one reply carries. */
 const STEP_BYTES = 8 * 1024 * 1024;
+/** Files up to this size are read whole, many to a worker message. */
+const BATCH_FILE_MAX = 1024 * 1024;
+const BATCH_FILES = 256;
+const BATCH_BYTES = 4 * 1024 * 1024;
 const PROGRESS_INTERVAL_MS = 250;
-
-function nsString(v: bigint): string {
-  return v.toString();
-}
+const SLASH = Buffer.from('/');
 
 /** Node's system errors already read "ENOENT: no such file or directory, open '…'". */
 function describe(err: unknown): string {
@@ -81,6 +103,9 @@ class Excluder {
   constructor(patterns: string[]) {
     const clean = patterns.map((p) => p.trim()).filter((p) => p !== '' && !p.startsWith('#'));
     this.ig = clean.length ? ignore().add(clean) : null;
+  }
+  get active(): boolean {
+    return this.ig !== null;
   }
   excluded(rel: string, isDir: boolean): boolean {
     return this.ig !== null && this.ig.ignores(isDir ? `${rel}/` : rel);
@@ -101,20 +126,71 @@ export function assertValidTags(tags: readonly string[]): void {
   }
 }
 
+/** `--files-from`: the listed paths as a tree of name segments; ALL marks a listed path. */
+type OnlyTree = Map<string, OnlyTree | typeof ALL>;
+const ALL = Symbol('all');
+
+/** null: the whole source. */
+function onlyTree(paths: readonly string[]): OnlyTree | null {
+  const root: OnlyTree = new Map();
+  for (const raw of paths) {
+    const parts = raw.split('/').filter((p) => p !== '' && p !== '.');
+    if (parts.length === 0) return null;
+    if (parts.includes('..'))
+      throw new EngineError('INVALID_ARGUMENT', `path ${JSON.stringify(raw)} leaves the source folder`);
+    let node = root;
+    for (let i = 0; i < parts.length; i++) {
+      const key = Buffer.from(parts[i]!).toString('latin1');
+      const cur = node.get(key);
+      if (cur === ALL) break;
+      if (i === parts.length - 1) node.set(key, ALL);
+      else {
+        let next = cur;
+        if (!next) node.set(key, (next = new Map()));
+        node = next;
+      }
+    }
+  }
+  return root;
+}
+
+function* onlyPaths(tree: OnlyTree, prefix = ''): Generator<string> {
+  for (const [k, v] of tree) {
+    const p = prefix
+      ? `${prefix}/${Buffer.from(k, 'latin1').toString()}`
+      : Buffer.from(k, 'latin1').toString();
+    if (v === ALL) yield p;
+    else yield* onlyPaths(v, p);
+  }
+}
+
+const SPECIAL: [(st: BigIntStats) => boolean, NodeType][] = [
+  [(st) => st.isFIFO(), 'fifo'],
+  [(st) => st.isCharacterDevice(), 'chardev'],
+  [(st) => st.isBlockDevice(), 'blockdev'],
+  [(st) => st.isSocket(), 'socket'],
+];
+
 export async function backup(repo: Repository, opts: BackupOptions): Promise<BackupResult> {
   const started = Date.now();
-  const source = resolve(opts.source);
-  let rootStat: BigIntStats;
-  try {
-    rootStat = lstatSync(source, { bigint: true });
-  } catch (err) {
-    throw new EngineError('SOURCE_UNREADABLE', `cannot read source folder ${source}: ${describe(err)}`, {
-      cause: err,
-    });
+  const stdin = opts.stdin;
+  const source = stdin ? `stdin:${stdin.name}` : resolve(opts.source);
+  let rootStat: BigIntStats | null = null;
+  if (stdin) {
+    assertSafeName(Buffer.from(stdin.name));
+  } else {
+    try {
+      rootStat = lstatSync(source, { bigint: true });
+    } catch (err) {
+      throw new EngineError('SOURCE_UNREADABLE', `cannot read source folder ${source}: ${describe(err)}`, {
+        cause: err,
+      });
+    }
+    if (!rootStat.isDirectory())
+      throw new EngineError('SOURCE_UNREADABLE', `source ${source} is not a directory`);
   }
-  if (!rootStat.isDirectory())
-    throw new EngineError('SOURCE_UNREADABLE', `source ${source} is not a directory`);
   assertValidTags(opts.tags ?? []);
+  const only = opts.only ? onlyTree(opts.only) : null;
 
   throwIfAborted(opts.signal, 'backup');
   const lock = await Lock.acquire(repo.backend, 'shared', 'backup', opts.lockTiming);
@@ -144,13 +220,13 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         opts.onProgress({ ...progress });
       }
     };
-    if (opts.onProgress) {
-      scan(source, '', excluder, progress);
+    if (opts.onProgress && !stdin) {
+      scan(Buffer.from(source), '', excluder, progress);
       emit(true);
     }
     progress.phase = 'backup';
 
-    const session = (writer = new WriterSession(repo, index, pool));
+    const session = (writer = new WriterSession(repo, index, pool, { dryRun: opts.dryRun === true }));
     const slots = new Budget(opts.fileConcurrency ?? pool.size * 2);
     const sessionTag = randomId(8);
     let fileCounter = 0;
@@ -172,17 +248,63 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       trees: string[];
     }
     type Stored = { node: TreeNode; file?: [string, ManifestFile]; dir?: DirResult } | null;
+    type Base = Omit<TreeNode, 'type'>;
+
+    /** Takes the sealed blobs of a worker reply into the session; `ids` are the reply's chunk ids. */
+    const takeSealed = (ids: Uint8Array, sealed: SealedBlobs): void => {
+      const idBuf = Buffer.from(ids.buffer, ids.byteOffset, ids.byteLength);
+      for (const b of sealed.blobs) {
+        const arena = sealed.arenas[b.arena]!;
+        session.addSealed(
+          Buffer.from(idBuf.subarray(b.chunk * ID_LEN, (b.chunk + 1) * ID_LEN)),
+          [arena.subarray(b.offset, b.offset + b.length)],
+          b.rawLength,
+        );
+      }
+    };
+    const hexIds = (ids: Uint8Array, from: number, count: number): string[] => {
+      const buf = Buffer.from(ids.buffer, ids.byteOffset, ids.byteLength);
+      const out = new Array<string>(count);
+      for (let i = 0; i < count; i++)
+        out[i] = buf.toString('hex', (from + i) * ID_LEN, (from + i + 1) * ID_LEN);
+      return out;
+    };
+
+    /** A file that was read: its node and manifest entry. */
+    const storedFile = (
+      fp: string,
+      base: Base,
+      extra: Partial<TreeNode>,
+      size: number,
+      content: string[],
+      stat: { mtimeNs: string; ctimeNs: string; ino: string } | undefined,
+    ): Stored => {
+      const prev = parentFiles?.files[fp];
+      stats.bytesRead += size;
+      stats.totalBytes += size;
+      if (prev) stats.filesChanged++;
+      else stats.filesNew++;
+      const mtime = stat?.mtimeNs ?? base.mtime;
+      return {
+        node: { ...base, ...extra, type: 'file', mtime, size, content },
+        file: [fp, [size, mtime, stat?.ctimeNs ?? '0', stat?.ino ?? '0', content]],
+      };
+    };
 
     /** An unchanged file (same size, mtime, ctime, inode, all chunks still indexed): not read. */
-    const unchanged = (rel: string, st: BigIntStats, base: Omit<TreeNode, 'type'>): Stored | undefined => {
-      const fp = pathFingerprint(pk, rel);
+    const unchanged = (
+      fp: string,
+      st: BigIntStats,
+      base: Base,
+      extra: Partial<TreeNode>,
+    ): Stored | undefined => {
       const prev = parentFiles?.files[fp];
       if (
         !prev ||
         prev[0] !== Number(st.size) ||
-        prev[1] !== nsString(st.mtimeNs) ||
-        prev[2] !== nsString(st.ctimeNs) ||
-        prev[3] !== nsString(st.ino) ||
+        prev[1] !== st.mtimeNs.toString() ||
+        prev[2] !== st.ctimeNs.toString() ||
+        prev[3] !== st.ino.toString() ||
         !prev[4].every((h) => index.has(Buffer.from(h, 'hex')))
       ) {
         return undefined;
@@ -190,18 +312,92 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       stats.filesUnmodified++;
       stats.totalBytes += prev[0];
       progress.bytesDone += prev[0];
-      return { node: { ...base, type: 'file', size: prev[0], content: prev[4] }, file: [fp, prev] };
+      return { node: { ...base, ...extra, type: 'file', size: prev[0], content: prev[4] }, file: [fp, prev] };
     };
 
-    /** Reads a file in a worker thread, step by step, packing what it seals. */
-    const readFile = async (abs: string, rel: string, base: Omit<TreeNode, 'type'>): Promise<Stored> => {
-      const fp = pathFingerprint(pk, rel);
+    // ── small files: many per worker message ──────────────────────────────────────────────────
+    interface Queued {
+      abs: Buffer;
+      rel: string;
+      fp: string;
+      base: Base;
+      extra: Partial<TreeNode>;
+      size: number;
+      done: (s: Stored) => void;
+      fail: (err: unknown) => void;
+    }
+    let batch: Queued[] = [];
+    let batchBytes = 0;
+    const runBatch = async (files: Queued[]): Promise<void> => {
+      let r: FileBatchResult;
+      try {
+        r = await pool.run({
+          op: 'fileBatch',
+          session: session.workerConfig(),
+          files: files.map((f) => ({ path: f.abs, size: f.size })),
+        });
+        takeSealed(r.ids, r.sealed);
+      } catch (err) {
+        for (const f of files) f.fail(err);
+        throw err;
+      }
+      let chunk = 0;
+      r.files.forEach((res, i) => {
+        const f = files[i]!;
+        progress.filesDone++;
+        progress.bytesDone += res.bytes;
+        if (res.error !== undefined) {
+          errors.push({ path: f.rel, error: res.error });
+          f.done(null);
+          return;
+        }
+        const content = hexIds(r.ids, chunk, res.chunks);
+        chunk += res.chunks;
+        f.done(storedFile(f.fp, f.base, f.extra, res.bytes, content, res.stat));
+      });
+      progress.current = files[files.length - 1]!.rel;
+      emit();
+    };
+    const flushBatch = async (): Promise<void> => {
+      if (batch.length === 0) return;
+      const files = batch;
+      batch = [];
+      batchBytes = 0;
+      throwIfAborted(opts.signal, 'backup');
+      await slots.take(1);
+      await session.ready().catch((err: unknown) => {
+        slots.give(1);
+        throw err;
+      });
+      const run = runBatch(files).finally(() => {
+        slots.give(1);
+        reading.delete(run);
+      });
+      run.catch(() => undefined);
+      reading.add(run);
+    };
+    /** Queues a small file; resolves (to its eventual result) once the batch has room. */
+    const queueSmall = async (q: Omit<Queued, 'done' | 'fail'>): Promise<{ stored: Promise<Stored> }> => {
+      const stored = new Promise<Stored>((done, fail) => batch.push({ ...q, done, fail }));
+      batchBytes += q.size;
+      if (batch.length >= BATCH_FILES || batchBytes >= BATCH_BYTES) await flushBatch();
+      return { stored };
+    };
+
+    // ── large files: step by step in one worker ───────────────────────────────────────────────
+    const readLarge = async (
+      abs: Buffer,
+      rel: string,
+      fp: string,
+      base: Base,
+      extra: Partial<TreeNode>,
+    ): Promise<Stored> => {
       const handle = `${sessionTag}:${++fileCounter}`;
       const worker = pool.pick();
       const config = session.workerConfig();
       const content: string[] = [];
       let size = 0;
-      let stat: { mtimeNs: string; ctimeNs: string; ino: string } | undefined;
+      let stat: FileStepResult['stat'];
       let done = false;
       // Two steps of a file are in flight at a time, so its worker never waits for this thread.
       // A step sent after the file's last one finds it closed and returns an empty result.
@@ -212,6 +408,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         );
       throwIfAborted(opts.signal, 'backup');
       await session.ready();
+      progress.current = rel;
       const inflight = [step(true), step(false)];
       try {
         while (!done) {
@@ -227,15 +424,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
             inflight.push(step(false));
           }
           stat ??= r.stat;
-          const ids = Buffer.from(r.ids.buffer, r.ids.byteOffset, r.ids.byteLength);
-          for (let o = 0; o < ids.length; o += ID_LEN) content.push(ids.toString('hex', o, o + ID_LEN));
-          for (const b of r.blobs) {
-            session.addSealed(
-              Buffer.from(ids.subarray(b.index * ID_LEN, (b.index + 1) * ID_LEN)),
-              b.parts,
-              b.rawLength,
-            );
-          }
+          content.push(...hexIds(r.ids, 0, r.ids.length / ID_LEN));
+          takeSealed(r.ids, r.sealed);
           size += r.bytes;
           progress.bytesDone += r.bytes;
           emit();
@@ -247,28 +437,31 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
           await pool.run({ op: 'fileStep', handle, session: config, maxBytes: 0, abort: true }, worker);
         await Promise.all(inflight);
       }
-      const prev = parentFiles?.files[fp];
-      stats.bytesRead += size;
-      stats.totalBytes += size;
-      if (prev) stats.filesChanged++;
-      else stats.filesNew++;
-      const mtime = stat?.mtimeNs ?? base.mtime;
-      return {
-        node: { ...base, type: 'file', mtime, size, content },
-        file: [fp, [size, mtime, stat?.ctimeNs ?? '0', stat?.ino ?? '0', content]],
-      };
+      return storedFile(fp, base, extra, size, content, stat);
     };
 
+    // ── the walk ──────────────────────────────────────────────────────────────────────────────
+    /** Hard-linked files seen so far (`dev:ino`): the first one is read, the others share it. */
+    const links = new Map<string, Promise<Stored>>();
+    const rootDev = rootStat?.dev;
+    const xattrError = (rel: string) => (message: string) =>
+      errors.push({ path: rel || '.', error: message });
+
     /**
-     * Walks one directory, starting a read for every changed file (bounded by `slots`), and
-     * returns — once the walk is done, not the reads — a promise of the directory's tree. So
-     * the walk moves on to the next directory while this one's last files are still being read,
-     * and no worker idles at directory boundaries. Manifest entries are gathered in walk order.
+     * Walks one directory, starting the reads of its changed files, and returns — once the walk
+     * is done, not the reads — a promise of the directory's tree. So the walk moves on to the next
+     * directory while this one's files are still being read, and no worker idles at directory
+     * boundaries. Manifest entries are gathered in walk order.
      */
-    const walkDir = async (abs: string, rel: string): Promise<{ result: Promise<DirResult> }> => {
-      let names: string[];
+    const walkDir = async (
+      abs: Buffer,
+      rel: string,
+      relBytes: Buffer | null,
+      filter: OnlyTree | null,
+    ): Promise<{ result: Promise<DirResult> }> => {
+      let names: Buffer[];
       try {
-        names = readdirSync(abs).sort();
+        names = readdirSync(abs, { encoding: 'buffer' }).sort((a, b) => Buffer.compare(a, b));
       } catch (err) {
         errors.push({ path: rel || '.', error: describe(err) });
         names = [];
@@ -281,8 +474,15 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         pending.push(p);
       };
       for (const name of names) {
-        const childAbs = join(abs, name);
-        const childRel = rel ? `${rel}/${name}` : name;
+        let childFilter: OnlyTree | null = null;
+        if (filter) {
+          const f = filter.get(name.toString('latin1'));
+          if (f === undefined) continue;
+          childFilter = f === ALL ? null : f;
+        }
+        const childAbs = Buffer.concat([abs, SLASH, name]);
+        const childRelBytes = relBytes ? Buffer.concat([relBytes, SLASH, name]) : name;
+        const childRel = childRelBytes.toString();
         let st: BigIntStats;
         try {
           st = lstatSync(childAbs, { bigint: true });
@@ -290,47 +490,111 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
           errors.push({ path: childRel, error: describe(err) });
           continue;
         }
-        if (excluder.excluded(childRel, st.isDirectory())) continue;
+        if (excluder.active && excluder.excluded(childRel, st.isDirectory())) continue;
         throwIfAborted(opts.signal, 'backup');
-        const base = {
-          name,
+        const base: Base = {
+          ...nameFields(name),
           mode: Number(st.mode & 0o7777n),
-          mtime: nsString(st.mtimeNs),
+          mtime: st.mtimeNs.toString(),
           uid: Number(st.uid),
           gid: Number(st.gid),
         };
+        const xattrs = readXattrs(childAbs, xattrError(childRel));
+        if (xattrs) base.xattrs = xattrs;
+        // A listed path below this entry, but the entry is no directory: nothing to back up here.
+        if (childFilter && !st.isDirectory()) continue;
         if (st.isDirectory()) {
-          const child = await walkDir(childAbs, childRel);
-          track(child.result.then((dir) => ({ node: { ...base, type: 'dir', subtree: dir.tree }, dir })));
           stats.dirs++;
+          if (opts.oneFileSystem && rootDev !== undefined && st.dev !== rootDev) {
+            // Another file system mounted here: kept as an empty directory, not entered.
+            const tree = session.addTree(encodeTree({ nodes: [] })).toString('hex');
+            track(
+              Promise.resolve({
+                node: { ...base, type: 'dir', subtree: tree },
+                dir: { tree, files: [], trees: [tree] },
+              }),
+            );
+            continue;
+          }
+          const child = await walkDir(childAbs, childRel, childRelBytes, childFilter);
+          track(child.result.then((dir) => ({ node: { ...base, type: 'dir', subtree: dir.tree }, dir })));
         } else if (st.isFile()) {
-          const known = unchanged(childRel, st, base);
+          const fp = pathFingerprint(pk, childRelBytes);
+          const extra: Partial<TreeNode> = {};
+          // Holes: fewer blocks allocated than the size needs.
+          if (st.blocks * 512n < st.size) extra.sparse = true;
+          let linkKey: string | undefined;
+          if (st.nlink > 1n) {
+            linkKey = `${st.dev}:${st.ino}`;
+            extra.hardlink = linkKey;
+            const first = links.get(linkKey);
+            if (first) {
+              // Another name of a file already read: same content, not read again.
+              track(
+                first.then((s) => {
+                  if (!s?.file) return null;
+                  const [, entry] = s.file;
+                  progress.filesDone++;
+                  stats.totalBytes += entry[0];
+                  stats.filesUnmodified++;
+                  return {
+                    node: { ...s.node, ...base, ...extra, type: 'file' as const, mtime: s.node.mtime },
+                    file: [fp, entry] as [string, ManifestFile],
+                  };
+                }),
+              );
+              continue;
+            }
+          }
+          let stored: Promise<Stored>;
+          const known = unchanged(fp, st, base, extra);
           if (known) {
-            track(Promise.resolve(known));
+            stored = Promise.resolve(known);
             progress.filesDone++;
             emit();
+          } else if (st.size <= BigInt(BATCH_FILE_MAX)) {
+            ({ stored } = await queueSmall({
+              abs: childAbs,
+              rel: childRel,
+              fp,
+              base,
+              extra,
+              size: Number(st.size),
+            }));
           } else {
+            await flushBatch();
             await slots.take(1);
-            const read = readFile(childAbs, childRel, base).finally(() => {
+            const read = readLarge(childAbs, childRel, fp, base, extra).finally(() => {
               progress.filesDone++;
               emit();
               slots.give(1);
               reading.delete(read);
             });
             reading.add(read);
-            track(read);
+            stored = read;
           }
+          if (linkKey) links.set(linkKey, stored);
+          track(stored);
         } else if (st.isSymbolicLink()) {
           try {
-            track(Promise.resolve({ node: { ...base, type: 'symlink', target: readlinkSync(childAbs) } }));
+            const target = readlinkSync(childAbs, { encoding: 'buffer' });
+            const t = nameFields(target);
+            const node: TreeNode = { ...base, type: 'symlink', target: t.name };
+            if (t.nameRaw !== undefined) node.targetRaw = t.nameRaw;
+            track(Promise.resolve({ node }));
           } catch (err) {
             errors.push({ path: childRel, error: describe(err) });
           }
         } else {
-          errors.push({ path: childRel, error: 'skipped: special file (socket, fifo or device)' });
+          const type = SPECIAL.find(([is]) => is(st))?.[1];
+          if (type) {
+            const node: TreeNode = { ...base, type };
+            if (type === 'chardev' || type === 'blockdev') node.rdev = st.rdev.toString();
+            track(Promise.resolve({ node }));
+          } else errors.push({ path: childRel, error: 'skipped: unknown file type' });
         }
         // Let worker replies, uploads and lock refreshes run between entries.
-        if (++sinceYield >= 64) {
+        if (++sinceYield >= 256) {
           sinceYield = 0;
           await new Promise<void>((r) => setImmediate(r));
         }
@@ -358,29 +622,74 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       return { result };
     };
 
-    const rootDir = await (await walkDir(source, '')).result;
-    const rootTree = rootDir.tree;
+    let rootDir: DirResult;
+    let rootNode: TreeNode;
+    if (stdin) {
+      const file = await readStream(session, stdin.stream, opts.signal, (n) => {
+        progress.bytesDone += n;
+        progress.current = stdin.name;
+        emit();
+      });
+      const now = (BigInt(Date.now()) * 1_000_000n).toString();
+      const uid = process.getuid?.() ?? 0;
+      const gid = process.getgid?.() ?? 0;
+      const fp = pathFingerprint(pk, stdin.name);
+      const stored = storedFile(
+        fp,
+        { name: stdin.name, mode: 0o600, mtime: now, uid, gid },
+        {},
+        file.size,
+        file.content,
+        {
+          mtimeNs: now,
+          ctimeNs: now,
+          ino: '0',
+        },
+      );
+      stats.files = 1;
+      const tree = session.addTree(encodeTree({ nodes: [stored!.node] })).toString('hex');
+      rootDir = { tree, files: [stored!.file!], trees: [tree] };
+      rootNode = { name: '.', type: 'dir', mode: 0o700, mtime: now, uid, gid, subtree: tree };
+    } else {
+      const walk = walkDir(Buffer.from(source), '', null, only);
+      const pendingRoot = await walk;
+      await flushBatch();
+      rootDir = await pendingRoot.result;
+      if (only) {
+        // A listed path that is not there is an error the user must see.
+        for (const p of onlyPaths(only)) {
+          try {
+            lstatSync(`${source}/${p}`);
+          } catch (err) {
+            errors.push({ path: p, error: describe(err) });
+          }
+        }
+      }
+      const rs = rootStat!;
+      // The root's own metadata is restored onto the target folder.
+      rootNode = {
+        name: '.',
+        type: 'dir',
+        mode: Number(rs.mode & 0o7777n),
+        mtime: rs.mtimeNs.toString(),
+        uid: Number(rs.uid),
+        gid: Number(rs.gid),
+        subtree: rootDir.tree,
+      };
+      const rootXattrs = readXattrs(Buffer.from(source), xattrError(''));
+      if (rootXattrs) rootNode.xattrs = rootXattrs;
+    }
     const manifest: Manifest = { files: Object.fromEntries(rootDir.files), trees: rootDir.trees };
-    // The root's own metadata is restored onto the target folder.
-    const rootNode: TreeNode = {
-      name: '.',
-      type: 'dir',
-      mode: Number(rootStat.mode & 0o7777n),
-      mtime: nsString(rootStat.mtimeNs),
-      uid: Number(rootStat.uid),
-      gid: Number(rootStat.gid),
-      subtree: rootTree,
-    };
     await session.finish();
     throwIfAborted(opts.signal, 'backup');
     // Files are read concurrently; record their errors in a stable order.
     errors.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 
     // Nothing changed at all: share the parent's manifest instead of storing an identical one.
-    const sameManifest = parent && parentFiles && JSON.stringify(parentFiles) === JSON.stringify(manifest);
+    const sameManifest = parent && parentFiles && sameManifests(parentFiles, manifest);
     const snapshot = await session.commitSnapshot(
       manifest,
-      { tree: rootTree, root: rootNode, paths: [source], errors },
+      { tree: rootDir.tree, root: rootNode, paths: [source], errors },
       {
         time: new Date(started).toISOString(),
         host,
@@ -402,10 +711,11 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       sameManifest ? parent.manifest : undefined,
     );
     progress.phase = 'done';
+    delete progress.current;
     progress.filesTotal = Math.max(progress.filesTotal, progress.filesDone);
     progress.bytesTotal = Math.max(progress.bytesTotal, progress.bytesDone);
     emit(true);
-    return { snapshot, errors };
+    return { snapshot, errors, dryRun: opts.dryRun === true };
   } catch (err) {
     // Cancelled (a worker shutting down): store and index what is already sealed, so the next
     // backup reuses it; the snapshot is not written.
@@ -421,23 +731,94 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   }
 }
 
-function scan(abs: string, rel: string, excluder: Excluder, p: Progress): void {
-  let names: string[];
+/** Same files with the same chunks, same trees: compared without serialising either. */
+function sameManifests(a: Manifest, b: Manifest): boolean {
+  if (a.trees.length !== b.trees.length || a.trees.some((t, i) => t !== b.trees[i])) return false;
+  const ak = Object.keys(a.files);
+  const bk = Object.keys(b.files);
+  if (ak.length !== bk.length) return false;
+  for (const k of ak) {
+    const x = a.files[k]!;
+    const y = b.files[k];
+    if (!y || x[0] !== y[0] || x[1] !== y[1] || x[2] !== y[2] || x[3] !== y[3] || x[4].length !== y[4].length)
+      return false;
+    for (let i = 0; i < x[4].length; i++) if (x[4][i] !== y[4][i]) return false;
+  }
+  // Key order is part of the stored bytes.
+  return ak.every((k, i) => k === bk[i]);
+}
+
+/** Chunks a stream on this thread (the worker threads seal); returns its size and chunk ids. */
+async function readStream(
+  session: WriterSession,
+  stream: Readable,
+  signal: AbortSignal | undefined,
+  onBytes: (n: number) => void,
+): Promise<{ size: number; content: string[] }> {
+  const chunker = new Chunker(session.chunkerParams, session.chunkerSeed);
+  const { max } = session.chunkerParams;
+  let window = Buffer.allocUnsafeSlow(2 * max);
+  let filled = 0;
+  let size = 0;
+  const content: string[] = [];
+  const cut = async (end: boolean): Promise<void> => {
+    let pos = 0;
+    while (filled - pos >= max || (end && pos < filled)) {
+      const len = chunker.cut(window, pos, filled);
+      const piece = window.subarray(pos, pos + len);
+      const id = session.id(piece);
+      content.push(id.toString('hex'));
+      const data = session.borrow(len);
+      data.set(piece);
+      await session.addData(id, data);
+      pos += len;
+    }
+    window.copyWithin(0, pos, filled);
+    filled -= pos;
+  };
+  for await (const chunk of stream as AsyncIterable<Buffer | string>) {
+    throwIfAborted(signal, 'backup');
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    let off = 0;
+    while (off < buf.length) {
+      if (filled === window.length) {
+        await cut(false);
+        if (filled === window.length) {
+          const bigger = Buffer.allocUnsafeSlow(window.length * 2);
+          window.copy(bigger, 0, 0, filled);
+          window = bigger;
+        }
+      }
+      const n = Math.min(buf.length - off, window.length - filled);
+      buf.copy(window, filled, off, off + n);
+      filled += n;
+      off += n;
+    }
+    size += buf.length;
+    onBytes(buf.length);
+  }
+  await cut(true);
+  return { size, content };
+}
+
+function scan(abs: Buffer, rel: string, excluder: Excluder, p: Progress): void {
+  let names: Buffer[];
   try {
-    names = readdirSync(abs);
+    names = readdirSync(abs, { encoding: 'buffer' });
   } catch {
     return;
   }
   for (const name of names) {
-    const childRel = rel ? `${rel}/${name}` : name;
+    const childRel = rel ? `${rel}/${name.toString()}` : name.toString();
+    const childAbs = Buffer.concat([abs, SLASH, name]);
     let st;
     try {
-      st = lstatSync(join(abs, name));
+      st = lstatSync(childAbs);
     } catch {
       continue;
     }
-    if (excluder.excluded(childRel, st.isDirectory())) continue;
-    if (st.isDirectory()) scan(join(abs, name), childRel, excluder, p);
+    if (excluder.active && excluder.excluded(childRel, st.isDirectory())) continue;
+    if (st.isDirectory()) scan(childAbs, childRel, excluder, p);
     else if (st.isFile()) {
       p.filesTotal++;
       p.bytesTotal += st.size;

@@ -7,6 +7,7 @@
  * most the boundaries next to it. The gear table is derived from a per-repository secret so that
  * chunk sizes cannot be used to fingerprint known files.
  */
+import { nativeCodec } from './codec';
 import { hkdf } from './crypto';
 import { EngineError } from './errors';
 
@@ -43,6 +44,7 @@ function highMask(bits: number): number {
 
 export class Chunker {
   private readonly gear: Int32Array;
+  private readonly gearBytes: Uint8Array;
   private readonly maskS: number;
   private readonly maskL: number;
 
@@ -54,6 +56,7 @@ export class Chunker {
     const table = hkdf(seed, 'vaultline gear table v1', 256 * 4);
     this.gear = new Int32Array(256);
     for (let i = 0; i < 256; i++) this.gear[i] = table.readInt32LE(i * 4);
+    this.gearBytes = new Uint8Array(this.gear.buffer);
     const bits = Math.log2(params.avg);
     // Normalization level 2, as in the FastCDC paper.
     this.maskS = highMask(Math.min(31, bits + 2));
@@ -68,6 +71,9 @@ export class Chunker {
     const { min, avg, max } = this.params;
     const len = end - start;
     if (len <= min) return len;
+    const native = nativeCodec();
+    if (native)
+      return native.gearCut(this.gearBytes, data, start, end, min, avg, max, this.maskS, this.maskL);
     const stop = start + Math.min(len, max);
     const normal = start + Math.min(len, avg);
     const gear = this.gear;

@@ -45,11 +45,19 @@ export function open(key: Buffer | KeyObject, sealed: Uint8Array, aad: Uint8Arra
   }
 }
 
+// A keyed hasher per key, reset between uses: creating one costs more than hashing a small file.
+// Keys are few (the id key and the path key of the repositories a process opens).
+const hashers = new Map<string, Blake3Hasher>();
+
 /** Keyed BLAKE3: chunk ids and path fingerprints reveal nothing without the repository's id key. */
 export function keyedHash(key: Buffer, data: Uint8Array): Buffer {
-  return Blake3Hasher.newKeyed(key)
-    .update(Buffer.from(data.buffer, data.byteOffset, data.byteLength))
-    .digestBuffer();
+  const k = key.toString('latin1');
+  let h = hashers.get(k);
+  if (!h) {
+    if (hashers.size >= 64) hashers.clear();
+    hashers.set(k, (h = Blake3Hasher.newKeyed(key)));
+  } else h.reset();
+  return h.update(Buffer.from(data.buffer, data.byteOffset, data.byteLength)).digestBuffer();
 }
 
 /** Plain BLAKE3, used to name files after their content so corruption is visible without keys. */

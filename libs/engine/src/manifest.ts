@@ -14,8 +14,10 @@ export interface Manifest {
   trees: string[];
 }
 
-export function pathFingerprint(pathKey: Buffer, relPath: string): string {
-  return keyedHash(pathKey, Buffer.from(relPath, 'utf8')).subarray(0, 16).toString('base64url');
+/** Of the path's bytes relative to the source folder (a string is taken as UTF-8). */
+export function pathFingerprint(pathKey: Buffer, relPath: string | Buffer): string {
+  const bytes = typeof relPath === 'string' ? Buffer.from(relPath, 'utf8') : relPath;
+  return keyedHash(pathKey, bytes).subarray(0, 16).toString('base64url');
 }
 
 /** Every blob id (hex) a manifest references. */

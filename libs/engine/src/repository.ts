@@ -20,7 +20,13 @@ import {
   type WriterKeys,
 } from './keys';
 import { contentName, openJson, sealJson, verifyContentName } from './meta';
-import type { SnapshotBody, SnapshotFile, SnapshotHeader, SnapshotInfo } from './snapshot';
+import {
+  SNAPSHOT_VERSIONS,
+  type SnapshotBody,
+  type SnapshotFile,
+  type SnapshotHeader,
+  type SnapshotInfo,
+} from './snapshot';
 import { metaCache } from './meta-cache';
 import { mapLimit } from './util';
 
@@ -339,11 +345,19 @@ export class Repository {
       throw err;
     }
     verifyContentName(id, bytes, name);
+    let file: SnapshotFile;
     try {
-      return JSON.parse(bytes.toString('utf8')) as SnapshotFile;
+      file = JSON.parse(bytes.toString('utf8')) as SnapshotFile;
     } catch (err) {
       throw corrupt(`${name} is not valid`, err);
     }
+    if (!SNAPSHOT_VERSIONS.includes(file?.v)) {
+      throw new EngineError(
+        'UNSUPPORTED_VERSION',
+        `snapshot ${id.slice(0, 8)} has format version ${String(file?.v)}, which this version of Vaultline cannot read`,
+      );
+    }
+    return file;
   }
 
   /** A snapshot's header: from the metadata cache when this process has read it, unless `fresh`. */

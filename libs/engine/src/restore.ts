@@ -3,38 +3,44 @@
  * once — only the spans holding needed blobs — decrypt in the worker pool and write each blob to
  * every place that needs it. Names are validated and every path is created by us below the target
  * (never through a symlink), so nothing is written outside the target folder.
+ *
+ * What comes back is what was there: names as bytes, hard links as links, holes as holes,
+ * extended attributes, FIFOs and device nodes, and nanosecond mtimes. What the target file system
+ * or user cannot take (xattrs on tmpfs, devices when not root) is a warning, never a failure.
  */
 import {
-  chmodSync,
   closeSync,
   constants,
   fchmodSync,
   fchownSync,
-  futimesSync,
+  ftruncateSync,
   lchownSync,
+  linkSync,
   lstatSync,
-  lutimesSync,
   mkdirSync,
   openSync,
   readSync,
   rmSync,
   symlinkSync,
-  utimesSync,
+  chmodSync,
 } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { availableParallelism } from 'node:os';
+import { resolve } from 'node:path';
 import type { BlobIndex, BlobLocation } from './blob-index';
 import type { Progress } from './backup';
 import { BlobType } from './blob';
 import { constantTimeEqual, keyedHash } from './crypto';
 import { EngineError, corrupt, throwIfAborted } from './errors';
+import { makeSpecial, setFileTimes, setPathTimes, writeXattrs } from './fsmeta';
 import { packName } from './pack';
 import { withLock, type LockTiming } from './locks';
 import { ephOf, locate, readTree } from './reader';
 import type { Repository } from './repository';
 import type { SnapshotInfo } from './snapshot';
-import { assertSafeName, type TreeNode } from './tree';
+import { assertSafeName, nodeNameBytes, symlinkTargetBytes, type TreeNode } from './tree';
 import { Budget, BufferPool, mapLimit } from './util';
 import { WorkerPool } from './workers/pool';
+import type { FileFinish, SpanWrite } from './workers/protocol';
 
 export interface RestoreOptions {
   /** Snapshot id, unique prefix, or 'latest'. */
@@ -61,15 +67,24 @@ export interface RestoreResult {
   files: number;
   dirs: number;
   symlinks: number;
+  /** FIFOs, device and socket nodes. */
+  special: number;
+  /** Names restored as hard links of a file restored under another name. */
+  hardlinks: number;
   bytes: number;
   verified: boolean;
+  /** Metadata the target could not take (xattrs, owners, device nodes): restored without it. */
+  warnings: string[];
 }
 
 interface FilePlan {
-  path: string;
+  path: Buffer;
+  rel: string;
   node: TreeNode;
   /** Bytes not yet written; at 0 the file's metadata is applied. */
   remaining: number;
+  /** The worker that writes its only chunk finishes it (one round trip for a small file). */
+  finishedByWorker: boolean;
 }
 
 interface Need {
@@ -80,36 +95,44 @@ interface Need {
 
 const GAP = 1024 * 1024;
 /** Sealed plus plaintext bytes of spans not yet written out: bounds memory. */
-const IN_FLIGHT = 48 * 1024 * 1024;
+const IN_FLIGHT = 32 * 1024 * 1024;
 /** Largest span read at once, counted both sealed and decompressed. */
-const MAX_SPAN = 8 * 1024 * 1024;
+const MAX_SPAN = 4 * 1024 * 1024;
+/** Creating files waits on the file system more than on the CPU: more writers than cores. */
+const RESTORE_WORKERS =
+  Number(process.env.VL_RW ?? 0) || Math.max(4, Math.min(8, availableParallelism() * 2));
 const IS_ROOT = typeof process.getuid === 'function' && process.getuid() === 0;
+const SLASH = Buffer.from('/');
+/** At most this many warnings are listed one by one; the rest are counted. */
+const MAX_WARNINGS = 100;
 
-function mtimeSeconds(ns: string): number {
-  const v = BigInt(ns);
-  return Number(v / 1_000_000_000n) + Number(v % 1_000_000_000n) / 1e9;
+function childPath(dir: Buffer, name: Buffer): Buffer {
+  return Buffer.concat([dir, SLASH, name]);
 }
 
-/** Makes `dir` a real directory (replacing a symlink or file in the way). */
-function ensureDir(dir: string): void {
-  try {
-    const st = lstatSync(dir);
-    if (st.isDirectory()) return;
-    rmSync(dir, { force: true });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
+function isErrno(err: unknown, code: string): boolean {
+  return (err as NodeJS.ErrnoException).code === code;
+}
+
+/**
+ * Makes `dir` a real directory (replacing a symlink or file in the way). True when it was created
+ * now: nothing can be in the way of its entries then.
+ */
+function ensureDir(dir: Buffer): boolean {
+  const st = lstatSync(dir, { throwIfNoEntry: false });
+  if (st?.isDirectory()) return false;
+  if (st) rmSync(dir, { force: true });
   mkdirSync(dir, { mode: 0o700 });
+  return true;
 }
 
-function openForWrite(path: string): number {
+function openForWrite(path: Buffer): number {
   const flags = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
   try {
     return openSync(path, flags, 0o600);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
     // A symlink or directory where the file goes: replace it, never write through it.
-    if (code === 'ELOOP' || code === 'EISDIR') {
+    if (isErrno(err, 'ELOOP') || isErrno(err, 'EISDIR')) {
       rmSync(path, { recursive: true, force: true });
       return openSync(path, flags, 0o600);
     }
@@ -118,32 +141,20 @@ function openForWrite(path: string): number {
 }
 
 /** Removes anything at `path` (never following a symlink), so a fresh file can be created. */
-function clearWay(path: string): void {
-  try {
-    lstatSync(path);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
-  rmSync(path, { recursive: true, force: true });
+function clearWay(path: Buffer): void {
+  if (lstatSync(path, { throwIfNoEntry: false })) rmSync(path, { recursive: true, force: true });
 }
 
-function setMeta(path: string, node: TreeNode, fd: number | null): void {
-  const t = mtimeSeconds(node.mtime);
-  if (node.type === 'symlink') {
-    if (IS_ROOT) lchownSync(path, node.uid, node.gid);
-    lutimesSync(path, t, t);
-    return;
-  }
-  if (fd !== null) {
-    if (IS_ROOT) fchownSync(fd, node.uid, node.gid);
-    fchmodSync(fd, node.mode);
-    futimesSync(fd, t, t);
-  } else {
-    if (IS_ROOT) lchownSync(path, node.uid, node.gid);
-    chmodSync(path, node.mode);
-    utimesSync(path, t, t);
-  }
+function finishOf(node: TreeNode): FileFinish {
+  const f: FileFinish = {
+    mode: node.mode,
+    uid: node.uid,
+    gid: node.gid,
+    mtimeNs: node.mtime,
+    size: node.size ?? 0,
+  };
+  if (node.xattrs) f.xattrs = node.xattrs;
+  return f;
 }
 
 /** Restores under a shared lock, so a prune cannot delete packs from under it. */
@@ -156,13 +167,38 @@ async function restoreLocked(repo: Repository, opts: RestoreOptions): Promise<Re
   const info = await repo.resolveSnapshot(opts.snapshot, { service: opts.service, plan: opts.plan });
   const { body } = await repo.readSnapshotBody(info.id);
   const { index } = await repo.loadIndex();
-  const target = resolve(opts.target);
+  const target = Buffer.from(resolve(opts.target));
   mkdirSync(target, { recursive: true, mode: 0o700 });
   if (!lstatSync(target).isDirectory())
-    throw new EngineError('INVALID_ARGUMENT', `restore target ${target} is not a directory`);
+    throw new EngineError('INVALID_ARGUMENT', `restore target ${target.toString()} is not a directory`);
+
+  const warningList: string[] = [];
+  let warningCount = 0;
+  const warn = (message: string): void => {
+    warningCount++;
+    if (warningList.length < MAX_WARNINGS) warningList.push(message);
+  };
+  /** Metadata that may fail for reasons of the target (not root, no xattrs): a warning. */
+  const tryMeta = (what: string, fn: () => void): void => {
+    try {
+      fn();
+    } catch (err) {
+      warn(`${what}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  };
+  const applyMeta = (path: Buffer, rel: string, node: TreeNode): void => {
+    const link = node.type === 'symlink';
+    if (IS_ROOT) tryMeta(rel, () => lchownSync(path, node.uid, node.gid));
+    if (!link) {
+      writeXattrs({ path }, node.xattrs, rel, warn);
+      chmodSync(path, node.mode);
+    }
+    setPathTimes(path, node.mtime);
+  };
 
   // Find the starting node for --include.
-  let start: { node: TreeNode; rel: string[] } = { node: body.root, rel: [] };
+  let start: { node: TreeNode; rel: Buffer[] } = { node: body.root, rel: [] };
+  let dir: Buffer = target;
   if (opts.include) {
     const parts = opts.include.split('/').filter((p) => p !== '' && p !== '.');
     let node = body.root;
@@ -170,88 +206,135 @@ async function restoreLocked(repo: Repository, opts: RestoreOptions): Promise<Re
       if (node.type !== 'dir')
         throw new EngineError('NOT_FOUND', `${opts.include} is not in snapshot ${info.id.slice(0, 8)}`);
       const tree = await readTree(repo, index, node.subtree!);
-      const next = tree.nodes.find((n) => n.name === part);
+      const want = Buffer.from(part);
+      const next = tree.nodes.find((n) => nodeNameBytes(n).equals(want));
       if (!next)
         throw new EngineError('NOT_FOUND', `${opts.include} is not in snapshot ${info.id.slice(0, 8)}`);
       node = next;
     }
-    start = { node, rel: parts };
+    start = { node, rel: parts.map((p) => Buffer.from(p)) };
     // Parents of the included path are created plainly.
-    let dir = target;
-    for (const p of parts.slice(0, -1)) {
+    for (const p of start.rel.slice(0, -1)) {
       assertSafeName(p);
-      dir = join(dir, p);
+      dir = childPath(dir, p);
       ensureDir(dir);
     }
   }
 
   const files: FilePlan[] = [];
-  const dirs: { path: string; node: TreeNode }[] = [];
+  const dirs: { path: Buffer; rel: string; node: TreeNode }[] = [];
   const needs = new Map<string, Map<string, Need>>();
+  /** Hard-link groups: the first file restored under each `hardlink` key, and the other names. */
+  const linkFirst = new Map<string, number>();
+  const links: { path: Buffer; rel: string; first: number }[] = [];
   let symlinks = 0;
+  let special = 0;
   let bytesTotal = 0;
 
-  const planNode = async (node: TreeNode, path: string): Promise<void> => {
-    throwIfAborted(opts.signal, 'restore');
-    if (node.type === 'dir') {
-      ensureDir(path);
-      dirs.push({ path, node });
-      const tree = await readTree(repo, index, node.subtree!);
-      for (const child of tree.nodes) {
-        assertSafeName(child.name);
-        await planNode(child, join(path, child.name));
+  /** `fresh`: the parent directory was created by this restore, so nothing is in the way. */
+  const planFile = (node: TreeNode, path: Buffer, rel: string, fresh: boolean): void => {
+    if (node.hardlink !== undefined) {
+      const first = linkFirst.get(node.hardlink);
+      if (first !== undefined) {
+        if (!fresh) clearWay(path);
+        links.push({ path, rel, first });
+        return;
       }
-    } else if (node.type === 'symlink') {
-      rmSync(path, { recursive: true, force: true });
-      symlinkSync(node.target!, path);
-      setMeta(path, node, null);
-      symlinks++;
-    } else {
-      const fileNo = files.length;
-      let offset = 0;
-      for (const id of node.content!) {
-        const loc = locate(index, id, `file ${path}`);
-        let perPack = needs.get(loc.pack);
-        if (!perPack) needs.set(loc.pack, (perPack = new Map<string, Need>()));
-        let need = perPack.get(id);
-        if (!need) perPack.set(id, (need = { id, loc, targets: [] }));
-        need.targets.push({ file: fileNo, offset });
-        offset += loc.rawLength;
-      }
-      if (offset !== node.size) throw corrupt(`file ${path}: chunk sizes do not add up to the file size`);
-      bytesTotal += offset;
-      // Worker threads create the file (O_CREAT | O_NOFOLLOW, no truncation, since several may
-      // write parts of it); whatever is in its place now — a symlink, a directory, or a file that
-      // might be hard-linked elsewhere — is removed first, so no write lands outside the target.
-      clearWay(path);
-      const plan: FilePlan = { path, node, remaining: offset };
-      files.push(plan);
-      if (offset === 0) {
-        closeSync(openForWrite(path));
-        finishFile(plan);
-      }
+      linkFirst.set(node.hardlink, files.length);
+    }
+    const fileNo = files.length;
+    let offset = 0;
+    for (const id of node.content!) {
+      const loc = locate(index, id, `file ${rel}`);
+      let perPack = needs.get(loc.pack);
+      if (!perPack) needs.set(loc.pack, (perPack = new Map<string, Need>()));
+      let need = perPack.get(id);
+      if (!need) perPack.set(id, (need = { id, loc, targets: [] }));
+      need.targets.push({ file: fileNo, offset });
+      offset += loc.rawLength;
+    }
+    if (offset !== node.size) throw corrupt(`file ${rel}: chunk sizes do not add up to the file size`);
+    bytesTotal += offset;
+    // Worker threads create the file (O_CREAT | O_NOFOLLOW, no truncation, since several may
+    // write parts of it); whatever is in its place now — a symlink, a directory, or a file that
+    // might be hard-linked elsewhere — is removed first, so no write lands outside the target.
+    if (!fresh) clearWay(path);
+    const plan: FilePlan = {
+      path,
+      rel,
+      node,
+      remaining: offset,
+      finishedByWorker: node.content!.length === 1,
+    };
+    files.push(plan);
+    if (offset === 0) {
+      closeSync(openForWrite(path));
+      finishFile(plan);
     }
   };
 
+  const planNode = async (node: TreeNode, path: Buffer, rel: string, fresh: boolean): Promise<void> => {
+    throwIfAborted(opts.signal, 'restore');
+    switch (node.type) {
+      case 'dir': {
+        const created = fresh ? (mkdirSync(path, { mode: 0o700 }), true) : ensureDir(path);
+        dirs.push({ path, rel, node });
+        const tree = await readTree(repo, index, node.subtree!);
+        for (const child of tree.nodes) {
+          const name = nodeNameBytes(child);
+          assertSafeName(name);
+          await planNode(child, childPath(path, name), rel ? `${rel}/${child.name}` : child.name, created);
+        }
+        return;
+      }
+      case 'symlink':
+        if (!fresh) rmSync(path, { recursive: true, force: true });
+        symlinkSync(symlinkTargetBytes(node), path);
+        applyMeta(path, rel, node);
+        symlinks++;
+        return;
+      case 'file':
+        planFile(node, path, rel, fresh);
+        return;
+      default:
+        if (!fresh) clearWay(path);
+        try {
+          makeSpecial(path, node.type, node.mode, node.rdev);
+        } catch (err) {
+          warn(`${rel}: ${node.type} not restored: ${err instanceof Error ? err.message : String(err)}`);
+          return;
+        }
+        applyMeta(path, rel, node);
+        special++;
+    }
+  };
+
+  /** A file's metadata once its last byte has landed (files the workers did not finish). */
   const finishFile = (f: FilePlan): void => {
     const fd = openSync(f.path, constants.O_WRONLY | constants.O_NOFOLLOW);
     try {
-      setMeta(f.path, f.node, fd);
+      if (f.node.sparse) ftruncateSync(fd, f.node.size ?? 0);
+      // Owner first (chown clears setuid bits and capabilities), then xattrs, mode and times.
+      if (IS_ROOT) fchownSync(fd, f.node.uid, f.node.gid);
+      writeXattrs({ fd }, f.node.xattrs, f.rel, warn);
+      fchmodSync(fd, f.node.mode);
+      setFileTimes(fd, f.node.mtime);
     } finally {
       closeSync(fd);
     }
   };
 
-  const rootPath = start.rel.length ? join(target, ...start.rel) : target;
   if (start.rel.length === 0) {
-    dirs.push({ path: target, node: start.node });
+    dirs.push({ path: target, rel: '.', node: start.node });
     const tree = await readTree(repo, index, start.node.subtree!);
     for (const child of tree.nodes) {
-      assertSafeName(child.name);
-      await planNode(child, join(target, child.name));
+      const name = nodeNameBytes(child);
+      assertSafeName(name);
+      await planNode(child, childPath(target, name), child.name, false);
     }
   } else {
-    await planNode(start.node, rootPath);
+    const rootPath = start.rel.reduce((at: Buffer, p) => childPath(at, p), target);
+    await planNode(start.node, rootPath, start.rel.map((p) => p.toString()).join('/'), false);
   }
 
   const progress: Progress = {
@@ -273,7 +356,7 @@ async function restoreLocked(repo: Repository, opts: RestoreOptions): Promise<Re
   emit(true);
 
   const ownPool = !opts.pool;
-  const pool = opts.pool ?? new WorkerPool();
+  const pool = opts.pool ?? new WorkerPool(RESTORE_WORKERS);
   const budget = new Budget(IN_FLIGHT);
   const spanBuffers = new BufferPool(16 * 1024 * 1024);
   try {
@@ -315,7 +398,16 @@ async function restoreLocked(repo: Repository, opts: RestoreOptions): Promise<Re
         // Into a buffer we own outright: its memory is transferred to the worker and back.
         const span = spanBuffers.borrow(length);
         span.set(await repo.backend.get(packName(pack), { offset: from, length }));
-        const { input } = await pool.run({
+        const writes = blobs.map((n) =>
+          n.targets.map((t): SpanWrite => {
+            const f = files[t.file]!;
+            const w: SpanWrite = { path: f.path, offset: t.offset };
+            if (f.node.sparse) w.sparse = true;
+            if (f.finishedByWorker) w.finish = finishOf(f.node);
+            return w;
+          }),
+        );
+        const { input, warnings } = await pool.run({
           op: 'openSpan',
           key,
           idKey: repo.keys.idKey,
@@ -327,17 +419,20 @@ async function restoreLocked(repo: Repository, opts: RestoreOptions): Promise<Re
             length: n.loc.length,
             rawLength: n.loc.rawLength,
           })),
-          writes: blobs.map((n) => n.targets.map((t) => ({ path: files[t.file]!.path, offset: t.offset }))),
+          writes,
+          chown: IS_ROOT,
         });
         spanBuffers.release(input);
+        for (const w of warnings) warn(w);
         for (const n of blobs) {
           for (const t of n.targets) {
             const f = files[t.file]!;
             f.remaining -= n.loc.rawLength;
             progress.bytesDone += n.loc.rawLength;
             if (f.remaining === 0) {
-              finishFile(f);
+              if (!f.finishedByWorker) finishFile(f);
               progress.filesDone++;
+              progress.current = f.rel;
             }
           }
         }
@@ -350,8 +445,11 @@ async function restoreLocked(repo: Repository, opts: RestoreOptions): Promise<Re
     if (ownPool) await pool.close();
   }
 
+  // Other names of hard-linked files, now that the first name is complete.
+  for (const l of links) linkSync(files[l.first]!.path, l.path);
+
   // Directory metadata last, deepest first, so writing children does not disturb mtimes.
-  for (let i = dirs.length - 1; i >= 0; i--) setMeta(dirs[i]!.path, dirs[i]!.node, null);
+  for (let i = dirs.length - 1; i >= 0; i--) applyMeta(dirs[i]!.path, dirs[i]!.rel, dirs[i]!.node);
 
   let verified = false;
   if (opts.verify) {
@@ -359,8 +457,21 @@ async function restoreLocked(repo: Repository, opts: RestoreOptions): Promise<Re
     verified = true;
   }
   progress.phase = 'done';
+  delete progress.current;
   emit(true);
-  return { snapshot: info, files: files.length, dirs: dirs.length, symlinks, bytes: bytesTotal, verified };
+  if (warningCount > warningList.length)
+    warningList.push(`… and ${warningCount - warningList.length} more metadata warnings`);
+  return {
+    snapshot: info,
+    files: files.length,
+    dirs: dirs.length,
+    symlinks,
+    special,
+    hardlinks: links.length,
+    bytes: bytesTotal,
+    verified,
+    warnings: warningList,
+  };
 }
 
 /** Re-reads restored files and checks every chunk against its id. */
@@ -371,7 +482,7 @@ async function verifyFiles(repo: Repository, index: BlobIndex, files: FilePlan[]
     try {
       let pos = 0;
       for (const id of f.node.content!) {
-        const len = locate(index, id, f.path).rawLength;
+        const len = locate(index, id, f.rel).rawLength;
         if (buf.length < len) buf = Buffer.allocUnsafe(len);
         let got = 0;
         while (got < len) {
@@ -385,13 +496,13 @@ async function verifyFiles(repo: Repository, index: BlobIndex, files: FilePlan[]
         ) {
           throw new EngineError(
             'CORRUPT',
-            `verify failed: ${f.path} differs from the snapshot at offset ${pos}`,
+            `verify failed: ${f.rel} differs from the snapshot at offset ${pos}`,
           );
         }
         pos += len;
       }
       if (readSync(fd, buf, 0, 1, pos) !== 0)
-        throw new EngineError('CORRUPT', `verify failed: ${f.path} is longer than in the snapshot`);
+        throw new EngineError('CORRUPT', `verify failed: ${f.rel} is longer than in the snapshot`);
     } finally {
       closeSync(fd);
     }

@@ -56,8 +56,15 @@ export interface SnapshotBody {
   errors: SourceError[];
 }
 
+/**
+ * Version of what a snapshot references: 2 adds byte-exact names, special files, hard links,
+ * sparse files and xattrs to trees (docs/repository-format.md). Version-1 snapshots still read.
+ */
+export const SNAPSHOT_VERSION = 2;
+export const SNAPSHOT_VERSIONS: readonly number[] = [1, 2];
+
 export interface SnapshotFile {
-  v: 1;
+  v: 1 | 2;
   header: string;
   eph: string;
   body: string;

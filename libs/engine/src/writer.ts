@@ -12,7 +12,8 @@ import type { Manifest } from './manifest';
 import { contentName, sealJson } from './meta';
 import { PackBuilder, packName } from './pack';
 import type { IndexFileBody, Repository } from './repository';
-import type { SnapshotBody, SnapshotHeader, SnapshotInfo } from './snapshot';
+import { SNAPSHOT_VERSION, type SnapshotBody, type SnapshotHeader, type SnapshotInfo } from './snapshot';
+import type { ChunkerParams } from './chunker';
 import { BufferPool, Budget } from './util';
 import { buildKnownSet, type KnownSet } from './known-set';
 import type { WorkerPool } from './workers/pool';
@@ -53,11 +54,16 @@ export class WriterSession {
   readonly indexFiles: string[] = [];
   readonly stats: WriterStats = { blobsAdded: 0, bytesAdded: 0, packs: 0 };
 
+  /** Store nothing (`backup --dry-run`): packs are built and measured, never written. */
+  private readonly dryRun: boolean;
+
   constructor(
     private readonly repo: Repository,
     private readonly index: BlobIndex,
     private readonly pool: WorkerPool,
+    options: { dryRun?: boolean } = {},
   ) {
+    this.dryRun = options.dryRun === true;
     const ephemeral = generateX25519();
     this.sessionKey = sessionKeyFromEphemeral(ephemeral, repo.keys.publicKey);
     this.eph = ephemeral.publicKey.toString('base64');
@@ -67,6 +73,14 @@ export class WriterSession {
   /** Seals a small object (snapshot body) with this session's key. */
   get key(): Buffer {
     return this.sessionKey;
+  }
+
+  get chunkerParams(): ChunkerParams {
+    return this.repo.config.chunker;
+  }
+
+  get chunkerSeed(): Buffer {
+    return this.repo.keys.chunkerSeed;
   }
 
   id(data: Uint8Array): Buffer {
@@ -195,7 +209,7 @@ export class WriterSession {
       await this.uploads.take(1);
       try {
         const { id, parts, size } = b.finish(this.sessionKey);
-        await this.repo.backend.put(packName(id), parts);
+        if (!this.dryRun) await this.repo.backend.put(packName(id), parts);
         this.stats.packs++;
         this.stats.bytesAdded += size;
         this.unindexed.push({
@@ -216,7 +230,7 @@ export class WriterSession {
   }
 
   private async writeIndex(): Promise<void> {
-    if (this.unindexed.length === 0) return;
+    if (this.unindexed.length === 0 || this.dryRun) return;
     const packs = this.unindexed;
     this.unindexed = [];
     const body: IndexFileBody = { packs };
@@ -260,7 +274,7 @@ export class WriterSession {
     else {
       manifestBytes = sealJson(this.repo.keys.metaKey, 'manifest', manifest);
       m = contentName('manifests', manifestBytes);
-      await this.repo.backend.put(m.name, manifestBytes);
+      if (!this.dryRun) await this.repo.backend.put(m.name, manifestBytes);
     }
     const sealedBody = sealJson(this.sessionKey, 'snapshot body', body);
     const full: SnapshotHeader = {
@@ -271,15 +285,16 @@ export class WriterSession {
     };
     const file = Buffer.from(
       JSON.stringify({
-        v: 1,
+        v: SNAPSHOT_VERSION,
         header: sealJson(this.repo.keys.metaKey, 'snapshot header', full).toString('base64'),
         eph: this.eph,
         body: sealedBody.toString('base64'),
       }),
     );
     const snap = contentName('snapshots', file);
-    await this.repo.backend.put(snap.name, file);
     const info: SnapshotInfo = { id: snap.id, ...full };
+    if (this.dryRun) return info;
+    await this.repo.backend.put(snap.name, file);
     this.repo.cacheSnapshotInfo(info, file.length);
     return info;
   }

@@ -1,17 +1,43 @@
 /**
- * Worker thread: the CPU-heavy work. Backup: read, chunk, identify and seal whole files, step by
- * step (`fileStep`), or seal one blob (`seal`, for repacking). Restore: decrypt, decompress,
- * verify and write the blobs of one pack span (`openSpan`).
+ * Worker thread: the CPU-heavy work. Backup: read, chunk, identify and seal small files many at a
+ * time (`fileBatch`) and large files step by step (`fileStep`), or seal one blob (`seal`, for
+ * repacking). Restore: decrypt, decompress, verify and write the blobs of one pack span
+ * (`openSpan`), finishing the files it completes (owner, xattrs, mode, nanosecond mtime).
  */
 import { createSecretKey, type KeyObject } from 'node:crypto';
-import { closeSync, constants, fstatSync, openSync, readSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  constants,
+  fchmodSync,
+  fchownSync,
+  fstatSync,
+  ftruncateSync,
+  openSync,
+  readSync,
+  writeSync,
+} from 'node:fs';
 import { parentPort } from 'node:worker_threads';
-import { ID_LEN, BlobType, openBlob, sealBlobParts } from '../blob';
+import { ID_LEN, BlobType, sealBlobParts } from '../blob';
 import { Chunker } from '../chunker';
+import { SEAL_OVERHEAD_MAX, openBlobInto, sealBlobInto } from '../codec';
 import { keyedHash } from '../crypto';
 import { EngineError } from '../errors';
+import { setFileTimes, writeXattrs } from '../fsmeta';
 import { knownHas } from '../known-set';
-import type { FileStepJob, FileStepResult, Job, JobReply, OpenSpanJob, SessionConfig } from './protocol';
+import type {
+  FileBatchJob,
+  FileBatchResult,
+  FileStepJob,
+  FileStepResult,
+  Job,
+  JobReply,
+  OpenSpanJob,
+  ReadStat,
+  SealedBlobs,
+  SessionConfig,
+  SpanWrite,
+  WirePath,
+} from './protocol';
 
 const port = parentPort;
 if (!port) throw new Error('blob-worker must run as a worker thread');
@@ -39,42 +65,174 @@ function chunkerFor(s: SessionConfig): Chunker {
   return c;
 }
 
-const WRITE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW;
-
-function openSpan(job: OpenSpanJob): Uint8Array[] {
-  const idKey = Buffer.from(job.idKey);
-  const key = keyObject(job.key);
-  const plains = job.blobs.map((b) =>
-    openBlob(key, idKey, b.type, b.id, job.data.subarray(b.offset, b.offset + b.length), b.rawLength),
-  );
-  if (!job.writes) {
-    const out = new Uint8Array(plains.reduce((n, p) => n + p.length, 0));
-    let pos = 0;
-    for (const p of plains) {
-      out.set(p, pos);
-      pos += p.length;
-    }
-    return [out];
-  }
-  // Every blob verified before anything is written: a damaged span writes nothing.
-  const fds = new Map<string, number>();
-  try {
-    job.writes.forEach((targets, i) => {
-      const plain = plains[i]!;
-      for (const { path, offset } of targets) {
-        let fd = fds.get(path);
-        if (fd === undefined) fds.set(path, (fd = openSync(path, WRITE_FLAGS, 0o600)));
-        for (let done = 0; done < plain.length;)
-          done += writeSync(fd, plain, done, plain.length - done, offset + done);
-      }
-    });
-  } finally {
-    for (const fd of fds.values()) closeSync(fd);
-  }
-  return [];
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
-// ── backup: files read step by step ─────────────────────────────────────────────────────────────
+/** A buffer this thread keeps and reuses (grown when needed). */
+class Scratch {
+  private buf = Buffer.allocUnsafeSlow(0);
+  get(n: number): Buffer {
+    if (this.buf.length < n) this.buf = Buffer.allocUnsafeSlow(Math.max(n, 64 * 1024, this.buf.length * 2));
+    return this.buf;
+  }
+}
+
+// ── backup ──────────────────────────────────────────────────────────────────────────────────────
+
+/**
+ * Output of one reply: sealed blobs appended to large buffers that are transferred (not copied)
+ * to the main thread, where packs take views of them.
+ */
+class ArenaWriter {
+  readonly out: SealedBlobs = { arenas: [], blobs: [] };
+  private cur: Buffer | null = null;
+  private used = 0;
+  constructor(private readonly size: number) {}
+
+  /** Room for `n` bytes: the current arena, or a new one. */
+  private room(n: number): Buffer {
+    if (!this.cur || this.cur.length - this.used < n) {
+      if (this.cur) this.out.arenas.push(this.cur.subarray(0, this.used));
+      this.cur = Buffer.allocUnsafeSlow(Math.max(n, this.size));
+      this.used = 0;
+    }
+    return this.cur;
+  }
+
+  seal(s: SessionConfig, key: Buffer, chunk: number, id: Uint8Array, plain: Uint8Array): void {
+    const arena = this.room(plain.length + SEAL_OVERHEAD_MAX);
+    const length = sealBlobInto(key, BlobType.Data, id, plain, s.level, arena, this.used);
+    this.out.blobs.push({
+      chunk,
+      arena: this.out.arenas.length,
+      offset: this.used,
+      length,
+      rawLength: plain.length,
+    });
+    this.used += length;
+  }
+
+  /** Forgets the blobs of chunks from `chunk` on (a file that failed half-way). */
+  dropFrom(chunk: number): void {
+    this.out.blobs = this.out.blobs.filter((b) => b.chunk < chunk);
+  }
+
+  finish(): SealedBlobs {
+    if (this.cur && this.used > 0) this.out.arenas.push(this.cur.subarray(0, this.used));
+    this.cur = null;
+    // Arenas are exactly their used part: transfer needs each view to own its ArrayBuffer.
+    this.out.arenas = this.out.arenas.map(ownBuffer);
+    return this.out;
+  }
+}
+
+/** A view we may transfer: it must span its whole ArrayBuffer (copy the rare one that doesn't). */
+function ownBuffer(p: Uint8Array): Uint8Array {
+  return p.byteOffset === 0 && p.byteLength === p.buffer.byteLength ? p : new Uint8Array(p);
+}
+
+/** Chunks `data`, appends every id to `ids` and seals the chunks that are new. */
+function chunkAndSeal(
+  s: SessionConfig,
+  data: Buffer,
+  end: boolean,
+  ids: Buffer[],
+  sealedHere: Set<string>,
+  arena: ArenaWriter,
+  maxBytes = Infinity,
+): number {
+  const chunker = chunkerFor(s);
+  const known = new Uint8Array(s.known);
+  const set = { table: s.known, mask: s.knownMask };
+  const idKey = Buffer.from(s.idKey.buffer, s.idKey.byteOffset, s.idKey.byteLength);
+  const key = Buffer.from(s.key.buffer, s.key.byteOffset, s.key.byteLength);
+  const { max } = s.chunker;
+  let pos = 0;
+  while ((data.length - pos >= max || (end && pos < data.length)) && pos < maxBytes) {
+    const len = chunker.cut(data, pos, data.length);
+    const piece = data.subarray(pos, pos + len);
+    const id = keyedHash(idKey, piece);
+    ids.push(id);
+    if (!knownHas(set, known, id)) {
+      const hex = id.toString('latin1');
+      if (!sealedHere.has(hex)) {
+        sealedHere.add(hex);
+        arena.seal(s, key, ids.length - 1, id, piece);
+      }
+    }
+    pos += len;
+  }
+  return pos;
+}
+
+function statOf(fd: number): ReadStat {
+  const st = fstatSync(fd, { bigint: true });
+  return { mtimeNs: st.mtimeNs.toString(), ctimeNs: st.ctimeNs.toString(), ino: st.ino.toString() };
+}
+
+function concatIds(ids: Buffer[]): Uint8Array {
+  const out = new Uint8Array(ids.length * ID_LEN);
+  ids.forEach((id, i) => out.set(id, i * ID_LEN));
+  return out;
+}
+
+const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
+
+/** Paths arrive as bytes (cloned Buffers become plain Uint8Arrays): Node's fs wants a Buffer. */
+function fsPath(p: WirePath): string | Buffer {
+  return typeof p === 'string' ? p : Buffer.from(p.buffer, p.byteOffset, p.byteLength);
+}
+const readBuf = new Scratch();
+
+/** Reads a whole (small) file into the scratch buffer; `expect` sizes the first read. */
+function readWhole(fd: number, expect: number): Buffer {
+  let buf = readBuf.get(expect + 1);
+  let n = 0;
+  for (;;) {
+    if (n === buf.length) {
+      const bigger = Buffer.allocUnsafeSlow(buf.length * 2);
+      buf.copy(bigger, 0, 0, n);
+      buf = bigger;
+    }
+    const got = readSync(fd, buf, n, buf.length - n, null);
+    if (got === 0) break;
+    n += got;
+  }
+  return buf.subarray(0, n);
+}
+
+function fileBatch(job: FileBatchJob): FileBatchResult {
+  const s = job.session;
+  const expected = job.files.reduce((n, f) => n + f.size + SEAL_OVERHEAD_MAX, 0);
+  const arena = new ArenaWriter(Math.min(Math.max(expected, 64 * 1024), 16 * 1024 * 1024));
+  const ids: Buffer[] = [];
+  const sealedHere = new Set<string>();
+  const files: FileBatchResult['files'] = [];
+  for (const f of job.files) {
+    const before = ids.length;
+    let fd: number;
+    try {
+      fd = openSync(fsPath(f.path), READ_FLAGS);
+    } catch (err) {
+      files.push({ chunks: 0, bytes: 0, error: describe(err) });
+      continue;
+    }
+    try {
+      const stat = statOf(fd);
+      const data = readWhole(fd, f.size);
+      chunkAndSeal(s, data, true, ids, sealedHere, arena);
+      files.push({ chunks: ids.length - before, bytes: data.length, stat });
+    } catch (err) {
+      ids.length = before;
+      arena.dropFrom(before);
+      files.push({ chunks: 0, bytes: 0, error: describe(err) });
+    } finally {
+      closeSync(fd);
+    }
+  }
+  return { ids: concatIds(ids), files, sealed: arena.finish() };
+}
 
 interface OpenFile {
   fd: number;
@@ -89,12 +247,6 @@ const files = new Map<string, OpenFile>();
 /** Large read windows are kept for the next file rather than reallocated. */
 const spareWindows: Buffer[] = [];
 
-function windowFor(size: number, max: number): Buffer {
-  const big = Math.max(16 * 1024 * 1024, 2 * max);
-  if (size + 1 < big) return Buffer.allocUnsafe(Math.max(size + 1, 64 * 1024));
-  return spareWindows.pop() ?? Buffer.allocUnsafeSlow(big);
-}
-
 function closeFile(handle: string, max: number): void {
   const f = files.get(handle);
   if (!f) return;
@@ -103,46 +255,42 @@ function closeFile(handle: string, max: number): void {
   if (f.window.length >= 2 * max && spareWindows.length < 2) spareWindows.push(f.window);
 }
 
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 function fileStep(job: FileStepJob): FileStepResult {
   const s = job.session;
   const { max } = s.chunker;
-  const empty: FileStepResult = { ids: new Uint8Array(0), blobs: [], bytes: 0, done: true };
+  const empty: FileStepResult = {
+    ids: new Uint8Array(0),
+    sealed: { arenas: [], blobs: [] },
+    bytes: 0,
+    done: true,
+  };
   if (job.abort) {
     closeFile(job.handle, max);
     return empty;
   }
   let f = files.get(job.handle);
-  let stat: FileStepResult['stat'];
+  let stat: ReadStat | undefined;
   if (!f) {
     // A step queued behind the file's last one (or behind an error): nothing left to read.
     if (job.path === undefined) return empty;
     let fd: number;
     try {
-      fd = openSync(job.path, constants.O_RDONLY | constants.O_NOFOLLOW);
+      fd = openSync(fsPath(job.path), READ_FLAGS);
     } catch (err) {
       return { ...empty, error: describe(err) };
     }
     try {
-      const st = fstatSync(fd, { bigint: true });
-      stat = { mtimeNs: st.mtimeNs.toString(), ctimeNs: st.ctimeNs.toString(), ino: st.ino.toString() };
-      f = { fd, window: windowFor(Number(st.size), max), filled: 0, eof: false, sealed: new Set() };
+      stat = statOf(fd);
+      const window = spareWindows.pop() ?? Buffer.allocUnsafeSlow(Math.max(16 * 1024 * 1024, 2 * max));
+      f = { fd, window, filled: 0, eof: false, sealed: new Set() };
     } catch (err) {
       closeSync(fd);
       return { ...empty, error: describe(err) };
     }
     files.set(job.handle, f);
   }
-  const chunker = chunkerFor(s);
-  const known = new Uint8Array(s.known);
-  const set = { table: s.known, mask: s.knownMask };
-  const idKey = Buffer.from(s.idKey);
-  const key = keyObject(s.key);
+  const arena = new ArenaWriter(job.maxBytes + 64 * SEAL_OVERHEAD_MAX);
   const ids: Buffer[] = [];
-  const blobs: FileStepResult['blobs'] = [];
   let bytes = 0;
   try {
     while (bytes < job.maxBytes && !(f.eof && f.filled === 0)) {
@@ -150,31 +298,11 @@ function fileStep(job: FileStepJob): FileStepResult {
         const n = readSync(f.fd, f.window, f.filled, f.window.length - f.filled, null);
         if (n === 0) f.eof = true;
         f.filled += n;
-        if (!f.eof && f.filled < max) {
-          // A file that grew past its stat size: make room for whole chunks.
-          if (f.filled === f.window.length) {
-            const bigger = Buffer.allocUnsafeSlow(Math.max(16 * 1024 * 1024, 2 * max));
-            f.window.copy(bigger, 0, 0, f.filled);
-            f.window = bigger;
-          }
-          continue;
-        }
+        if (!f.eof && f.filled < max) continue;
       }
-      let pos = 0;
-      while ((f.filled - pos >= max || (f.eof && pos < f.filled)) && bytes < job.maxBytes) {
-        const len = chunker.cut(f.window, pos, f.filled);
-        const piece = f.window.subarray(pos, pos + len);
-        const id = keyedHash(idKey, piece);
-        ids.push(id);
-        const hex = id.toString('hex');
-        if (!knownHas(set, known, id) && !f.sealed.has(hex)) {
-          f.sealed.add(hex);
-          const parts = sealBlobParts(key, BlobType.Data, id, piece, s.level).map(transferable);
-          blobs.push({ index: ids.length - 1, parts, rawLength: len });
-        }
-        pos += len;
-        bytes += len;
-      }
+      const data = f.window.subarray(0, f.filled);
+      const pos = chunkAndSeal(s, data, f.eof, ids, f.sealed, arena, job.maxBytes - bytes);
+      bytes += pos;
       f.window.copyWithin(0, pos, f.filled);
       f.filled -= pos;
     }
@@ -184,14 +312,95 @@ function fileStep(job: FileStepJob): FileStepResult {
   }
   const done = f.eof && f.filled === 0;
   if (done) closeFile(job.handle, max);
-  const idBytes = new Uint8Array(ids.length * ID_LEN);
-  ids.forEach((id, i) => idBytes.set(id, i * ID_LEN));
-  return { ids: idBytes, blobs, bytes, done, ...(stat ? { stat } : {}) };
+  return { ids: concatIds(ids), sealed: arena.finish(), bytes, done, ...(stat ? { stat } : {}) };
 }
 
-/** A part we may transfer: it must own its ArrayBuffer (small Buffers live in a shared pool). */
-function transferable(p: Uint8Array): Uint8Array {
-  return p.byteOffset === 0 && p.byteLength === p.buffer.byteLength ? p : new Uint8Array(p);
+// ── restore ─────────────────────────────────────────────────────────────────────────────────────
+
+const WRITE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_NOFOLLOW;
+const SPARSE_BLOCK = 4096;
+const ZERO_BLOCK = Buffer.alloc(SPARSE_BLOCK);
+const plainBuf = new Scratch();
+
+function writeAll(fd: number, data: Uint8Array, position: number): void {
+  for (let done = 0; done < data.length;)
+    done += writeSync(fd, data, done, data.length - done, position + done);
+}
+
+/** Writes `data` at `position`, leaving file-aligned blocks of zeros unwritten (holes). */
+function writeSparse(fd: number, data: Buffer, position: number): void {
+  let runStart = -1;
+  let i = 0;
+  while (i < data.length) {
+    // Blocks aligned to the file, not to the chunk: the first and last may be partial.
+    const blockEnd = Math.min(data.length, i + SPARSE_BLOCK - ((position + i) % SPARSE_BLOCK));
+    const block = data.subarray(i, blockEnd);
+    const zero = block.length === SPARSE_BLOCK && block.equals(ZERO_BLOCK);
+    if (zero && runStart >= 0) {
+      writeAll(fd, data.subarray(runStart, i), position + runStart);
+      runStart = -1;
+    } else if (!zero && runStart < 0) runStart = i;
+    i = blockEnd;
+  }
+  if (runStart >= 0) writeAll(fd, data.subarray(runStart), position + runStart);
+}
+
+function finishFile(fd: number, w: SpanWrite, chown: boolean, warnings: string[]): void {
+  const f = w.finish!;
+  if (w.sparse) ftruncateSync(fd, f.size);
+  // Owner first (chown clears setuid bits and capabilities), then xattrs, mode and times.
+  if (chown) fchownSync(fd, f.uid, f.gid);
+  writeXattrs({ fd }, f.xattrs, Buffer.from(w.path).toString(), (m) => warnings.push(m));
+  fchmodSync(fd, f.mode);
+  setFileTimes(fd, f.mtimeNs);
+}
+
+function openSpan(job: OpenSpanJob): string[] {
+  const idKey = Buffer.from(job.idKey.buffer, job.idKey.byteOffset, job.idKey.byteLength);
+  const key = Buffer.from(job.key.buffer, job.key.byteOffset, job.key.byteLength);
+  const total = job.blobs.reduce((n, b) => n + b.rawLength, 0);
+  // Every blob verified before anything is written: a damaged span writes nothing.
+  const plain = plainBuf.get(total);
+  let pos = 0;
+  const at: number[] = [];
+  for (const b of job.blobs) {
+    openBlobInto(
+      key,
+      idKey,
+      b.type,
+      b.id,
+      job.data.subarray(b.offset, b.offset + b.length),
+      b.rawLength,
+      plain,
+      pos,
+    );
+    at.push(pos);
+    pos += b.rawLength;
+  }
+  const warnings: string[] = [];
+  const fds = new Map<string, number>();
+  const keyOf = (p: Uint8Array | string): string =>
+    typeof p === 'string' ? p : Buffer.from(p).toString('latin1');
+  try {
+    job.writes.forEach((targets, i) => {
+      const data = plain.subarray(at[i], at[i]! + job.blobs[i]!.rawLength);
+      for (const w of targets) {
+        const k = keyOf(w.path);
+        let fd = fds.get(k);
+        if (fd === undefined) fds.set(k, (fd = openSync(fsPath(w.path), WRITE_FLAGS, 0o600)));
+        if (w.sparse) writeSparse(fd, data, w.offset);
+        else writeAll(fd, data, w.offset);
+        if (w.finish) {
+          finishFile(fd, w, job.chown === true, warnings);
+          closeSync(fd);
+          fds.delete(k);
+        }
+      }
+    });
+  } finally {
+    for (const fd of fds.values()) closeSync(fd);
+  }
+  return warnings;
 }
 
 port.on('message', (msg: { seq: number; job: Job }) => {
@@ -200,22 +409,16 @@ port.on('message', (msg: { seq: number; job: Job }) => {
     let result: unknown;
     let transfer: ArrayBuffer[];
     if (job.op === 'seal') {
-      const parts = sealBlobParts(keyObject(job.key), job.type, job.id, job.data, job.level).map(
-        transferable,
-      );
+      const parts = sealBlobParts(keyObject(job.key), job.type, job.id, job.data, job.level).map(ownBuffer);
       result = { parts, input: job.data };
       transfer = [...parts.map((p) => p.buffer as ArrayBuffer), job.data.buffer as ArrayBuffer];
     } else if (job.op === 'openSpan') {
-      const parts = openSpan(job);
-      result = { parts, input: job.data };
-      transfer = [...parts.map((p) => p.buffer as ArrayBuffer), job.data.buffer as ArrayBuffer];
+      result = { input: job.data, warnings: openSpan(job) };
+      transfer = [job.data.buffer as ArrayBuffer];
     } else {
-      const r = fileStep(job);
+      const r = job.op === 'fileBatch' ? fileBatch(job) : fileStep(job);
       result = r;
-      transfer = [
-        r.ids.buffer as ArrayBuffer,
-        ...r.blobs.flatMap((b) => b.parts.map((p) => p.buffer as ArrayBuffer)),
-      ];
+      transfer = [r.ids.buffer as ArrayBuffer, ...r.sealed.arenas.map((a) => a.buffer as ArrayBuffer)];
     }
     const reply: JobReply = { seq, ok: true, result };
     port.postMessage(reply, transfer);

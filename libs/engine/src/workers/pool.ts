@@ -1,12 +1,15 @@
 /**
- * A small pool of worker threads for the blob pipeline, so both cores work: the main thread reads,
- * chunks and hashes; workers compress and encrypt (backup) or decrypt and verify (restore).
+ * A small pool of worker threads for the blob pipeline, so every core works: the main thread walks
+ * and packs; workers read, chunk, hash, compress and encrypt (backup) or decrypt, verify and write
+ * (restore).
  */
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { EngineError, type EngineErrorCode } from '../errors';
 import type {
+  FileBatchJob,
+  FileBatchResult,
   FileStepJob,
   FileStepResult,
   Job,
@@ -59,6 +62,7 @@ export class WorkerPool {
   run(job: SealJob): Promise<SealResult>;
   run(job: OpenSpanJob): Promise<OpenSpanResult>;
   run(job: FileStepJob, worker: number): Promise<FileStepResult>;
+  run(job: FileBatchJob): Promise<FileBatchResult>;
   run(job: Job, worker = this.pick()): Promise<unknown> {
     if (this.closed) return Promise.reject(new Error('worker pool is closed'));
     const seq = ++this.seq;
@@ -66,7 +70,8 @@ export class WorkerPool {
     if (this.load[worker]!++ === 0) this.workers[worker]!.ref();
     return new Promise<unknown>((resolve, reject) => {
       this.pending.set(seq, { resolve, reject });
-      const transfer = job.op === 'fileStep' ? [] : [job.data.buffer as ArrayBuffer];
+      const transfer =
+        job.op === 'fileStep' || job.op === 'fileBatch' ? [] : [job.data.buffer as ArrayBuffer];
       this.workers[worker]!.postMessage({ seq, job }, transfer);
     });
   }

@@ -1,6 +1,9 @@
 import type { BlobType } from '../blob';
 import type { ChunkerParams } from '../chunker';
 
+/** A path as the worker opens it: raw bytes (names need not be UTF-8) or a string. */
+export type WirePath = Uint8Array | string;
+
 /**
  * Compress and encrypt one blob (repacking). `data` views a buffer the caller lends: its memory is
  * transferred to the worker and handed back with the reply for reuse.
@@ -21,9 +24,31 @@ export interface SealResult {
   input: Uint8Array;
 }
 
+/** What a restore worker does to a file once its last byte is written (the main thread's finish, moved). */
+export interface FileFinish {
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Nanoseconds since the epoch (decimal string). */
+  mtimeNs: string;
+  /** The file's size: a sparse file is extended to it (its tail may be a hole). */
+  size: number;
+  /** Extended attributes, base64 name and value. */
+  xattrs?: [string, string][];
+}
+
+export interface SpanWrite {
+  path: WirePath;
+  offset: number;
+  /** Leave whole zero blocks unwritten (the file had holes). */
+  sparse?: boolean;
+  /** This write completes the file: apply its metadata and close it. */
+  finish?: FileFinish;
+}
+
 /**
- * Decrypt, decompress and verify every blob of one span read from a pack (restore). With `writes`
- * the worker writes each plaintext where it belongs itself; otherwise it returns them end to end.
+ * Decrypt, decompress and verify every blob of one span read from a pack (restore), then write
+ * each plaintext to every place that needs it.
  */
 export interface OpenSpanJob {
   op: 'openSpan';
@@ -35,13 +60,15 @@ export interface OpenSpanJob {
    * Where each blob's plaintext goes: paths were validated and cleared by the main thread; files
    * are opened with O_CREAT | O_NOFOLLOW and never truncated (several workers may share a file).
    */
-  writes?: { path: string; offset: number }[][];
+  writes: SpanWrite[][];
+  /** Whether to set owners (the restore runs as root). */
+  chown?: boolean;
 }
 
 export interface OpenSpanResult {
-  /** Plaintexts end to end (empty when the worker wrote them itself). */
-  parts: Uint8Array[];
   input: Uint8Array;
+  /** Metadata that could not be applied (e.g. xattrs on a file system without them). */
+  warnings: string[];
 }
 
 /** What a worker needs to chunk, identify and seal file content for one writer session. */
@@ -57,14 +84,31 @@ export interface SessionConfig {
 }
 
 /**
- * Read the next part of a file (backup): up to `maxBytes` are read, chunked, identified and — when
- * new — compressed and sealed. The file stays open in the worker between steps (`handle`); the
- * first step names `path`, `abort` closes it early.
+ * Sealed blobs of one reply, back to back in a few large buffers (arenas), so a reply carries a
+ * handful of transferables whatever the number of blobs.
+ */
+export interface SealedBlobs {
+  arenas: Uint8Array[];
+  /** `chunk` indexes the reply's `ids`. */
+  blobs: { chunk: number; arena: number; offset: number; length: number; rawLength: number }[];
+}
+
+/** The open file's own stat: what was read is what is recorded. */
+export interface ReadStat {
+  mtimeNs: string;
+  ctimeNs: string;
+  ino: string;
+}
+
+/**
+ * Read the next part of a large file (backup): up to `maxBytes` are read, chunked, identified and
+ * — when new — compressed and sealed. The file stays open in the worker between steps (`handle`);
+ * the first step names `path`, `abort` closes it early.
  */
 export interface FileStepJob {
   op: 'fileStep';
   handle: string;
-  path?: string;
+  path?: WirePath;
   session: SessionConfig;
   maxBytes: number;
   abort?: boolean;
@@ -73,18 +117,34 @@ export interface FileStepJob {
 export interface FileStepResult {
   /** Ids (32 bytes each, concatenated) of the chunks read in this step, in file order. */
   ids: Uint8Array;
-  /** The chunks of this step that were not known, sealed; `index` points into `ids`. */
-  blobs: { index: number; parts: Uint8Array[]; rawLength: number }[];
+  sealed: SealedBlobs;
   /** Bytes read in this step. */
   bytes: number;
   done: boolean;
-  /** On the first step: the open file's own stat (what was read is what is recorded). */
-  stat?: { mtimeNs: string; ctimeNs: string; ino: string };
+  /** On the first step. */
+  stat?: ReadStat;
   /** The file could not be opened or read; it is skipped and recorded. */
   error?: string;
 }
 
-export type Job = SealJob | OpenSpanJob | FileStepJob;
+/**
+ * Read many small files whole in one message (backup): a round trip per file would cost more than
+ * reading it. `size` is what the walk saw, to size the output.
+ */
+export interface FileBatchJob {
+  op: 'fileBatch';
+  session: SessionConfig;
+  files: { path: WirePath; size: number }[];
+}
+
+export interface FileBatchResult {
+  /** Ids of every chunk of every file, in order; `files[i].chunks` says how many are file i's. */
+  ids: Uint8Array;
+  files: { chunks: number; bytes: number; stat?: ReadStat; error?: string }[];
+  sealed: SealedBlobs;
+}
+
+export type Job = SealJob | OpenSpanJob | FileStepJob | FileBatchJob;
 
 export type JobReply =
   { seq: number; ok: true; result: unknown } | { seq: number; ok: false; code?: string; message: string };
