@@ -424,6 +424,7 @@ describe('@vaultline/native', () => {
       assert.equal(long.code, 'ENAMETOOLONG');
       const longName = systemError(() => lsetxattr(file, `user.${'n'.repeat(300)}`, Buffer.alloc(0)));
       assert.equal(longName.code, 'ERANGE');
+      assert.equal(longName.message, `ERANGE: numerical result out of range, lsetxattr '${file}'`);
     });
   });
 

@@ -173,11 +173,12 @@ static void throw_range(napi_env env, const char *message) {
 
 /*
  * Copies a string (as UTF-8) or a Buffer (raw bytes) into out[0..cap) with a NUL terminator.
- * Returns the length, or -1 with an exception pending. Longer than cap - 1 bytes: `too_long`
- * is thrown as a system error of `syscall`, since the kernel would refuse it the same way.
+ * Returns the length, or -1 with an exception pending. Longer than cap - 1 bytes: system error
+ * `too_long` of `syscall`, as the kernel would refuse it, naming the argument itself when it is
+ * the path (`is_path`), else the path `report` (NULL: none, for an fd).
  */
-static ssize_t get_bytes(napi_env env, napi_value v, const char *what, char *out, size_t cap,
-                         int too_long, const char *syscall) {
+static ssize_t get_bytes(napi_env env, napi_value v, const char *what, char *out, size_t cap, int too_long,
+                         const char *syscall, bool is_path, const char *report, size_t report_len) {
   napi_valuetype type;
   if (napi_typeof(env, v, &type) != napi_ok) return -1;
   size_t len = 0;
@@ -189,7 +190,7 @@ static ssize_t get_bytes(napi_env env, napi_value v, const char *what, char *out
       size_t full = 0;
       if (napi_get_value_string_utf8(env, v, NULL, 0, &full) != napi_ok) return -1;
       if (full >= cap) {
-        throw_errno(env, too_long, syscall, out, len);
+        throw_errno(env, too_long, syscall, is_path ? out : report, is_path ? len : report_len);
         return -1;
       }
     }
@@ -206,7 +207,7 @@ static ssize_t get_bytes(napi_env env, napi_value v, const char *what, char *out
     void *data = NULL;
     if (napi_get_buffer_info(env, v, &data, &len) != napi_ok) return -1;
     if (len >= cap) {
-      throw_errno(env, too_long, syscall, data, cap - 1);
+      throw_errno(env, too_long, syscall, is_path ? data : report, is_path ? cap - 1 : report_len);
       return -1;
     }
     if (len > 0) memcpy(out, data, len);
@@ -220,6 +221,11 @@ static ssize_t get_bytes(napi_env env, napi_value v, const char *what, char *out
     return -1;
   }
   return (ssize_t)len;
+}
+
+/* A path argument into a PATH_MAX + 1 buffer (ENAMETOOLONG beyond, as the kernel says). */
+static ssize_t get_path(napi_env env, napi_value v, char *out, const char *syscall) {
+  return get_bytes(env, v, "path", out, PATH_MAX + 1, ENAMETOOLONG, syscall, true, NULL, 0);
 }
 
 static int get_fd(napi_env env, napi_value v, int *fd) {
@@ -352,7 +358,7 @@ static napi_value lutimes_ns(napi_env env, napi_callback_info info) {
   char path[PATH_MAX + 1];
   struct timespec times[2];
   if (get_args(env, info, 3, argv, NULL) != 0) return NULL;
-  ssize_t path_len = get_bytes(env, argv[0], "path", path, sizeof path, ENAMETOOLONG, "utimensat");
+  ssize_t path_len = get_path(env, argv[0], path, "utimensat");
   if (path_len < 0) return NULL;
   if (get_time_ns(env, argv[1], "atimeNs", &times[0]) != 0) return NULL;
   if (get_time_ns(env, argv[2], "mtimeNs", &times[1]) != 0) return NULL;
@@ -502,7 +508,7 @@ static napi_value lgetxattrs(napi_env env, napi_callback_info info) {
   scratch_t *s;
   char path[PATH_MAX + 1];
   if (get_args(env, info, 1, argv, (void **)&s) != 0) return NULL;
-  ssize_t path_len = get_bytes(env, argv[0], "path", path, sizeof path, ENAMETOOLONG, "llistxattr");
+  ssize_t path_len = get_path(env, argv[0], path, "llistxattr");
   if (path_len < 0) return NULL;
   target_t t = {path, (size_t)path_len, -1};
   return get_all(env, s, &t);
@@ -525,9 +531,12 @@ static napi_value lsetxattr_fn(napi_env env, napi_callback_info info) {
   void *value;
   size_t value_len;
   if (get_args(env, info, 3, argv, NULL) != 0) return NULL;
-  ssize_t path_len = get_bytes(env, argv[0], "path", path, sizeof path, ENAMETOOLONG, "lsetxattr");
+  ssize_t path_len = get_path(env, argv[0], path, "lsetxattr");
   if (path_len < 0) return NULL;
-  if (get_bytes(env, argv[1], "name", name, sizeof name, ERANGE, "lsetxattr") < 0) return NULL;
+  if (get_bytes(env, argv[1], "name", name, sizeof name, ERANGE, "lsetxattr", false, path,
+                (size_t)path_len) < 0) {
+    return NULL;
+  }
   if (get_buffer(env, argv[2], "value", &value, &value_len) != 0) return NULL;
   static const char empty = 0;
   if (lsetxattr(path, name, value_len ? value : &empty, value_len, 0) != 0) {
@@ -544,7 +553,9 @@ static napi_value fsetxattr_fn(napi_env env, napi_callback_info info) {
   int fd;
   if (get_args(env, info, 3, argv, NULL) != 0) return NULL;
   if (get_fd(env, argv[0], &fd) != 0) return NULL;
-  if (get_bytes(env, argv[1], "name", name, sizeof name, ERANGE, "fsetxattr") < 0) return NULL;
+  if (get_bytes(env, argv[1], "name", name, sizeof name, ERANGE, "fsetxattr", false, NULL, 0) < 0) {
+    return NULL;
+  }
   if (get_buffer(env, argv[2], "value", &value, &value_len) != 0) return NULL;
   static const char empty = 0;
   if (fsetxattr(fd, name, value_len ? value : &empty, value_len, 0) != 0) {
@@ -561,7 +572,7 @@ static napi_value mknod_fn(napi_env env, napi_callback_info info) {
   uint32_t mode;
   uint64_t dev;
   if (get_args(env, info, 3, argv, NULL) != 0) return NULL;
-  ssize_t path_len = get_bytes(env, argv[0], "path", path, sizeof path, ENAMETOOLONG, "mknod");
+  ssize_t path_len = get_path(env, argv[0], path, "mknod");
   if (path_len < 0) return NULL;
   if (get_uint32(env, argv[1], "mode", &mode) != 0) return NULL;
   if (get_uint64(env, argv[2], "dev", true, &dev) != 0) return NULL;
@@ -574,7 +585,7 @@ static napi_value mkfifo_fn(napi_env env, napi_callback_info info) {
   char path[PATH_MAX + 1];
   uint32_t mode;
   if (get_args(env, info, 2, argv, NULL) != 0) return NULL;
-  ssize_t path_len = get_bytes(env, argv[0], "path", path, sizeof path, ENAMETOOLONG, "mkfifo");
+  ssize_t path_len = get_path(env, argv[0], path, "mkfifo");
   if (path_len < 0) return NULL;
   if (get_uint32(env, argv[1], "mode", &mode) != 0) return NULL;
   if (mkfifo(path, (mode_t)mode) != 0) throw_errno(env, errno, "mkfifo", path, (size_t)path_len);
