@@ -1,78 +1,78 @@
 /**
- * The benchmark dataset: deterministic (seeded PRNG) and reused across runs.
+ * The benchmark datasets: deterministic (seeded PRNG), generated once and reused across runs. Each
+ * lives in its own folder below the bench dir:
  *
- *   <dir>/data/large/   ~60 %  8 incompressible files
- *   <dir>/data/logs/    ~25 %  6 compressible log files in different formats
- *   <dir>/data/small/   ~15 %  thousands of 1–64 KiB files in nested folders (random, text, JSON)
- *   <dir>/dataset.json         marker: parameters, file count, bytes and a digest of every file
- *   <dir>/change.json          journal of an applied ~1 % change (present only until reverted)
+ *   <dir>/<name>/data/          the files the tools back up
+ *   <dir>/<name>/dataset.json   marker: generator, seed, parameters, counts, a digest of every file
+ *   <dir>/<name>/change.json    undo journal of an applied ~1 % change (present only until reverted)
  *
- * The ~1 % change is applied to the dataset in place and reverted afterwards from the journal,
- * which is written before anything is modified, so an interrupted run is repaired by the next.
+ * What is in each dataset and what its ~1 % change does is a DatasetSpec (dataset-mixed.ts,
+ * dataset-small.ts, dataset-scale.ts). A change is applied in place and undone afterwards from its
+ * journal, which is written before anything is modified, so an interrupted run is repaired by the
+ * next one.
  */
 import { createHash } from 'node:crypto';
 import {
   closeSync,
   existsSync,
+  fchmodSync,
+  ftruncateSync,
   lstatSync,
   mkdirSync,
   openSync,
   readFileSync,
   readSync,
   readdirSync,
+  readlinkSync,
   renameSync,
   rmSync,
+  truncateSync,
+  utimesSync,
   writeFileSync,
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { LogClock, logLine, logText, type LogFormat } from './loggen';
-import { Rng } from './prng';
+import { logText, type LogClock, type LogFormat } from './loggen';
+import type { Rng } from './prng';
 
+export const KiB = 1024;
 export const MiB = 1024 * 1024;
-const KiB = 1024;
-/** Bump when the generator changes: a dataset made by another version is regenerated. */
-const GENERATOR_VERSION = 1;
-const SEED = 'vaultline-bench/v1';
-const LARGE_FILES = 8;
-const LOGS: { name: string; format: LogFormat; weight: number }[] = [
-  { name: 'app-server.log', format: 'app', weight: 0.3 },
-  { name: 'nginx-access.log', format: 'nginx', weight: 0.25 },
-  { name: 'worker.log', format: 'worker', weight: 0.15 },
-  { name: 'postgresql.log', format: 'postgres', weight: 0.12 },
-  { name: 'audit.jsonl', format: 'audit', weight: 0.1 },
-  { name: 'syslog', format: 'syslog', weight: 0.08 },
-];
-/** The log file that receives the insertion near its start. */
-const INSERT_LOG = 'logs/app-server.log';
-const LOG_EPOCH_MS = Date.UTC(2024, 2, 1, 0, 0, 0);
-const WRITE_BLOCK = 4 * MiB;
+export const GiB = 1024 * MiB;
+export const WRITE_BLOCK = 8 * MiB;
+
+export type DatasetName = 'mixed' | 'small' | 'scale';
+export const DATASET_NAMES: readonly DatasetName[] = ['mixed', 'small', 'scale'];
 
 export interface FileHash {
   size: number;
   sha256: string;
 }
 
-/** Relative path (with `/`) → size and SHA-256, sorted by path. */
+/** Relative path (with `/`) → size and SHA-256 of every regular file, sorted by path. */
 export type HashManifest = Map<string, FileHash>;
 
-export interface DatasetMarker {
-  generator: number;
-  seed: string;
-  sizeMiB: number;
+/** What a generator reports about what it wrote. */
+export interface Generated {
   files: number;
   bytes: number;
-  largeBytes: number;
-  logBytes: number;
-  smallBytes: number;
-  smallFiles: number;
   dirs: number;
   /** SHA-256 over every file's path, size and hash (see manifestDigest). */
   digest: string;
+  /** Dataset-specific counts and byte totals, for the report. */
+  parts: Record<string, number>;
+}
+
+export interface DatasetMarker extends Generated {
+  dataset: DatasetName;
+  generator: number;
+  seed: string;
+  params: Record<string, number>;
   created: string;
 }
 
 export interface Dataset {
+  spec: DatasetSpec;
+  /** The dataset's own folder (marker, journal, data/). */
   dir: string;
   root: string;
   marker: DatasetMarker;
@@ -82,42 +82,57 @@ export interface Dataset {
 }
 
 export interface ChangeSummary {
-  /** Bytes written into the dataset (overwrites + insertion + new files). */
+  /** Bytes written into the dataset (overwrites, insertions, appends, rewrites, new files). */
   bytesChanged: number;
-  overwriteBytes: number;
-  insertBytes: number;
-  newFileBytes: number;
-  newFiles: number;
-  /** Every file whose content changed or that is new. */
+  /** Files whose content changed or that are new. */
   touched: string[];
+  /** Files that were deleted. */
+  deleted: string[];
   description: string[];
 }
 
-interface Journal {
-  overwrites: { rel: string; offset: number; original: string }[];
-  insert: { rel: string; offset: number; length: number; originalSize: number } | null;
-  newFiles: string[];
-  newDir: string | null;
+/** One step that undoes part of a change; a journal is a list of them, undone in reverse order. */
+export type Undo =
+  | { op: 'patch'; rel: string; offset: number; original: string }
+  | { op: 'uninsert'; rel: string; offset: number; length: number; originalSize: number }
+  | { op: 'truncate'; rel: string; size: number; atime: number; mtime: number }
+  | { op: 'content'; rel: string; data: string; mode: number; atime: number; mtime: number }
+  | { op: 'times'; rel: string; atime: number; mtime: number }
+  | { op: 'remove'; rel: string }
+  | { op: 'rmdir'; rel: string };
+
+/** A planned change: the journal to write first, then the function that modifies the dataset. */
+export interface PlannedChange {
+  undo: Undo[];
+  apply(): ChangeSummary;
+}
+
+export interface DatasetSpec {
+  name: DatasetName;
+  /** Bump when the generator changes: a dataset made by another version is regenerated. */
+  generator: number;
+  seed: string;
+  /** The sizing parameters; a dataset is reused only when they match. */
+  params: Record<string, number>;
+  /** The environment variable(s) that size it, as shown in the report. */
+  sizing: string;
+  generate(target: string, log: (msg: string) => void): Generated;
+  /** Plans the deterministic ~1 % change of this dataset (nothing is modified yet). */
+  planChange(ds: Dataset): PlannedChange;
+  /** One line describing a generated dataset, for the report. */
+  describe(marker: DatasetMarker): string;
 }
 
 // ── helpers ─────────────────────────────────────────────────────────────────────────────────────
 
-function markerPath(dir: string): string {
-  return join(dir, 'dataset.json');
-}
-
-function journalPath(dir: string): string {
-  return join(dir, 'change.json');
-}
-
-function writeAll(fd: number, buf: Uint8Array, position: number | null = null): void {
+export function writeAll(fd: number, buf: Uint8Array, position: number | null = null): void {
   let done = 0;
   while (done < buf.length) {
     done += writeSync(fd, buf, done, buf.length - done, position === null ? null : position + done);
   }
 }
 
-function readAt(fd: number, length: number, position: number): Buffer {
+export function readAt(fd: number, length: number, position: number): Buffer {
   const buf = Buffer.alloc(length);
   let got = 0;
   while (got < length) {
@@ -128,16 +143,53 @@ function readAt(fd: number, length: number, position: number): Buffer {
   return buf;
 }
 
+/** Reads `length` bytes at `offset` of a file (base64), for an undo journal. */
+export function readRegion(path: string, offset: number, length: number): string {
+  const fd = openSync(path, 'r');
+  try {
+    return readAt(fd, length, offset).toString('base64');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function writeRegion(path: string, offset: number, bytes: Uint8Array): void {
+  const fd = openSync(path, 'r+');
+  try {
+    writeAll(fd, bytes, offset);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Appends to a file (keeps its inode and mode). */
+export function appendBytes(path: string, bytes: Uint8Array): void {
+  const fd = openSync(path, 'a');
+  try {
+    writeAll(fd, bytes);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Times of a file in seconds, as utimesSync takes them. */
+export function timesOf(path: string): { atime: number; mtime: number } {
+  const st = lstatSync(path);
+  return { atime: st.atimeMs / 1000, mtime: st.mtimeMs / 1000 };
+}
+
 /** Writes a file while hashing it; returns its size and hash. */
-class HashedWriter {
+export class HashedWriter {
   private readonly fd: number;
   private readonly hash = createHash('sha256');
   private pending: string[] = [];
   private pendingBytes = 0;
   size = 0;
 
-  constructor(path: string) {
-    this.fd = openSync(path, 'w', 0o644);
+  constructor(path: string, mode = 0o644) {
+    this.fd = openSync(path, 'w', mode);
+    // The umask must not decide the mode.
+    if (mode !== 0o644) fchmodSync(this.fd, mode);
   }
 
   bytes(buf: Uint8Array): void {
@@ -171,10 +223,23 @@ class HashedWriter {
   }
 }
 
+/** Writes `size` incompressible bytes from `rng` in large blocks. */
+export function writeRandomFile(path: string, size: number, rng: Rng, block: Uint8Array): FileHash {
+  const w = new HashedWriter(path);
+  for (let left = size; left > 0;) {
+    const n = Math.min(left, block.length);
+    const b = block.subarray(0, n);
+    rng.fill(b);
+    w.bytes(b);
+    left -= n;
+  }
+  return w.close();
+}
+
 export function hashFile(path: string): FileHash {
   const fd = openSync(path, 'r');
   const hash = createHash('sha256');
-  const buf = Buffer.allocUnsafe(WRITE_BLOCK);
+  const buf = Buffer.allocUnsafe(4 * MiB);
   let size = 0;
   try {
     for (;;) {
@@ -189,7 +254,11 @@ export function hashFile(path: string): FileHash {
   return { size, sha256: hash.digest('hex') };
 }
 
-/** Regular files under `root`, as sorted relative paths with `/`. */
+export function hashBytes(buf: Uint8Array): FileHash {
+  return { size: buf.length, sha256: createHash('sha256').update(buf).digest('hex') };
+}
+
+/** Regular files under `root` (not symlinks), as sorted relative paths with `/`. */
 export function listFiles(root: string): string[] {
   const out: string[] = [];
   const walk = (abs: string, rel: string): void => {
@@ -227,13 +296,17 @@ export function manifestBytes(m: HashManifest): number {
   return n;
 }
 
-// ── generation ──────────────────────────────────────────────────────────────────────────────────
+export function sortManifest(m: HashManifest): HashManifest {
+  return new Map([...m.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
 
-function smallText(rng: Rng, size: number, clock: LogClock): string {
+/** Log-format text of exactly `size` bytes. */
+export function textContent(rng: Rng, size: number, clock: LogClock): string {
   return logText(rng.pick<LogFormat>(['app', 'worker', 'syslog']), rng, clock, size).slice(0, size);
 }
 
-function smallJson(rng: Rng, size: number, clock: LogClock): string {
+/** JSON-like text (an array of config-ish records) of exactly `size` bytes. */
+export function jsonContent(rng: Rng, size: number, clock: LogClock): string {
   const parts: string[] = ['[\n'];
   let n = 2;
   while (n < size) {
@@ -251,108 +324,72 @@ function smallJson(rng: Rng, size: number, clock: LogClock): string {
   return parts.join('').slice(0, size);
 }
 
-function generate(
-  target: string,
-  sizeMiB: number,
-  log: (msg: string) => void,
-): Omit<DatasetMarker, 'created'> {
-  const total = sizeMiB * MiB;
-  const largeTotal = Math.round(total * 0.6);
-  const logTotal = Math.round(total * 0.25);
-  const smallTotal = total - largeTotal - logTotal;
-  const manifest: HashManifest = new Map();
-  let dirs = 0;
-  const mkdir = (rel: string): void => {
-    mkdirSync(join(target, rel), { recursive: true });
-    dirs++;
+/** Size drawn log-uniformly from [lo, hi]. */
+export function logUniform(rng: Rng, lo: number, hi: number): number {
+  return Math.round(lo * Math.pow(hi / lo, rng.float()));
+}
+
+/** The first `n` items of a deterministic shuffle of `items` (Fisher–Yates on a copy). */
+export function sample<T>(rng: Rng, items: readonly T[], n: number): T[] {
+  const a = items.slice();
+  const k = Math.min(n, a.length);
+  for (let i = 0; i < k; i++) {
+    const j = i + Math.floor(rng.float() * (a.length - i));
+    [a[i], a[j]] = [a[j]!, a[i]!];
+  }
+  return a.slice(0, k);
+}
+
+// ── metadata (for the restore fidelity checks) ─────────────────────────────────────────────────
+
+export interface MetaEntry {
+  type: 'file' | 'dir' | 'symlink' | 'other';
+  /** Permission bits (mode & 0o7777). */
+  mode: number;
+  mtimeNs: bigint;
+  ino: bigint;
+  nlink: number;
+  /** Symlink target. */
+  target?: string;
+  /** Directory with no entries. */
+  empty?: boolean;
+}
+
+/** lstat of everything below `root` (not `root` itself), with nanosecond times. */
+export function metaTree(root: string): Map<string, MetaEntry> {
+  const out = new Map<string, MetaEntry>();
+  const walk = (abs: string, rel: string): void => {
+    for (const name of readdirSync(abs)) {
+      const childAbs = join(abs, name);
+      const childRel = rel ? `${rel}/${name}` : name;
+      const st = lstatSync(childAbs, { bigint: true });
+      const e: MetaEntry = {
+        type: st.isFile() ? 'file' : st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'other',
+        mode: Number(st.mode & 0o7777n),
+        mtimeNs: st.mtimeNs,
+        ino: st.ino,
+        nlink: Number(st.nlink),
+      };
+      if (e.type === 'symlink') e.target = readlinkSync(childAbs);
+      out.set(childRel, e);
+      if (e.type === 'dir') {
+        e.empty = readdirSync(childAbs).length === 0;
+        walk(childAbs, childRel);
+      }
+    }
   };
+  walk(root, '');
+  return out;
+}
 
-  // Large incompressible files, each from its own stream so none deduplicates against another.
-  mkdir('large');
-  const largeSize = Math.floor(largeTotal / LARGE_FILES / 4096) * 4096;
-  const block = new Uint8Array(WRITE_BLOCK);
-  for (let i = 0; i < LARGE_FILES; i++) {
-    const rel = `large/random-${String(i).padStart(2, '0')}.bin`;
-    const rng = new Rng(`${SEED}/large/${i}`);
-    const w = new HashedWriter(join(target, rel));
-    for (let left = largeSize; left > 0;) {
-      const n = Math.min(left, block.length);
-      const b = block.subarray(0, n);
-      rng.fill(b);
-      w.bytes(b);
-      left -= n;
-    }
-    manifest.set(rel, w.close());
-  }
-  log(`  large: ${LARGE_FILES} × ${(largeSize / MiB).toFixed(1)} MiB random`);
+// ── generation and reuse ────────────────────────────────────────────────────────────────────────
 
-  // Compressible logs.
-  mkdir('logs');
-  let logBytes = 0;
-  for (const spec of LOGS) {
-    const rel = `logs/${spec.name}`;
-    const rng = new Rng(`${SEED}/logs/${spec.name}`);
-    const clock = new LogClock(LOG_EPOCH_MS);
-    const want = Math.floor(logTotal * spec.weight);
-    const w = new HashedWriter(join(target, rel));
-    let n = 0;
-    for (;;) {
-      const line = logLine(spec.format, rng, clock);
-      if (n + line.length > want) break;
-      w.text(line);
-      n += line.length;
-    }
-    const h = w.close();
-    logBytes += h.size;
-    manifest.set(rel, h);
-  }
-  log(`  logs: ${LOGS.length} files, ${(logBytes / MiB).toFixed(1)} MiB`);
+function markerPath(dir: string): string {
+  return join(dir, 'dataset.json');
+}
 
-  // Thousands of small files: 1–64 KiB, in 16 × 16 nested folders; half random, half text/JSON.
-  const rng = new Rng(`${SEED}/small`);
-  const clock = new LogClock(LOG_EPOCH_MS);
-  for (let a = 0; a < 16; a++) {
-    mkdir(`small/g${a.toString(16)}`);
-    for (let b = 0; b < 16; b++) mkdir(`small/g${a.toString(16)}/s${b.toString(16).padStart(2, '0')}`);
-  }
-  let smallBytes = 0;
-  let smallFiles = 0;
-  while (smallBytes < smallTotal) {
-    const size = Math.min(rng.int(KiB, 64 * KiB), Math.max(KiB, smallTotal - smallBytes));
-    const dir = `small/g${rng.int(0, 15).toString(16)}/s${rng.int(0, 15).toString(16).padStart(2, '0')}`;
-    const kind = rng.float();
-    const ext = kind < 0.5 ? 'bin' : kind < 0.8 ? 'txt' : 'json';
-    const rel = `${dir}/f${String(smallFiles).padStart(5, '0')}.${ext}`;
-    const w = new HashedWriter(join(target, rel));
-    if (ext === 'bin') {
-      const buf = new Uint8Array(size);
-      rng.fill(buf);
-      w.bytes(buf);
-    } else if (ext === 'txt') {
-      w.text(smallText(rng, size, clock));
-    } else {
-      w.text(smallJson(rng, size, clock));
-    }
-    const h = w.close();
-    manifest.set(rel, h);
-    smallBytes += h.size;
-    smallFiles++;
-  }
-  log(`  small: ${smallFiles} files, ${(smallBytes / MiB).toFixed(1)} MiB in ${16 * 16} folders`);
-
-  return {
-    generator: GENERATOR_VERSION,
-    seed: SEED,
-    sizeMiB,
-    files: manifest.size,
-    bytes: manifestBytes(manifest),
-    largeBytes: largeSize * LARGE_FILES,
-    logBytes,
-    smallBytes,
-    smallFiles,
-    dirs,
-    digest: manifestDigest(manifest),
-  };
+function journalPath(dir: string): string {
+  return join(dir, 'change.json');
 }
 
 function readMarker(dir: string): DatasetMarker | null {
@@ -363,34 +400,48 @@ function readMarker(dir: string): DatasetMarker | null {
   }
 }
 
+function sameParams(a: Record<string, number> | undefined, b: Record<string, number>): boolean {
+  if (!a) return false;
+  const ka = Object.keys(a).sort();
+  const kb = Object.keys(b).sort();
+  return ka.length === kb.length && ka.every((k, i) => k === kb[i] && a[k] === b[k]);
+}
+
+/** The folder of a dataset below the bench dir. */
+export function datasetDir(benchDir: string, name: DatasetName): string {
+  return join(benchDir, name);
+}
+
 /**
- * Reuses `<dir>/data` when its marker matches the parameters (after undoing any change an earlier,
- * interrupted run left behind); otherwise generates it afresh.
+ * Reuses `<benchDir>/<name>/data` when its marker matches the spec (after undoing any change an
+ * earlier, interrupted run left behind); otherwise generates it afresh.
  */
 export function ensureDataset(
-  dir: string,
-  sizeMiB: number,
+  benchDir: string,
+  spec: DatasetSpec,
   log: (msg: string) => void,
   force = false,
 ): Dataset {
+  const dir = datasetDir(benchDir, spec.name);
   mkdirSync(dir, { recursive: true });
   const root = join(dir, 'data');
-  if (revertChange(dir)) log('reverted a ~1% change left behind by an interrupted run');
+  if (revertChange(dir)) log(`[${spec.name}] reverted a ~1% change left behind by an interrupted run`);
   const old = readMarker(dir);
   if (
     !force &&
     old &&
-    old.generator === GENERATOR_VERSION &&
-    old.seed === SEED &&
-    old.sizeMiB === sizeMiB &&
+    old.dataset === spec.name &&
+    old.generator === spec.generator &&
+    old.seed === spec.seed &&
+    sameParams(old.params, spec.params) &&
     existsSync(root)
   ) {
-    return { dir, root, marker: old, generated: false, generateMs: 0 };
+    return { spec, dir, root, marker: old, generated: false, generateMs: 0 };
   }
   log(
     old
-      ? `dataset parameters changed or dataset damaged: regenerating ${sizeMiB} MiB under ${root}`
-      : `generating a ${sizeMiB} MiB dataset under ${root} (once; reused by later runs)`,
+      ? `[${spec.name}] dataset parameters changed or dataset damaged: regenerating under ${root}`
+      : `[${spec.name}] generating the dataset under ${root} (once; reused by later runs)`,
   );
   const started = Date.now();
   rmSync(markerPath(dir), { force: true });
@@ -398,157 +449,89 @@ export function ensureDataset(
   const tmp = join(dir, 'data.partial');
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
-  const m = generate(tmp, sizeMiB, log);
+  const g = spec.generate(tmp, (m) => log(`  ${m}`));
   renameSync(tmp, root);
-  const marker: DatasetMarker = { ...m, created: new Date().toISOString() };
+  const marker: DatasetMarker = {
+    dataset: spec.name,
+    generator: spec.generator,
+    seed: spec.seed,
+    params: spec.params,
+    ...g,
+    created: new Date().toISOString(),
+  };
   writeFileSync(markerPath(dir), `${JSON.stringify(marker, null, 2)}\n`);
-  return { dir, root, marker, generated: true, generateMs: Date.now() - started };
+  return { spec, dir, root, marker, generated: true, generateMs: Date.now() - started };
+}
+
+/** Forgets the marker so the next ensureDataset regenerates (used when the digest does not match). */
+export function invalidateDataset(ds: Dataset): void {
+  rmSync(markerPath(ds.dir), { force: true });
 }
 
 // ── the ~1 % change ─────────────────────────────────────────────────────────────────────────────
 
-/**
- * Applies the deterministic change set: three 4 KiB in-place overwrites in the middle of each of
- * two large files, ~1 KiB inserted near the start of the biggest log, and new files making up the
- * rest of ~1 % of the dataset (half random, half log text). Returns what changed.
- */
+/** Plans the dataset's change, writes its undo journal, then applies it. */
 export function applyChange(ds: Dataset): ChangeSummary {
   if (existsSync(journalPath(ds.dir))) throw new Error('a change is already applied');
-  const root = ds.root;
-  const budget = Math.round(ds.marker.bytes * 0.01);
-  const journal: Journal = { overwrites: [], insert: null, newFiles: [], newDir: null };
-  const description: string[] = [];
-
-  // 1. Overwrites: record the original bytes first.
-  const REGION = 4 * KiB;
-  const overwriteTargets = ['large/random-01.bin', 'large/random-05.bin'];
-  const planned: { rel: string; offset: number; bytes: Buffer }[] = [];
-  for (const rel of overwriteTargets) {
-    const size = lstatSync(join(root, rel)).size;
-    const mid = Math.floor(size / 2 / REGION) * REGION;
-    const step = Math.min(4 * MiB, Math.floor(size / 4 / REGION) * REGION);
-    for (const [k, offset] of [mid - step, mid, mid + step].entries()) {
-      const bytes = Buffer.alloc(REGION);
-      new Rng(`${SEED}/change/${rel}/${k}`).fill(bytes);
-      planned.push({ rel, offset, bytes });
-    }
-  }
-  for (const p of planned) {
-    const fd = openSync(join(root, p.rel), 'r');
-    try {
-      journal.overwrites.push({
-        rel: p.rel,
-        offset: p.offset,
-        original: readAt(fd, REGION, p.offset).toString('base64'),
-      });
-    } finally {
-      closeSync(fd);
-    }
-  }
-  const overwriteBytes = planned.length * REGION;
-
-  // 2. Insertion near the start of a log: at the first line boundary after 4 KiB.
-  const logPath = join(root, INSERT_LOG);
-  const logBytes = readFileSync(logPath);
-  const at = logBytes.indexOf(0x0a, 4 * KiB) + 1;
-  const insert = Buffer.from(
-    logText('app', new Rng(`${SEED}/change/insert`), new LogClock(LOG_EPOCH_MS + 60_000), KiB),
-    'latin1',
-  );
-  journal.insert = { rel: INSERT_LOG, offset: at, length: insert.length, originalSize: logBytes.length };
-
-  // 3. New files for the rest of the 1 %.
-  const newDir = 'small/new-batch';
-  const NEW_FILES = 24;
-  const newTotal = Math.max(NEW_FILES * KiB, budget - overwriteBytes - insert.length);
-  const each = Math.floor(newTotal / NEW_FILES);
-  const newFiles: { rel: string; data: Buffer }[] = [];
-  for (let i = 0; i < NEW_FILES; i++) {
-    const rng = new Rng(`${SEED}/change/new/${i}`);
-    const size = i === NEW_FILES - 1 ? newTotal - each * (NEW_FILES - 1) : each;
-    let data: Buffer;
-    if (i % 2 === 0) {
-      data = Buffer.alloc(size);
-      rng.fill(data);
-    } else {
-      data = Buffer.from(
-        logText('worker', rng, new LogClock(LOG_EPOCH_MS + 86_400_000), size).slice(0, size),
-        'latin1',
-      );
-    }
-    newFiles.push({ rel: `${newDir}/n${String(i).padStart(2, '0')}.${i % 2 === 0 ? 'bin' : 'log'}`, data });
-  }
-  journal.newDir = newDir;
-  journal.newFiles = newFiles.map((f) => f.rel);
-
+  const planned = ds.spec.planChange(ds);
   // The journal goes to disk before the dataset is touched.
-  writeFileSync(journalPath(ds.dir), JSON.stringify(journal));
+  writeFileSync(journalPath(ds.dir), JSON.stringify(planned.undo));
+  return planned.apply();
+}
 
-  for (const p of planned) {
-    const fd = openSync(join(root, p.rel), 'r+');
-    try {
-      writeAll(fd, p.bytes, p.offset);
-    } finally {
-      closeSync(fd);
+function undoOne(root: string, u: Undo): void {
+  const path = join(root, u.rel);
+  switch (u.op) {
+    case 'patch':
+      if (existsSync(path)) writeRegion(path, u.offset, Buffer.from(u.original, 'base64'));
+      return;
+    case 'uninsert': {
+      const bytes = readFileSync(path);
+      if (bytes.length === u.originalSize + u.length) {
+        writeFileSync(
+          path,
+          Buffer.concat([bytes.subarray(0, u.offset), bytes.subarray(u.offset + u.length)]),
+        );
+      } else if (bytes.length !== u.originalSize) {
+        throw new Error(`cannot revert the insertion into ${u.rel}: unexpected size ${bytes.length}`);
+      }
+      return;
     }
+    case 'truncate':
+      truncateSync(path, u.size);
+      utimesSync(path, u.atime, u.mtime);
+      return;
+    case 'content': {
+      const fd = openSync(path, 'w', u.mode);
+      try {
+        fchmodSync(fd, u.mode);
+        ftruncateSync(fd, 0);
+        writeAll(fd, Buffer.from(u.data, 'base64'));
+      } finally {
+        closeSync(fd);
+      }
+      utimesSync(path, u.atime, u.mtime);
+      return;
+    }
+    case 'times':
+      if (existsSync(path)) utimesSync(path, u.atime, u.mtime);
+      return;
+    case 'remove':
+      rmSync(path, { force: true });
+      return;
+    case 'rmdir':
+      rmSync(path, { recursive: true, force: true });
+      return;
   }
-  description.push(
-    `${planned.length} × 4 KiB overwritten in place in the middle of ${overwriteTargets.join(' and ')}`,
-  );
-  writeFileSync(logPath, Buffer.concat([logBytes.subarray(0, at), insert, logBytes.subarray(at)]));
-  description.push(`${insert.length} bytes of log lines inserted at offset ${at} of ${INSERT_LOG}`);
-  mkdirSync(join(root, newDir), { recursive: true });
-  let newFileBytes = 0;
-  for (const f of newFiles) {
-    writeFileSync(join(root, f.rel), f.data);
-    newFileBytes += f.data.length;
-  }
-  description.push(
-    `${newFiles.length} new files (${(newFileBytes / MiB).toFixed(2)} MiB, half random, half log text) in ${newDir}/`,
-  );
-
-  return {
-    bytesChanged: overwriteBytes + insert.length + newFileBytes,
-    overwriteBytes,
-    insertBytes: insert.length,
-    newFileBytes,
-    newFiles: newFiles.length,
-    touched: [...overwriteTargets, INSERT_LOG, ...journal.newFiles],
-    description,
-  };
 }
 
 /** Undoes an applied change from its journal. Returns false when there was nothing to undo. */
 export function revertChange(dir: string): boolean {
   const jp = journalPath(dir);
   if (!existsSync(jp)) return false;
-  const journal = JSON.parse(readFileSync(jp, 'utf8')) as Journal;
+  const undo = JSON.parse(readFileSync(jp, 'utf8')) as Undo[];
   const root = join(dir, 'data');
-  for (const o of journal.overwrites) {
-    const fd = openSync(join(root, o.rel), 'r+');
-    try {
-      writeAll(fd, Buffer.from(o.original, 'base64'), o.offset);
-    } finally {
-      closeSync(fd);
-    }
-  }
-  if (journal.insert) {
-    const { rel, offset, length, originalSize } = journal.insert;
-    const path = join(root, rel);
-    const bytes = readFileSync(path);
-    if (bytes.length === originalSize + length) {
-      writeFileSync(path, Buffer.concat([bytes.subarray(0, offset), bytes.subarray(offset + length)]));
-    } else if (bytes.length !== originalSize) {
-      throw new Error(`cannot revert the insertion into ${rel}: unexpected size ${bytes.length}`);
-    }
-  }
-  for (const rel of journal.newFiles) rmSync(join(root, rel), { force: true });
-  if (journal.newDir) rmSync(join(root, journal.newDir), { recursive: true, force: true });
+  for (let i = undo.length - 1; i >= 0; i--) undoOne(root, undo[i]!);
   rmSync(jp);
   return true;
-}
-
-/** Forgets the marker so the next ensureDataset regenerates (used when the digest does not match). */
-export function invalidateDataset(dir: string): void {
-  rmSync(markerPath(dir), { force: true });
 }

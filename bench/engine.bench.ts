@@ -1,22 +1,32 @@
 /**
- * Engine benchmark: Vaultline against restic (and borg when installed) on the same deterministic
- * dataset, in the same run, with the same sequence of operations:
+ * Engine benchmark: Vaultline against restic (and borg when installed) on deterministic datasets of
+ * different shapes, in the same run, with the same sequence of operations on each:
  *
  *   init → backup → no-change backup → ~1 % change → backup → restore latest (verified)
  *
- * Every operation runs in its own child process (Vaultline through bench/vaultline-op.ts), so
- * peak RSS is per operation. Prints a markdown table with the targets and writes it to
- * bench/results/engine-latest.md.
+ * Datasets (bench/dataset-*.ts): `mixed` (large random files, logs, small files; ~1.1 GiB),
+ * `small` (60 000 small files with modes, symlinks, hard links, empty files and folders) and
+ * `scale` (≥ 5 GiB: does memory stay flat as data grows?).
  *
- *   npm run build && node dist/bench/engine.bench.js
+ * Every operation is one run of the tool's command (Vaultline: `vaultline`, see vaultlineCommand in
+ * bench/tools.ts), so times include process start and key derivation and peak RSS is per
+ * operation. Prints one markdown table per dataset and a summary of the targets, and writes them
+ * to bench/results/engine-latest.md.
  *
- * Environment: BENCH_DIR (default /tmp/vaultline-bench), BENCH_SIZE_MIB (default 1100),
- * BENCH_JSON=1 (also print JSON), BENCH_KEEP=1 (keep repositories), BENCH_BORG=0 (skip borg),
- * BENCH_NO_GNU_TIME=1 (measure RSS by polling /proc even when GNU time is there).
+ *   npm run bench:engine
+ *
+ * Environment: BENCH_DATASETS (default mixed,small,scale), BENCH_DIR (default /tmp/vaultline-bench;
+ * each dataset in <dir>/<name>/), BENCH_SIZE_MIB (mixed, default 1100), BENCH_SMALL_FILES (small,
+ * default 60000), BENCH_SCALE_GIB (scale, default 5), BENCH_DROP_DATASETS=1 (delete each dataset
+ * after its run, to save disk), BENCH_JSON=1 (also print JSON), BENCH_KEEP=1 (keep repositories),
+ * BENCH_BORG=0 (skip borg), BENCH_NO_GNU_TIME=1 (measure RSS by polling /proc even when GNU time is
+ * there), BENCH_VAULTLINE=<command> (run that instead of apps/cli/bin/vaultline.js).
  */
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import {
+  DATASET_NAMES,
+  MiB,
   applyChange,
   ensureDataset,
   hashFile,
@@ -25,31 +35,68 @@ import {
   listFiles,
   manifestBytes,
   manifestDigest,
+  metaTree,
   revertChange,
-  MiB,
+  sortManifest,
   type ChangeSummary,
   type Dataset,
+  type DatasetName,
+  type DatasetSpec,
   type HashManifest,
+  type MetaEntry,
 } from './dataset';
+import { mixedSpec } from './dataset-mixed';
+import { scaleSpec } from './dataset-scale';
+import { smallSpec } from './dataset-small';
 import { dirBytes, gnuTimeAvailable, machineInfo, syncDisks, which, type RssMethod } from './measure';
-import { prettify, renderReport, type BenchContext, type ToolRun, type VerifyResult } from './report';
+import {
+  prettify,
+  renderReport,
+  type BenchContext,
+  type BenchReport,
+  type Fidelity,
+  type Kept,
+  type ToolRun,
+  type VerifyResult,
+} from './report';
 import { BorgTool, ResticTool, ToolFailure, VaultlineTool, type OpResult, type Tool } from './tools';
 
 const PASSWORD = 'bench-password-0123';
-/** Every n-th file (sorted) is hashed when a restore is sampled instead of fully verified. */
-const SAMPLE_EVERY = 50;
 
 function log(msg: string): void {
   process.stderr.write(`${msg}\n`);
 }
 
-function envInt(name: string, dflt: number): number {
+function envNumber(name: string, dflt: number, min: number, integer: boolean, unit: string): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return dflt;
   const v = Number(raw);
-  if (!Number.isInteger(v) || v < 8)
-    throw new Error(`${name} must be an integer ≥ 8 (MiB), got ${JSON.stringify(raw)}`);
+  if (!Number.isFinite(v) || v < min || (integer && !Number.isInteger(v)))
+    throw new Error(
+      `${name} must be ${integer ? 'an integer' : 'a number'} ≥ ${min} (${unit}), got ${JSON.stringify(raw)}`,
+    );
   return v;
+}
+
+function datasetsFromEnv(): DatasetSpec[] {
+  const raw = process.env['BENCH_DATASETS'] || DATASET_NAMES.join(',');
+  const names = raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const specs: DatasetSpec[] = [];
+  for (const n of names) {
+    if (!DATASET_NAMES.includes(n as DatasetName))
+      throw new Error(
+        `BENCH_DATASETS: unknown dataset ${JSON.stringify(n)} (want ${DATASET_NAMES.join(', ')})`,
+      );
+    if (specs.some((s) => s.name === n)) continue;
+    if (n === 'mixed') specs.push(mixedSpec(envNumber('BENCH_SIZE_MIB', 1100, 8, true, 'MiB')));
+    else if (n === 'small') specs.push(smallSpec(envNumber('BENCH_SMALL_FILES', 60_000, 100, true, 'files')));
+    else specs.push(scaleSpec(envNumber('BENCH_SCALE_GIB', 5, 0.01, false, 'GiB')));
+  }
+  if (specs.length === 0) throw new Error('BENCH_DATASETS names no dataset');
+  return specs;
 }
 
 function fmtOp(op: OpResult, bytes?: number): string {
@@ -60,8 +107,8 @@ function fmtOp(op: OpResult, bytes?: number): string {
   return parts.join(', ');
 }
 
-/** Compares a restored tree with the expected manifest: file set, sizes, and content hashes. */
-function verifyRestore(root: string, expected: HashManifest, touched: string[], full: boolean): VerifyResult {
+/** Compares a restored tree with the expected manifest: file set, sizes, and every file's hash. */
+function verifyRestore(root: string, expected: HashManifest): VerifyResult {
   const problems: string[] = [];
   let files: string[] = [];
   try {
@@ -72,98 +119,126 @@ function verifyRestore(root: string, expected: HashManifest, touched: string[], 
   const got = new Set(files);
   for (const rel of expected.keys()) if (!got.has(rel)) problems.push(`missing: ${rel}`);
   for (const rel of files) if (!expected.has(rel)) problems.push(`unexpected: ${rel}`);
-  const toHash = new Set<string>(full ? files : touched);
-  if (!full) files.forEach((rel, i) => i % SAMPLE_EVERY === 0 && toHash.add(rel));
   let bytes = 0;
   let hashed = 0;
   for (const rel of files) {
     const want = expected.get(rel);
     if (!want) continue;
-    if (toHash.has(rel)) {
-      const h = hashFile(join(root, rel));
-      hashed++;
-      bytes += h.size;
-      if (h.size !== want.size) problems.push(`size differs: ${rel} (${h.size} ≠ ${want.size})`);
-      else if (h.sha256 !== want.sha256) problems.push(`content differs: ${rel}`);
-    } else {
-      const size = statSync(join(root, rel)).size;
-      bytes += size;
-      if (size !== want.size) problems.push(`size differs: ${rel} (${size} ≠ ${want.size})`);
-    }
+    const h = hashFile(join(root, rel));
+    hashed++;
+    bytes += h.size;
+    if (h.size !== want.size) problems.push(`size differs: ${rel} (${h.size} ≠ ${want.size})`);
+    else if (h.sha256 !== want.sha256) problems.push(`content differs: ${rel}`);
   }
   const expectedBytes = manifestBytes(expected);
   if (bytes !== expectedBytes) problems.push(`total size ${bytes} ≠ expected ${expectedBytes}`);
-  return { ok: problems.length === 0, files: files.length, bytes, hashed, full, problems };
+  return { ok: problems.length === 0, files: files.length, bytes, hashed, full: true, problems };
 }
 
-async function main(): Promise<number> {
-  const started = new Date().toISOString();
-  const benchDir = resolve(process.env['BENCH_DIR'] || '/tmp/vaultline-bench');
-  const sizeMiB = envInt('BENCH_SIZE_MIB', 1100);
-  const json = process.env['BENCH_JSON'] === '1';
+/** What the restore kept of the source's metadata (computed; nothing here fails the run). */
+function fidelity(source: Map<string, MetaEntry>, restoredRoot: string): Fidelity {
+  const restored = metaTree(restoredRoot);
+  const count = (pred: (s: MetaEntry) => boolean, ok: (s: MetaEntry, r: MetaEntry) => boolean): Kept => {
+    let total = 0;
+    let kept = 0;
+    for (const [rel, s] of source) {
+      if (!pred(s)) continue;
+      total++;
+      const r = restored.get(rel);
+      if (r && ok(s, r)) kept++;
+    }
+    return { kept, total };
+  };
+  const isFile = (s: MetaEntry): boolean => s.type === 'file';
+  const sameType = (s: MetaEntry, r: MetaEntry): boolean => s.type === r.type;
+  const within = (unit: bigint) => (s: MetaEntry, r: MetaEntry) =>
+    sameType(s, r) && s.mtimeNs / unit === r.mtimeNs / unit;
+  // Hard links: each source inode with several names must come back as one inode.
+  const groups = new Map<bigint, string[]>();
+  for (const [rel, s] of source)
+    if (s.type === 'file' && s.nlink > 1) groups.set(s.ino, [...(groups.get(s.ino) ?? []), rel]);
+  let linked = 0;
+  let linkGroups = 0;
+  for (const names of groups.values()) {
+    if (names.length < 2) continue; // the other names are outside the backed-up folder
+    linkGroups++;
+    const inos = new Set(names.map((n) => restored.get(n)?.ino ?? -1n));
+    if (inos.size === 1 && !inos.has(-1n)) linked++;
+  }
+  return {
+    fileModes: count(isFile, (s, r) => sameType(s, r) && s.mode === r.mode),
+    mtimeNs: count(isFile, within(1n)),
+    mtimeUs: count(isFile, within(1000n)),
+    mtimeSec: count(isFile, within(1_000_000_000n)),
+    symlinks: count(
+      (s) => s.type === 'symlink',
+      (s, r) => r.type === 'symlink' && r.target === s.target,
+    ),
+    hardLinks: { kept: linked, total: linkGroups },
+    emptyDirs: count(
+      (s) => s.type === 'dir' && s.empty === true,
+      (_s, r) => r.type === 'dir' && r.empty === true,
+    ),
+  };
+}
+
+interface Peers {
+  resticBin: string | null;
+  borgBin: string | null;
+  rssMethod: RssMethod;
+}
+
+/** Runs every tool through the sequence on one dataset. */
+async function runDataset(benchDir: string, spec: DatasetSpec, peers: Peers): Promise<BenchContext> {
   const keep = process.env['BENCH_KEEP'] === '1';
-  const resultsDir = resolve(__dirname, '..', '..', 'bench', 'results');
-
-  const skipped: string[] = [];
-  const resticBin = which('restic');
-  if (!resticBin) {
-    log('restic not installed: apt-get install restic — skipping the restic comparison');
-    skipped.push('restic (not installed: apt-get install restic)');
-  }
-  let borgBin = which('borg');
-  if (!borgBin) skipped.push('borg (not installed: apt-get install borgbackup)');
-  else if (process.env['BENCH_BORG'] === '0') {
-    skipped.push('borg (BENCH_BORG=0)');
-    borgBin = null;
-  }
-  let rssMethod: RssMethod = 'proc-poll';
-  if (process.env['BENCH_NO_GNU_TIME'] !== '1' && gnuTimeAvailable()) rssMethod = 'gnu-time';
-  else log('GNU time not used: measuring peak RSS by polling /proc/<pid>/status every 20 ms');
-  const machine = machineInfo(benchDir, resticBin, borgBin);
-  log(
-    `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.ramGiB.toFixed(1)} GiB RAM, node ${machine.node}, ` +
-      `${machine.restic ?? 'no restic'}, ${machine.borg ?? 'no borg'}`,
-  );
-
-  // ── dataset ──
-  let ds: Dataset = ensureDataset(benchDir, sizeMiB, log);
-  if (ds.generated) log(`dataset generated in ${(ds.generateMs / 1000).toFixed(1)} s`);
-  log(`hashing the dataset (${(ds.marker.bytes / MiB).toFixed(0)} MiB; also warms the page cache)…`);
+  const tag = `[${spec.name}]`;
+  log(`\n══ dataset ${spec.name} (${spec.sizing})`);
+  let ds: Dataset = ensureDataset(benchDir, spec, log);
+  if (ds.generated) log(`${tag} dataset generated in ${(ds.generateMs / 1000).toFixed(1)} s`);
+  log(`${tag} hashing the dataset (${(ds.marker.bytes / MiB).toFixed(0)} MiB; also warms the page cache)…`);
   let expected = hashTree(ds.root);
   if (manifestDigest(expected) !== ds.marker.digest) {
     if (!ds.generated) {
-      log('dataset content does not match its marker: regenerating');
-      invalidateDataset(benchDir);
-      ds = ensureDataset(benchDir, sizeMiB, log, true);
+      log(`${tag} dataset content does not match its marker: regenerating`);
+      invalidateDataset(ds);
+      ds = ensureDataset(benchDir, spec, log, true);
       expected = hashTree(ds.root);
     }
     if (manifestDigest(expected) !== ds.marker.digest)
-      throw new Error('freshly generated dataset does not match its digest');
+      throw new Error(`${spec.name}: freshly generated dataset does not match its digest`);
   }
   const datasetBytes = ds.marker.bytes;
-  log(`dataset: ${(datasetBytes / MiB).toFixed(1)} MiB, ${ds.marker.files} files under ${ds.root}`);
+  log(`${tag} ${(datasetBytes / MiB).toFixed(1)} MiB, ${ds.marker.files} files under ${ds.root}`);
 
-  const runDir = mkdtempSync(join(benchDir, 'run-'));
-  const tools: Tool[] = [new VaultlineTool(join(runDir, 'vaultline-repo'), PASSWORD, rssMethod)];
-  if (resticBin)
+  const runDir = mkdtempSync(join(ds.dir, 'run-'));
+  const passwordFile = join(runDir, 'password');
+  writeFileSync(passwordFile, `${PASSWORD}\n`, { mode: 0o600 });
+  const tools: Tool[] = [new VaultlineTool(join(runDir, 'vaultline-repo'), passwordFile, peers.rssMethod)];
+  if (peers.resticBin)
     tools.push(
       new ResticTool(
-        resticBin,
+        peers.resticBin,
         join(runDir, 'restic-repo'),
         join(runDir, 'restic-cache'),
-        PASSWORD,
-        rssMethod,
+        passwordFile,
+        peers.rssMethod,
       ),
     );
-  if (borgBin)
+  if (peers.borgBin)
     tools.push(
-      new BorgTool(borgBin, join(runDir, 'borg-repo'), join(runDir, 'borg-home'), PASSWORD, rssMethod),
+      new BorgTool(
+        peers.borgBin,
+        join(runDir, 'borg-repo'),
+        join(runDir, 'borg-home'),
+        PASSWORD,
+        peers.rssMethod,
+      ),
     );
   const runs = new Map<Tool, ToolRun>(tools.map((t) => [t, { name: t.name, settings: t.settings }]));
 
   /** Runs `fn` for every tool still standing; a tool that fails drops out with its error recorded. */
   const phase = async (label: string, fn: (t: Tool, r: ToolRun) => Promise<void>): Promise<void> => {
-    log(`── ${label}`);
+    log(`── ${spec.name}: ${label}`);
     for (const t of tools) {
       const r = runs.get(t)!;
       if (r.failure) continue;
@@ -181,7 +256,7 @@ async function main(): Promise<number> {
   // Ctrl-C: put the dataset back before leaving (the journal would also let the next run do it).
   const onSignal = (sig: NodeJS.Signals): void => {
     log(`\n${sig}: reverting the dataset and stopping (run folder left at ${runDir})`);
-    revertChange(benchDir);
+    revertChange(ds.dir);
     process.exit(130);
   };
   process.once('SIGINT', onSignal);
@@ -209,12 +284,15 @@ async function main(): Promise<number> {
       log(`[${t.name}] backup #2: ${fmtOp(r.backup2)}, added ${(r.added2 / 1024).toFixed(1)} KiB`);
     });
 
-    log('── applying the ~1% change');
+    log(`── ${spec.name}: applying the ~1% change`);
     change = applyChange(ds);
     for (const d of change.description) log(`   ${d}`);
+    for (const rel of change.deleted) expected.delete(rel);
     for (const rel of change.touched) expected.set(rel, hashFile(join(ds.root, rel)));
-    expected = new Map([...expected.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+    expected = sortManifest(expected);
     restoredBytes = manifestBytes(expected);
+    // The source's metadata as the last backup sees it.
+    const sourceMeta = metaTree(ds.root);
 
     await phase('backup #3 (after ~1% change)', async (t, r) => {
       const before = dirBytes(t.repo);
@@ -222,14 +300,16 @@ async function main(): Promise<number> {
       r.added3 = dirBytes(t.repo) - before;
       log(`[${t.name}] backup #3: ${fmtOp(r.backup3)}, added ${(r.added3 / MiB).toFixed(2)} MiB`);
     });
+    // One restore on disk at a time: each is verified and deleted before the next tool restores.
     await phase('restore latest', async (t, r) => {
       const target = join(runDir, `restore-${t.name}`);
       rmSync(target, { recursive: true, force: true });
       mkdirSync(target);
       syncDisks();
       r.restore = await t.restore(target);
-      const full = t.name === 'vaultline';
-      r.verify = verifyRestore(t.restoredRoot(target, ds.root), expected, change!.touched, full);
+      const root = t.restoredRoot(target, ds.root);
+      r.verify = verifyRestore(root, expected);
+      r.fidelity = fidelity(sourceMeta, root);
       log(
         `[${t.name}] restore: ${fmtOp(r.restore, restoredBytes)}; ` +
           (r.verify.ok
@@ -246,37 +326,89 @@ async function main(): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
-    if (revertChange(benchDir)) log('── reverted the ~1% change (dataset is reusable)');
+    if (revertChange(ds.dir)) log(`── ${spec.name}: reverted the ~1% change (dataset is reusable)`);
     if ([...runs.values()].some((r) => r.failure)) keepRunDir = true;
     if (keepRunDir) log(`kept the run folder (repositories, failed restores): ${runDir}`);
     else rmSync(runDir, { recursive: true, force: true });
   }
 
-  const ctx: BenchContext = {
-    started,
-    finished: new Date().toISOString(),
-    sizeMiB,
+  return {
+    dataset: spec.name,
+    sizing: spec.sizing,
+    description: spec.describe(ds.marker),
     datasetDir: ds.root,
     marker: ds.marker,
     datasetReused: !ds.generated,
+    generateMs: ds.generateMs,
     change,
     restoredBytes,
+    runs: [...runs.values()],
+  };
+}
+
+async function main(): Promise<number> {
+  const started = new Date().toISOString();
+  const benchDir = resolve(process.env['BENCH_DIR'] || '/tmp/vaultline-bench');
+  const specs = datasetsFromEnv();
+  const json = process.env['BENCH_JSON'] === '1';
+  const dropDatasets = process.env['BENCH_DROP_DATASETS'] === '1';
+  const resultsDir = resolve(__dirname, '..', '..', 'bench', 'results');
+  mkdirSync(benchDir, { recursive: true });
+
+  const skipped: string[] = [];
+  const resticBin = which('restic');
+  if (!resticBin) {
+    log('restic not installed: apt-get install restic — skipping the restic comparison');
+    skipped.push('restic (not installed: apt-get install restic)');
+  }
+  let borgBin = which('borg');
+  if (!borgBin) skipped.push('borg (not installed: apt-get install borgbackup)');
+  else if (process.env['BENCH_BORG'] === '0') {
+    skipped.push('borg (BENCH_BORG=0)');
+    borgBin = null;
+  }
+  let rssMethod: RssMethod = 'proc-poll';
+  if (process.env['BENCH_NO_GNU_TIME'] !== '1' && gnuTimeAvailable()) rssMethod = 'gnu-time';
+  else log('GNU time not used: measuring peak RSS by polling /proc/<pid>/status every 20 ms');
+  const machine = machineInfo(benchDir, resticBin, borgBin);
+  log(
+    `machine: ${machine.cpu}, ${machine.cores} cores, ${machine.ramGiB.toFixed(1)} GiB RAM, node ${machine.node}, ` +
+      `${machine.restic ?? 'no restic'}, ${machine.borg ?? 'no borg'}`,
+  );
+  log(`datasets: ${specs.map((s) => `${s.name} (${s.sizing})`).join(', ')}; under ${benchDir}`);
+
+  const datasets: BenchContext[] = [];
+  for (const spec of specs) {
+    datasets.push(await runDataset(benchDir, spec, { resticBin, borgBin, rssMethod }));
+    if (dropDatasets) {
+      // The data and its marker; a run folder kept for inspection stays.
+      rmSync(join(benchDir, spec.name, 'dataset.json'), { force: true });
+      rmSync(join(benchDir, spec.name, 'data'), { recursive: true, force: true });
+      log(`── ${spec.name}: dataset deleted (BENCH_DROP_DATASETS=1)`);
+    }
+  }
+
+  const report: BenchReport = {
+    started,
+    finished: new Date().toISOString(),
     machine,
     rssMethod,
     skipped,
-    runs: [...runs.values()],
+    datasets,
   };
-  const rendered = renderReport(ctx);
-  const targets = rendered.targets;
+  const rendered = renderReport(report);
   mkdirSync(resultsDir, { recursive: true });
   const resultFile = join(resultsDir, 'engine-latest.md');
   const markdown = await prettify(rendered.markdown, resultFile);
   process.stdout.write(`\n${markdown}`);
   writeFileSync(resultFile, markdown);
   log(`\nwrote ${resultFile}`);
-  if (json) process.stdout.write(`${JSON.stringify({ ...ctx, targets }, null, 2)}\n`);
+  if (json)
+    process.stdout.write(
+      `${JSON.stringify({ ...report, targets: rendered.targets }, (_k, v: unknown) => (typeof v === 'bigint' ? String(v) : v), 2)}\n`,
+    );
 
-  const failed = ctx.runs.some((r) => r.failure || (r.verify && !r.verify.ok));
+  const failed = datasets.some((d) => d.runs.some((r) => r.failure || (r.verify && !r.verify.ok)));
   return failed ? 1 : 0;
 }
 

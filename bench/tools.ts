@@ -3,18 +3,15 @@
  * init, backup (of the same source folder), restore of the latest snapshot into an empty folder.
  */
 import { existsSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { runMeasured, type RssMethod, type RunResult } from './measure';
-import type { OpOutput } from './vaultline-op';
 
 export interface OpResult {
   wallMs: number;
-  /** The peak RSS used in the report, KiB. */
+  /** Peak RSS of the process, measured from outside (GNU time or /proc polling), KiB. */
   peakRssKiB: number | null;
   /** How peakRssKiB was obtained. */
   rssSource: string;
-  /** Peak RSS measured from outside (GNU time or /proc polling), KiB. */
-  externalRssKiB: number | null;
   /** The tool's own account of the operation (parsed JSON summary). */
   details: unknown;
 }
@@ -68,55 +65,85 @@ function lastJsonLine(text: string): unknown {
   return undefined;
 }
 
-function external(
-  run: RunResult,
-  rss: RssMethod,
-): Pick<OpResult, 'wallMs' | 'peakRssKiB' | 'rssSource' | 'externalRssKiB'> {
-  return { wallMs: run.wallMs, peakRssKiB: run.peakRssKiB, rssSource: rss, externalRssKiB: run.peakRssKiB };
+function external(run: RunResult, rss: RssMethod): Pick<OpResult, 'wallMs' | 'peakRssKiB' | 'rssSource'> {
+  return { wallMs: run.wallMs, peakRssKiB: run.peakRssKiB, rssSource: rss };
 }
 
 // ── Vaultline ───────────────────────────────────────────────────────────────────────────────────
 
+/** The launcher the README's `npx vaultline …` runs (the CLI workspace's `bin`). */
+const VAULTLINE_BIN = resolve(__dirname, '..', '..', 'apps', 'cli', 'bin', 'vaultline.js');
+
+/**
+ * How the benchmark starts the `vaultline` command: the one place to change when the README's way
+ * of running it changes. Default: the CLI's launcher `apps/cli/bin/vaultline.js` run by the Node
+ * that `npm run` put on PATH (`process.execPath`), which is what `npx vaultline` ends up executing,
+ * without npx's own start-up. `BENCH_VAULTLINE=<command>` runs that command instead (for example
+ * `vaultline` once it is on PATH, or `node_modules/.bin/vaultline`).
+ */
+export function vaultlineCommand(args: string[]): { cmd: string; args: string[] } {
+  const override = process.env['BENCH_VAULTLINE'];
+  if (override) return { cmd: override, args };
+  return { cmd: process.execPath, args: [VAULTLINE_BIN, ...args] };
+}
+
+/** What `vaultline --json` prints on failure. */
+interface CliError {
+  error?: { code?: string; message?: string };
+}
+
 export class VaultlineTool implements Tool {
   readonly name = 'vaultline';
   readonly settings =
-    'default repository settings (zstd level 3, 1 MiB average chunks, 16 MiB packs, Argon2id 64 MiB/3 passes)';
-  private readonly script = join(__dirname, 'vaultline-op.js');
+    'the `vaultline` command with default repository settings (zstd level 3, 1 MiB average chunks, 16 MiB packs, ' +
+    'Argon2id 64 MiB/3 passes), `--password-file`, `--json --quiet`';
 
   constructor(
     readonly repo: string,
-    private readonly password: string,
+    private readonly passwordFile: string,
     private readonly rss: RssMethod,
   ) {}
 
-  private async op(op: string, path?: string): Promise<OpResult> {
-    const args = [this.script, op, this.repo, ...(path ? [path] : [])];
-    const run = await runMeasured(process.execPath, args, {
-      rss: this.rss,
-      env: { ...process.env, VAULTLINE_PASSWORD: this.password },
-    });
-    const out = lastJsonLine(run.stdout) as OpOutput | undefined;
-    if (run.code !== 0 || !out || !out.ok) throw new ToolFailure(this.name, op, run, out?.error ?? out);
-    return {
-      wallMs: run.wallMs,
-      // The process's own getrusage() peak, as it reported it.
-      peakRssKiB: out.maxRSSKiB,
-      rssSource: 'process.resourceUsage().maxRSS',
-      externalRssKiB: run.peakRssKiB,
-      details: { engineMs: out.ms, ...out.result },
-    };
+  private async op(op: string, args: string[]): Promise<OpResult> {
+    const { cmd, args: argv } = vaultlineCommand([
+      '--repo',
+      this.repo,
+      '--password-file',
+      this.passwordFile,
+      '--json',
+      '--quiet',
+      ...args,
+    ]);
+    const env = { ...process.env };
+    // The bench passes the password as a file, as the README recommends; nothing else may leak in.
+    delete env['VAULTLINE_PASSWORD'];
+    delete env['VAULTLINE_WRITER_KEY'];
+    delete env['VAULTLINE_REPO'];
+    const run = await runMeasured(cmd, argv, { rss: this.rss, env });
+    const out = lastJsonLine(run.stdout) as (Record<string, unknown> & CliError) | undefined;
+    if (run.code !== 0 || !out || out.error) throw new ToolFailure(this.name, op, run, out?.error ?? out);
+    let details: unknown = out;
+    if (op === 'backup') {
+      const snap = out['snapshot'] as { stats?: unknown } | undefined;
+      const unreadable = out['unreadable'] as unknown[] | undefined;
+      details = { id: out['id'], stats: snap?.stats, unreadable: unreadable?.length ?? 0 };
+    } else if (op === 'restore') {
+      const { snapshot: _snapshot, ...rest } = out;
+      details = rest;
+    }
+    return { ...external(run, this.rss), details };
   }
 
   init(): Promise<OpResult> {
-    return this.op('init');
+    return this.op('init', ['init']);
   }
 
   backup(source: string): Promise<OpResult> {
-    return this.op('backup', source);
+    return this.op('backup', ['backup', source, '--service', 'bench']);
   }
 
   restore(target: string): Promise<OpResult> {
-    return this.op('restore', target);
+    return this.op('restore', ['restore', 'latest', '--target', target]);
   }
 
   restoredRoot(target: string): string {
@@ -129,20 +156,31 @@ export class VaultlineTool implements Tool {
 export class ResticTool implements Tool {
   readonly name = 'restic';
   readonly settings =
-    'repository format 2, --compression auto (zstd), normal local cache in a per-run --cache-dir';
+    'repository format 2, --compression auto (zstd), normal local cache in a per-run --cache-dir, `--password-file`';
 
   constructor(
     private readonly bin: string,
     readonly repo: string,
     private readonly cacheDir: string,
-    private readonly password: string,
+    private readonly passwordFile: string,
     private readonly rss: RssMethod,
   ) {}
 
   private async run(op: string, args: string[], json: boolean): Promise<OpResult> {
-    const run = await runMeasured(this.bin, ['-r', this.repo, '--cache-dir', this.cacheDir, ...args], {
+    const argv = [
+      '-r',
+      this.repo,
+      '--cache-dir',
+      this.cacheDir,
+      '--password-file',
+      this.passwordFile,
+      ...args,
+    ];
+    const env: NodeJS.ProcessEnv = { ...process.env, RESTIC_PROGRESS_FPS: '0.2' };
+    delete env['RESTIC_PASSWORD'];
+    const run = await runMeasured(this.bin, argv, {
       rss: this.rss,
-      env: { ...process.env, RESTIC_PASSWORD: this.password, RESTIC_PROGRESS_FPS: '0.2' },
+      env,
     });
     if (run.code !== 0) throw new ToolFailure(this.name, op, run, undefined);
     return {
@@ -175,7 +213,7 @@ export class ResticTool implements Tool {
 export class BorgTool implements Tool {
   readonly name = 'borg';
   readonly settings =
-    'repokey-blake2, default lz4 compression, default buzhash chunker (2 MiB target), cache in a per-run BORG_BASE_DIR';
+    'repokey-blake2, default lz4 compression, default buzhash chunker (2 MiB target), cache in a per-run BORG_BASE_DIR, BORG_PASSPHRASE';
   private archives = 0;
 
   constructor(
