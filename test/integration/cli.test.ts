@@ -382,7 +382,7 @@ describe('vaultline CLI', () => {
     assert.equal((await box.json<SnapshotJson[]>(['snapshots', '--password-file', file], env)).length, 1);
 
     const wrong = await box.vl(['snapshots'], { ...env, VAULTLINE_PASSWORD: 'not the password' });
-    assert.equal(wrong.code, 1);
+    assert.equal(wrong.code, 12);
     assertOneErrorLine(wrong, /wrong password/);
     assert.equal(wrong.stdout, '');
     assert.ok(!wrong.stderr.includes('not the password'));
@@ -391,48 +391,49 @@ describe('vaultline CLI', () => {
       ...env,
       VAULTLINE_PASSWORD: 'not the password',
     });
-    assert.equal(wrongJson.code, 1);
+    assert.equal(wrongJson.code, 12);
     assertOneErrorLine(wrongJson, /wrong password/);
     assert.equal(parseJson<{ error: { code: string } }>(wrongJson).error.code, 'WRONG_PASSWORD');
 
     const none = await box.vl(['snapshots'], env);
     assert.equal(none.code, 1);
-    assertOneErrorLine(none, /no password: use --password-file or VAULTLINE_PASSWORD/);
+    assertOneErrorLine(none, /no password: use --password-file, --password-command, .*VAULTLINE_PASSWORD$/);
 
     const noFile = await box.vl(['snapshots', '--password-file', box.path('absent')], env);
     assert.equal(noFile.code, 1);
     assertOneErrorLine(noFile, /cannot read password file/);
   });
 
-  test('unreadable entries are warnings: recorded, counted, exit 0', async () => {
+  test('unreadable entries are warnings: recorded, counted, exit 3 (snapshot saved)', async () => {
     const box = sandbox();
     mkdirSync(box.src);
     writeFileSync(path.join(box.src, 'ok.txt'), 'fine');
     execFileSync('mkfifo', [path.join(box.src, 'pipe')]);
     await box.init();
-    const doc = await box.json<{ unreadable: { path: string; error: string }[]; snapshot: SnapshotJson }>([
-      'backup',
-      box.src,
-    ]);
+    const partial = await box.vl(['backup', box.src, '--json']);
+    assert.equal(partial.code, 3, describeRun(['backup'], partial));
+    const doc = parseJson<{ unreadable: { path: string; error: string }[]; snapshot: SnapshotJson }>(partial);
     assert.deepEqual(
       doc.unreadable.map((e) => e.path),
       ['pipe'],
     );
     assert.equal(doc.snapshot.stats.errors, 1);
-    const human = await box.ok(['backup', box.src]);
+    const human = await box.vl(['backup', box.src]);
+    assert.equal(human.code, 3);
     assert.match(human.stderr, /^vaultline: warning: pipe: /m);
+    assert.equal((await box.json<SnapshotJson[]>(['snapshots'])).length, 2, 'both snapshots were saved');
     assert.match(human.stdout, /1 entry could not be read/);
   });
 
   test('a missing repository is reported as such', async () => {
     const box = sandbox();
     const absent = await box.vl(['snapshots', '--repo', box.path('does-not-exist')]);
-    assert.equal(absent.code, 1);
+    assert.equal(absent.code, 10);
     assertOneErrorLine(absent, /no Vaultline repository/);
 
     mkdirSync(box.path('empty'));
     const empty = await box.vl(['snapshots', '--json'], { ...box.env, VAULTLINE_REPO: box.path('empty') });
-    assert.equal(empty.code, 1);
+    assert.equal(empty.code, 10);
     assertOneErrorLine(empty, /no Vaultline repository/);
     assert.equal(parseJson<{ error: { code: string } }>(empty).error.code, 'NO_REPOSITORY');
 
@@ -562,7 +563,7 @@ describe('vaultline CLI', () => {
     // Remove B (by unique prefix): B stops working.
     await box.json<{ removed: string }>(['key', 'remove', added.id.slice(0, 12), ...withA], env);
     const gone = await box.vl(['snapshots', '--password-file', b], env);
-    assert.equal(gone.code, 1);
+    assert.equal(gone.code, 12);
     assertOneErrorLine(gone, /wrong password/);
 
     // passwd: A → C. A stops working, C works.
@@ -572,7 +573,7 @@ describe('vaultline CLI', () => {
     );
     assert.notEqual(changed.id, changed.removed);
     const old = await box.vl(['snapshots', ...withA], env);
-    assert.equal(old.code, 1);
+    assert.equal(old.code, 12);
     assertOneErrorLine(old, /wrong password/);
     const keysC = await box.json<KeyJson[]>(['key', 'list', '--password-file', c], env);
     assert.deepEqual(
@@ -591,7 +592,7 @@ describe('vaultline CLI', () => {
     assertOneErrorLine(noNew, /--new-password-file/);
   });
 
-  test('check exits 3 when data is missing', async () => {
+  test('check exits 1 when data is missing', async () => {
     const box = sandbox();
     mkdirSync(box.src);
     writeFileSync(path.join(box.src, 'data.bin'), Buffer.alloc(200_000, 7));
@@ -613,14 +614,14 @@ describe('vaultline CLI', () => {
     for (const p of packs) unlinkSync(p);
 
     const broken = await box.vl(['check', '--json']);
-    assert.equal(broken.code, 3);
+    assert.equal(broken.code, 1);
     assertOneErrorLine(broken, /check found \d+ errors?/);
     const doc = parseJson<{ ok: boolean; errors: string[] }>(broken);
     assert.equal(doc.ok, false);
     assert.ok(doc.errors.some((e) => /missing/.test(e)));
 
     const human = await box.vl(['check']);
-    assert.equal(human.code, 3);
+    assert.equal(human.code, 1);
     assert.match(human.stdout, /^error: .*missing/m);
   });
 
@@ -683,10 +684,10 @@ describe('vaultline CLI', () => {
         walk(target),
       );
       const missing = await box.vl(['snapshots'], { ...env, VAULTLINE_REPO: 's3://vaultline-cli/elsewhere' });
-      assert.equal(missing.code, 1);
+      assert.equal(missing.code, 10);
       assertOneErrorLine(missing, /no Vaultline repository/);
       const noBucket = await box.vl(['snapshots'], { ...env, VAULTLINE_REPO: 's3://no-such-bucket/x' });
-      assert.equal(noBucket.code, 1);
+      assert.equal(noBucket.code, 10);
       assertOneErrorLine(noBucket, /no Vaultline repository/);
       const noKey = await box.vl(['snapshots'], {
         ...env,
