@@ -29,7 +29,7 @@ export interface BackupCommandOptions {
 
 /**
  * Backup options the engine is gaining (being built beside this CLI). TODO(engine): once
- * BackupOptions has them, set them on `options` directly and drop this type and the cast below.
+ * BackupOptions has them, set them on `options` directly and drop this type.
  */
 type EngineBackupExtras = {
   dryRun?: boolean;
@@ -136,10 +136,13 @@ export async function backupCommand(
   if (opts.parent !== undefined) options.parent = opts.parent;
   const onProgress = ctx.out.progress('backup');
   if (onProgress) options.onProgress = onProgress;
+  // TODO(engine): once BackupOptions has dryRun, oneFileSystem, only and stdin, set them on
+  // `options` and drop EngineBackupExtras. (No cast needed meanwhile: the engine's type accepts
+  // the wider object, and ignores the fields until it reads them.)
+  const engineOptions: BackupOptions & EngineBackupExtras = { ...options, ...extras };
   let result: BackupResult;
   try {
-    // TODO(engine): drop the cast when BackupOptions has dryRun, oneFileSystem, only and stdin.
-    result = await backup(repo, { ...options, ...extras } as BackupOptions);
+    result = await backup(repo, engineOptions);
   } finally {
     ctx.out.clearProgress();
   }
