@@ -2,7 +2,7 @@
 'use strict';
 // The CLI's JavaScript entry (the `vaultline` sh launcher beside it picks the Node to run it on).
 // It stays small: `--version` is answered before anything else is loaded, and everything else
-// lives in dist/ (built by `npm run build`), compiled once into Node's compile cache.
+// lives in dist/ (built by `npm run build`) and is loaded command by command.
 
 // crypto.argon2 arrived in Node 24.7 (zstd in zlib in 22.15): refuse older ones with one line.
 const [major, minor] = process.versions.node.split('.').map(Number);
@@ -21,31 +21,7 @@ if (args.length === 1 && (args[0] === '--version' || args[0] === '-V')) {
   return;
 }
 
-// Compiled code cached between runs (Node >= 22.1): XDG_CACHE_HOME or ~/.cache, if writable.
-if (!process.env.NODE_COMPILE_CACHE && process.env.VAULTLINE_COMPILE_CACHE !== '0') {
-  try {
-    const { enableCompileCache } = require('node:module');
-    const { join, isAbsolute } = require('node:path');
-    const xdg = process.env.XDG_CACHE_HOME;
-    const base = xdg && isAbsolute(xdg) ? xdg : join(require('node:os').homedir(), '.cache');
-    const dir = join(base, 'vaultline', 'compile-cache');
-    // One level at a time and checked first: Node 24's recursive mkdir (in enableCompileCache
-    // too) spins forever where mkdir keeps failing with ENOENT, e.g. below /proc.
-    const fs = require('node:fs');
-    for (const d of [base, join(base, 'vaultline'), dir]) {
-      try {
-        fs.mkdirSync(d, { mode: 0o700 });
-      } catch (err) {
-        if (err.code !== 'EEXIST') throw err;
-      }
-    }
-    fs.accessSync(dir, fs.constants.W_OK);
-    if (typeof enableCompileCache === 'function') enableCompileCache(dir);
-  } catch {
-    // No cache: slower start, same behaviour.
-  }
-}
-
+// No module.enableCompileCache(): measured, it saved nothing here (docs/benchmarks.md).
 require('../../../dist/apps/cli/src/main.js')
   .main(process.argv)
   .then(
