@@ -3,7 +3,7 @@
  * against repositories in its own temporary folders. Argon2 is kept cheap through
  * VAULTLINE_KDF_MEMORY_KIB / VAULTLINE_KDF_PASSES.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import {
   existsSync,
   lstatSync,
@@ -25,6 +25,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startS3Server } from '../support/s3server';
+import { EXIT_CODES } from '../../apps/cli/src/errors';
 
 const ROOT = path.resolve(__dirname, '../../..');
 const BIN = path.join(ROOT, 'apps/cli/bin/vaultline.js');
@@ -33,6 +34,16 @@ const NODE = existsSync(path.join(ROOT, 'node_modules/.bin/node'))
   : process.execPath;
 
 const PASSWORD = 'correct horse 🐎 battery';
+
+/** Whether `command` runs here (zsh and fish are optional). */
+function spawnSyncSafe(command: string): boolean {
+  try {
+    execFileSync(command, ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 type Env = Record<string, string | undefined>;
 
@@ -51,9 +62,19 @@ function baseEnv(): Env {
   return env;
 }
 
-function run(args: string[], env: Env): Promise<RunResult> {
+function run(args: string[], env: Env, onSpawn?: (child: ChildProcess) => void): Promise<RunResult> {
+  return runFile(NODE, [BIN, ...args], env, onSpawn);
+}
+
+function runFile(
+  file: string,
+  args: string[],
+  env: Env,
+  onSpawn?: (child: ChildProcess) => void,
+): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(NODE, [BIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(file, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    onSpawn?.(child);
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
@@ -382,7 +403,7 @@ describe('vaultline CLI', () => {
     assert.equal((await box.json<SnapshotJson[]>(['snapshots', '--password-file', file], env)).length, 1);
 
     const wrong = await box.vl(['snapshots'], { ...env, VAULTLINE_PASSWORD: 'not the password' });
-    assert.equal(wrong.code, 1);
+    assert.equal(wrong.code, 12);
     assertOneErrorLine(wrong, /wrong password/);
     assert.equal(wrong.stdout, '');
     assert.ok(!wrong.stderr.includes('not the password'));
@@ -391,20 +412,20 @@ describe('vaultline CLI', () => {
       ...env,
       VAULTLINE_PASSWORD: 'not the password',
     });
-    assert.equal(wrongJson.code, 1);
+    assert.equal(wrongJson.code, 12);
     assertOneErrorLine(wrongJson, /wrong password/);
     assert.equal(parseJson<{ error: { code: string } }>(wrongJson).error.code, 'WRONG_PASSWORD');
 
     const none = await box.vl(['snapshots'], env);
     assert.equal(none.code, 1);
-    assertOneErrorLine(none, /no password: use --password-file or VAULTLINE_PASSWORD/);
+    assertOneErrorLine(none, /no password: use --password-file, --password-command, .*VAULTLINE_PASSWORD$/);
 
     const noFile = await box.vl(['snapshots', '--password-file', box.path('absent')], env);
     assert.equal(noFile.code, 1);
     assertOneErrorLine(noFile, /cannot read password file/);
   });
 
-  test('unreadable entries are warnings: recorded, counted, exit 0', async () => {
+  test('unreadable entries are warnings: recorded, counted, exit 3 (snapshot saved)', async () => {
     const box = sandbox();
     mkdirSync(box.src);
     writeFileSync(path.join(box.src, 'ok.txt'), 'fine');
@@ -417,28 +438,29 @@ describe('vaultline CLI', () => {
       box.src,
     ]);
     await box.init();
-    const doc = await box.json<{ unreadable: { path: string; error: string }[]; snapshot: SnapshotJson }>([
-      'backup',
-      box.src,
-    ]);
+    const partial = await box.vl(['backup', box.src, '--json']);
+    assert.equal(partial.code, 3, describeRun(['backup'], partial));
+    const doc = parseJson<{ unreadable: { path: string; error: string }[]; snapshot: SnapshotJson }>(partial);
     assert.equal(doc.unreadable.length, 1);
     assert.match(doc.unreadable[0]!.path, /^deep\/d{200}\//);
     assert.match(doc.unreadable[0]!.error, /ENAMETOOLONG/);
     assert.equal(doc.snapshot.stats.errors, 1);
-    const human = await box.ok(['backup', box.src]);
+    const human = await box.vl(['backup', box.src]);
+    assert.equal(human.code, 3);
     assert.match(human.stderr, /^vaultline: warning: deep\/d{200}\//m);
+    assert.equal((await box.json<SnapshotJson[]>(['snapshots'])).length, 2, 'both snapshots were saved');
     assert.match(human.stdout, /1 entry could not be read/);
   });
 
   test('a missing repository is reported as such', async () => {
     const box = sandbox();
     const absent = await box.vl(['snapshots', '--repo', box.path('does-not-exist')]);
-    assert.equal(absent.code, 1);
+    assert.equal(absent.code, 10);
     assertOneErrorLine(absent, /no Vaultline repository/);
 
     mkdirSync(box.path('empty'));
     const empty = await box.vl(['snapshots', '--json'], { ...box.env, VAULTLINE_REPO: box.path('empty') });
-    assert.equal(empty.code, 1);
+    assert.equal(empty.code, 10);
     assertOneErrorLine(empty, /no Vaultline repository/);
     assert.equal(parseJson<{ error: { code: string } }>(empty).error.code, 'NO_REPOSITORY');
 
@@ -568,7 +590,7 @@ describe('vaultline CLI', () => {
     // Remove B (by unique prefix): B stops working.
     await box.json<{ removed: string }>(['key', 'remove', added.id.slice(0, 12), ...withA], env);
     const gone = await box.vl(['snapshots', '--password-file', b], env);
-    assert.equal(gone.code, 1);
+    assert.equal(gone.code, 12);
     assertOneErrorLine(gone, /wrong password/);
 
     // passwd: A → C. A stops working, C works.
@@ -578,7 +600,7 @@ describe('vaultline CLI', () => {
     );
     assert.notEqual(changed.id, changed.removed);
     const old = await box.vl(['snapshots', ...withA], env);
-    assert.equal(old.code, 1);
+    assert.equal(old.code, 12);
     assertOneErrorLine(old, /wrong password/);
     const keysC = await box.json<KeyJson[]>(['key', 'list', '--password-file', c], env);
     assert.deepEqual(
@@ -597,7 +619,7 @@ describe('vaultline CLI', () => {
     assertOneErrorLine(noNew, /--new-password-file/);
   });
 
-  test('check exits 3 when data is missing', async () => {
+  test('check exits 1 when data is missing', async () => {
     const box = sandbox();
     mkdirSync(box.src);
     writeFileSync(path.join(box.src, 'data.bin'), Buffer.alloc(200_000, 7));
@@ -619,14 +641,14 @@ describe('vaultline CLI', () => {
     for (const p of packs) unlinkSync(p);
 
     const broken = await box.vl(['check', '--json']);
-    assert.equal(broken.code, 3);
+    assert.equal(broken.code, 1);
     assertOneErrorLine(broken, /check found \d+ errors?/);
     const doc = parseJson<{ ok: boolean; errors: string[] }>(broken);
     assert.equal(doc.ok, false);
     assert.ok(doc.errors.some((e) => /missing/.test(e)));
 
     const human = await box.vl(['check']);
-    assert.equal(human.code, 3);
+    assert.equal(human.code, 1);
     assert.match(human.stdout, /^error: .*missing/m);
   });
 
@@ -689,10 +711,10 @@ describe('vaultline CLI', () => {
         walk(target),
       );
       const missing = await box.vl(['snapshots'], { ...env, VAULTLINE_REPO: 's3://vaultline-cli/elsewhere' });
-      assert.equal(missing.code, 1);
+      assert.equal(missing.code, 10);
       assertOneErrorLine(missing, /no Vaultline repository/);
       const noBucket = await box.vl(['snapshots'], { ...env, VAULTLINE_REPO: 's3://no-such-bucket/x' });
-      assert.equal(noBucket.code, 1);
+      assert.equal(noBucket.code, 10);
       assertOneErrorLine(noBucket, /no Vaultline repository/);
       const noKey = await box.vl(['snapshots'], {
         ...env,
@@ -717,5 +739,301 @@ describe('vaultline CLI', () => {
     assert.match(keyHelp.stdout, /export-writer/);
     const version = await box.ok(['--version']);
     assert.match(version.stdout, /^\d+\.\d+\.\d+\n$/);
+  });
+
+  test('password sources: file and command, by flag or environment; conflicts are usage errors', async () => {
+    const box = sandbox();
+    mkdirSync(box.src);
+    writeFileSync(path.join(box.src, 'f'), 'x');
+    await box.init();
+    const noPw = { ...box.env, VAULTLINE_PASSWORD: undefined };
+    const file = box.passwordFile('pw', `${PASSWORD}\nignored\n`);
+    await box.ok(['snapshots'], { ...noPw, VAULTLINE_PASSWORD_FILE: file });
+    const cmd = `printf '%s\\n%s\\n' '${PASSWORD}' 'second line'`;
+    await box.ok(['snapshots', '--password-command', cmd], noPw);
+    await box.ok(['snapshots'], { ...noPw, VAULTLINE_PASSWORD_COMMAND: cmd });
+    // A flag beats the environment (a wrong VAULTLINE_PASSWORD is not even looked at).
+    await box.ok(['snapshots', '--password-file', file], { ...box.env, VAULTLINE_PASSWORD: 'wrong' });
+    await box.ok(['snapshots', '--password-command', cmd], {
+      ...noPw,
+      VAULTLINE_PASSWORD_FILE: box.path('absent'),
+    });
+    // The file and command variables beat VAULTLINE_PASSWORD.
+    const wrongFile = box.passwordFile('wrong', 'nope-nope-nope\n');
+    const wrong = await box.vl(['snapshots'], { ...box.env, VAULTLINE_PASSWORD_FILE: wrongFile });
+    assert.equal(wrong.code, 12);
+
+    const conflicts: [string[], Env, RegExp][] = [
+      [['--password-file', file, '--password-command', cmd], noPw, /mutually exclusive/],
+      [[], { ...noPw, VAULTLINE_PASSWORD_FILE: file, VAULTLINE_PASSWORD_COMMAND: cmd }, /mutually exclusive/],
+    ];
+    for (const [args, env, pattern] of conflicts) {
+      const r = await box.vl(['snapshots', ...args], env);
+      assert.equal(r.code, 2, describeRun(args, r));
+      assertOneErrorLine(r, pattern);
+    }
+
+    // A failing or silent command is an error that never shows what it printed.
+    const failing = await box.vl(['snapshots', '--password-command', "echo 'hunter2-secret'; exit 3"], noPw);
+    assert.equal(failing.code, 1);
+    assertOneErrorLine(failing, /--password-command: the password command exited with status 3/);
+    assert.ok(!failing.stderr.includes('hunter2') && !failing.stdout.includes('hunter2'));
+    const silent = await box.vl(['snapshots', '--json'], { ...noPw, VAULTLINE_PASSWORD_COMMAND: 'true' });
+    assert.equal(silent.code, 1);
+    assertOneErrorLine(silent, /VAULTLINE_PASSWORD_COMMAND: the password command printed no password/);
+    assert.equal(parseJson<{ error: { code: string } }>(silent).error.code, 'EMPTY_PASSWORD');
+  });
+
+  test('exit codes: 11 when locked, unlock removes stale locks (all with --remove-all)', async () => {
+    const box = sandbox();
+    mkdirSync(box.src);
+    writeFileSync(path.join(box.src, 'f'), 'x');
+    await box.init();
+    await box.ok(['backup', box.src, '--quiet']);
+    const lockDir = path.join(box.repo, 'locks');
+    mkdirSync(lockDir, { recursive: true });
+    const writeLock = (name: string, kind: string, ageMs: number): void => {
+      const t = Date.now() - ageMs;
+      writeFileSync(
+        path.join(lockDir, name),
+        JSON.stringify({ kind, host: 'elsewhere', pid: 4242, created: t, refreshed: t, operation: 'prune' }),
+      );
+    };
+    writeLock('a'.repeat(32), 'exclusive', 0);
+    writeLock('b'.repeat(32), 'shared', 3_600_000);
+    for (const args of [
+      ['backup', box.src],
+      ['forget', '--keep-last', '1'],
+    ]) {
+      const r = await box.vl(args);
+      assert.equal(r.code, 11, describeRun(args, r));
+      assertOneErrorLine(r, /locked by prune on elsewhere \(pid 4242\)/);
+    }
+    const stale = await box.json<{ removed: { name: string; stale: boolean }[]; kept: unknown[] }>([
+      'unlock',
+    ]);
+    assert.deepEqual(
+      stale.removed.map((l) => [l.name, l.stale]),
+      [[`locks/${'b'.repeat(32)}`, true]],
+    );
+    assert.equal(stale.kept.length, 1);
+    assert.equal((await box.vl(['forget', '--keep-last', '1'])).code, 11);
+    const all = await box.ok(['unlock', '--remove-all']);
+    assert.match(all.stdout, /removed active exclusive lock of prune on elsewhere/);
+    assert.deepEqual(readdirSync(lockDir), []);
+    await box.ok(['forget', '--keep-last', '1', '--quiet']);
+  });
+
+  test('Ctrl-C exits 130 with one line', async () => {
+    const box = sandbox();
+    await box.init();
+    const marker = box.path('asked');
+    const r = await run(
+      ['snapshots', '--password-command', `exec 2>/dev/null; touch '${marker}'; sleep 5; echo x`],
+      { ...box.env, VAULTLINE_PASSWORD: undefined },
+      (child) => {
+        const poll = setInterval(() => {
+          if (existsSync(marker)) {
+            clearInterval(poll);
+            child.kill('SIGINT');
+          }
+        }, 20);
+        child.on('exit', () => clearInterval(poll));
+      },
+    );
+    assert.equal(r.code, 130, describeRun(['snapshots'], r));
+    assertOneErrorLine(r, /^vaultline: interrupted$/);
+  });
+
+  test('forget --keep-within and --group-by', async () => {
+    const box = sandbox();
+    mkdirSync(box.src);
+    writeFileSync(path.join(box.src, 'f'), 'x');
+    await box.init();
+    for (const host of ['h1', 'h1', 'h2']) await box.ok(['backup', box.src, '--host', host, '--quiet']);
+    // Everything was made within the last hour of the latest snapshot.
+    const within = await box.json<{ kept: { reasons: string[] }[]; removed: unknown[] }>([
+      'forget',
+      '--keep-within',
+      '1h',
+      '--dry-run',
+    ]);
+    assert.equal(within.kept.length, 3);
+    assert.deepEqual(within.kept[0]!.reasons, ['within 1h']);
+    // Default grouping (service, plan): one group; by host: two groups, each keeps its newest.
+    const one = await box.json<{ removed: unknown[] }>(['forget', '--keep-last', '1', '--dry-run']);
+    assert.equal(one.removed.length, 2);
+    const byHost = await box.json<{ kept: { snapshot: { host: string } }[]; removed: unknown[] }>([
+      'forget',
+      '--keep-last',
+      '1',
+      '--group-by',
+      'host',
+      '--dry-run',
+    ]);
+    assert.deepEqual(byHost.kept.map((k) => k.snapshot.host).sort(), ['h1', 'h2']);
+    for (const [args, pattern] of [
+      [['forget', '--keep-within', '7x'], /--keep-within/],
+      [['forget', '--keep-within', '0d'], /must keep something/],
+      [['forget', '--keep-last', '1', '--group-by', 'host,colour'], /--group-by/],
+    ] as const) {
+      const r = await box.vl([...args]);
+      assert.equal(r.code, 2, describeRun([...args], r));
+      assertOneErrorLine(r, pattern);
+    }
+  });
+
+  test('stats, diff and find', async () => {
+    const box = sandbox();
+    makeSourceTree(box.src);
+    await box.init();
+    const first = await box.json<{ id: string }>(['backup', box.src, '--exclude', 'cache/']);
+    // Change: modify, add, remove, turn a file into a folder, touch a mode.
+    writeFileSync(path.join(box.src, 'hello.txt'), 'changed\n');
+    writeFileSync(path.join(box.src, 'docs', 'new.log'), 'new\n');
+    rmSync(path.join(box.src, 'docs', 'deep'), { recursive: true });
+    rmSync(path.join(box.src, 'empty'));
+    mkdirSync(path.join(box.src, 'empty'));
+    writeFileSync(path.join(box.src, 'empty', 'inside.log'), 'in\n');
+    chmodSync(path.join(box.src, 'docs', 'run.sh'), 0o700);
+    const second = await box.json<{ id: string }>(['backup', box.src, '--exclude', 'cache/']);
+
+    const restoreSize = await box.json<{ mode: string; snapshots: number; files: number; bytes: number }>([
+      'stats',
+      first.id,
+    ]);
+    assert.equal(restoreSize.mode, 'restore-size');
+    assert.equal(restoreSize.snapshots, 1);
+    assert.equal(restoreSize.files, 5); // hello, empty, Grüße, random.bin, run.sh
+    assert.equal(restoreSize.bytes, 12_000 + 0 + Buffer.byteLength('unicode ✓\n') + 300_000 + 18);
+    const raw = await box.json<{ mode: string; blobs: number; bytes: number; storedBytes: number }>([
+      'stats',
+      '--mode',
+      'raw-data',
+    ]);
+    assert.equal(raw.mode, 'raw-data');
+    assert.ok(raw.blobs > 0 && raw.storedBytes > 0 && raw.bytes > 0);
+    const human = await box.ok(['stats']);
+    assert.match(human.stdout, /snapshots: +2/);
+    assert.equal((await box.vl(['stats', '--mode', 'weird'])).code, 2);
+
+    const diff = await box.json<{
+      changes: { kind: string; path: string }[];
+      summary: { files: { added: number; removed: number; changed: number }; dirs: { removed: number } };
+    }>(['diff', first.id, second.id]);
+    const lines = diff.changes.map((c) => `${c.kind} ${c.path}`);
+    for (const expected of [
+      'M /hello.txt',
+      '+ /docs/new.log',
+      '- /docs/deep/',
+      '- /docs/deep/deeper/random.bin',
+      'T /empty/',
+      '+ /empty/inside.log',
+    ]) {
+      assert.ok(lines.includes(expected), `${expected} in ${JSON.stringify(lines)}`);
+    }
+    assert.ok(!lines.some((l) => l.startsWith('U')), 'metadata-only changes need --metadata');
+    assert.equal(diff.summary.files.changed, 1);
+    assert.equal(diff.summary.files.added, 2);
+    assert.equal(diff.summary.files.removed, 1); // random.bin (the file `empty` became a folder: T)
+    assert.equal(diff.summary.dirs.removed, 2);
+    const withMeta = await box.ok(['diff', first.id.slice(0, 8), second.id.slice(0, 8), '--metadata']);
+    assert.match(withMeta.stdout, /^U {4}\/docs\/run\.sh$/m);
+    assert.match(withMeta.stdout, /^M {4}\/hello\.txt$/m);
+    assert.match(withMeta.stdout, /^Files: +2 new, 1 removed, 1 changed$/m);
+
+    const found = await box.json<{ snapshot: string; path: string; size: number }[]>(['find', '*.log']);
+    assert.deepEqual(
+      found.map((f) => [f.snapshot, f.path]),
+      [
+        [second.id, '/docs/new.log'],
+        [second.id, '/empty/inside.log'],
+      ],
+    );
+    const byPath = await box.json<{ snapshot: string; path: string }[]>(['find', '/docs/**/*.bin']);
+    assert.deepEqual(
+      byPath.map((f) => [f.snapshot, f.path]),
+      [[first.id, '/docs/deep/deeper/random.bin']],
+    );
+    const one = await box.json<{ path: string }[]>(['find', 'HELLO.TXT', '-i', '--snapshot', first.id]);
+    assert.deepEqual(
+      one.map((f) => f.path),
+      ['/hello.txt'],
+    );
+    const table = await box.ok(['find', 'random.bin']);
+    assert.match(
+      table.stdout,
+      new RegExp(`^${first.id.slice(0, 8)}  /docs/deep/deeper/random.bin  293\\.0 KiB  \\d{4}-`, 'm'),
+    );
+  });
+
+  test('completion scripts come from the command tree', async () => {
+    const box = sandbox();
+    const bash = await box.ok(['completion', 'bash']);
+    assert.match(bash.stdout, /complete .*-F _vaultline vaultline/);
+    execFileSync('bash', ['-n'], { input: bash.stdout });
+    const complete = (line: string): string[] => {
+      const words = line.split(' ');
+      const script = `${bash.stdout}
+COMP_WORDS=(${words.map((w) => `'${w}'`).join(' ')}); COMP_CWORD=${words.length - 1}
+_vaultline; printf '%s\\n' "\${COMPREPLY[@]}"`;
+      return execFileSync('bash', ['-c', script], { encoding: 'utf8', cwd: box.root })
+        .split('\n')
+        .filter((l) => l !== '');
+    };
+    assert.ok(complete('vaultline ').includes('diff'));
+    assert.deepEqual(complete('vaultline st'), ['stats']);
+    assert.deepEqual(complete('vaultline --repo /x key pa'), ['passwd']);
+    assert.ok(complete('vaultline backup --').includes('--one-file-system'));
+    assert.ok(complete('vaultline backup --').includes('--repo'), 'global options too');
+    assert.deepEqual(complete('vaultline stats --mode r'), ['restore-size', 'raw-data']);
+    assert.deepEqual(complete('vaultline completion f'), ['fish']);
+    const zsh = await box.ok(['completion', 'zsh']);
+    assert.match(zsh.stdout, /^#compdef vaultline/);
+    assert.match(zsh.stdout, /'find:find files/);
+    const fish = await box.ok(['completion', 'fish']);
+    assert.match(fish.stdout, /complete -c vaultline -n '__fish_use_subcommand' -a 'unlock'/);
+    assert.match(fish.stdout, /-l keep-within -r/);
+    for (const [shell, check] of [
+      ['zsh', ['-n']],
+      ['fish', ['--no-execute']],
+    ] as const) {
+      const which = spawnSyncSafe(shell);
+      if (which) execFileSync(shell, [...check], { input: shell === 'zsh' ? zsh.stdout : fish.stdout });
+    }
+    const bad = await box.vl(['completion', 'tcsh']);
+    assert.equal(bad.code, 2);
+    assertOneErrorLine(bad, /unknown shell/);
+  });
+
+  test('the sh launcher runs on the project Node, through npm symlinks, without node on PATH', async () => {
+    const box = sandbox();
+    const launcher = path.join(ROOT, 'node_modules/.bin/vaultline');
+    const noNode = { ...baseEnv(), PATH: '/usr/bin:/bin' };
+    const direct = await runFile(launcher, ['--version'], noNode);
+    assert.equal(direct.code, 0, describeRun(['--version'], direct));
+    assert.match(direct.stdout, /^\d+\.\d+\.\d+\n$/);
+    const link = box.path('bin', 'vl');
+    mkdirSync(box.path('bin'));
+    symlinkSync(launcher, link);
+    const linked = await runFile(link, ['snapshots', '--repo', box.path('nope')], noNode);
+    assert.equal(linked.code, 10, describeRun(['snapshots'], linked));
+    // An old Node is refused with one line.
+    const old = process.versions.node.startsWith('20.') ? process.execPath : '/usr/bin/node';
+    if (existsSync(old) && /^v(1\d|2[0-3])\./.test(execFileSync(old, ['--version'], { encoding: 'utf8' }))) {
+      const refused = await runFile(launcher, ['--version'], { ...noNode, VAULTLINE_NODE: old });
+      assert.equal(refused.code, 1);
+      assertOneErrorLine(refused, /needs Node\.js 24\.7 or newer/);
+    }
+  });
+
+  test('README and --help list every exit code', async () => {
+    const box = sandbox();
+    const help = await box.ok(['--help']);
+    const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
+    for (const [code, meaning] of EXIT_CODES) {
+      assert.match(help.stdout, new RegExp(`^ +${code}  ${meaning.replace(/[()]/g, '\\$&')}$`, 'm'));
+      assert.match(readme, new RegExp(`^\\| ${code} +\\|`, 'm'), `README: exit code ${code}`);
+    }
   });
 });

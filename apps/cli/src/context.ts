@@ -2,12 +2,13 @@
 import { Repository } from '@vaultline/engine';
 import { StorageError, openBackend, type StorageBackend } from '@vaultline/storage';
 import { CredentialResolver, type Env } from './credentials';
-import { CliError, usageError } from './errors';
+import { CliError, EXIT_NO_REPOSITORY, usageError } from './errors';
 import type { Output } from './output';
 
 export interface GlobalOptions {
   repo?: string;
   passwordFile?: string;
+  passwordCommand?: string;
   writerKeyFile?: string;
   json?: boolean;
   quiet?: boolean;
@@ -20,11 +21,32 @@ export class Context {
     readonly globals: GlobalOptions,
     readonly env: Env,
     readonly out: Output,
+    private readonly abort: AbortSignal = new AbortController().signal,
   ) {
     this.credentials = new CredentialResolver(
-      { passwordFile: globals.passwordFile, writerKeyFile: globals.writerKeyFile },
+      {
+        passwordFile: globals.passwordFile,
+        passwordCommand: globals.passwordCommand,
+        writerKeyFile: globals.writerKeyFile,
+      },
       env,
+      abort,
     );
+  }
+
+  private signalTaken = false;
+
+  /**
+   * Fires on Ctrl-C. A command that passes it to the engine stops at the next safe point (locks
+   * released) and exits 130; for one that does not, Ctrl-C ends the process at once.
+   */
+  get signal(): AbortSignal {
+    this.signalTaken = true;
+    return this.abort;
+  }
+
+  get handlesInterrupt(): boolean {
+    return this.signalTaken;
   }
 
   /** `--repo` or VAULTLINE_REPO; missing is a usage error. */
@@ -42,9 +64,12 @@ export class Context {
       return await openBackend(location, this.env, { create });
     } catch (err) {
       if (!create && err instanceof StorageError && err.code === 'NOT_FOUND') {
-        throw new CliError(`no Vaultline repository at ${location}: ${err.message}`, 1, 'NO_REPOSITORY', {
-          cause: err,
-        });
+        throw new CliError(
+          `no Vaultline repository at ${location}: ${err.message}`,
+          EXIT_NO_REPOSITORY,
+          'NO_REPOSITORY',
+          { cause: err },
+        );
       }
       throw err;
     }
@@ -60,7 +85,7 @@ export class Context {
     if (!(await backend.stat('config'))) {
       throw new CliError(
         `no Vaultline repository at ${backend.location} (run init first)`,
-        1,
+        EXIT_NO_REPOSITORY,
         'NO_REPOSITORY',
       );
     }

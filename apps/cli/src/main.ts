@@ -1,45 +1,82 @@
 /**
- * The `vaultline` command line. `main` parses argv, runs one command and resolves to its exit code:
- * 0 ok, 1 operation failed, 2 usage error, 3 `check` found problems. On failure exactly one line
- * `vaultline: <message>` goes to stderr (plus a stack trace when VAULTLINE_DEBUG=1). It never calls
- * process.exit: the launcher sets process.exitCode.
+ * The `vaultline` command line. `main` parses argv, runs one command and resolves to its exit code
+ * (the table is EXIT_CODES in errors.ts). On failure exactly one line `vaultline: <message>` goes
+ * to stderr (plus a stack trace when VAULTLINE_DEBUG=1). It never calls process.exit, except on a
+ * Ctrl-C the running command cannot handle: the launcher sets process.exitCode.
+ *
+ * Start-up is kept short: the command tree needs only commander; each command's module (and with
+ * it the engine and storage) is loaded when that command runs.
  */
 import { Command, CommanderError, Option } from 'commander';
-import { backupCommand } from './commands/backup';
-import { checkCommand } from './commands/check';
-import { forgetCommand } from './commands/forget';
-import { initCommand } from './commands/init';
-import {
-  keyAddCommand,
-  keyExportWriterCommand,
-  keyListCommand,
-  keyPasswdCommand,
-  keyRemoveCommand,
-} from './commands/key';
-import { lsCommand } from './commands/ls';
-import { pruneCommand } from './commands/prune';
-import { restoreCommand } from './commands/restore';
-import { snapshotsCommand } from './commands/snapshots';
-import { Context, type GlobalOptions } from './context';
+import type * as BackupModule from './commands/backup';
+import type * as CheckModule from './commands/check';
+import type * as DiffModule from './commands/diff';
+import type * as FindModule from './commands/find';
+import type * as ForgetModule from './commands/forget';
+import type * as InitModule from './commands/init';
+import type * as KeyModule from './commands/key';
+import type * as LsModule from './commands/ls';
+import type * as PruneModule from './commands/prune';
+import type * as RestoreModule from './commands/restore';
+import type * as SnapshotsModule from './commands/snapshots';
+import type * as StatsModule from './commands/stats';
+import type * as UnlockModule from './commands/unlock';
+import type * as CompletionModule from './completion';
+import type * as ContextModule from './context';
+import type { Context, GlobalOptions } from './context';
 import type { Env } from './credentials';
-import { EXIT_USAGE, errorCodeOf, errorMessageOf, exitCodeOf, usageError } from './errors';
+import {
+  EXIT_INTERRUPTED,
+  EXIT_USAGE,
+  errorCodeOf,
+  errorMessageOf,
+  exitCodeHelp,
+  exitCodeOf,
+  interrupted,
+  usageError,
+} from './errors';
 import { Output } from './output';
-import { byteSize, collect, duration, fraction, percentage, wholeNumber } from './parsers';
+import {
+  byteSize,
+  collect,
+  duration,
+  fraction,
+  groupBy,
+  keepDuration,
+  percentage,
+  wholeNumber,
+} from './parsers';
+import { VERSION } from './version';
 
-export const VERSION = '0.1.0';
+export { VERSION };
 
 type Run = (ctx: Context) => Promise<number>;
 
+/**
+ * Loads a module of this CLI when its command runs. `require`, not `import()`: a dynamic import
+ * starts Node's ESM loader, which costs more than the CommonJS modules it would load.
+ */
+function load<T>(id: string): T {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(id) as T;
+}
+
 const ENV_HELP = `
 Environment:
-  VAULTLINE_REPO            repository location (instead of --repo)
-  VAULTLINE_PASSWORD        repository password (instead of --password-file)
-  VAULTLINE_WRITER_KEY      writer-only key, vlwk1.… (instead of --writer-key-file)
+  VAULTLINE_REPO              repository location (instead of --repo)
+  VAULTLINE_PASSWORD_FILE     file whose first line is the password (instead of --password-file)
+  VAULTLINE_PASSWORD_COMMAND  command printing the password (instead of --password-command)
+  VAULTLINE_PASSWORD          the repository password itself
+  VAULTLINE_WRITER_KEY        writer-only key, vlwk1.… (instead of --writer-key-file)
   VAULTLINE_S3_ENDPOINT, VAULTLINE_S3_REGION, VAULTLINE_S3_ACCESS_KEY, VAULTLINE_S3_SECRET_KEY
-                            S3 settings for s3://bucket/prefix locations
-  VAULTLINE_DEBUG=1         print stack traces of unexpected errors
+                              S3 settings for s3://bucket/prefix locations
+  VAULTLINE_DEBUG=1           print stack traces of unexpected errors
 
-Exit codes: 0 ok, 1 operation failed, 2 usage error, 3 check found problems.`;
+Password: the first of --password-file / --password-command, VAULTLINE_PASSWORD_FILE /
+VAULTLINE_PASSWORD_COMMAND, VAULTLINE_PASSWORD, the writer key, a prompt (two at one level: error).
+
+Exit codes:
+${exitCodeHelp()}`;
 
 const KDF_HELP = `
 Key derivation (testing / low-memory machines only):
@@ -69,7 +106,11 @@ function buildProgram(
     .option('--repo <location>', 'repository: a path or s3://bucket/prefix (env VAULTLINE_REPO)')
     .option(
       '--password-file <file>',
-      'read the password from the first line of <file> (env VAULTLINE_PASSWORD)',
+      'read the password from the first line of <file> (env VAULTLINE_PASSWORD_FILE)',
+    )
+    .option(
+      '--password-command <cmd>',
+      'run <cmd> with sh -c; its first line of output is the password (env VAULTLINE_PASSWORD_COMMAND)',
     )
     .option('--writer-key-file <file>', 'read the writer-only key from <file> (env VAULTLINE_WRITER_KEY)')
     .option('--json', 'machine output: exactly one JSON document on stdout')
@@ -94,12 +135,14 @@ function buildProgram(
       new Option('--compression-level <n>', 'zstd level, 0 (off) to 19').argParser(wholeNumber(0, 19)),
     )
     .addHelpText('after', KDF_HELP)
-    .action((_o: unknown, cmd: Command) => setRun((ctx) => initCommand(ctx, opts(cmd))));
+    .action((_o: unknown, cmd: Command) =>
+      setRun(async (ctx) => load<typeof InitModule>('./commands/init').initCommand(ctx, opts(cmd))),
+    );
 
   program
     .command('backup')
-    .description('back up a folder into a new snapshot (works with the writer key alone)')
-    .argument('<dir>', 'folder to back up')
+    .description('back up a folder (or stdin) into a new snapshot (works with the writer key alone)')
+    .argument('[dir]', 'folder to back up (none with --stdin)')
     .option('--service <name>', 'service the data belongs to')
     .option('--plan <name>', 'backup plan name')
     .option('--tag <tag>', 'tag the snapshot (repeatable)', collect)
@@ -107,8 +150,25 @@ function buildProgram(
     .option('--arch <arch>', 'source architecture to record (default: this machine)')
     .option('--exclude <pattern>', 'gitignore-style pattern relative to <dir> (repeatable)', collect)
     .option('--exclude-file <file>', 'read exclude patterns from <file>, one per line (repeatable)', collect)
+    .option(
+      '--files-from <file>',
+      'back up only the paths listed in <file>, one per line, relative to or inside <dir> (repeatable)',
+      collect,
+    )
+    .option('-x, --one-file-system', 'do not cross into other file systems (mount points)')
+    .option('--stdin', 'back up what is read from stdin as one file (no <dir>)')
+    .option('--stdin-filename <name>', 'file name for --stdin (default: stdin)')
     .option('--parent <id|none>', "parent snapshot for change detection ('none' reads everything)")
-    .action((dir: string, _o: unknown, cmd: Command) => setRun((ctx) => backupCommand(ctx, dir, opts(cmd))));
+    .option('-n, --dry-run', 'only show what would be added; nothing is written')
+    .addHelpText(
+      'after',
+      `\nExit code 3: the snapshot was saved, but some files could not be read (they are listed).`,
+    )
+    .action((dir: string | undefined, _o: unknown, cmd: Command) =>
+      setRun(async (ctx) =>
+        load<typeof BackupModule>('./commands/backup').backupCommand(ctx, dir, opts(cmd)),
+      ),
+    );
 
   program
     .command('snapshots')
@@ -117,7 +177,11 @@ function buildProgram(
     .option('--plan <name>', 'only this plan')
     .option('--tag <tag>', 'only snapshots with this tag (repeatable: all must match)', collect)
     .option('--host <name>', 'only snapshots from this host')
-    .action((_o: unknown, cmd: Command) => setRun((ctx) => snapshotsCommand(ctx, opts(cmd))));
+    .action((_o: unknown, cmd: Command) =>
+      setRun(async (ctx) =>
+        load<typeof SnapshotsModule>('./commands/snapshots').snapshotsCommand(ctx, opts(cmd)),
+      ),
+    );
 
   program
     .command('ls')
@@ -128,7 +192,7 @@ function buildProgram(
     .option('--service <name>', "narrow 'latest' to this service")
     .option('--plan <name>', "narrow 'latest' to this plan")
     .action((ref: string, p: string, _o: unknown, cmd: Command) =>
-      setRun((ctx) => lsCommand(ctx, ref, p, opts(cmd))),
+      setRun(async (ctx) => load<typeof LsModule>('./commands/ls').lsCommand(ctx, ref, p, opts(cmd))),
     );
 
   program
@@ -140,12 +204,16 @@ function buildProgram(
     .option('--verify', 're-read restored files and compare them with the snapshot')
     .option('--service <name>', "narrow 'latest' to this service")
     .option('--plan <name>', "narrow 'latest' to this plan")
-    .action((ref: string, _o: unknown, cmd: Command) => setRun((ctx) => restoreCommand(ctx, ref, opts(cmd))));
+    .action((ref: string, _o: unknown, cmd: Command) =>
+      setRun(async (ctx) =>
+        load<typeof RestoreModule>('./commands/restore').restoreCommand(ctx, ref, opts(cmd)),
+      ),
+    );
 
   program
     .command('check')
     .description(
-      'verify the repository structure, and with --read-data the stored contents (exit 3 on problems)',
+      'verify the repository structure, and with --read-data the stored contents (exit 1 on problems)',
     )
     .addOption(
       new Option(
@@ -153,7 +221,9 @@ function buildProgram(
         'also read and verify this percentage of packs (alone: 100)',
       ).argParser(percentage),
     )
-    .action((_o: unknown, cmd: Command) => setRun((ctx) => checkCommand(ctx, opts(cmd))));
+    .action((_o: unknown, cmd: Command) =>
+      setRun(async (ctx) => load<typeof CheckModule>('./commands/check').checkCommand(ctx, opts(cmd))),
+    );
 
   const keep = (cmd: Command, name: string, what: string): Command =>
     cmd.addOption(new Option(`--keep-${name} <n>`, what).argParser(wholeNumber(0)));
@@ -183,14 +253,28 @@ function buildProgram(
   keep(forgetCmd, 'monthly', 'keep one per month for N months');
   keep(forgetCmd, 'yearly', 'keep one per year for N years');
   forgetCmd
+    .addOption(
+      new Option(
+        '--keep-within <duration>',
+        'keep every snapshot newer than the latest one minus <duration>, e.g. 36h, 7d, 2w, 1y2m',
+      ).argParser(keepDuration),
+    )
     .option('--keep-tag <tag>', 'always keep snapshots with this tag (repeatable)', collect)
     .option('--service <name>', 'only snapshots of this service')
     .option('--plan <name>', 'only snapshots of this plan')
+    .addOption(
+      new Option(
+        '--group-by <fields>',
+        "apply the policy per group of: host, service, plan, tags (comma-separated; '' for one group)",
+      )
+        .default(['service', 'plan'], 'service,plan')
+        .argParser(groupBy),
+    )
     .option('--all', 'forget every snapshot of --service / --plan')
     .option('--dry-run', 'only show what would be removed')
     .option('--prune', 'run prune afterwards');
   pruneOptions(forgetCmd).action((ids: string[], _o: unknown, cmd: Command) =>
-    setRun((ctx) => forgetCommand(ctx, ids, opts(cmd))),
+    setRun(async (ctx) => load<typeof ForgetModule>('./commands/forget').forgetCommand(ctx, ids, opts(cmd))),
   );
 
   pruneOptions(
@@ -198,34 +282,109 @@ function buildProgram(
       .command('prune')
       .description('delete unreferenced data and repack mostly unused packs')
       .option('--dry-run', 'only show what would be done'),
-  ).action((_o: unknown, cmd: Command) => setRun((ctx) => pruneCommand(ctx, opts(cmd))));
+  ).action((_o: unknown, cmd: Command) =>
+    setRun(async (ctx) => load<typeof PruneModule>('./commands/prune').pruneCommand(ctx, opts(cmd))),
+  );
+
+  program
+    .command('stats')
+    .description('sizes of snapshots: what a restore writes, or the unique data they reference')
+    .argument('[snapshots...]', "snapshot ids, prefixes or 'latest' (default: all)")
+    .addOption(
+      new Option('--mode <mode>', 'restore-size: files and bytes as restored; raw-data: unique blobs')
+        .choices(['restore-size', 'raw-data'])
+        .default('restore-size'),
+    )
+    .option('--service <name>', 'only snapshots of this service')
+    .option('--plan <name>', 'only snapshots of this plan')
+    .action((refs: string[], _o: unknown, cmd: Command) =>
+      setRun(async (ctx) => load<typeof StatsModule>('./commands/stats').statsCommand(ctx, refs, opts(cmd))),
+    );
+
+  program
+    .command('diff')
+    .description(
+      'show what changed between two snapshots (+ added, - removed, M modified, T type, U metadata)',
+    )
+    .argument('<a>', "first snapshot: id, prefix or 'latest'")
+    .argument('<b>', 'second snapshot')
+    .option('--metadata', 'also list entries whose metadata only changed (U)')
+    .action((a: string, b: string, _o: unknown, cmd: Command) =>
+      setRun(async (ctx) => load<typeof DiffModule>('./commands/diff').diffCommand(ctx, a, b, opts(cmd))),
+    );
+
+  program
+    .command('find')
+    .description('find files by name or path glob across snapshots')
+    .argument('<pattern...>', "glob on names (*.log) or, with a '/', on full paths (/var/**/*.log)")
+    .option('--snapshot <id>', 'only this snapshot (repeatable)', collect)
+    .option('--service <name>', 'only snapshots of this service')
+    .option('--plan <name>', 'only snapshots of this plan')
+    .option('-i, --ignore-case', 'ignore case when matching')
+    .action((patterns: string[], _o: unknown, cmd: Command) =>
+      setRun(async (ctx) => load<typeof FindModule>('./commands/find').findCommand(ctx, patterns, opts(cmd))),
+    );
+
+  program
+    .command('unlock')
+    .description('remove stale locks (left by killed processes); --remove-all removes every lock')
+    .option('--remove-all', 'also remove locks that are still being refreshed')
+    .action((_o: unknown, cmd: Command) =>
+      setRun(async (ctx) => load<typeof UnlockModule>('./commands/unlock').unlockCommand(ctx, opts(cmd))),
+    );
+
+  program
+    .command('completion')
+    .description('print a shell completion script')
+    .argument('<shell>', 'bash, zsh or fish')
+    .addHelpText(
+      'after',
+      `
+Install:
+  bash  vaultline completion bash > ~/.local/share/bash-completion/completions/vaultline
+  zsh   vaultline completion zsh > "\${fpath[1]}/_vaultline"
+  fish  vaultline completion fish > ~/.config/fish/completions/vaultline.fish`,
+    )
+    .action((shell: string) =>
+      setRun(async (ctx) =>
+        load<typeof CompletionModule>('./completion').completionCommand(ctx, program, shell),
+      ),
+    );
 
   const key = program.command('key').description('manage passwords (key files) and the writer key');
   key
     .command('list')
     .description('list key files (* marks the one that opened the repository)')
-    .action(() => setRun(keyListCommand));
+    .action(() => setRun(async (ctx) => load<typeof KeyModule>('./commands/key').keyListCommand(ctx)));
   key
     .command('add')
     .description('add a password')
     .option('--new-password-file <file>', 'read the new password from <file> (default: prompt)')
     .addHelpText('after', KDF_HELP)
-    .action((_o: unknown, cmd: Command) => setRun((ctx) => keyAddCommand(ctx, opts(cmd))));
+    .action((_o: unknown, cmd: Command) =>
+      setRun(async (ctx) => load<typeof KeyModule>('./commands/key').keyAddCommand(ctx, opts(cmd))),
+    );
   key
     .command('remove')
     .description('remove a key file (its password stops working)')
     .argument('<id>', 'key id (or unique prefix)')
-    .action((id: string) => setRun((ctx) => keyRemoveCommand(ctx, id)));
+    .action((id: string) =>
+      setRun(async (ctx) => load<typeof KeyModule>('./commands/key').keyRemoveCommand(ctx, id)),
+    );
   key
     .command('passwd')
     .description('change the password used to open (adds a new key, removes the current one)')
     .option('--new-password-file <file>', 'read the new password from <file> (default: prompt)')
     .addHelpText('after', KDF_HELP)
-    .action((_o: unknown, cmd: Command) => setRun((ctx) => keyPasswdCommand(ctx, opts(cmd))));
+    .action((_o: unknown, cmd: Command) =>
+      setRun(async (ctx) => load<typeof KeyModule>('./commands/key').keyPasswdCommand(ctx, opts(cmd))),
+    );
   key
     .command('export-writer')
     .description('print the writer-only key for scheduled backups (needs the password)')
-    .action(() => setRun(keyExportWriterCommand));
+    .action(() =>
+      setRun(async (ctx) => load<typeof KeyModule>('./commands/key').keyExportWriterCommand(ctx)),
+    );
 
   return program;
 }
@@ -288,10 +447,27 @@ export async function main(argv: string[], env: Env = process.env): Promise<numb
 
   const globals = program.opts<GlobalOptions & Record<string, unknown>>();
   const out = new Output(globals.json === true, globals.quiet === true);
-  const ctx = new Context(globals, env, out);
+  const abort = new AbortController();
+  let ctx: Context | undefined;
+  // Ctrl-C: a command that passed ctx.signal on stops at its next safe point (releasing its
+  // lock) and exits 130; otherwise, or on a second Ctrl-C, the process ends at once with 130.
+  const onSigint = (): void => {
+    if (abort.signal.aborted || !ctx?.handlesInterrupt) {
+      fail(out, interrupted(), EXIT_INTERRUPTED);
+      process.exit(EXIT_INTERRUPTED);
+    }
+    abort.abort();
+  };
+  process.on('SIGINT', onSigint);
   try {
+    const { Context: ContextClass } = load<typeof ContextModule>('./context');
+    ctx = new ContextClass(globals, env, out, abort.signal);
+    ctx.credentials.validate();
     return await run(ctx);
   } catch (err) {
+    if (abort.signal.aborted) return fail(out, interrupted(), EXIT_INTERRUPTED);
     return fail(out, err, exitCodeOf(err));
+  } finally {
+    process.off('SIGINT', onSigint);
   }
 }

@@ -1,5 +1,6 @@
 /** Human and machine output: formatting helpers, the stdout/stderr writer and the progress line. */
 import type { NodeType, Progress } from '@vaultline/engine';
+import { ProgressLine } from './progress';
 
 const UNITS = ['KiB', 'MiB', 'GiB'] as const;
 
@@ -156,29 +157,19 @@ export class Output {
   /** A progress callback that keeps one updating line on stderr, or undefined when disabled. */
   progress(label: string): ((p: Progress) => void) | undefined {
     if (!this.progressEnabled) return undefined;
-    const started = Date.now();
-    return (p: Progress) => {
-      if (p.phase === 'done') {
-        this.clearProgress();
-        return;
-      }
-      const elapsed = durationText(Date.now() - started);
-      let text: string;
-      if (p.phase === 'scan') {
-        text = `${label}: scanning… ${p.filesTotal} files, ${humanSize(p.bytesTotal)}`;
-      } else {
-        const pct = p.bytesTotal > 0 ? Math.min(100, Math.floor((p.bytesDone / p.bytesTotal) * 100)) : 0;
-        text =
-          `${label}: ${pct}%  ${p.filesDone}/${p.filesTotal} files  ` +
-          `${humanSize(p.bytesDone)} / ${humanSize(p.bytesTotal)}  ${elapsed}`;
-      }
-      const columns = this.streams.stderr.columns ?? 0;
-      const width = columns >= 20 ? columns : 80;
-      const chars = [...text];
-      if (chars.length > width - 1) text = chars.slice(0, Math.max(0, width - 2)).join('') + '…';
-      this.streams.stderr.write(`\r\x1b[2K${text}`);
-      this.progressShown = true;
-    };
+    const line = new ProgressLine(
+      label,
+      (text) => {
+        this.streams.stderr.write(`\r\x1b[2K${text}`);
+        this.progressShown = true;
+      },
+      () => this.clearProgress(),
+      () => {
+        const columns = this.streams.stderr.columns ?? 0;
+        return columns >= 20 ? columns : 80;
+      },
+    );
+    return (p: Progress) => line.update(p);
   }
 
   clearProgress(): void {

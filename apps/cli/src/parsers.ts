@@ -83,3 +83,34 @@ export function duration(value: string): number {
 export function collect(value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value];
 }
+
+/**
+ * A retention duration for `--keep-within`, restic's form: `36h`, `7d`, `2w`, `1y2m` (y years,
+ * m months, w weeks, d days, h hours). Checked here; the engine (parseKeepWithin) gives it meaning.
+ */
+export function keepDuration(value: string): string {
+  const v = value.trim();
+  if (!/^(\d+[ymwdh])+$/.test(v)) {
+    throw new InvalidArgumentError('Expected a duration such as 36h, 7d, 2w, 6m or 1y2m (y, m, w, d, h).');
+  }
+  return v;
+}
+
+export const GROUP_FIELDS = ['host', 'service', 'plan', 'tags'] as const;
+export type GroupField = (typeof GROUP_FIELDS)[number];
+
+/** `host,service`: the snapshot fields `forget` groups by; `''` puts every snapshot in one group. */
+export function groupBy(value: string): GroupField[] {
+  const fields = value
+    .split(',')
+    .map((f) => f.trim())
+    .filter((f) => f !== '');
+  for (const f of fields) {
+    if (!(GROUP_FIELDS as readonly string[]).includes(f)) {
+      throw new InvalidArgumentError(
+        `Expected a comma-separated list of ${GROUP_FIELDS.join(', ')} (got ${f}).`,
+      );
+    }
+  }
+  return [...new Set(fields)] as GroupField[];
+}

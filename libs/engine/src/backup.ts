@@ -9,7 +9,6 @@
 import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import type { Readable } from 'node:stream';
 import ignore, { type Ignore } from 'ignore';
 import { ID_LEN } from './blob';
 import { Chunker } from './chunker';
@@ -74,7 +73,7 @@ export interface BackupOptions {
    * Back up a stream (a database dump) as one file named `name` instead of a folder: chunked and
    * deduplicated like any other file.
    */
-  stdin?: { stream: Readable; name: string };
+  stdin?: { stream: AsyncIterable<Buffer | string>; name: string };
 }
 
 export interface BackupResult {
@@ -751,7 +750,7 @@ function sameManifests(a: Manifest, b: Manifest): boolean {
 /** Chunks a stream on this thread (the worker threads seal); returns its size and chunk ids. */
 async function readStream(
   session: WriterSession,
-  stream: Readable,
+  stream: AsyncIterable<Buffer | string>,
   signal: AbortSignal | undefined,
   onBytes: (n: number) => void,
 ): Promise<{ size: number; content: string[] }> {
@@ -776,7 +775,7 @@ async function readStream(
     window.copyWithin(0, pos, filled);
     filled -= pos;
   };
-  for await (const chunk of stream as AsyncIterable<Buffer | string>) {
+  for await (const chunk of stream) {
     throwIfAborted(signal, 'backup');
     const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
     let off = 0;

@@ -3,10 +3,11 @@
  * (headers and manifests are writer-readable), so the fleet can apply a plan's retention after
  * every run without the owner's password.
  *
- * Semantics follow restic's: snapshots are grouped (by service and plan), newest first; keep-last N
- * keeps the N newest; keep-daily N keeps the newest snapshot of each of the N most recent days that
- * have one, and likewise for hourly/weekly/monthly/yearly. A snapshot kept by any rule is kept.
- * Buckets use UTC; weeks are ISO weeks.
+ * Semantics follow restic's: snapshots are grouped (by default by service and plan; `groupBy`
+ * picks other header fields), newest first; keep-last N keeps the N newest; keep-daily N keeps the
+ * newest snapshot of each of the N most recent days that have one, and likewise for
+ * hourly/weekly/monthly/yearly; keep-within D keeps every snapshot newer than the group's latest
+ * minus D. A snapshot kept by any rule is kept. Buckets use UTC; weeks are ISO weeks.
  */
 import { EngineError } from './errors';
 import { withLock, type LockTiming } from './locks';
@@ -23,6 +24,57 @@ export interface RetentionPolicy {
   keepYearly?: number;
   /** Snapshots carrying any of these tags are always kept. */
   keepTags?: string[];
+}
+
+/**
+ * A retention policy as `forget` applies it: the fleet's RetentionPolicy (mirrored by
+ * @vaultline/contracts for plans) plus what the CLI offers beyond it.
+ */
+export interface ForgetPolicy extends RetentionPolicy {
+  /**
+   * Keep every snapshot younger than the group's latest minus this duration, restic's form:
+   * `36h`, `7d`, `2w`, `6m`, `1y2m` (y years, m months, w weeks, d days, h hours).
+   */
+  keepWithin?: string;
+}
+
+export interface KeepWithin {
+  years: number;
+  months: number;
+  days: number;
+  hours: number;
+}
+
+/** Parses a `keepWithin` duration; units may repeat (`1d12h`), weeks count as 7 days. */
+export function parseKeepWithin(text: string): KeepWithin {
+  const v = text.trim();
+  const d: KeepWithin = { years: 0, months: 0, days: 0, hours: 0 };
+  if (!/^(\d+[ymwdh])+$/.test(v)) {
+    throw new EngineError(
+      'INVALID_ARGUMENT',
+      `keep-within: invalid duration ${JSON.stringify(text)} (e.g. 36h, 7d, 2w, 6m, 1y2m)`,
+    );
+  }
+  for (const [, n, unit] of v.matchAll(/(\d+)([ymwdh])/g)) {
+    const k = Number(n);
+    if (unit === 'y') d.years += k;
+    else if (unit === 'm') d.months += k;
+    else if (unit === 'w') d.days += 7 * k;
+    else if (unit === 'd') d.days += k;
+    else d.hours += k;
+  }
+  return d;
+}
+
+/** `time` minus a keep-within duration, in calendar terms (as restic: AddDate, then hours). */
+export function subtractKeepWithin(time: Date, d: KeepWithin): Date {
+  const t = new Date(time.getTime());
+  t.setUTCFullYear(t.getUTCFullYear() - d.years, t.getUTCMonth() - d.months, t.getUTCDate() - d.days);
+  return new Date(t.getTime() - d.hours * 3_600_000);
+}
+
+function withinIsPositive(d: KeepWithin): boolean {
+  return d.years + d.months + d.days + d.hours > 0;
 }
 
 export interface ForgetDecision {
@@ -49,14 +101,19 @@ const RULES: { key: keyof RetentionPolicy; name: string; bucket: (d: Date, i: nu
   { key: 'keepYearly', name: 'yearly', bucket: (d) => d.toISOString().slice(0, 4) },
 ];
 
-export function validatePolicy(p: RetentionPolicy): void {
+export function validatePolicy(p: ForgetPolicy): void {
   for (const r of RULES) {
     const v = p[r.key];
     if (v !== undefined && (!Number.isInteger(v) || (v as number) < 0)) {
       throw new EngineError('INVALID_ARGUMENT', `keep-${r.name} must be a whole number ≥ 0`);
     }
   }
-  if (!RULES.some((r) => ((p[r.key] as number | undefined) ?? 0) > 0) && !(p.keepTags ?? []).length) {
+  const within = p.keepWithin !== undefined ? withinIsPositive(parseKeepWithin(p.keepWithin)) : false;
+  if (
+    !RULES.some((r) => ((p[r.key] as number | undefined) ?? 0) > 0) &&
+    !(p.keepTags ?? []).length &&
+    !within
+  ) {
     throw new EngineError(
       'INVALID_ARGUMENT',
       'a retention policy must keep something (refusing to forget every snapshot)',
@@ -65,7 +122,7 @@ export function validatePolicy(p: RetentionPolicy): void {
 }
 
 /** Applies a policy to one group of snapshots. Pure: used by forget and by its tests. */
-export function applyPolicy(snapshots: SnapshotInfo[], policy: RetentionPolicy): ForgetDecision[] {
+export function applyPolicy(snapshots: SnapshotInfo[], policy: ForgetPolicy): ForgetDecision[] {
   const sorted = [...snapshots].sort((a, b) => b.time.localeCompare(a.time));
   const decisions = sorted.map((s) => ({ snapshot: s, keep: false, reasons: [] as string[] }));
   for (const rule of RULES) {
@@ -82,6 +139,15 @@ export function applyPolicy(snapshots: SnapshotInfo[], policy: RetentionPolicy):
       }
     });
   }
+  if (policy.keepWithin !== undefined && sorted.length > 0) {
+    const cutoff = subtractKeepWithin(new Date(sorted[0]!.time), parseKeepWithin(policy.keepWithin));
+    for (const d of decisions) {
+      if (new Date(d.snapshot.time).getTime() > cutoff.getTime()) {
+        d.keep = true;
+        d.reasons.push(`within ${policy.keepWithin}`);
+      }
+    }
+  }
   for (const d of decisions) {
     const tags = d.snapshot.tags.filter((t) => policy.keepTags?.includes(t));
     if (tags.length) {
@@ -92,12 +158,33 @@ export function applyPolicy(snapshots: SnapshotInfo[], policy: RetentionPolicy):
   return decisions;
 }
 
-export function groupKey(s: SnapshotInfo): string {
-  return JSON.stringify([s.service, s.plan]);
+/** Header fields snapshots can be grouped by for retention. */
+export type GroupField = 'host' | 'service' | 'plan' | 'tags';
+
+export const DEFAULT_GROUP_BY: readonly GroupField[] = ['service', 'plan'];
+
+/** The group of a snapshot: the values of the `by` fields (tags as a sorted set). */
+export function groupKey(s: SnapshotInfo, by: readonly GroupField[] = DEFAULT_GROUP_BY): string {
+  return JSON.stringify(by.map((f) => (f === 'tags' ? [...s.tags].sort() : s[f])));
+}
+
+/** Groups snapshots by `by` (an empty list: one group), in first-seen order. */
+export function groupSnapshots(
+  snapshots: readonly SnapshotInfo[],
+  by: readonly GroupField[] = DEFAULT_GROUP_BY,
+): SnapshotInfo[][] {
+  const groups = new Map<string, SnapshotInfo[]>();
+  for (const s of snapshots) {
+    const k = groupKey(s, by);
+    const g = groups.get(k);
+    if (g) g.push(s);
+    else groups.set(k, [s]);
+  }
+  return [...groups.values()];
 }
 
 export interface ForgetOptions {
-  policy?: RetentionPolicy;
+  policy?: ForgetPolicy;
   /** Only snapshots of this service / plan are considered. */
   service?: string;
   plan?: string;
@@ -106,6 +193,8 @@ export interface ForgetOptions {
   /** Forget every snapshot matching service/plan (deleting a plan). */
   all?: boolean;
   dryRun?: boolean;
+  /** Fields the policy is applied per group of (default service and plan). */
+  groupBy?: readonly GroupField[];
   lockTiming?: LockTiming;
 }
 
@@ -145,12 +234,7 @@ export async function forget(repo: Repository, opts: ForgetOptions): Promise<For
       } else if (opts.all) {
         decisions = all.map((s) => ({ snapshot: s, keep: false, reasons: [] }));
       } else {
-        const groups = new Map<string, SnapshotInfo[]>();
-        for (const s of all) {
-          const k = groupKey(s);
-          groups.set(k, [...(groups.get(k) ?? []), s]);
-        }
-        decisions = [...groups.values()].flatMap((g) => applyPolicy(g, opts.policy!));
+        decisions = groupSnapshots(all, opts.groupBy).flatMap((g) => applyPolicy(g, opts.policy!));
       }
       if (!opts.dryRun) {
         // Snapshots first, manifests second: a crash in between leaves an orphan manifest (prune

@@ -16,3 +16,6 @@ export { BlobIndex } from './blob-index';
 export { readTree, readBlob } from './reader';
 export { WriterSession } from './writer';
 export { setMetadataCacheLimit } from './meta-cache';
+export * from './stats';
+export * from './diff';
+export * from './find';

@@ -144,3 +144,40 @@ export async function withLock<T>(
     await lock.release();
   }
 }
+
+export interface LockInfo extends LockFile {
+  name: string;
+  /** Not refreshed within `staleMs`: its holder is gone. */
+  stale: boolean;
+}
+
+/** Every lock in the repository (unreadable ones are skipped), stale or not. */
+export async function listLocks(backend: StorageBackend, timing = DEFAULT_LOCK_TIMING): Promise<LockInfo[]> {
+  const out: LockInfo[] = [];
+  const now = Date.now();
+  for await (const o of backend.list('locks/')) {
+    const file = await readLock(backend, o.name);
+    if (file) out.push({ ...file, name: o.name, stale: now - file.refreshed > timing.staleMs });
+  }
+  return out;
+}
+
+/**
+ * `unlock`: removes stale locks, or every lock with `all` (for when the operator knows no other
+ * process runs: removing a live lock lets prune delete data a running backup still needs).
+ */
+export async function removeLocks(
+  backend: StorageBackend,
+  opts: { all?: boolean; timing?: LockTiming } = {},
+): Promise<{ removed: LockInfo[]; kept: LockInfo[] }> {
+  const locks = await listLocks(backend, opts.timing);
+  const removed: LockInfo[] = [];
+  const kept: LockInfo[] = [];
+  for (const l of locks) {
+    if (l.stale || opts.all) {
+      await backend.delete(l.name);
+      removed.push(l);
+    } else kept.push(l);
+  }
+  return { removed, kept };
+}

@@ -1,6 +1,6 @@
 import { check, type CheckOptions } from '@vaultline/engine';
 import type { Context } from '../context';
-import { CliError, EXIT_CHECK_FAILED } from '../errors';
+import { CliError, EXIT_FAILURE } from '../errors';
 
 export interface CheckCommandOptions {
   /** `true` for a bare `--read-data` (100 %), else a percentage. */
@@ -25,8 +25,8 @@ export async function checkCommand(ctx: Context, opts: CheckCommandOptions): Pro
   );
   if (!result.ok) {
     const n = result.errors.length;
-    // The one stderr line; the findings themselves are the report above (or in the JSON).
-    throw new CliError(`check found ${n} error${n === 1 ? '' : 's'}`, EXIT_CHECK_FAILED, 'CHECK_FAILED');
+    // Exit 1, as restic's check. The one stderr line; the findings themselves are the report above (or in the JSON).
+    throw new CliError(`check found ${n} error${n === 1 ? '' : 's'}`, EXIT_FAILURE, 'CHECK_FAILED');
   }
   ctx.out.info('no errors found');
   return 0;

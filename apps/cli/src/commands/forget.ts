@@ -1,4 +1,12 @@
-import { forget, type ForgetOptions, type PruneResult, type RetentionPolicy } from '@vaultline/engine';
+import {
+  EngineError,
+  forget,
+  parseKeepWithin,
+  type ForgetOptions,
+  type GroupField,
+  type PruneResult,
+  type ForgetPolicy,
+} from '@vaultline/engine';
 import type { Context } from '../context';
 import { usageError } from '../errors';
 import { isoTime, table } from '../output';
@@ -12,6 +20,8 @@ export interface ForgetCommandOptions {
   keepMonthly?: number;
   keepYearly?: number;
   keepTag?: string[];
+  keepWithin?: string;
+  groupBy?: GroupField[];
   service?: string;
   plan?: string;
   all?: boolean;
@@ -21,8 +31,8 @@ export interface ForgetCommandOptions {
   safetyMargin?: number;
 }
 
-function policyOf(opts: ForgetCommandOptions): RetentionPolicy | undefined {
-  const policy: RetentionPolicy = {};
+function policyOf(opts: ForgetCommandOptions): ForgetPolicy | undefined {
+  const policy: ForgetPolicy = {};
   if (opts.keepLast !== undefined) policy.keepLast = opts.keepLast;
   if (opts.keepHourly !== undefined) policy.keepHourly = opts.keepHourly;
   if (opts.keepDaily !== undefined) policy.keepDaily = opts.keepDaily;
@@ -30,6 +40,7 @@ function policyOf(opts: ForgetCommandOptions): RetentionPolicy | undefined {
   if (opts.keepMonthly !== undefined) policy.keepMonthly = opts.keepMonthly;
   if (opts.keepYearly !== undefined) policy.keepYearly = opts.keepYearly;
   if (opts.keepTag?.length) policy.keepTags = opts.keepTag;
+  if (opts.keepWithin !== undefined) policy.keepWithin = opts.keepWithin;
   return Object.keys(policy).length > 0 ? policy : undefined;
 }
 
@@ -47,9 +58,16 @@ export async function forgetCommand(
     throw usageError('forget --all needs --service or --plan (it will not empty the whole repository)');
   }
   if (policy) {
+    let within;
+    try {
+      within = policy.keepWithin !== undefined ? parseKeepWithin(policy.keepWithin) : undefined;
+    } catch (err) {
+      throw err instanceof EngineError ? usageError(`--keep-within: ${err.message}`) : err;
+    }
     const keepsSomething =
-      Object.entries(policy).some(([k, v]) => k !== 'keepTags' && typeof v === 'number' && v > 0) ||
-      (policy.keepTags?.length ?? 0) > 0;
+      Object.values(policy).some((v) => typeof v === 'number' && v > 0) ||
+      (policy.keepTags?.length ?? 0) > 0 ||
+      (within !== undefined && Object.values(within).some((v) => v > 0));
     if (!keepsSomething)
       throw usageError('a retention policy must keep something (refusing to forget every snapshot)');
   }
@@ -60,6 +78,7 @@ export async function forgetCommand(
   if (opts.all) options.all = true;
   if (opts.service !== undefined) options.service = opts.service;
   if (opts.plan !== undefined) options.plan = opts.plan;
+  if (opts.groupBy !== undefined) options.groupBy = opts.groupBy;
   const decisions = await forget(repo, options);
   const removed = decisions.filter((d) => !d.keep);
   let pruned: PruneResult | undefined;

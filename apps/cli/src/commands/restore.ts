@@ -17,7 +17,12 @@ export async function restoreCommand(
   opts: RestoreCommandOptions,
 ): Promise<number> {
   const repo = await ctx.openRepo();
-  const options: RestoreOptions = { snapshot: ref, target: opts.target, verify: opts.verify === true };
+  const options: RestoreOptions = {
+    snapshot: ref,
+    target: opts.target,
+    verify: opts.verify === true,
+    signal: ctx.signal,
+  };
   if (opts.include !== undefined) options.include = opts.include;
   if (opts.service !== undefined) options.service = opts.service;
   if (opts.plan !== undefined) options.plan = opts.plan;
