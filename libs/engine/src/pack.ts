@@ -40,11 +40,29 @@ export class PackBuilder {
     this.size = PACK_PREFIX_LEN;
   }
 
-  /** Appends one sealed blob, given as the parts it was produced in. */
+  /**
+   * Appends one sealed blob, given as the parts it was produced in. A part that continues the
+   * previous one in the same buffer (blobs sealed back to back by a worker) extends it, so a pack
+   * is a few large parts to hash and write, not one per blob.
+   */
   add(type: BlobType, id: Buffer, sealed: readonly Uint8Array[], rawLength: number): void {
-    const length = sealed.reduce((n, p) => n + p.length, 0);
+    let length = 0;
+    for (const p of sealed) {
+      length += p.length;
+      const last = this.parts[this.parts.length - 1]!;
+      if (
+        last.buffer === p.buffer &&
+        last.byteOffset + last.byteLength === p.byteOffset &&
+        this.parts.length > 2
+      )
+        this.parts[this.parts.length - 1] = new Uint8Array(
+          last.buffer,
+          last.byteOffset,
+          last.byteLength + p.byteLength,
+        );
+      else this.parts.push(p);
+    }
     this.entries.push({ type, id, offset: this.size, length, rawLength });
-    this.parts.push(...sealed);
     this.size += length;
   }
 

@@ -358,7 +358,7 @@ async function restoreLocked(repo: Repository, opts: RestoreOptions): Promise<Re
   const ownPool = !opts.pool;
   const pool = opts.pool ?? new WorkerPool(RESTORE_WORKERS);
   const budget = new Budget(IN_FLIGHT);
-  const spanBuffers = new BufferPool(16 * 1024 * 1024);
+  const spanBuffers = new BufferPool(IN_FLIGHT);
   try {
     // Merge nearby blobs of a pack into spans (≤ MAX_SPAN) so each pack is read in few requests,
     // then decrypt each span in one worker job.
@@ -397,7 +397,7 @@ async function restoreLocked(repo: Repository, opts: RestoreOptions): Promise<Re
       try {
         // Into a buffer we own outright: its memory is transferred to the worker and back.
         const span = spanBuffers.borrow(length);
-        span.set(await repo.backend.get(packName(pack), { offset: from, length }));
+        await repo.backend.get(packName(pack), { offset: from, length, into: span });
         const writes = blobs.map((n) =>
           n.targets.map((t): SpanWrite => {
             const f = files[t.file]!;

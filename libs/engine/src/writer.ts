@@ -5,7 +5,8 @@
  * ephemeral X25519 key whose private half is dropped at once; the key itself lives only in this
  * process's memory (main thread and its workers) for the session.
  */
-import { BlobType, sealBlob } from './blob';
+import { BlobType } from './blob';
+import { SEAL_OVERHEAD_MAX, sealBlobInto } from './codec';
 import type { BlobIndex } from './blob-index';
 import { contentHash, generateX25519, keyedHash, sessionKeyFromEphemeral } from './crypto';
 import type { Manifest } from './manifest';
@@ -177,12 +178,17 @@ export class WriterSession {
     const hex = id.toString('hex');
     if (!this.index.has(id) && !this.fresh.has(hex)) {
       this.fresh.add(hex);
-      this.pack(
+      const out = Buffer.allocUnsafeSlow(data.length + SEAL_OVERHEAD_MAX);
+      const n = sealBlobInto(
+        this.sessionKey,
         BlobType.Tree,
         id,
-        [sealBlob(this.sessionKey, BlobType.Tree, id, data, this.repo.config.compressionLevel)],
-        data.length,
+        data,
+        this.repo.config.compressionLevel,
+        out,
+        0,
       );
+      this.pack(BlobType.Tree, id, [out.subarray(0, n)], data.length);
     }
     return id;
   }

@@ -16,6 +16,12 @@ export interface StoredObject {
 export interface ByteRange {
   offset: number;
   length: number;
+  /**
+   * Read into this buffer (at least `length` bytes) instead of a fresh one; the result is a view
+   * of it. Lets a caller reuse memory whose pages are already mapped (restore reads hundreds of
+   * megabytes of spans).
+   */
+  into?: Uint8Array;
 }
 
 export interface StorageBackend {

@@ -61,7 +61,8 @@ export function assertValidRange(range: ByteRange): void {
     !Number.isSafeInteger(range.offset) ||
     !Number.isSafeInteger(range.length) ||
     range.offset < 0 ||
-    range.length < 0
+    range.length < 0 ||
+    (range.into !== undefined && range.into.byteLength < range.length)
   ) {
     throw new StorageError('IO', `invalid byte range offset=${range.offset} length=${range.length}`);
   }

@@ -252,7 +252,9 @@ export class FsBackend implements StorageBackend {
       throw mapFsError(err, ctx);
     }
     try {
-      const buf = Buffer.allocUnsafe(range.length);
+      const buf = range.into
+        ? Buffer.from(range.into.buffer, range.into.byteOffset, range.length)
+        : Buffer.allocUnsafe(range.length);
       let done = 0;
       // read() may return fewer bytes than asked (network filesystems do); loop until EOF.
       while (done < range.length) {

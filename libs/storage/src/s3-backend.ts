@@ -416,7 +416,10 @@ export class S3Backend implements StorageBackend {
       readAll(await this.client.getPartialObject(this.bucket, key, range.offset, range.length)),
     );
     if (buf.length !== range.length) throw this.truncated(name, range, buf.length);
-    return buf;
+    if (!range.into) return buf;
+    const view = Buffer.from(range.into.buffer, range.into.byteOffset, range.length);
+    buf.copy(view);
+    return view;
   }
 
   private truncated(name: string, range: ByteRange, got: number): StorageError {

@@ -81,6 +81,13 @@ class Scratch {
 // ── backup ──────────────────────────────────────────────────────────────────────────────────────
 
 /**
+ * Arenas stay below the allocator's mmap threshold (1 MiB, set by the codec): freed ones are
+ * reused from the heap with their pages already mapped. Fresh mappings cost a page fault per
+ * 4 KiB, which on virtual machines was most of the time spent sealing small files.
+ */
+const ARENA_BYTES = 512 * 1024;
+
+/**
  * Output of one reply: sealed blobs appended to large buffers that are transferred (not copied)
  * to the main thread, where packs take views of them.
  */
@@ -93,7 +100,7 @@ class ArenaWriter {
   /** Room for `n` bytes: the current arena, or a new one. */
   private room(n: number): Buffer {
     if (!this.cur || this.cur.length - this.used < n) {
-      if (this.cur) this.out.arenas.push(this.cur.subarray(0, this.used));
+      if (this.cur) this.out.arenas.push(this.cur);
       this.cur = Buffer.allocUnsafeSlow(Math.max(n, this.size));
       this.used = 0;
     }
@@ -118,11 +125,10 @@ class ArenaWriter {
     this.out.blobs = this.out.blobs.filter((b) => b.chunk < chunk);
   }
 
+  /** Arenas go whole (a transfer moves a whole ArrayBuffer; copying out the used part costs more). */
   finish(): SealedBlobs {
-    if (this.cur && this.used > 0) this.out.arenas.push(this.cur.subarray(0, this.used));
+    if (this.cur && this.used > 0) this.out.arenas.push(this.cur);
     this.cur = null;
-    // Arenas are exactly their used part: transfer needs each view to own its ArrayBuffer.
-    this.out.arenas = this.out.arenas.map(ownBuffer);
     return this.out;
   }
 }
@@ -205,7 +211,7 @@ function readWhole(fd: number, expect: number): Buffer {
 function fileBatch(job: FileBatchJob): FileBatchResult {
   const s = job.session;
   const expected = job.files.reduce((n, f) => n + f.size + SEAL_OVERHEAD_MAX, 0);
-  const arena = new ArenaWriter(Math.min(Math.max(expected, 64 * 1024), 16 * 1024 * 1024));
+  const arena = new ArenaWriter(Math.min(expected, ARENA_BYTES));
   const ids: Buffer[] = [];
   const sealedHere = new Set<string>();
   const files: FileBatchResult['files'] = [];
@@ -289,7 +295,7 @@ function fileStep(job: FileStepJob): FileStepResult {
     }
     files.set(job.handle, f);
   }
-  const arena = new ArenaWriter(job.maxBytes + 64 * SEAL_OVERHEAD_MAX);
+  const arena = new ArenaWriter(ARENA_BYTES);
   const ids: Buffer[] = [];
   let bytes = 0;
   try {

@@ -34,7 +34,11 @@ export class WorkerPool {
 
   constructor(size = Math.max(1, Math.min(4, availableParallelism()))) {
     for (let i = 0; i < size; i++) {
-      const w = new Worker(join(__dirname, 'blob-worker.js'));
+      // Workers hold little JavaScript (their data lives in transferred buffers and the codec's
+      // own memory): a small young generation keeps each thread's heap from growing for nothing.
+      const w = new Worker(join(__dirname, 'blob-worker.js'), {
+        resourceLimits: { maxYoungGenerationSizeMb: 8 },
+      });
       w.on('message', (reply: JobReply) => this.onReply(i, reply));
       w.on('error', (err: Error) => this.failAll(err));
       w.unref();
