@@ -189,12 +189,18 @@ async function restoreLocked(repo: Repository, opts: RestoreOptions): Promise<Re
   const applyMeta = (path: Buffer, rel: string, node: TreeNode): void => {
     const link = node.type === 'symlink';
     if (IS_ROOT) tryMeta(rel, () => lchownSync(path, node.uid, node.gid));
-    if (!link) {
-      writeXattrs({ path }, node.xattrs, rel, warn);
-      chmodSync(path, node.mode);
-    }
+    // lsetxattr does not follow a symlink: a symlink's own attributes (trusted.*, security.*).
+    writeXattrs({ path }, node.xattrs, rel, warn);
+    if (!link) chmodSync(path, node.mode);
     setPathTimes(path, node.mtime);
   };
+
+  /**
+   * What planning changes on disk (directories, symlinks, special and empty files, removing what
+   * is in the way), done only once every tree has been read and checked: a corrupt or forged tree
+   * anywhere in the snapshot fails the restore before anything is written.
+   */
+  const ops: (() => void)[] = [];
 
   // Find the starting node for --include.
   let start: { node: TreeNode; rel: Buffer[] } = { node: body.root, rel: [] };
@@ -217,7 +223,10 @@ async function restoreLocked(repo: Repository, opts: RestoreOptions): Promise<Re
     for (const p of start.rel.slice(0, -1)) {
       assertSafeName(p);
       dir = childPath(dir, p);
-      ensureDir(dir);
+      const parent = dir;
+      ops.push(() => {
+        ensureDir(parent);
+      });
     }
   }
 
@@ -236,7 +245,7 @@ async function restoreLocked(repo: Repository, opts: RestoreOptions): Promise<Re
     if (node.hardlink !== undefined) {
       const first = linkFirst.get(node.hardlink);
       if (first !== undefined) {
-        if (!fresh) clearWay(path);
+        if (!fresh) ops.push(() => clearWay(path));
         links.push({ path, rel, first });
         return;
       }
@@ -258,7 +267,7 @@ async function restoreLocked(repo: Repository, opts: RestoreOptions): Promise<Re
     // Worker threads create the file (O_CREAT | O_NOFOLLOW, no truncation, since several may
     // write parts of it); whatever is in its place now — a symlink, a directory, or a file that
     // might be hard-linked elsewhere — is removed first, so no write lands outside the target.
-    if (!fresh) clearWay(path);
+    if (!fresh) ops.push(() => clearWay(path));
     const plan: FilePlan = {
       path,
       rel,
@@ -267,17 +276,24 @@ async function restoreLocked(repo: Repository, opts: RestoreOptions): Promise<Re
       finishedByWorker: node.content!.length === 1,
     };
     files.push(plan);
-    if (offset === 0) {
-      closeSync(openForWrite(path));
-      finishFile(plan);
-    }
+    if (offset === 0)
+      ops.push(() => {
+        closeSync(openForWrite(path));
+        finishFile(plan);
+      });
   };
 
   const planNode = async (node: TreeNode, path: Buffer, rel: string, fresh: boolean): Promise<void> => {
     throwIfAborted(opts.signal, 'restore');
     switch (node.type) {
       case 'dir': {
-        const created = fresh ? (mkdirSync(path, { mode: 0o700 }), true) : ensureDir(path);
+        // Whether ensureDir will create it (nothing is created while planning): then nothing is in
+        // the way of its entries.
+        const created = fresh || lstatSync(path, { throwIfNoEntry: false })?.isDirectory() !== true;
+        ops.push(() => {
+          if (fresh) mkdirSync(path, { mode: 0o700 });
+          else ensureDir(path);
+        });
         dirs.push({ path, rel, node });
         const tree = await readTree(repo, index, node.subtree!);
         for (const child of tree.nodes) {
@@ -288,24 +304,28 @@ async function restoreLocked(repo: Repository, opts: RestoreOptions): Promise<Re
         return;
       }
       case 'symlink':
-        if (!fresh) rmSync(path, { recursive: true, force: true });
-        symlinkSync(symlinkTargetBytes(node), path);
-        applyMeta(path, rel, node);
+        ops.push(() => {
+          if (!fresh) rmSync(path, { recursive: true, force: true });
+          symlinkSync(symlinkTargetBytes(node), path);
+          applyMeta(path, rel, node);
+        });
         symlinks++;
         return;
       case 'file':
         planFile(node, path, rel, fresh);
         return;
       default:
-        if (!fresh) clearWay(path);
-        try {
-          makeSpecial(path, node.type, node.mode, node.rdev);
-        } catch (err) {
-          warn(`${rel}: ${node.type} not restored: ${err instanceof Error ? err.message : String(err)}`);
-          return;
-        }
-        applyMeta(path, rel, node);
-        special++;
+        ops.push(() => {
+          if (!fresh) clearWay(path);
+          try {
+            makeSpecial(path, node.type, node.mode, node.rdev);
+          } catch (err) {
+            warn(`${rel}: ${node.type} not restored: ${err instanceof Error ? err.message : String(err)}`);
+            return;
+          }
+          applyMeta(path, rel, node);
+          special++;
+        });
     }
   };
 
@@ -336,6 +356,9 @@ async function restoreLocked(repo: Repository, opts: RestoreOptions): Promise<Re
     const rootPath = start.rel.reduce((at: Buffer, p) => childPath(at, p), target);
     await planNode(start.node, rootPath, start.rel.map((p) => p.toString()).join('/'), false);
   }
+  // Every tree is read and valid: now create the skeleton, in walk order (parents first).
+  for (const op of ops) op();
+  ops.length = 0;
 
   const progress: Progress = {
     phase: 'restore',
