@@ -72,19 +72,18 @@ function external(run: RunResult, rss: RssMethod): Pick<OpResult, 'wallMs' | 'pe
 // ── Vaultline ───────────────────────────────────────────────────────────────────────────────────
 
 /** The launcher the README's `npx vaultline …` runs (the CLI workspace's `bin`). */
-const VAULTLINE_BIN = resolve(__dirname, '..', '..', 'apps', 'cli', 'bin', 'vaultline.js');
+const VAULTLINE_BIN = resolve(__dirname, '..', '..', 'node_modules', '.bin', 'vaultline');
 
 /**
  * How the benchmark starts the `vaultline` command: the one place to change when the README's way
- * of running it changes. Default: the CLI's launcher `apps/cli/bin/vaultline.js` run by the Node
- * that `npm run` put on PATH (`process.execPath`), which is what `npx vaultline` ends up executing,
- * without npx's own start-up. `BENCH_VAULTLINE=<command>` runs that command instead (for example
- * `vaultline` once it is on PATH, or `node_modules/.bin/vaultline`).
+ * of running it changes. Default: `node_modules/.bin/vaultline`, the launcher the README puts on
+ * PATH (it runs the project's Node 24 with the CLI's flags). `BENCH_VAULTLINE=<command>` runs
+ * that command instead.
  */
 export function vaultlineCommand(args: string[]): { cmd: string; args: string[] } {
   const override = process.env['BENCH_VAULTLINE'];
   if (override) return { cmd: override, args };
-  return { cmd: process.execPath, args: [VAULTLINE_BIN, ...args] };
+  return { cmd: VAULTLINE_BIN, args };
 }
 
 /** What `vaultline --json` prints on failure. */
