@@ -20,7 +20,7 @@
  * default 60000), BENCH_SCALE_GIB (scale, default 5), BENCH_DROP_DATASETS=1 (delete each dataset
  * after its run, to save disk), BENCH_JSON=1 (also print JSON), BENCH_KEEP=1 (keep repositories),
  * BENCH_BORG=0 (skip borg), BENCH_NO_GNU_TIME=1 (measure RSS by polling /proc even when GNU time is
- * there), BENCH_VAULTLINE=<command> (run that instead of apps/cli/bin/vaultline.js).
+ * there), BENCH_VAULTLINE=<command> (run that instead of node_modules/.bin/vaultline).
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';

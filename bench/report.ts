@@ -410,8 +410,8 @@ export function renderReport(report: BenchReport): {
   out.push('## Notes');
   out.push('');
   out.push(
-    '- Every tool runs as its users run it: Vaultline as the `vaultline` command (`apps/cli/bin/vaultline.js` run by ' +
-      "`npm run`'s Node, which is what `npx vaultline` executes; `BENCH_VAULTLINE` overrides it), restic and borg as " +
+    '- Every tool runs as its users run it: Vaultline as the `vaultline` command on PATH (the launcher ' +
+      '`node_modules/.bin/vaultline`, as the README sets it up; `BENCH_VAULTLINE` overrides it), restic and borg as ' +
       'their CLIs. Times are wall-clock times of the whole process (process start, key derivation, repository open and ' +
       'the operation). Throughput = dataset (or restored) bytes ÷ that time, in MiB/s.',
   );

@@ -43,9 +43,16 @@ export async function restoreCommand(
     ...summary,
     snapshot,
   });
+  // Metadata the target could not take: the data is restored, the user must know what is missing.
+  for (const w of summary.warnings) ctx.out.warn(w);
+  const extra = [
+    summary.hardlinks ? `${summary.hardlinks} hard links` : '',
+    summary.special ? `${summary.special} special files` : '',
+  ].filter((x) => x !== '');
   ctx.out.info(
     `restored snapshot ${snapshot.id.slice(0, 8)} to ${target}: ${summary.files} files, ${summary.dirs} dirs, ` +
-      `${summary.symlinks} symlinks, ${humanSize(summary.bytes)}${summary.verified ? ' (verified)' : ''}`,
+      `${summary.symlinks} symlinks${extra.length ? `, ${extra.join(', ')}` : ''}, ${humanSize(summary.bytes)}` +
+      `${summary.verified ? ' (verified)' : ''}`,
   );
   return 0;
 }
