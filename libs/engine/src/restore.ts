@@ -99,8 +99,7 @@ const IN_FLIGHT = 32 * 1024 * 1024;
 /** Largest span read at once, counted both sealed and decompressed. */
 const MAX_SPAN = 4 * 1024 * 1024;
 /** Creating files waits on the file system more than on the CPU: more writers than cores. */
-const RESTORE_WORKERS =
-  Number(process.env.VL_RW ?? 0) || Math.max(4, Math.min(8, availableParallelism() * 2));
+const RESTORE_WORKERS = Math.max(4, Math.min(8, availableParallelism() * 2));
 const IS_ROOT = typeof process.getuid === 'function' && process.getuid() === 0;
 const SLASH = Buffer.from('/');
 /** At most this many warnings are listed one by one; the rest are counted. */
