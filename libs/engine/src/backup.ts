@@ -260,6 +260,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
           b.rawLength,
         );
       }
+      session.arenas.settle(sealed.arenas);
     };
     const hexIds = (ids: Uint8Array, from: number, count: number): string[] => {
       const buf = Buffer.from(ids.buffer, ids.byteOffset, ids.byteLength);
@@ -334,6 +335,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
           op: 'fileBatch',
           session: session.workerConfig(),
           files: files.map((f) => ({ path: f.abs, size: f.size })),
+          spares: session.arenas.take(4),
         });
         takeSealed(r.ids, r.sealed);
       } catch (err) {
@@ -402,7 +404,14 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       // A step sent after the file's last one finds it closed and returns an empty result.
       const step = (first: boolean): Promise<FileStepResult> =>
         pool.run(
-          { op: 'fileStep', handle, session: config, maxBytes: STEP_BYTES, ...(first ? { path: abs } : {}) },
+          {
+            op: 'fileStep',
+            handle,
+            session: config,
+            maxBytes: STEP_BYTES,
+            spares: session.arenas.take(1),
+            ...(first ? { path: abs } : {}),
+          },
           worker,
         );
       throwIfAborted(opts.signal, 'backup');
@@ -528,10 +537,13 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
             extra.hardlink = linkKey;
             const first = links.get(linkKey);
             if (first) {
-              // Another name of a file already read: same content, not read again.
+              // Another name of a file already read: same content, not read again — unless the
+              // first name could not be read (it vanished): then this name is read on its own.
+              const abs = childAbs;
+              const rel = childRel;
               track(
                 first.then((s) => {
-                  if (!s?.file) return null;
+                  if (!s?.file) return readLarge(abs, rel, fp, base, extra);
                   const [, entry] = s.file;
                   progress.filesDone++;
                   stats.totalBytes += entry[0];

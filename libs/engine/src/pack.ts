@@ -33,6 +33,8 @@ export function packName(id: string): string {
 export class PackBuilder {
   private readonly parts: Uint8Array[] = [];
   readonly entries: PackEntry[] = [];
+  /** The buffers the blobs' bytes live in (the writer recycles them once the pack is stored). */
+  readonly buffers = new Set<ArrayBufferLike>();
   size: number;
 
   constructor(readonly ephemeralPublic: Buffer) {
@@ -49,6 +51,7 @@ export class PackBuilder {
     let length = 0;
     for (const p of sealed) {
       length += p.length;
+      this.buffers.add(p.buffer);
       const last = this.parts[this.parts.length - 1]!;
       if (
         last.buffer === p.buffer &&

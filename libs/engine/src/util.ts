@@ -88,3 +88,57 @@ export class BufferPool {
     this.pooled += size;
   }
 }
+
+/**
+ * Sealing arenas on their way back to the worker threads (backup). A worker seals into an arena,
+ * transfers it here, packs take views of it; once every pack holding part of it is stored, the
+ * arena goes back to a worker with its next job instead of waiting for the garbage collector —
+ * so memory stays bounded and sealed bytes land on pages that are already mapped.
+ */
+export class ArenaRecycler {
+  private readonly refs = new Map<ArrayBufferLike, number>();
+  private readonly free: ArrayBuffer[] = [];
+  private pooled = 0;
+  constructor(
+    /** The arena sizes worth keeping (what workers allocate). */
+    private readonly sizes: ReadonlySet<number>,
+    private readonly maxPooledBytes: number,
+  ) {}
+
+  hold(buf: ArrayBufferLike): void {
+    this.refs.set(buf, (this.refs.get(buf) ?? 0) + 1);
+  }
+
+  release(buf: ArrayBufferLike): void {
+    const n = (this.refs.get(buf) ?? 1) - 1;
+    if (n > 0) this.refs.set(buf, n);
+    else {
+      this.refs.delete(buf);
+      this.keep(buf);
+    }
+  }
+
+  /** Arenas of a reply that no pack took (every blob was a duplicate) are free at once. */
+  settle(arenas: readonly Uint8Array[]): void {
+    for (const a of arenas) if (!this.refs.has(a.buffer)) this.keep(a.buffer);
+  }
+
+  private keep(buf: ArrayBufferLike): void {
+    if (
+      !(buf instanceof ArrayBuffer) ||
+      buf.byteLength === 0 ||
+      !this.sizes.has(buf.byteLength) ||
+      this.pooled + buf.byteLength > this.maxPooledBytes
+    )
+      return;
+    this.free.push(buf);
+    this.pooled += buf.byteLength;
+  }
+
+  /** Up to `n` free arenas for a job (transferred with it: the caller must not keep them). */
+  take(n: number): ArrayBuffer[] {
+    const out = this.free.splice(Math.max(0, this.free.length - n));
+    for (const b of out) this.pooled -= b.byteLength;
+    return out;
+  }
+}

@@ -15,7 +15,8 @@ import { PackBuilder, packName } from './pack';
 import type { IndexFileBody, Repository } from './repository';
 import { SNAPSHOT_VERSION, type SnapshotBody, type SnapshotHeader, type SnapshotInfo } from './snapshot';
 import type { ChunkerParams } from './chunker';
-import { BufferPool, Budget } from './util';
+import { ArenaRecycler, BufferPool, Budget } from './util';
+import { ARENA_SIZES } from './workers/protocol';
 import { buildKnownSet, type KnownSet } from './known-set';
 import type { WorkerPool } from './workers/pool';
 import type { SessionConfig } from './workers/protocol';
@@ -44,6 +45,8 @@ export class WriterSession {
   };
   private readonly inFlight = new Budget(IN_FLIGHT_BYTES);
   private readonly buffers = new BufferPool(IN_FLIGHT_BYTES);
+  /** Sealing arenas of the worker threads, back to them once their packs are stored. */
+  readonly arenas = new ArenaRecycler(ARENA_SIZES, 20 * 1024 * 1024);
   private readonly uploads = new Budget(CONCURRENT_UPLOADS);
   private readonly pending = new Set<Promise<void>>();
   private unindexed: IndexFileBody['packs'] = [];
@@ -201,7 +204,10 @@ export class WriterSession {
   private pack(type: BlobType, id: Buffer, sealed: readonly Uint8Array[], rawLength: number): void {
     let b = this.packers[type];
     if (!b) b = this.packers[type] = new PackBuilder(Buffer.from(this.eph, 'base64'));
+    // The pack holds each buffer once, however many of its blobs live there.
+    const fresh = new Set(sealed.map((p) => p.buffer).filter((buf) => !b.buffers.has(buf)));
     b.add(type, id, sealed, rawLength);
+    for (const buf of fresh) this.arenas.hold(buf);
     this.stats.blobsAdded++;
     if (b.size >= this.repo.config.packSize) this.flushPack(type);
   }
@@ -224,6 +230,7 @@ export class WriterSession {
           blobs: b.entries.map((e) => [e.type, e.id.toString('hex'), e.offset, e.length, e.rawLength]),
         });
       } finally {
+        for (const buf of b.buffers) this.arenas.release(buf);
         this.uploads.give(1);
         this.queuedPacks--;
         for (const wake of this.packDone.splice(0)) wake();

@@ -15,7 +15,6 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <dlfcn.h>
-#include <malloc.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -327,21 +326,7 @@ static napi_value gear_cut(napi_env env, napi_callback_info info) {
   return result;
 }
 
-/*
- * glibc raises its mmap threshold to the size of every large block freed, up to 32 MiB, after
- * which the engine's multi-megabyte buffers (pack parts, read windows, spans) come from the
- * per-thread heaps and fragment them: hundreds of MiB of RSS that never shrink. A fixed threshold
- * keeps blocks of 1 MiB and more in their own mappings, returned to the system when freed.
- */
-static void tune_allocator(void) {
-  static int done;
-  if (done) return;
-  done = 1;
-  mallopt(M_MMAP_THRESHOLD, 1 << 20);
-}
-
 NAPI_MODULE_INIT(/* env, exports */) {
-  tune_allocator();
   if (!zstd_load()) {
     napi_value no;
     napi_get_boolean(env, false, &no);

@@ -38,6 +38,7 @@ import type {
   SpanWrite,
   WirePath,
 } from './protocol';
+import { SMALL_ARENA_BYTES, STEP_ARENA_BYTES } from './protocol';
 
 const port = parentPort;
 if (!port) throw new Error('blob-worker must run as a worker thread');
@@ -81,11 +82,32 @@ class Scratch {
 // ── backup ──────────────────────────────────────────────────────────────────────────────────────
 
 /**
- * Arenas stay below the allocator's mmap threshold (1 MiB, set by the codec): freed ones are
- * reused from the heap with their pages already mapped. Fresh mappings cost a page fault per
- * 4 KiB, which on virtual machines was most of the time spent sealing small files.
+ * Arenas come back from the main thread once their packs are stored (`spares`), so sealing
+ * writes to pages that are already mapped: fresh mappings cost a page fault per 4 KiB, which on
+ * virtual machines was much of the time spent sealing.
  */
-const ARENA_BYTES = 512 * 1024;
+const spareArenas = new Map<number, Buffer[]>();
+const MAX_SPARE_BYTES = 10 * 1024 * 1024;
+let spareBytes = 0;
+
+function keepSpares(spares: readonly ArrayBuffer[] | undefined): void {
+  for (const ab of spares ?? []) {
+    if (spareBytes + ab.byteLength > MAX_SPARE_BYTES) continue;
+    let list = spareArenas.get(ab.byteLength);
+    if (!list) spareArenas.set(ab.byteLength, (list = []));
+    list.push(Buffer.from(ab));
+    spareBytes += ab.byteLength;
+  }
+}
+
+function newArena(size: number): Buffer {
+  const spare = spareArenas.get(size)?.pop();
+  if (spare) {
+    spareBytes -= size;
+    return spare;
+  }
+  return Buffer.allocUnsafeSlow(size);
+}
 
 /**
  * Output of one reply: sealed blobs appended to large buffers that are transferred (not copied)
@@ -101,7 +123,7 @@ class ArenaWriter {
   private room(n: number): Buffer {
     if (!this.cur || this.cur.length - this.used < n) {
       if (this.cur) this.out.arenas.push(this.cur);
-      this.cur = Buffer.allocUnsafeSlow(Math.max(n, this.size));
+      this.cur = n <= this.size ? newArena(this.size) : Buffer.allocUnsafeSlow(n);
       this.used = 0;
     }
     return this.cur;
@@ -209,9 +231,11 @@ function readWhole(fd: number, expect: number): Buffer {
 }
 
 function fileBatch(job: FileBatchJob): FileBatchResult {
+  keepSpares(job.spares);
   const s = job.session;
   const expected = job.files.reduce((n, f) => n + f.size + SEAL_OVERHEAD_MAX, 0);
-  const arena = new ArenaWriter(Math.min(expected, ARENA_BYTES));
+  // A batch smaller than an arena gets its own exact-size buffer (not recycled, never wasted).
+  const arena = new ArenaWriter(expected < SMALL_ARENA_BYTES / 4 ? expected : SMALL_ARENA_BYTES);
   const ids: Buffer[] = [];
   const sealedHere = new Set<string>();
   const files: FileBatchResult['files'] = [];
@@ -262,6 +286,7 @@ function closeFile(handle: string, max: number): void {
 }
 
 function fileStep(job: FileStepJob): FileStepResult {
+  keepSpares(job.spares);
   const s = job.session;
   const { max } = s.chunker;
   const empty: FileStepResult = {
@@ -295,7 +320,7 @@ function fileStep(job: FileStepJob): FileStepResult {
     }
     files.set(job.handle, f);
   }
-  const arena = new ArenaWriter(ARENA_BYTES);
+  const arena = new ArenaWriter(STEP_ARENA_BYTES);
   const ids: Buffer[] = [];
   let bytes = 0;
   try {

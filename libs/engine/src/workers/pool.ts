@@ -75,7 +75,9 @@ export class WorkerPool {
     return new Promise<unknown>((resolve, reject) => {
       this.pending.set(seq, { resolve, reject });
       const transfer =
-        job.op === 'fileStep' || job.op === 'fileBatch' ? [] : [job.data.buffer as ArrayBuffer];
+        job.op === 'fileStep' || job.op === 'fileBatch'
+          ? (job.spares ?? [])
+          : [job.data.buffer as ArrayBuffer];
       this.workers[worker]!.postMessage({ seq, job }, transfer);
     });
   }

@@ -84,6 +84,15 @@ export interface SessionConfig {
 }
 
 /**
+ * Sizes of the arenas workers seal into: small files' batches, and large files' steps (room for
+ * an 8 MiB step and the chunk that crosses its end is made by a second arena). Arenas of these
+ * sizes travel back to the workers for reuse (`spares`).
+ */
+export const SMALL_ARENA_BYTES = 512 * 1024;
+export const STEP_ARENA_BYTES = 9 * 1024 * 1024;
+export const ARENA_SIZES: ReadonlySet<number> = new Set([SMALL_ARENA_BYTES, STEP_ARENA_BYTES]);
+
+/**
  * Sealed blobs of one reply, back to back in a few large buffers (arenas), so a reply carries a
  * handful of transferables whatever the number of blobs.
  */
@@ -112,6 +121,8 @@ export interface FileStepJob {
   session: SessionConfig;
   maxBytes: number;
   abort?: boolean;
+  /** Arenas to reuse (transferred). */
+  spares?: ArrayBuffer[];
 }
 
 export interface FileStepResult {
@@ -135,6 +146,8 @@ export interface FileBatchJob {
   op: 'fileBatch';
   session: SessionConfig;
   files: { path: WirePath; size: number }[];
+  /** Arenas to reuse (transferred). */
+  spares?: ArrayBuffer[];
 }
 
 export interface FileBatchResult {
