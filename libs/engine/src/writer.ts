@@ -46,7 +46,7 @@ export class WriterSession {
   private readonly inFlight = new Budget(IN_FLIGHT_BYTES);
   private readonly buffers = new BufferPool(IN_FLIGHT_BYTES);
   /** Sealing arenas of the worker threads, back to them once their packs are stored. */
-  readonly arenas = new ArenaRecycler(ARENA_SIZES, 20 * 1024 * 1024);
+  readonly arenas = new ArenaRecycler(ARENA_SIZES, 40 * 1024 * 1024);
   private readonly uploads = new Budget(CONCURRENT_UPLOADS);
   private readonly pending = new Set<Promise<void>>();
   private unindexed: IndexFileBody['packs'] = [];

@@ -87,7 +87,7 @@ class Scratch {
  * virtual machines was much of the time spent sealing.
  */
 const spareArenas = new Map<number, Buffer[]>();
-const MAX_SPARE_BYTES = 10 * 1024 * 1024;
+const MAX_SPARE_BYTES = 20 * 1024 * 1024;
 let spareBytes = 0;
 
 function keepSpares(spares: readonly ArrayBuffer[] | undefined): void {
@@ -160,7 +160,11 @@ function ownBuffer(p: Uint8Array): Uint8Array {
   return p.byteOffset === 0 && p.byteLength === p.buffer.byteLength ? p : new Uint8Array(p);
 }
 
-/** Chunks `data`, appends every id to `ids` and seals the chunks that are new. */
+/**
+ * Chunks `data`, appends every id to `ids` and seals the chunks that are new. Stops before a chunk
+ * that would take the total past `maxBytes` (so a step's output fits one step arena); `full`
+ * says it stopped for that reason.
+ */
 function chunkAndSeal(
   s: SessionConfig,
   data: Buffer,
@@ -169,7 +173,9 @@ function chunkAndSeal(
   sealedHere: Set<string>,
   arena: ArenaWriter,
   maxBytes = Infinity,
-): number {
+  /** Bytes this step already took: then even the first chunk here must fit. */
+  started = false,
+): { pos: number; full: boolean } {
   const chunker = chunkerFor(s);
   const known = new Uint8Array(s.known);
   const set = { table: s.known, mask: s.knownMask };
@@ -177,8 +183,9 @@ function chunkAndSeal(
   const key = Buffer.from(s.key.buffer, s.key.byteOffset, s.key.byteLength);
   const { max } = s.chunker;
   let pos = 0;
-  while ((data.length - pos >= max || (end && pos < data.length)) && pos < maxBytes) {
+  while (data.length - pos >= max || (end && pos < data.length)) {
     const len = chunker.cut(data, pos, data.length);
+    if (pos + len > maxBytes && (pos > 0 || started)) return { pos, full: true };
     const piece = data.subarray(pos, pos + len);
     const id = keyedHash(idKey, piece);
     ids.push(id);
@@ -191,7 +198,7 @@ function chunkAndSeal(
     }
     pos += len;
   }
-  return pos;
+  return { pos, full: false };
 }
 
 function statOf(fd: number): ReadStat {
@@ -332,10 +339,20 @@ function fileStep(job: FileStepJob): FileStepResult {
         if (!f.eof && f.filled < max) continue;
       }
       const data = f.window.subarray(0, f.filled);
-      const pos = chunkAndSeal(s, data, f.eof, ids, f.sealed, arena, job.maxBytes - bytes);
+      const { pos, full } = chunkAndSeal(
+        s,
+        data,
+        f.eof,
+        ids,
+        f.sealed,
+        arena,
+        job.maxBytes - bytes,
+        bytes > 0,
+      );
       bytes += pos;
       f.window.copyWithin(0, pos, f.filled);
       f.filled -= pos;
+      if (full) break;
     }
   } catch (err) {
     closeFile(job.handle, max);
