@@ -2,7 +2,7 @@
  * Engine integration: real repositories on a real filesystem and on a real S3-protocol server
  * (s3rver, started here), real files, real worker threads.
  */
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import {
@@ -20,7 +20,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import { FsBackend, openBackend, type StorageBackend } from '@vaultline/storage';
+import { FsBackend, type StorageBackend } from '@vaultline/storage';
 import {
   Repository,
   WriterSession,
@@ -45,7 +45,7 @@ import {
   snapshotOf,
   tempDir,
 } from '../support/fixtures';
-import { startS3Server, type S3TestServer } from '../support/s3server';
+import { repositoryBackends } from '../support/backends';
 
 const SMALL_CHUNKS = { min: 16 * 1024, avg: 64 * 1024, max: 256 * 1024 };
 
@@ -55,21 +55,7 @@ async function dirSize(backend: StorageBackend, prefix: string): Promise<number>
   return n;
 }
 
-let s3: S3TestServer;
-before(async () => {
-  s3 = await startS3Server({ buckets: ['vaultline-test'] });
-});
-after(async () => {
-  await s3.stop();
-});
-
-const backends: { name: string; open(dir: string, label: string): Promise<StorageBackend> }[] = [
-  { name: 'filesystem', open: (dir) => FsBackend.open(join(dir, 'repo'), { create: true }) },
-  {
-    name: 's3',
-    open: (_dir, label) => openBackend(`s3://vaultline-test/${label}`, s3.env, { create: true }),
-  },
-];
+const backends = repositoryBackends('vaultline-test');
 
 for (const kind of backends) {
   describe(`backup → restore on ${kind.name}`, () => {

@@ -32,7 +32,7 @@ import {
 } from 'node:fs';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
-import { FsBackend, openBackend, type StorageBackend } from '@vaultline/storage';
+import { FsBackend, type StorageBackend } from '@vaultline/storage';
 import {
   Repository,
   WorkerPool,
@@ -47,7 +47,7 @@ import {
 } from '@vaultline/engine';
 import * as native from '@vaultline/native';
 import { PASSWORD, TEST_KDF, initFsRepo, tempDir } from '../support/fixtures';
-import { startS3Server, type S3TestServer } from '../support/s3server';
+import { repositoryBackends } from '../support/backends';
 
 const IS_ROOT = process.getuid?.() === 0;
 const MiB = 1024 * 1024;
@@ -333,21 +333,7 @@ async function makeEdgeSource(src: string, work: string): Promise<Features> {
 
 // ── backends ─────────────────────────────────────────────────────────────────────────────────────
 
-let s3: S3TestServer;
-before(async () => {
-  s3 = await startS3Server({ buckets: ['vaultline-fidelity'] });
-});
-after(async () => {
-  await s3.stop();
-});
-
-const backends: { name: string; open(dir: string, label: string): Promise<StorageBackend> }[] = [
-  { name: 'filesystem', open: (dir) => FsBackend.open(join(dir, 'repo'), { create: true }) },
-  {
-    name: 's3',
-    open: (_dir, label) => openBackend(`s3://vaultline-fidelity/${label}`, s3.env, { create: true }),
-  },
-];
+const backends = repositoryBackends('vaultline-fidelity');
 
 const EXCLUDED = (rel: string): boolean => rel === 'excluded' || rel.startsWith('excluded/');
 
