@@ -4,7 +4,7 @@
  * CLI's own; the behaviour tests need the engine's BackupOptions dryRun / oneFileSystem / only /
  * stdin (until they land those fail: the engine ignores the options it does not know).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -19,37 +19,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
-
-const ROOT = path.resolve(__dirname, '../../..');
-const BIN = path.join(ROOT, 'apps/cli/bin/vaultline.js');
-const NODE = existsSync(path.join(ROOT, 'node_modules/.bin/node'))
-  ? path.join(ROOT, 'node_modules/.bin/node')
-  : process.execPath;
-
-type Env = Record<string, string | undefined>;
-
-interface RunResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(args: string[], env: Env, input?: Buffer): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(NODE, [BIN, ...args], { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-    child.stdin.on('error', () => undefined); // a command that never reads stdin
-    child.stdin.end(input ?? Buffer.alloc(0));
-  });
-}
-
-const show = (args: string[], r: RunResult): string =>
-  `vaultline ${args.join(' ')} → ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
+import { baseEnv, describeRun, runCli, type Env, type RunResult } from '../support/cli-runner';
 
 interface SnapshotDoc {
   dryRun?: boolean;
@@ -72,12 +42,8 @@ class Box {
   readonly env: Env;
 
   constructor() {
-    const env: Env = {};
-    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('VAULTLINE_')) env[k] = v;
     this.env = {
-      ...env,
-      VAULTLINE_KDF_MEMORY_KIB: '1024',
-      VAULTLINE_KDF_PASSES: '1',
+      ...baseEnv(),
       VAULTLINE_REPO: this.repo,
       VAULTLINE_PASSWORD: 'flags-test-password',
     };
@@ -94,12 +60,12 @@ class Box {
   }
 
   vl(args: string[], input?: Buffer): Promise<RunResult> {
-    return run(args, this.env, input);
+    return runCli(args, this.env, { input });
   }
 
   async ok(args: string[], input?: Buffer): Promise<RunResult> {
-    const r = await run(args, this.env, input);
-    assert.equal(r.code, 0, show(args, r));
+    const r = await runCli(args, this.env, { input });
+    assert.equal(r.code, 0, describeRun(args, r));
     return r;
   }
 
@@ -163,7 +129,7 @@ describe('vaultline backup flags', () => {
     for (const [args, pattern] of cases) {
       const r = await b.vl(args);
       const expected = /cannot read/.test(pattern.source) ? 1 : 2;
-      assert.equal(r.code, expected, show(args, r));
+      assert.equal(r.code, expected, describeRun(args, r));
       const lines = r.stderr.split('\n').filter((l) => l !== '');
       assert.equal(lines.length, 1, r.stderr);
       assert.match(lines[0]!, pattern);

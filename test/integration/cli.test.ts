@@ -3,7 +3,7 @@
  * against repositories in its own temporary folders. Argon2 is kept cheap through
  * VAULTLINE_KDF_MEMORY_KIB / VAULTLINE_KDF_PASSES.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import {
   existsSync,
   lstatSync,
@@ -25,13 +25,8 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startS3Server } from '../support/s3server';
+import { ROOT, baseEnv, describeRun, runCli, runFile, type Env, type RunResult } from '../support/cli-runner';
 import { EXIT_CODES } from '../../apps/cli/src/errors';
-
-const ROOT = path.resolve(__dirname, '../../..');
-const BIN = path.join(ROOT, 'apps/cli/bin/vaultline.js');
-const NODE = existsSync(path.join(ROOT, 'node_modules/.bin/node'))
-  ? path.join(ROOT, 'node_modules/.bin/node')
-  : process.execPath;
 
 const PASSWORD = 'correct horse 🐎 battery';
 
@@ -43,49 +38,6 @@ function spawnSyncSafe(command: string): boolean {
   } catch {
     return false;
   }
-}
-
-type Env = Record<string, string | undefined>;
-
-interface RunResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** The inherited environment without any VAULTLINE_* setting, plus cheap Argon2. */
-function baseEnv(): Env {
-  const env: Env = {};
-  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('VAULTLINE_')) env[k] = v;
-  env.VAULTLINE_KDF_MEMORY_KIB = '1024';
-  env.VAULTLINE_KDF_PASSES = '1';
-  return env;
-}
-
-function run(args: string[], env: Env, onSpawn?: (child: ChildProcess) => void): Promise<RunResult> {
-  return runFile(NODE, [BIN, ...args], env, onSpawn);
-}
-
-function runFile(
-  file: string,
-  args: string[],
-  env: Env,
-  onSpawn?: (child: ChildProcess) => void,
-): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(file, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    onSpawn?.(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s));
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout, stderr }));
-  });
-}
-
-function describeRun(args: string[], r: RunResult): string {
-  return `vaultline ${args.join(' ')} → ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`;
 }
 
 /** Exactly one stderr line, `vaultline: …`, matching `pattern`. */
@@ -143,12 +95,12 @@ class Sandbox {
   }
 
   async vl(args: string[], env: Env = this.env): Promise<RunResult> {
-    return run(args, env);
+    return runCli(args, env);
   }
 
   /** Runs and asserts exit 0. */
   async ok(args: string[], env: Env = this.env): Promise<RunResult> {
-    const r = await run(args, env);
+    const r = await runCli(args, env);
     assert.equal(r.code, 0, describeRun(args, r));
     return r;
   }
@@ -828,17 +780,19 @@ describe('vaultline CLI', () => {
     const box = sandbox();
     await box.init();
     const marker = box.path('asked');
-    const r = await run(
+    const r = await runCli(
       ['snapshots', '--password-command', `exec 2>/dev/null; touch '${marker}'; sleep 5; echo x`],
       { ...box.env, VAULTLINE_PASSWORD: undefined },
-      (child) => {
-        const poll = setInterval(() => {
-          if (existsSync(marker)) {
-            clearInterval(poll);
-            child.kill('SIGINT');
-          }
-        }, 20);
-        child.on('exit', () => clearInterval(poll));
+      {
+        onSpawn: (child) => {
+          const poll = setInterval(() => {
+            if (existsSync(marker)) {
+              clearInterval(poll);
+              child.kill('SIGINT');
+            }
+          }, 20);
+          child.on('exit', () => clearInterval(poll));
+        },
       },
     );
     assert.equal(r.code, 130, describeRun(['snapshots'], r));

@@ -26,14 +26,11 @@ import {
   WriterSession,
   backup,
   check,
-  encodeTree,
   exportWriterKey,
   forget,
   parseWriterKey,
   prune,
   restore,
-  type TreeNode,
-  type Manifest,
 } from '@vaultline/engine';
 import {
   PASSWORD,
@@ -46,6 +43,7 @@ import {
   tempDir,
 } from '../support/fixtures';
 import { repositoryBackends } from '../support/backends';
+import { forge } from '../support/forge';
 
 const SMALL_CHUNKS = { min: 16 * 1024, avg: 64 * 1024, max: 256 * 1024 };
 
@@ -363,65 +361,7 @@ describe('engine behaviour (filesystem repository)', () => {
       const t = tempDir('unsafe');
       try {
         const repo = await initFsRepo(join(t.path, 'repo'));
-        const { index } = await repo.loadIndex();
-        const { WorkerPool } = await import('@vaultline/engine');
-        const pool = new WorkerPool(1);
-        const session = new WriterSession(repo, index, pool);
-        const content = Buffer.from('pwned');
-        const id = session.id(content);
-        await session.addData(id, new Uint8Array(content));
-        const node: TreeNode = {
-          name: evil,
-          type: 'file',
-          mode: 0o644,
-          mtime: '0',
-          uid: 0,
-          gid: 0,
-          size: 5,
-          content: [id.toString('hex')],
-        };
-        const tree = session.addTree(encodeTree({ nodes: [node] })).toString('hex');
-        await session.finish();
-        const root: TreeNode = {
-          name: '.',
-          type: 'dir',
-          mode: 0o755,
-          mtime: '0',
-          uid: 0,
-          gid: 0,
-          subtree: tree,
-        };
-        const manifest: Manifest = { files: {}, trees: [tree] };
-        const stats = {
-          files: 1,
-          dirs: 0,
-          totalBytes: 5,
-          bytesRead: 5,
-          bytesAdded: 0,
-          blobsAdded: 0,
-          filesNew: 1,
-          filesChanged: 0,
-          filesUnmodified: 0,
-          errors: 0,
-          durationMs: 0,
-        };
-        await session.commitSnapshot(
-          manifest,
-          { tree, root, paths: ['/'], errors: [] },
-          {
-            time: new Date().toISOString(),
-            host: 'evil',
-            service: null,
-            plan: null,
-            tags: [],
-            arch: 'x86_64',
-            parent: null,
-            writer: 'writer-key',
-            sourceFp: 'x',
-            stats,
-          },
-        );
-        await pool.close();
+        await forge(repo, (file) => [file(evil, 'pwned')]);
         const target = join(t.path, 'target', 'inner');
         await assert.rejects(
           restore(repo, { snapshot: 'latest', target }),

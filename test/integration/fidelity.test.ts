@@ -33,20 +33,10 @@ import {
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { FsBackend, type StorageBackend } from '@vaultline/storage';
-import {
-  Repository,
-  WorkerPool,
-  WriterSession,
-  backup,
-  check,
-  encodeTree,
-  restore,
-  type Manifest,
-  type RestoreResult,
-  type TreeNode,
-} from '@vaultline/engine';
+import { Repository, backup, check, restore, type RestoreResult } from '@vaultline/engine';
 import * as native from '@vaultline/native';
 import { PASSWORD, TEST_KDF, initFsRepo, tempDir } from '../support/fixtures';
+import { forge } from '../support/forge';
 import { repositoryBackends } from '../support/backends';
 
 const IS_ROOT = process.getuid?.() === 0;
@@ -601,76 +591,6 @@ describe('a format-1 repository (test/fixtures/repo-v1)', () => {
 });
 
 // ── forged trees ─────────────────────────────────────────────────────────────────────────────────
-
-/** Commits a snapshot whose root tree is `nodes(fileNode)`, as a writer-key holder could. */
-async function forge(
-  repo: Repository,
-  build: (
-    file: (name: string, content: string, extra?: Partial<TreeNode>) => TreeNode,
-    dir: (name: string, nodes: TreeNode[]) => TreeNode,
-  ) => TreeNode[],
-): Promise<void> {
-  const { index } = await repo.loadIndex();
-  const pool = new WorkerPool(1);
-  try {
-    const session = new WriterSession(repo, index, pool);
-    const pending: Promise<void>[] = [];
-    const meta = { mode: 0o644, mtime: '0', uid: 0, gid: 0 };
-    const file = (name: string, content: string, extra: Partial<TreeNode> = {}): TreeNode => {
-      const bytes = Buffer.from(content);
-      const id = session.id(bytes);
-      pending.push(session.addData(id, new Uint8Array(bytes)));
-      return { name, type: 'file', ...meta, size: bytes.length, content: [id.toString('hex')], ...extra };
-    };
-    const dir = (name: string, nodes: TreeNode[]): TreeNode => ({
-      name,
-      type: 'dir',
-      ...meta,
-      mode: 0o755,
-      subtree: session.addTree(encodeTree({ nodes })).toString('hex'),
-    });
-    const nodes = build(file, dir);
-    await Promise.all(pending);
-    const tree = session.addTree(encodeTree({ nodes })).toString('hex');
-    await session.finish();
-    const manifest: Manifest = { files: {}, trees: [tree] };
-    await session.commitSnapshot(
-      manifest,
-      {
-        tree,
-        root: { name: '.', type: 'dir', ...meta, mode: 0o755, subtree: tree },
-        paths: ['/'],
-        errors: [],
-      },
-      {
-        time: new Date().toISOString(),
-        host: 'forger',
-        service: null,
-        plan: null,
-        tags: [],
-        arch: 'x86_64',
-        parent: null,
-        writer: 'writer-key',
-        sourceFp: 'x',
-        stats: {
-          files: 0,
-          dirs: 0,
-          totalBytes: 0,
-          bytesRead: 0,
-          bytesAdded: 0,
-          blobsAdded: 0,
-          filesNew: 0,
-          filesChanged: 0,
-          filesUnmodified: 0,
-          errors: 0,
-          durationMs: 0,
-        },
-      },
-    );
-  } finally {
-    await pool.close();
-  }
-}
 
 /** Every path below `root` (shown), to prove nothing was written. */
 function listAll(root: string): string[] {
