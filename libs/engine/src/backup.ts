@@ -17,8 +17,13 @@ import { EngineError, throwIfAborted } from './errors';
 import { readXattrs } from './fsmeta';
 import { pathKey } from './keys';
 import { Lock, type LockTiming } from './locks';
-import { pathFingerprint, type Manifest, type ManifestFile } from './manifest';
-import { openJson, verifyContentName } from './meta';
+import {
+  loadManifestChain,
+  pathFingerprint,
+  type LoadedManifest,
+  type Manifest,
+  type ManifestFile,
+} from './manifest';
 import type { Repository } from './repository';
 import { normalizeArch, type SnapshotInfo, type SourceError } from './snapshot';
 import { assertSafeName, encodeTree, nameFields, type NodeType, type TreeNode } from './tree';
@@ -205,8 +210,12 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     const service = opts.service ?? null;
     const plan = opts.plan ?? null;
     const { index } = await repo.loadIndex();
-    const parent = await findParent(repo, opts.parent, { service, plan, host, sourceFp });
-    const parentFiles = parent ? await loadManifest(repo, parent.manifest) : null;
+    let parent = await findParent(repo, opts.parent, { service, plan, host, sourceFp });
+    const parentManifest = parent ? await loadParentManifest(repo, parent) : null;
+    // A parent whose manifest is damaged (check reports it) is no parent: this backup reads
+    // everything and stores a whole manifest, so the next ones build on something sound.
+    if (!parentManifest) parent = null;
+    const parentFiles = parentManifest?.manifest ?? null;
     const excluder = new Excluder(opts.excludes ?? []);
 
     const progress: Progress = { phase: 'scan', filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 };
@@ -696,8 +705,6 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     // Files are read concurrently; record their errors in a stable order.
     errors.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
 
-    // Nothing changed at all: share the parent's manifest instead of storing an identical one.
-    const sameManifest = parent && parentFiles && sameManifests(parentFiles, manifest);
     const snapshot = await session.commitSnapshot(
       manifest,
       { tree: rootDir.tree, root: rootNode, paths: [source], errors },
@@ -719,7 +726,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
           durationMs: Date.now() - started,
         },
       },
-      sameManifest ? parent.manifest : undefined,
+      parent && parentManifest ? { id: parent.manifest, ...parentManifest } : undefined,
     );
     progress.phase = 'done';
     delete progress.current;
@@ -743,21 +750,6 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
 }
 
 /** Same files with the same chunks, same trees: compared without serialising either. */
-function sameManifests(a: Manifest, b: Manifest): boolean {
-  if (a.trees.length !== b.trees.length || a.trees.some((t, i) => t !== b.trees[i])) return false;
-  const ak = Object.keys(a.files);
-  const bk = Object.keys(b.files);
-  if (ak.length !== bk.length) return false;
-  for (const k of ak) {
-    const x = a.files[k]!;
-    const y = b.files[k];
-    if (!y || x[0] !== y[0] || x[1] !== y[1] || x[2] !== y[2] || x[3] !== y[3] || x[4].length !== y[4].length)
-      return false;
-    for (let i = 0; i < x[4].length; i++) if (x[4][i] !== y[4][i]) return false;
-  }
-  // Key order is part of the stored bytes.
-  return ak.every((k, i) => k === bk[i]);
-}
 
 /** Chunks a stream on this thread (the worker threads seal); returns its size and chunk ids. */
 async function readStream(
@@ -837,6 +829,15 @@ function scan(abs: Buffer, rel: string, excluder: Excluder, p: Progress): void {
   }
 }
 
+async function loadParentManifest(repo: Repository, parent: SnapshotInfo): Promise<LoadedManifest | null> {
+  try {
+    return await loadManifestChain(repo, parent.manifest);
+  } catch (err) {
+    if (err instanceof EngineError && err.code === 'CORRUPT') return null;
+    throw err;
+  }
+}
+
 async function findParent(
   repo: Repository,
   parent: string | undefined,
@@ -848,11 +849,4 @@ async function findParent(
   return (
     all.find((s) => s.service === key.service && s.plan === key.plan && s.sourceFp === key.sourceFp) ?? null
   );
-}
-
-export async function loadManifest(repo: Repository, id: string): Promise<Manifest> {
-  const name = `manifests/${id}`;
-  const bytes = await repo.backend.get(name);
-  verifyContentName(id, bytes, name);
-  return openJson<Manifest>(repo.keys.metaKey, 'manifest', bytes, name);
 }

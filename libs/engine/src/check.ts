@@ -10,11 +10,10 @@
 import { createHash } from 'node:crypto';
 import { type BlobType, openBlob } from './blob';
 import { BlobIndex } from './blob-index';
-import { loadManifest } from './backup';
 import { contentHash } from './crypto';
 import { EngineError } from './errors';
 import { withLock, type LockTiming } from './locks';
-import { manifestRefs } from './manifest';
+import { loadManifestChain, manifestRefs, type StoredManifest } from './manifest';
 import { packName, readPackHeader } from './pack';
 import { collectRefs, readTree } from './reader';
 import type { Repository } from './repository';
@@ -90,12 +89,15 @@ async function checkLocked(repo: Repository, opts: CheckOptions): Promise<CheckR
   const snapshotNames = await repo.listNames('snapshots/');
   const visitedTrees = new Set<string>();
   let snapshots = 0;
+  const manifests = new Map<string, StoredManifest>();
   for (const name of snapshotNames) {
     const id = name.slice('snapshots/'.length);
     try {
       const info = await repo.readSnapshotInfo(id, { fresh: true });
       snapshots++;
-      const manifest = await loadManifest(repo, info.manifest);
+      const { manifest, bases } = await loadManifestChain(repo, info.manifest, manifests);
+      if (bases.join() !== (info.manifestBases ?? []).join())
+        errors.push(`snapshot ${id.slice(0, 8)}: its manifest's chain of bases is not the one it records`);
       const listed = new Set(manifestRefs(manifest));
       for (const ref of listed) {
         if (!index.has(Buffer.from(ref, 'hex')))

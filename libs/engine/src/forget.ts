@@ -10,7 +10,8 @@
  * minus D. A snapshot kept by any rule is kept. Buckets use UTC; weeks are ISO weeks.
  */
 import { EngineError } from './errors';
-import { withLock, type LockTiming } from './locks';
+import { listLocks, withLock, type LockTiming } from './locks';
+import { manifestsOf } from './manifest';
 import type { Repository } from './repository';
 import type { SnapshotInfo } from './snapshot';
 import { mapLimit } from './util';
@@ -239,15 +240,22 @@ export async function forget(repo: Repository, opts: ForgetOptions): Promise<For
       if (!opts.dryRun) {
         // Snapshots first, manifests second: a crash in between leaves an orphan manifest (prune
         // removes it), never a snapshot whose manifest is gone. Unchanged backups share their
-        // parent's manifest, so only manifests no remaining snapshot uses are deleted.
+        // parent's manifest and later ones may be deltas of it, so only manifests no remaining
+        // snapshot uses, directly or as a base, are deleted — and none while a backup runs: it
+        // may have read a dropped snapshot as its parent and be writing a delta of that manifest
+        // (such orphans wait for prune, which runs alone).
         const dropped = decisions.filter((d) => !d.keep);
         const droppedIds = new Set(dropped.map((d) => d.snapshot.id));
         await mapLimit(dropped, 8, (d) => repo.backend.delete(`snapshots/${d.snapshot.id}`));
-        const stillUsed = new Set(
-          (await repo.listSnapshots()).filter((s) => !droppedIds.has(s.id)).map((s) => s.manifest),
+        const remaining = (await repo.listSnapshots()).filter((s) => !droppedIds.has(s.id));
+        const stillUsed = new Set(remaining.flatMap(manifestsOf));
+        const backupRunning = (await listLocks(repo.backend, opts.lockTiming)).some(
+          (l) => !l.stale && l.operation === 'backup',
         );
-        const orphans = new Set(dropped.map((d) => d.snapshot.manifest).filter((m) => !stillUsed.has(m)));
-        await mapLimit([...orphans], 8, (m) => repo.backend.delete(`manifests/${m}`));
+        const orphans = new Set(
+          dropped.flatMap((d) => manifestsOf(d.snapshot)).filter((m) => !stillUsed.has(m)),
+        );
+        if (!backupRunning) await mapLimit([...orphans], 8, (m) => repo.backend.delete(`manifests/${m}`));
       }
       return decisions;
     },

@@ -11,10 +11,9 @@
  */
 import { BlobType, openBlob } from './blob';
 import { BlobIndex } from './blob-index';
-import { loadManifest } from './backup';
 import { EngineError } from './errors';
 import { withLock, type LockTiming } from './locks';
-import { manifestRefs } from './manifest';
+import { loadManifest, manifestRefs, manifestsOf, type StoredManifest } from './manifest';
 import { packName } from './pack';
 import { collectRefs } from './reader';
 import type { IndexFileBody, Repository } from './repository';
@@ -82,8 +81,10 @@ async function pruneLocked(
   // 1. What is referenced.
   const snapshots = await repo.listSnapshots();
   const used = new Set<string>();
+  const manifests = new Map<string, StoredManifest>();
   for (const s of snapshots)
-    for (const id of manifestRefs(await loadManifest(repo, s.manifest))) used.add(id);
+    for (const id of manifestRefs(await loadManifest(repo, s.manifest, manifests))) used.add(id);
+  manifests.clear();
   if (repo.canRead) {
     // With the password the trees are the authority: a manifest can add references, never hide one.
     const { index } = await repo.loadIndex();
@@ -135,7 +136,7 @@ async function pruneLocked(
   result.unindexedPacksDeleted = unindexed.length;
   for (const id of unindexed) result.bytesFreed += stored.get(id)!.size;
 
-  const referencedManifests = new Set(snapshots.map((s) => s.manifest));
+  const referencedManifests = new Set(snapshots.flatMap(manifestsOf));
   const orphanManifests: string[] = [];
   for await (const o of repo.backend.list('manifests/')) {
     if (!referencedManifests.has(o.name.slice('manifests/'.length)) && old(o.mtime))

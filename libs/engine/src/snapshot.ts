@@ -35,6 +35,8 @@ export interface SnapshotHeader {
   arch: Arch;
   parent: string | null;
   manifest: string;
+  /** When the manifest is a delta: the manifests it builds on, nearest first (format 3). */
+  manifestBases?: string[];
   /** Keyed fingerprint of the source folder's path: picks the parent without revealing the path. */
   sourceFp: string;
   /** Who wrote it: with the password, or with the writer key only. */
@@ -57,14 +59,17 @@ export interface SnapshotBody {
 }
 
 /**
- * Version of what a snapshot references: 2 adds byte-exact names, special files, hard links,
- * sparse files and xattrs to trees (docs/repository-format.md). Version-1 snapshots still read.
+ * Version of what a snapshot references (docs/repository-format.md): 2 adds byte-exact names,
+ * special files, hard links, sparse files and xattrs to trees; 3 adds manifests stored as deltas
+ * of their parent's. A snapshot whose manifest is whole is still written as 2, which older
+ * versions read. Version-1 snapshots still read.
  */
-export const SNAPSHOT_VERSION = 2;
-export const SNAPSHOT_VERSIONS: readonly number[] = [1, 2];
+export const SNAPSHOT_VERSION = 3;
+export const SNAPSHOT_VERSION_WHOLE_MANIFEST = 2;
+export const SNAPSHOT_VERSIONS: readonly number[] = [1, 2, 3];
 
 export interface SnapshotFile {
-  v: 1 | 2;
+  v: 1 | 2 | 3;
   header: string;
   eph: string;
   body: string;

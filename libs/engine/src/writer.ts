@@ -9,11 +9,24 @@ import { BlobType } from './blob';
 import { SEAL_OVERHEAD_MAX, sealBlobInto } from './codec';
 import type { BlobIndex } from './blob-index';
 import { contentHash, generateX25519, keyedHash, sessionKeyFromEphemeral } from './crypto';
-import type { Manifest } from './manifest';
+import {
+  MAX_MANIFEST_CHAIN,
+  manifestDelta,
+  sameManifests,
+  type LoadedManifest,
+  type Manifest,
+  type StoredManifest,
+} from './manifest';
 import { contentName, sealJson } from './meta';
 import { PackBuilder, packName } from './pack';
 import type { IndexFileBody, Repository } from './repository';
-import { SNAPSHOT_VERSION, type SnapshotBody, type SnapshotHeader, type SnapshotInfo } from './snapshot';
+import {
+  SNAPSHOT_VERSION,
+  SNAPSHOT_VERSION_WHOLE_MANIFEST,
+  type SnapshotBody,
+  type SnapshotHeader,
+  type SnapshotInfo,
+} from './snapshot';
 import type { ChunkerParams } from './chunker';
 import { ArenaRecycler, BufferPool, Budget } from './util';
 import { ARENA_SIZES } from './workers/protocol';
@@ -277,15 +290,26 @@ export class WriterSession {
   async commitSnapshot(
     manifest: Manifest,
     body: SnapshotBody,
-    header: Omit<SnapshotHeader, 'manifest' | 'bodyHash'>,
-    /** The parent's manifest id when the manifest is unchanged: shared, not stored again. */
-    reuseManifest?: string,
+    header: Omit<SnapshotHeader, 'manifest' | 'manifestBases' | 'bodyHash'>,
+    /** The parent's manifest, resolved: shared when identical, else the base of a delta. */
+    parent?: LoadedManifest & { id: string },
   ): Promise<SnapshotInfo> {
     let m: { id: string; name: string };
+    let bases: string[] = [];
     let manifestBytes: Buffer = Buffer.alloc(0);
-    if (reuseManifest) m = { id: reuseManifest, name: `manifests/${reuseManifest}` };
-    else {
-      manifestBytes = sealJson(this.repo.keys.metaKey, 'manifest', manifest);
+    if (parent && sameManifests(parent.manifest, manifest)) {
+      // Nothing changed at all: share the parent's manifest instead of storing an identical one.
+      m = { id: parent.id, name: `manifests/${parent.id}` };
+      bases = parent.bases;
+    } else {
+      let stored: StoredManifest = manifest;
+      const delta =
+        parent && parent.bases.length < MAX_MANIFEST_CHAIN ? manifestDelta(parent.manifest, manifest) : null;
+      if (parent && delta) {
+        stored = { base: parent.id, ...delta, trees: manifest.trees };
+        bases = [parent.id, ...parent.bases];
+      }
+      manifestBytes = sealJson(this.repo.keys.metaKey, 'manifest', stored);
       m = contentName('manifests', manifestBytes);
       if (!this.dryRun) await this.repo.backend.put(m.name, manifestBytes);
     }
@@ -293,12 +317,13 @@ export class WriterSession {
     const full: SnapshotHeader = {
       ...header,
       manifest: m.id,
+      ...(bases.length ? { manifestBases: bases } : {}),
       stats: { ...header.stats, bytesAdded: header.stats.bytesAdded + manifestBytes.length },
       bodyHash: contentHash(sealedBody).toString('hex'),
     };
     const file = Buffer.from(
       JSON.stringify({
-        v: SNAPSHOT_VERSION,
+        v: bases.length ? SNAPSHOT_VERSION : SNAPSHOT_VERSION_WHOLE_MANIFEST,
         header: sealJson(this.repo.keys.metaKey, 'snapshot header', full).toString('base64'),
         eph: this.eph,
         body: sealedBody.toString('base64'),
