@@ -25,6 +25,7 @@ import {
   readdirSync,
   readlinkSync,
   symlinkSync,
+  rmSync,
   writeFileSync,
   writeSync,
   chownSync,
@@ -33,7 +34,7 @@ import {
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { FsBackend, type StorageBackend } from '@vaultline/storage';
-import { Repository, backup, check, restore, type RestoreResult } from '@vaultline/engine';
+import { Repository, backup, check, loadManifest, restore, type RestoreResult } from '@vaultline/engine';
 import * as native from '@vaultline/native';
 import { PASSWORD, TEST_KDF, initFsRepo, tempDir } from '../support/fixtures';
 import { forge } from '../support/forge';
@@ -536,6 +537,33 @@ for (const kind of backends) {
       const r = await restore(repo, { snapshot: second.snapshot.id, target: out2, verify: true });
       assert.deepEqual(r.warnings, []);
       assertSameTree(describeTree(Buffer.from(out2)), describeTree(Buffer.from(src), EXCLUDED));
+    });
+
+    test('folders listed in the worker threads or on the calling thread give the same snapshot', async () => {
+      // With a parent the walk's listings (readdir, lstat, xattrs, fingerprints) come from the
+      // worker threads; the trees and the manifest must be exactly those of the other way.
+      const opts = { source: src, service: 'fidelity-scan', excludes: ['excluded/'] };
+      await backup(repo, { ...opts, parent: 'none' });
+      const before = readFileSync(p(src, NOT_UTF8));
+      writeFileSync(p(src, NOT_UTF8), 'changed after the parent\n');
+      writeFileSync(p(src, NOT_UTF8_DIR, Buffer.from('new-in-odd-dir')), 'new\n');
+      const inWorkers = await backup(repo, opts);
+      const onThread = await backup(repo, {
+        ...opts,
+        scanInWorkers: false,
+        parent: inWorkers.snapshot.parent!,
+      });
+      assert.deepEqual(inWorkers.errors, onThread.errors);
+      assert.equal(inWorkers.snapshot.stats.filesChanged + inWorkers.snapshot.stats.filesNew, 2);
+      const a = await repo.readSnapshotBody(inWorkers.snapshot.id);
+      const b = await repo.readSnapshotBody(onThread.snapshot.id);
+      assert.equal(a.body.tree, b.body.tree, 'the same root tree (content-addressed: the same trees)');
+      assert.deepEqual(
+        await loadManifest(repo, inWorkers.snapshot.manifest),
+        await loadManifest(repo, onThread.snapshot.manifest),
+      );
+      rmSync(p(src, NOT_UTF8_DIR, Buffer.from('new-in-odd-dir')));
+      writeFileSync(p(src, NOT_UTF8), before);
     });
   });
 }

@@ -30,6 +30,15 @@ import { assertSafeName, encodeTree, nameFields, type NodeType, type TreeNode } 
 import { WorkerPool } from './workers/pool';
 import type { FileBatchResult, FileStepResult, SealedBlobs } from './workers/protocol';
 import { Budget } from './util';
+import {
+  PACKED_FIELDS,
+  PackedStat,
+  ownedPath,
+  scannedFingerprint,
+  scannedNames,
+  type EntryStat,
+  type ScanDirResult,
+} from './scan';
 import { WriterSession } from './writer';
 
 export interface Progress {
@@ -79,6 +88,11 @@ export interface BackupOptions {
    * deduplicated like any other file.
    */
   stdin?: { stream: AsyncIterable<Buffer | string>; name: string };
+  /**
+   * List folders (readdir, lstat, xattrs) in the worker threads when there is a parent (the
+   * default); false lists them on the calling thread. The same snapshot either way.
+   */
+  scanInWorkers?: boolean;
 }
 
 export interface BackupResult {
@@ -95,6 +109,9 @@ const BATCH_FILE_MAX = 1024 * 1024;
 const BATCH_FILES = 256;
 const BATCH_BYTES = 4 * 1024 * 1024;
 const PROGRESS_INTERVAL_MS = 250;
+/** Folder listings in flight ahead of the walk (each holds one folder's names and lstats). */
+const PREFETCH_DIRS = 64;
+const SCAN_GROUP = 8;
 const SLASH = Buffer.from('/');
 
 /** Node's system errors already read "ENOENT: no such file or directory, open '…'". */
@@ -168,7 +185,7 @@ function* onlyPaths(tree: OnlyTree, prefix = ''): Generator<string> {
   }
 }
 
-const SPECIAL: [(st: BigIntStats) => boolean, NodeType][] = [
+const SPECIAL: [(st: EntryStat) => boolean, NodeType][] = [
   [(st) => st.isFIFO(), 'fifo'],
   [(st) => st.isCharacterDevice(), 'chardev'],
   [(st) => st.isBlockDevice(), 'blockdev'],
@@ -303,7 +320,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     /** An unchanged file (same size, mtime, ctime, inode, all chunks still indexed): not read. */
     const unchanged = (
       fp: string,
-      st: BigIntStats,
+      st: EntryStat,
       base: Base,
       extra: Partial<TreeNode>,
     ): Stored | undefined => {
@@ -461,6 +478,22 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     /** Hard-linked files seen so far (`dev:ino`): the first one is read, the others share it. */
     const links = new Map<string, Promise<Stored>>();
     const rootDev = rootStat?.dev;
+    // With a parent, most entries only need their lstat: listings come from the worker threads,
+    // up to PREFETCH_DIRS folders ahead of the walk. A first backup keeps its workers busy reading
+    // files, and lists folders itself so that the reads it feeds them never wait behind listings.
+    const scanInWorkers = parentFiles !== null && opts.scanInWorkers !== false;
+    const prefetch = new Map<string, Promise<ScanDirResult>>();
+    let prefetching = 0;
+    const scanKey = new Uint8Array(pk);
+    const scanDirs = (dirs: [Buffer, Buffer | null][]): Promise<ScanDirResult[]> => {
+      const p = pool.run({
+        op: 'scanDir',
+        dirs: dirs.map(([path, rel]) => ({ path: ownedPath(path), rel: rel && ownedPath(rel) })),
+        pathKey: scanKey,
+      });
+      p.catch(() => undefined);
+      return p;
+    };
     const xattrError = (rel: string) => (message: string) =>
       errors.push({ path: rel || '.', error: message });
 
@@ -477,11 +510,49 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       filter: OnlyTree | null,
     ): Promise<{ result: Promise<DirResult> }> => {
       let names: Buffer[];
-      try {
-        names = readdirSync(abs, { encoding: 'buffer' }).sort((a, b) => Buffer.compare(a, b));
-      } catch (err) {
-        errors.push({ path: rel || '.', error: describe(err) });
-        names = [];
+      let scanned: ScanDirResult | null = null;
+      const key = abs.toString('latin1');
+      const prefetched = prefetch.get(key);
+      if (prefetched || (scanInWorkers && !filter)) {
+        prefetch.delete(key);
+        const listing = await (prefetched ?? scanDirs([[abs, relBytes]]).then((r) => r[0]!));
+        scanned = listing;
+        if (prefetched) prefetching--;
+        if (listing.error !== undefined) errors.push({ path: rel || '.', error: listing.error });
+        names = scannedNames(listing);
+        // The subfolders' listings start now, in the workers, a few folders to a message, while
+        // this one is walked.
+        const ahead: [Buffer, Buffer][] = [];
+        names.forEach((name, i) => {
+          const st = new PackedStat(scanned!.stats, i * PACKED_FIELDS);
+          if (
+            prefetching + ahead.length >= PREFETCH_DIRS ||
+            scanned!.statErrors[i] !== null ||
+            !st.isDirectory()
+          )
+            return;
+          const childRelBytes = relBytes ? Buffer.concat([relBytes, SLASH, name]) : name;
+          if (excluder.active && excluder.excluded(childRelBytes.toString(), true)) return;
+          if (opts.oneFileSystem && rootDev !== undefined && st.dev !== rootDev) return;
+          ahead.push([Buffer.concat([abs, SLASH, name]), childRelBytes]);
+        });
+        for (let g = 0; g < ahead.length; g += SCAN_GROUP) {
+          const group = ahead.slice(g, g + SCAN_GROUP);
+          const results = scanDirs(group);
+          group.forEach(([childAbs], k) => {
+            const p = results.then((r) => r[k]!);
+            p.catch(() => undefined);
+            prefetch.set(childAbs.toString('latin1'), p);
+          });
+        }
+        prefetching += ahead.length;
+      } else {
+        try {
+          names = readdirSync(abs, { encoding: 'buffer' }).sort((a, b) => Buffer.compare(a, b));
+        } catch (err) {
+          errors.push({ path: rel || '.', error: describe(err) });
+          names = [];
+        }
       }
       const pending: Promise<Stored>[] = [];
       const track = (p: Promise<Stored>): void => {
@@ -490,7 +561,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         p.catch(() => undefined);
         pending.push(p);
       };
-      for (const name of names) {
+      for (let i = 0; i < names.length; i++) {
+        const name = names[i]!;
         let childFilter: OnlyTree | null = null;
         if (filter) {
           const f = filter.get(name.toString('latin1'));
@@ -500,12 +572,21 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         const childAbs = Buffer.concat([abs, SLASH, name]);
         const childRelBytes = relBytes ? Buffer.concat([relBytes, SLASH, name]) : name;
         const childRel = childRelBytes.toString();
-        let st: BigIntStats;
-        try {
-          st = lstatSync(childAbs, { bigint: true });
-        } catch (err) {
-          errors.push({ path: childRel, error: describe(err) });
-          continue;
+        let st: EntryStat;
+        if (scanned) {
+          const statError = scanned.statErrors[i];
+          if (statError !== null) {
+            errors.push({ path: childRel, error: statError! });
+            continue;
+          }
+          st = new PackedStat(scanned.stats, i * PACKED_FIELDS);
+        } else {
+          try {
+            st = lstatSync(childAbs, { bigint: true });
+          } catch (err) {
+            errors.push({ path: childRel, error: describe(err) });
+            continue;
+          }
         }
         if (excluder.active && excluder.excluded(childRel, st.isDirectory())) continue;
         throwIfAborted(opts.signal, 'backup');
@@ -516,7 +597,12 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
           uid: Number(st.uid),
           gid: Number(st.gid),
         };
-        const xattrs = readXattrs(childAbs, xattrError(childRel));
+        let xattrs: [string, string][] | undefined;
+        if (scanned) {
+          xattrs = scanned.xattrs[i] ?? undefined;
+          const xattrFailed = scanned.xattrErrors[i];
+          if (xattrFailed) xattrError(childRel)(xattrFailed);
+        } else xattrs = readXattrs(childAbs, xattrError(childRel));
         if (xattrs) base.xattrs = xattrs;
         // A listed path below this entry, but the entry is no directory: nothing to back up here.
         if (childFilter && !st.isDirectory()) continue;
@@ -536,7 +622,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
           const child = await walkDir(childAbs, childRel, childRelBytes, childFilter);
           track(child.result.then((dir) => ({ node: { ...base, type: 'dir', subtree: dir.tree }, dir })));
         } else if (st.isFile()) {
-          const fp = pathFingerprint(pk, childRelBytes);
+          const fp = scanned ? scannedFingerprint(scanned, i) : pathFingerprint(pk, childRelBytes);
           const extra: Partial<TreeNode> = {};
           // Holes: fewer blocks allocated than the size needs.
           if (st.blocks * 512n < st.size) extra.sparse = true;

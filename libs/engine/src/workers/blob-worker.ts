@@ -24,6 +24,7 @@ import { keyedHash } from '../crypto';
 import { EngineError } from '../errors';
 import { setFileTimes, writeXattrs } from '../fsmeta';
 import { knownHas } from '../known-set';
+import { scanDirs, scanTransfer } from '../scan';
 import type {
   FileBatchJob,
   FileBatchResult,
@@ -460,6 +461,10 @@ port.on('message', (msg: { seq: number; job: Job }) => {
       const parts = sealBlobParts(keyObject(job.key), job.type, job.id, job.data, job.level).map(ownBuffer);
       result = { parts, input: job.data };
       transfer = [...parts.map((p) => p.buffer as ArrayBuffer), job.data.buffer as ArrayBuffer];
+    } else if (job.op === 'scanDir') {
+      const r = scanDirs(job);
+      result = r;
+      transfer = scanTransfer(r);
     } else if (job.op === 'openSpan') {
       result = { input: job.data, warnings: openSpan(job) };
       transfer = [job.data.buffer as ArrayBuffer];

@@ -7,6 +7,7 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { EngineError, type EngineErrorCode } from '../errors';
+import type { ScanDirJob, ScanDirResult } from '../scan';
 import type {
   FileBatchJob,
   FileBatchResult,
@@ -67,6 +68,7 @@ export class WorkerPool {
   run(job: OpenSpanJob): Promise<OpenSpanResult>;
   run(job: FileStepJob, worker: number): Promise<FileStepResult>;
   run(job: FileBatchJob): Promise<FileBatchResult>;
+  run(job: ScanDirJob): Promise<ScanDirResult[]>;
   run(job: Job, worker = this.pick()): Promise<unknown> {
     if (this.closed) return Promise.reject(new Error('worker pool is closed'));
     const seq = ++this.seq;
@@ -75,9 +77,11 @@ export class WorkerPool {
     return new Promise<unknown>((resolve, reject) => {
       this.pending.set(seq, { resolve, reject });
       const transfer =
-        job.op === 'fileStep' || job.op === 'fileBatch'
-          ? (job.spares ?? [])
-          : [job.data.buffer as ArrayBuffer];
+        job.op === 'scanDir'
+          ? []
+          : job.op === 'fileStep' || job.op === 'fileBatch'
+            ? (job.spares ?? [])
+            : [job.data.buffer as ArrayBuffer];
       this.workers[worker]!.postMessage({ seq, job }, transfer);
     });
   }

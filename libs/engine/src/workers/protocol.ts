@@ -2,6 +2,8 @@ import type { BlobType } from '../blob';
 import type { ChunkerParams } from '../chunker';
 
 /** A path as the worker opens it: raw bytes (names need not be UTF-8) or a string. */
+import type { ScanDirJob } from '../scan';
+
 export type WirePath = Uint8Array | string;
 
 /**
@@ -157,7 +159,7 @@ export interface FileBatchResult {
   sealed: SealedBlobs;
 }
 
-export type Job = SealJob | OpenSpanJob | FileStepJob | FileBatchJob;
+export type Job = SealJob | OpenSpanJob | FileStepJob | FileBatchJob | ScanDirJob;
 
 export type JobReply =
   { seq: number; ok: true; result: unknown } | { seq: number; ok: false; code?: string; message: string };
