@@ -17,6 +17,9 @@
  * - the worker shutting down → the engine stops at its next safe point and the job goes back to
  *   `wait` (WaitingError, not a failed attempt), where another worker picks it up. The engine
  *   writes no snapshot for a cancelled backup, so the retry never produces a duplicate.
+ * - a retry after the snapshot was published (Postgres down when the row was to be written, a
+ *   worker killed between the two): the snapshot carries the run's tag (`runTag`), so the retry
+ *   finds it in the repository and records that one instead of writing a second (docs/architecture.md).
  */
 import { WaitingError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
@@ -28,7 +31,7 @@ import {
   type JobPayload,
   type JobResult,
 } from '@vaultline/contracts';
-import { backup, EngineError } from '@vaultline/engine';
+import { backup, EngineError, type Repository, type SnapshotInfo, type SourceError } from '@vaultline/engine';
 
 import { classify, WorkerError } from './errors';
 import { eventTime } from './events';
@@ -52,6 +55,25 @@ export type BackupProcessorDeps = ServiceJobDeps;
 
 // Shared with the restore processor; exported here too, where it was first defined.
 export { lockRetryDelay } from './service-lock';
+
+/**
+ * The idempotency key a backup's snapshot carries: the run's id. In the plan × target repository
+ * a run backs up each service once, so run tag + the header's service field name one job,
+ * stable across BullMQ retries and readable with the writer key (headers are writer-readable).
+ */
+export function runTag(runId: string): string {
+  return `vaultline-run:${runId}`;
+}
+
+/** The snapshot an earlier attempt of this job published, if any. */
+async function publishedSnapshot(
+  repo: Repository,
+  runId: string,
+  serviceId: string,
+): Promise<SnapshotInfo | undefined> {
+  const tag = runTag(runId);
+  return (await repo.listSnapshots()).find((s) => s.service === serviceId && s.tags.includes(tag));
+}
 
 export class BackupProcessor {
   private readonly lockSettings: ReturnType<typeof serviceLockSettings>;
@@ -168,42 +190,60 @@ export class BackupProcessor {
       // The repository first: an unreachable target should not quiesce the service for nothing.
       const repo = await openPlanRepository(this.deps.keys, target, planTarget);
       this.deps.metrics?.targetReachable.set({ target: target.name }, 1);
-      let outcome: Awaited<ReturnType<typeof backup>>;
-      try {
-        if (preHook) await runHook(preHook, 'pre', signal);
-        log.info({ dataPath: service.dataPath }, 'backup started');
-        events.emit('backup.started', { at: eventTime(), ...ref, attempt: job.attemptsMade + 1 });
-        outcome = await backup(repo, {
-          source: service.dataPath,
-          // Ids, not names: a renamed service keeps its parent snapshot (change detection matches
-          // on these strings) and the catalog can be rebuilt from the repository alone. The plan
-          // id is stable too (and each plan has its own repository anyway).
-          service: service.id,
-          plan: payload.planId,
-          arch: service.arch,
-          excludes: service.excludes,
-          signal,
-          pool: this.deps.pool,
-          onProgress: ({ current: _file, ...progress }) => {
-            // The current file's name stays on this machine: events and job data go to Redis.
-            // Live event for the UI; job progress for whoever inspects the queue. Neither fails
-            // the job. The engine already throttles these (250 ms).
-            events.emit('backup.progress', { at: eventTime(), ...ref, progress: { ...progress } });
-            job.updateProgress({ ...progress }).catch(() => undefined);
-          },
-        });
-      } finally {
+      // Only a job that already started once can have published a snapshot; a first attempt
+      // skips the listing (it reads every snapshot header of the repository).
+      const earlier =
+        row.attempts > 0
+          ? await publishedSnapshot(repo, payload.runId, service.id).catch(async (err) => {
+              await closeRepository(repo);
+              throw err;
+            })
+          : undefined;
+      let outcome: { snapshot: SnapshotInfo; errors: SourceError[] };
+      if (earlier) {
+        // No hooks and no engine run: the data is already in the repository. The unreadable-file
+        // list is in the snapshot's body (private key only); its count is in the stats.
         await closeRepository(repo);
-        // Always resume the service — after a failed pre-hook, a failed backup, or a shutdown
-        // (not cancelled by the shutdown signal: its own timeout bounds it).
-        if (postHook) {
-          postHookError = await runHook(postHook, 'post').then(
-            () => null,
-            (err: unknown) => {
-              log.error({ err }, 'post-hook failed');
-              return classify(err).info;
+        log.info({ snapshotId: earlier.id }, 'snapshot of an earlier attempt found; recording it');
+        outcome = { snapshot: earlier, errors: [] };
+      } else {
+        try {
+          if (preHook) await runHook(preHook, 'pre', signal);
+          log.info({ dataPath: service.dataPath }, 'backup started');
+          events.emit('backup.started', { at: eventTime(), ...ref, attempt: job.attemptsMade + 1 });
+          outcome = await backup(repo, {
+            source: service.dataPath,
+            // Ids, not names: a renamed service keeps its parent snapshot (change detection matches
+            // on these strings) and the catalog can be rebuilt from the repository alone. The plan
+            // id is stable too (and each plan has its own repository anyway).
+            service: service.id,
+            plan: payload.planId,
+            arch: service.arch,
+            excludes: service.excludes,
+            tags: [runTag(payload.runId)],
+            signal,
+            pool: this.deps.pool,
+            onProgress: ({ current: _file, ...progress }) => {
+              // The current file's name stays on this machine: events and job data go to Redis.
+              // Live event for the UI; job progress for whoever inspects the queue. Neither fails
+              // the job. The engine already throttles these (250 ms).
+              events.emit('backup.progress', { at: eventTime(), ...ref, progress: { ...progress } });
+              job.updateProgress({ ...progress }).catch(() => undefined);
             },
-          );
+          });
+        } finally {
+          await closeRepository(repo);
+          // Always resume the service — after a failed pre-hook, a failed backup, or a shutdown
+          // (not cancelled by the shutdown signal: its own timeout bounds it).
+          if (postHook) {
+            postHookError = await runHook(postHook, 'post').then(
+              () => null,
+              (err: unknown) => {
+                log.error({ err }, 'post-hook failed');
+                return classify(err).info;
+              },
+            );
+          }
         }
       }
       const { snapshot, errors } = outcome;
