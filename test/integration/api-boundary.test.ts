@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
+import net from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startTestApi, type TestApi } from '../support/api-app';
@@ -191,5 +192,85 @@ describe('API boundary: request bodies', () => {
     assert.equal(ok.status, 200);
     const health = await fetch(api.baseUrl + '/health');
     assert.equal(health.headers.get('x-powered-by'), null);
+  });
+});
+
+/**
+ * A TCP proxy to the test PostgreSQL that the test can cut and restore: the API's database "goes
+ * down" without touching the shared server.
+ */
+async function startDbProxy(): Promise<{ port: number; cut(): Promise<void>; restore(): Promise<void> }> {
+  const sockets = new Set<net.Socket>();
+  let server: net.Server | undefined;
+  const listen = async (port: number): Promise<number> => {
+    const s = net.createServer((client) => {
+      const upstream = net.connect(5432, '127.0.0.1');
+      for (const sock of [client, upstream]) {
+        sockets.add(sock);
+        sock.on('error', () => undefined);
+        sock.on('close', () => sockets.delete(sock));
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((resolve, reject) => s.once('error', reject).listen(port, '127.0.0.1', resolve));
+    server = s;
+    return (s.address() as net.AddressInfo).port;
+  };
+  const port = await listen(0);
+  return {
+    port,
+    async cut() {
+      const closed = new Promise<void>((resolve) => server!.close(() => resolve()));
+      for (const sock of sockets) sock.destroy();
+      await closed;
+    },
+    async restore() {
+      await listen(port);
+    },
+  };
+}
+
+describe('API boundary: the database is down', () => {
+  let api: TestApi;
+  let proxy: Awaited<ReturnType<typeof startDbProxy>>;
+
+  before(async () => {
+    proxy = await startDbProxy();
+    api = await startTestApi(
+      'api_boundary_db',
+      {},
+      {
+        appDatabaseUrl: (url) => {
+          const u = new URL(url);
+          u.port = String(proxy.port);
+          return u.toString();
+        },
+      },
+    );
+  });
+
+  after(async () => {
+    await api?.close();
+    await proxy?.cut();
+  });
+
+  test('authenticated routes answer 503 UNAVAILABLE, not 500, and recover with the database', async () => {
+    assert.equal((await api.call('GET', '/v1/services')).status, 200);
+    await proxy.cut();
+    // The guard's token update is the first query of every authenticated request.
+    for (const [method, path, body] of [
+      ['GET', '/v1/services', undefined],
+      ['POST', '/v1/services', { name: 'x', dataPath: '/srv/x', arch: 'x86_64' }],
+      ['GET', '/v1/plans', undefined],
+    ] as const) {
+      const res = await api.call(method, path, body);
+      assert.equal(res.status, 503, `${method} ${path}: ${JSON.stringify(res.json)}`);
+      const error = (res.json as ErrorJson).error;
+      assert.equal(error.code, 'UNAVAILABLE');
+      assert.ok(!error.message.includes(String(proxy.port)), 'no host or port in the message');
+    }
+    assert.equal((await fetch(api.baseUrl + '/health')).status, 503);
+    await proxy.restore();
+    assert.equal((await api.call('GET', '/v1/services')).status, 200);
   });
 });
