@@ -181,6 +181,32 @@ describe('API boundary: request bodies', () => {
     assert.equal(ok.status, 201, JSON.stringify(ok.json));
   });
 
+  test('a restore destination with .. or outside the restore roots is a 400 naming destination', async () => {
+    const restoresBefore = await api.prisma.restore.count();
+    const source = join(dir.path, 'src');
+    for (const [destination, reason] of [
+      ['/etc', /restore root/],
+      ['/usr/lib/app', /restore root/],
+      ['/root/.ssh', /restore root/],
+      [`${source}/../../../../etc`, /'\.\.'/],
+      ['/srv/../etc', /'\.\.'/],
+      ['/srvx/data', /restore root/], // a prefix of a root's name is not inside it
+      ['/srv/..', /'\.\.'/],
+    ] as const) {
+      const res = await api.call('POST', '/v1/restores', { serviceId, password: PASSWORD, destination });
+      assert.equal(res.status, 400, `${destination}: ${JSON.stringify(res.json)}`);
+      assert.deepEqual(fieldsOf(res.json), ['destination'], `${destination}: ${JSON.stringify(res.json)}`);
+      assert.match((res.json as ErrorJson).error.message, reason, destination);
+    }
+    // Inside the service's own folder and inside a restore root (the default has /tmp and /srv),
+    // the destination passes; there is no snapshot yet, so the answer is about the snapshot.
+    for (const destination of [join(source, 'sub'), '/srv/restored/app', join(dir.path, 'elsewhere')]) {
+      const res = await api.call('POST', '/v1/restores', { serviceId, password: PASSWORD, destination });
+      assert.notEqual(res.status, 400, `${destination}: ${JSON.stringify(res.json)}`);
+    }
+    assert.equal(await api.prisma.restore.count(), restoresBefore);
+  });
+
   test('no X-Powered-By; a body that is not JSON gets a fixed message, not the parser’s', async () => {
     const res = await rawCall('POST', '/v1/services', '{"name": "x", oops');
     assert.equal(res.status, 400);
