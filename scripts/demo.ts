@@ -141,6 +141,8 @@ async function main(): Promise<void> {
     logDir: join(root, 'logs'),
     queuePrefix: `vaultline-demo-${randomBytes(3).toString('hex')}`,
     workers: 1,
+    // The demo restores a copy beside the original, under its own folder: a restore root.
+    env: { VAULTLINE_RESTORE_ROOTS: join(root, 'restored') },
   });
   try {
     say(

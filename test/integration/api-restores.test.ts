@@ -281,7 +281,8 @@ describe('API: restores', () => {
       snapshotId,
       targetId,
       planId,
-      destination,
+      // Stored normalised: the worker and the catalog see the folder the restore really goes to.
+      destination: `${destination.replace('/elsewhere', '//./elsewhere')}/`,
       password: PASSWORD,
     });
     assert.equal(res.status, 202, JSON.stringify(res.json));

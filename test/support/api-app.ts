@@ -39,11 +39,20 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
-export async function startTestApi(label: string, overrides: Record<string, string> = {}): Promise<TestApi> {
+export interface TestApiOptions {
+  /** The URL the API is given for its database, from the test database's (e.g. through a proxy). */
+  appDatabaseUrl?: (url: string) => string;
+}
+
+export async function startTestApi(
+  label: string,
+  overrides: Record<string, string> = {},
+  options: TestApiOptions = {},
+): Promise<TestApi> {
   const db: TestDatabase = await createTestDatabase(label);
   await applyMigrations(db.url, MIGRATIONS_DIR);
   const env: Record<string, string> = {
-    DATABASE_URL: db.url,
+    DATABASE_URL: options.appDatabaseUrl ? options.appDatabaseUrl(db.url) : db.url,
     VAULTLINE_SERVER_SECRET: randomBytes(32).toString('hex'),
     LOG_LEVEL: process.env['VAULTLINE_TEST_LOG_LEVEL'] ?? 'silent',
     REDIS_URL,

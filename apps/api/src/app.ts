@@ -1,6 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { INestApplication } from '@nestjs/common';
 import { HttpAdapterHost, NestFactory } from '@nestjs/core';
 import { type NestExpressApplication } from '@nestjs/platform-express';
 import type { MicroserviceOptions } from '@nestjs/microservices';
@@ -11,6 +10,7 @@ import { FleetMetrics } from '@vaultline/observability';
 import type { Logger } from 'pino';
 import { AppModule, type AppOptions } from './app.module';
 import { ErrorFilter } from './common/error.filter';
+import { JSON_BODY_LIMIT, JSON_TYPES, jsonBody } from './common/json-body';
 import { EventsServer } from './events/events.server';
 import { PinoNestLogger } from './common/logger';
 
@@ -50,12 +50,14 @@ export async function createApp(
   config: ApiConfig,
   logger: Logger,
   options: AppOptions = {},
-): Promise<INestApplication> {
+): Promise<NestExpressApplication> {
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, logger, options), {
     logger: new PinoNestLogger(logger),
     // A failed start (database down, bad module wiring) rejects instead of calling process.abort(),
     // so main.ts reports it in one line and the tests see the error.
     abortOnError: false,
+    // Bodies are parsed by json-body.ts (strict UTF-8, fixed error messages), not express.json.
+    bodyParser: false,
   });
   // The fleet's live events (workers, report service) arrive over Redis pub/sub and feed the SSE
   // streams and LiveProgress. Started here rather than in main.ts so the tests run it too; the
@@ -64,8 +66,12 @@ export async function createApp(
     strategy: new EventsServer(redisTransport(config.redisUrl).options),
   });
   await app.startAllMicroservices();
+  // Naming the framework helps no client and tells an attacker which advisories to try.
+  app.disable('x-powered-by');
   const metrics = new FleetMetrics('api');
   app.use(requestLog(logger, metrics));
+  app.useBodyParser('raw', { type: JSON_TYPES, limit: JSON_BODY_LIMIT });
+  app.use(jsonBody(logger));
   // Prometheus scrapes without a token, like /health (docs/operations.md: keep it off the public
   // ingress); served straight on Express, outside Nest's guards.
   const express = app.getHttpAdapter().getInstance() as {

@@ -52,6 +52,7 @@ describe('loadConfig: defaults', () => {
         httpPort: 3000,
         defaultTargetDir: resolve('.vaultline/targets'),
         backupRetryDelayMs: 30_000,
+        restoreRoots: ['/srv', '/mnt', '/media', '/tmp', '/var/tmp'],
       },
     );
     assert.ok(c.serverSecret instanceof Secret);
@@ -290,6 +291,7 @@ describe('redaction', () => {
       httpPort: 3000,
       defaultTargetDir: resolve('.vaultline/targets'),
       backupRetryDelayMs: 30_000,
+      restoreRoots: '/srv,/mnt,/media,/tmp,/var/tmp',
     });
     const report = loadConfig(
       env({ VAULTLINE_WEBHOOK_URL: 'https://hooks.example.com/services/T0/B0/tok3n?x=1' }),
@@ -333,6 +335,16 @@ describe('the README', () => {
         readme.split('\n').some((line) => line.startsWith(`| \`${name}\``)),
         `${name} in the README`,
       );
+    }
+  });
+});
+
+describe('VAULTLINE_RESTORE_ROOTS', () => {
+  test('comma-separated absolute folders, normalised; relative paths and .. refused', () => {
+    const roots = (v: string) => loadConfig(env({ VAULTLINE_RESTORE_ROOTS: v }), 'api').restoreRoots;
+    assert.deepEqual(roots(' /data/restores/ , //srv//x '), ['/data/restores', '/srv/x']);
+    for (const bad of ['restores', '/srv,../etc', '/srv/../etc']) {
+      assert.throws(() => roots(bad), /VAULTLINE_RESTORE_ROOTS/, bad);
     }
   });
 });

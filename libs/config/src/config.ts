@@ -7,7 +7,7 @@
  * Each process has a role (api, worker, report: one image, role by command). A role reads only the
  * variables listed for it; the others are neither required nor validated.
  */
-import { resolve } from 'node:path';
+import { posix, resolve } from 'node:path';
 
 import { z } from 'zod';
 
@@ -226,6 +226,31 @@ export const VARIABLES = {
       .refine((s) => !s.includes('\0'), { error: 'must be a path' })
       .transform((s) => resolve(s)),
   },
+  VAULTLINE_RESTORE_ROOTS: {
+    roles: ['api'],
+    default: '/srv,/mnt,/media,/tmp,/var/tmp',
+    exposure: 'show',
+    description:
+      "Comma-separated absolute folders a restore may write into besides the service's own data folder " +
+      '(always allowed). A destination elsewhere (/etc, /usr, /root, …) is refused, so a mistyped or hostile ' +
+      'request cannot overwrite the host.',
+    schema: z
+      .string()
+      .transform((s) => s.split(',').map((p) => p.trim()))
+      .check((ctx) => {
+        for (const p of ctx.value) {
+          if (!posix.isAbsolute(p) || p.includes('\0') || p.split('/').includes('..')) {
+            ctx.issues.push({
+              code: 'custom',
+              input: p,
+              message: `must be comma-separated absolute paths without '..' (got ${JSON.stringify(p)})`,
+            });
+            return;
+          }
+        }
+      })
+      .transform((roots) => roots.map((p) => posix.normalize(p).replace(/(.)\/$/, '$1'))),
+  },
   QUEUE_PREFIX: {
     roles: ROLES,
     default: 'vaultline',
@@ -256,6 +281,8 @@ export interface ApiConfig extends BaseConfig {
   readonly httpPort: number;
   readonly defaultTargetDir: string;
   readonly backupRetryDelayMs: number;
+  /** Normalised absolute folders restores may write into, besides the service's own data folder. */
+  readonly restoreRoots: readonly string[];
 }
 export interface WorkerConfig extends BaseConfig {
   readonly role: 'worker';
@@ -280,6 +307,7 @@ const SOURCES = {
   queuePrefix: 'QUEUE_PREFIX',
   httpPort: 'HTTP_PORT',
   defaultTargetDir: 'VAULTLINE_DEFAULT_TARGET_DIR',
+  restoreRoots: 'VAULTLINE_RESTORE_ROOTS',
   metricsPort: 'METRICS_PORT',
   workerConcurrency: 'WORKER_CONCURRENCY',
   jobLockMs: 'JOB_LOCK_MS',
@@ -370,6 +398,7 @@ export function loadConfig(env: Env, role: Role): Config {
         httpPort: get('HTTP_PORT'),
         defaultTargetDir: get('VAULTLINE_DEFAULT_TARGET_DIR'),
         backupRetryDelayMs: get('BACKUP_RETRY_DELAY_MS'),
+        restoreRoots: get('VAULTLINE_RESTORE_ROOTS'),
       });
     case 'worker':
       return Object.freeze({
@@ -407,6 +436,9 @@ export function redactedConfig(config: Config): Readonly<Record<string, string |
     const exposure: Exposure =
       key === 'role' ? 'show' : VARIABLES[SOURCES[key as keyof typeof SOURCES]].exposure;
     if (value === null || typeof value === 'number') out[key] = value;
+    // A list of shown values (restore roots) is logged as it was given: comma-separated.
+    else if (exposure === 'show' && Array.isArray(value) && value.every((v) => typeof v === 'string'))
+      out[key] = value.join(',');
     else if (exposure === 'hide' || typeof value !== 'string') out[key] = '[redacted]';
     else if (exposure === 'show') out[key] = value;
     else out[key] = redactUrl(value, exposure);

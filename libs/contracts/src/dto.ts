@@ -58,7 +58,7 @@ export const dayOfWeekSchema = z
  * ignored), so a client that thinks it set a day on a daily plan hears about it.
  */
 export const scheduleSchema = z
-  .object({
+  .strictObject({
     frequency: z.enum(FREQUENCIES),
     time: timeOfDaySchema,
     dayOfWeek: dayOfWeekSchema.optional(),
@@ -110,7 +110,7 @@ export const tagSchema = z
  * keep rule above 0 or a tag to keep, because a policy that keeps nothing would forget every snapshot.
  */
 export const retentionPolicySchema = z
-  .object({
+  .strictObject({
     keepLast: keep,
     keepHourly: keep,
     keepDaily: keep,
@@ -152,21 +152,30 @@ export const passwordSchema = z
   });
 
 /**
- * A new password, entered twice (plan creation). The mismatch is reported on
- * `passwordConfirmation`, the field the user has to fix. No message ever contains either value.
+ * The check that a password was entered twice alike, as a `.check` for any object holding both
+ * fields (plan creation embeds them in its body). The mismatch is reported on the confirmation,
+ * the field the user has to fix; no message ever contains either value.
  */
-export const newPasswordSchema = z
-  .object({ password: passwordSchema, passwordConfirmation: z.string() })
-  .check((ctx) => {
-    if (ctx.value.password !== ctx.value.passwordConfirmation) {
+export function confirms(field: string, confirmation: string) {
+  return (ctx: z.core.ParsePayload<Record<string, unknown>>): void => {
+    if (ctx.value[field] !== ctx.value[confirmation]) {
       ctx.issues.push({
         code: 'custom',
         input: '[redacted]',
-        path: ['passwordConfirmation'],
-        message: 'does not match password',
+        path: [confirmation],
+        message: `does not match ${field}`,
       });
     }
-  });
+  };
+}
+
+/** The fields of a new password entered twice, to spread into a body's strict object. */
+export const newPasswordFields = { password: passwordSchema, passwordConfirmation: z.string() };
+
+/** A new password, entered twice (plan creation). */
+export const newPasswordSchema = z
+  .strictObject(newPasswordFields)
+  .check(confirms('password', 'passwordConfirmation'));
 export type NewPassword = z.output<typeof newPasswordSchema>;
 
 /**
@@ -174,19 +183,10 @@ export type NewPassword = z.output<typeof newPasswordSchema>;
  * rules, so a password set before a rule change still opens) and the new one twice.
  */
 export const passwordChangeSchema = z
-  .object({
+  .strictObject({
     oldPassword: z.string().min(1, { error: 'is required' }),
     newPassword: passwordSchema,
     newPasswordConfirmation: z.string(),
   })
-  .check((ctx) => {
-    if (ctx.value.newPassword !== ctx.value.newPasswordConfirmation) {
-      ctx.issues.push({
-        code: 'custom',
-        input: '[redacted]',
-        path: ['newPasswordConfirmation'],
-        message: 'does not match newPassword',
-      });
-    }
-  });
+  .check(confirms('newPassword', 'newPasswordConfirmation'));
 export type PasswordChange = z.output<typeof passwordChangeSchema>;

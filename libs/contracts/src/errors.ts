@@ -53,10 +53,18 @@ export function formatPath(path: readonly PropertyKey[]): string {
  * value; the input is only looked at (never copied) to say "is required" for a missing field.
  */
 export function toIssues(error: z.ZodError): ContractIssue[] {
-  return error.issues.map((i) => ({
-    path: formatPath(i.path),
-    message: i.code === 'invalid_type' && i.input === undefined ? 'is required' : i.message,
-  }));
+  return error.issues.flatMap((i) =>
+    // An unknown key is reported at the key's own path (`retention.keepDayly`), one issue each, so
+    // a client finds it like any other invalid field.
+    i.code === 'unrecognized_keys'
+      ? i.keys.map((key) => ({ path: formatPath([...i.path, key]), message: 'is not a known field' }))
+      : [
+          {
+            path: formatPath(i.path),
+            message: i.code === 'invalid_type' && i.input === undefined ? 'is required' : i.message,
+          },
+        ],
+  );
 }
 
 /** Parses `data` with `schema`, throwing a ContractError with every invalid field. */

@@ -7,3 +7,4 @@ export * from './queues';
 export * from './hooks';
 export * from './report';
 export * from './job-ids';
+export * from './strict';

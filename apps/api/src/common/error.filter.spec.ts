@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { BadRequestException, NotFoundException, PayloadTooLargeException } from '@nestjs/common';
 import { parseInput } from '@vaultline/contracts';
+import { Prisma } from '@vaultline/db';
 import { z } from 'zod';
 import { ApiError, type ApiErrorCode, notFound } from './api-error';
 import { mapError, STATUS_OF } from './error.filter';
@@ -73,6 +74,38 @@ describe('mapError', () => {
       m.body.error.message,
       'request body is not valid JSON',
       'the parser message may quote the body',
+    );
+  });
+
+  test('a database that is down or unreachable is a 503 UNAVAILABLE, whatever wraps it', () => {
+    const known = (code: string, meta?: Record<string, unknown>) =>
+      new Prisma.PrismaClientKnownRequestError('x', { code, clientVersion: '7', meta });
+    const socket = Object.assign(new Error('connect ECONNREFUSED 10.0.0.5:5432'), {
+      code: 'ECONNREFUSED',
+    });
+    for (const err of [
+      known('P1001'),
+      known('P1017'),
+      known('P2010', {
+        driverAdapterError: { name: 'DriverAdapterError', cause: { kind: 'DatabaseNotReachable' } },
+      }),
+      known('P2010', {
+        driverAdapterError: { name: 'DriverAdapterError', cause: { kind: 'ConnectionClosed' } },
+      }),
+      known('P2010', { driverAdapterError: { cause: { kind: 'postgres', code: '57P01' } } }),
+      new Prisma.PrismaClientInitializationError('x', '7', 'P1001'),
+      new Error('wrapped', { cause: socket }),
+      new Error('Connection terminated unexpectedly'),
+    ]) {
+      const m = mapError(err, CID);
+      assert.equal(m.status, 503, String(err));
+      assert.equal(m.body.error.code, 'UNAVAILABLE');
+      assert.doesNotMatch(m.body.error.message, /10\.0\.0\.5/);
+    }
+    // A query that is wrong is not an outage.
+    assert.equal(
+      mapError(known('P2010', { driverAdapterError: { cause: { kind: 'postgres', code: '42P01' } } })).status,
+      500,
     );
   });
 

@@ -4,6 +4,7 @@ import type { HttpAdapterHost } from '@nestjs/core';
 import { ContractError, type ContractIssue } from '@vaultline/contracts';
 import type { Logger } from 'pino';
 import { ApiError, type ApiErrorCode } from './api-error';
+import { translateDatabaseError } from './prisma-errors';
 
 /** The one error body of the API. */
 export interface ErrorBody {
@@ -56,21 +57,24 @@ function isBodyParserError(err: unknown): err is { type: string; status: number 
   );
 }
 
+function mapApiError(err: ApiError, correlationId: string): MappedError {
+  if (err.code === 'INTERNAL') return internal(correlationId);
+  const fields = err.fields ? [...err.fields] : undefined;
+  return {
+    status: STATUS_OF[err.code],
+    body: { error: { code: err.code, message: err.message, ...(fields ? { fields } : {}) } },
+    unexpected: false,
+  };
+}
+
 /**
  * Maps anything thrown while handling a request to a status and body. Pure, so the mapping is unit
  * tested without an HTTP server. Messages of unexpected errors never reach the client: they may
  * name internals (SQL, paths, hosts).
  */
 export function mapError(err: unknown, correlationId: string = randomUUID()): MappedError {
-  if (err instanceof ApiError) {
-    if (err.code === 'INTERNAL') return internal(correlationId);
-    const fields = err.fields ? [...err.fields] : undefined;
-    return {
-      status: STATUS_OF[err.code],
-      body: { error: { code: err.code, message: err.message, ...(fields ? { fields } : {}) } },
-      unexpected: false,
-    };
-  }
+  const translated = err instanceof ApiError ? err : translateDatabaseError(err);
+  if (translated) return mapApiError(translated, correlationId);
   if (err instanceof ContractError && err.code === 'INVALID_INPUT') {
     return {
       status: 400,
@@ -108,6 +112,9 @@ export class ErrorFilter implements ExceptionFilter {
     const mapped = mapError(err);
     if (mapped.unexpected) {
       this.logger.error({ err, correlationId: mapped.body.error.correlationId }, 'unexpected error');
+    } else if (mapped.status === 503 && !(err instanceof ApiError)) {
+      // A translated driver error: the client hears "retry later", the operator what failed.
+      this.logger.warn({ err }, 'dependency unavailable');
     }
     this.adapterHost.httpAdapter.reply(res, mapped.body, mapped.status);
   }

@@ -3,7 +3,8 @@
  * so the API, the schedule consumer and the report service agree on them.
  */
 import {
-  newPasswordSchema,
+  confirms,
+  newPasswordFields,
   passwordChangeSchema,
   passwordSchema,
   planNameSchema,
@@ -32,11 +33,10 @@ export const createPlanSchema = z
     retention: retentionPolicySchema,
     targetIds: targetIdsSchema,
     serviceIds: serviceIdsSchema,
-    password: z.string(),
-    passwordConfirmation: z.string(),
+    ...newPasswordFields,
   })
   // The contracts' rule for a new password entered twice (mismatch reported on passwordConfirmation).
-  .and(newPasswordSchema);
+  .check(confirms('password', 'passwordConfirmation'));
 export type CreatePlan = z.output<typeof createPlanSchema>;
 
 /**
@@ -57,14 +57,7 @@ export type UpdatePlan = z.output<typeof updatePlanSchema>;
  * Changing the plan's password: the contracts' rule (the old one of any length, the new one ≥ 4
  * characters entered twice, a mismatch reported on `newPasswordConfirmation`).
  */
-// The strict object only refuses unknown keys; the contract's schema checks (and names) the fields.
-export const changePasswordSchema = z
-  .strictObject({
-    oldPassword: z.unknown().optional(),
-    newPassword: z.unknown().optional(),
-    newPasswordConfirmation: z.unknown().optional(),
-  })
-  .and(passwordChangeSchema);
+export const changePasswordSchema = passwordChangeSchema;
 export type ChangePassword = z.output<typeof changePasswordSchema>;
 
 /** Filters of a plan's snapshot list, beside the page. */

@@ -26,9 +26,16 @@ export const createRestoreSchema = z.strictObject({
     .refine((p) => [...p].length <= MAX_PASSWORD_LENGTH, {
       error: `must have at most ${MAX_PASSWORD_LENGTH} characters`,
     }),
-  /** Default: the service's data path. Restoring into `/` is refused: it would replace the host. */
+  /**
+   * Default: the service's data path. `..` segments are refused rather than resolved (the client
+   * would not see where the restore really goes); the path is stored normalised (`//`, `.` and a
+   * trailing `/` removed). Restoring into `/` is refused: it would replace the host. Whether it is
+   * inside the restore roots is the service's check (it needs the config and the service).
+   */
   destination: absolutePathSchema
-    .refine((p) => path.posix.normalize(p) !== '/', { error: 'must not be the root folder /' })
+    .refine((p) => !p.split('/').includes('..'), { error: "must not contain '..' segments" })
+    .transform((p) => path.posix.normalize(p).replace(/(.)\/$/, '$1'))
+    .refine((p) => p !== '/', { error: 'must not be the root folder /' })
     .optional(),
   /** Consent to restore a snapshot taken on another architecture (the service needs reinstalling). */
   allowCrossArch: z.boolean().default(false),

@@ -5,12 +5,13 @@ import { parseJobPayload, restoreJobId } from '@vaultline/contracts';
 import type { Restore, Service, Snapshot, Target } from '@vaultline/db';
 import { sealPasswordEnvelope, type ServerKeys } from '@vaultline/secrets';
 import { planRepoLocation } from '@vaultline/targets';
+import type { ApiConfig } from '@vaultline/config';
 import type { Logger } from 'pino';
 
 import { ApiError, invalidField, notFound } from '../common/api-error';
 import { PrismaService } from '../common/prisma.service';
 import { QueuesService } from '../common/queues.service';
-import { LOGGER, SERVER_KEYS } from '../common/tokens';
+import { API_CONFIG, LOGGER, SERVER_KEYS } from '../common/tokens';
 import { UUID_RE } from '../common/zod-body.pipe';
 import { checkRestorePassword } from './restore-repository';
 import { RestoreQueue } from './restore-queue';
@@ -79,6 +80,7 @@ export class RestoresService {
     private readonly restoreQueue: RestoreQueue,
     @Inject(SERVER_KEYS) private readonly keys: ServerKeys,
     @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(API_CONFIG) private readonly config: ApiConfig,
   ) {}
 
   /**
@@ -89,6 +91,8 @@ export class RestoresService {
   async create(input: CreateRestore): Promise<CreatedRestoreView> {
     const service = await this.prisma.client.service.findUnique({ where: { id: input.serviceId } });
     if (!service) throw notFound('service', input.serviceId);
+    // Before any repository is opened: a refused destination costs nothing.
+    if (input.destination !== undefined) this.assertAllowedDestination(input.destination, service);
     if (input.targetId !== undefined) {
       const target = await this.prisma.client.target.findUnique({ where: { id: input.targetId } });
       if (!target) throw notFound('target', input.targetId);
@@ -199,6 +203,21 @@ export class RestoresService {
    * the target and plan when given. Snapshots of a plan being deleted are being removed from the
    * targets, so they are not offered.
    */
+  /**
+   * A chosen destination must be inside the service's own data folder or a configured restore
+   * root (VAULTLINE_RESTORE_ROOTS): a restore overwrites what is there, and the workers run it
+   * with their own rights, so a mistyped or hostile `/etc` must not reach them. Symlinks are not
+   * resolved: the API does not see the workers' filesystems.
+   */
+  private assertAllowedDestination(destination: string, service: Service): void {
+    const allowed = [path.posix.normalize(service.dataPath), ...this.config.restoreRoots];
+    if (allowed.some((root) => isWithin(destination, root))) return;
+    throw invalidField(
+      'destination',
+      `must be inside the service's data path or a restore root (${this.config.restoreRoots.join(', ') || 'none configured'})`,
+    );
+  }
+
   private async findSnapshot(input: CreateRestore, service: Service): Promise<Snapshot & { target: Target }> {
     const latest = input.snapshotId === 'latest';
     const snapshot = await this.prisma.client.snapshot.findFirst({
@@ -224,4 +243,9 @@ export class RestoresService {
         : `snapshot ${input.snapshotId} of service ${JSON.stringify(service.name)} not found${scope}`,
     );
   }
+}
+
+/** `p` is `root` or below it (both normalised absolute paths, compared by segments). */
+export function isWithin(p: string, root: string): boolean {
+  return p === root || p.startsWith(root.endsWith('/') ? root : `${root}/`);
 }
