@@ -7,6 +7,7 @@ import type { FleetMetrics } from '@vaultline/observability';
 import type { ServerKeys } from '@vaultline/secrets';
 
 import type { LiveEvents } from './events';
+import type { HookIdentity } from './hooks';
 import type { ServiceLockOptions } from './service-lock';
 
 /** What a job that holds a service (backup, restore) needs from its process. */
@@ -24,4 +25,6 @@ export interface ServiceJobDeps {
   /** The process's Prometheus metrics (libs/observability). */
   metrics?: FleetMetrics;
   options?: ServiceLockOptions;
+  /** Who command hooks run as (HOOK_UID / HOOK_GID, resolved at start); null: the worker itself. */
+  hookIdentity?: HookIdentity | null;
 }

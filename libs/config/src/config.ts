@@ -69,7 +69,7 @@ function url(protocols: readonly string[], what: string, opts: { socketHost?: bo
 function wholeNumber(min: number, max: number, what = `a whole number from ${min} to ${max}`) {
   return z
     .string()
-    .regex(/^\d{1,9}$/, { error: `must be ${what}` })
+    .regex(/^\d{1,10}$/, { error: `must be ${what}` })
     .transform(Number)
     .pipe(
       z
@@ -190,6 +190,23 @@ export const VARIABLES = {
       'of it). A job whose worker died is handed to another worker after about this long.',
     schema: wholeNumber(1_000, 600_000),
   },
+  HOOK_UID: {
+    roles: ['worker'],
+    optional: true,
+    exposure: 'show',
+    description:
+      'Numeric uid that command hooks run as. Unset: a worker running as root runs them as 65534 (nobody), ' +
+      'any other worker as itself. Set 0 only to knowingly run hooks as root.',
+    schema: wholeNumber(0, 2_147_483_647, 'a numeric uid from 0 to 2147483647'),
+  },
+  HOOK_GID: {
+    roles: ['worker'],
+    optional: true,
+    exposure: 'show',
+    description:
+      'Numeric gid that command hooks run as. Unset: HOOK_UID if that is set, otherwise as for HOOK_UID (65534 under root).',
+    schema: wholeNumber(0, 2_147_483_647, 'a numeric gid from 0 to 2147483647'),
+  },
   BACKUP_RETRY_DELAY_MS: {
     roles: ['api'],
     default: '30000',
@@ -263,6 +280,8 @@ export interface WorkerConfig extends BaseConfig {
   readonly workerConcurrency: number;
   readonly workerQueues: readonly WorkerQueue[];
   readonly jobLockMs: number;
+  readonly hookUid: number | null;
+  readonly hookGid: number | null;
 }
 export interface ReportConfig extends BaseConfig {
   readonly role: 'report';
@@ -286,6 +305,8 @@ const SOURCES = {
   workerQueues: 'WORKER_QUEUES',
   backupRetryDelayMs: 'BACKUP_RETRY_DELAY_MS',
   webhookUrl: 'VAULTLINE_WEBHOOK_URL',
+  hookUid: 'HOOK_UID',
+  hookGid: 'HOOK_GID',
 } as const satisfies Record<
   Exclude<keyof ApiConfig | keyof WorkerConfig | keyof ReportConfig, 'role'>,
   VariableName
@@ -379,6 +400,8 @@ export function loadConfig(env: Env, role: Role): Config {
         workerConcurrency: get('WORKER_CONCURRENCY'),
         jobLockMs: get('JOB_LOCK_MS'),
         workerQueues: Object.freeze(get('WORKER_QUEUES')),
+        hookUid: get('HOOK_UID'),
+        hookGid: get('HOOK_GID'),
       });
     case 'report':
       return Object.freeze({
