@@ -11,6 +11,7 @@ import { resolve } from 'node:path';
 
 import { z } from 'zod';
 
+import { parseCidrList } from './outbound';
 import { Secret } from './secret';
 
 export const ROLES = ['api', 'worker', 'report'] as const;
@@ -78,6 +79,15 @@ function wholeNumber(min: number, max: number, what = `a whole number from ${min
         .max(max, { error: `must be ${what}` }),
     );
 }
+
+/** A comma-separated CIDR list, kept as text (OutboundPolicy parses it again; it cannot fail then). */
+const cidrs = z.string().superRefine((s, ctx) => {
+  try {
+    parseCidrList(s);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `must list CIDRs: ${(err as Error).message}` });
+  }
+});
 
 const port = wholeNumber(1, 65535, 'a TCP port from 1 to 65535');
 
@@ -223,6 +233,24 @@ export const VARIABLES = {
     description: `Log level: ${LOG_LEVELS.join(', ')}.`,
     schema: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }),
   },
+  OUTBOUND_ALLOW_CIDRS: {
+    roles: ROLES,
+    optional: true,
+    exposure: 'show',
+    description:
+      'Comma-separated IPv4/IPv6 CIDRs the fleet may always connect to (hooks, webhook, S3 endpoints), even ' +
+      'inside OUTBOUND_DENY_CIDRS or the cloud metadata addresses, which are otherwise always denied.',
+    schema: cidrs,
+  },
+  OUTBOUND_DENY_CIDRS: {
+    roles: ROLES,
+    optional: true,
+    exposure: 'show',
+    description:
+      'Comma-separated IPv4/IPv6 CIDRs the fleet must not connect to, besides the metadata addresses. ' +
+      'Empty: loopback and private ranges are allowed (a LAN install); list them to deny them.',
+    schema: cidrs,
+  },
   VAULTLINE_WEBHOOK_URL: {
     roles: ['report'],
     optional: true,
@@ -267,6 +295,8 @@ interface BaseConfig {
   readonly serverSecret: Secret;
   readonly logLevel: LogLevel;
   readonly queuePrefix: string;
+  readonly outboundAllowCidrs: string;
+  readonly outboundDenyCidrs: string;
 }
 export interface ApiConfig extends BaseConfig {
   readonly role: 'api';
@@ -297,6 +327,8 @@ const SOURCES = {
   serverSecret: 'VAULTLINE_SERVER_SECRET',
   logLevel: 'LOG_LEVEL',
   queuePrefix: 'QUEUE_PREFIX',
+  outboundAllowCidrs: 'OUTBOUND_ALLOW_CIDRS',
+  outboundDenyCidrs: 'OUTBOUND_DENY_CIDRS',
   httpPort: 'HTTP_PORT',
   defaultTargetDir: 'VAULTLINE_DEFAULT_TARGET_DIR',
   metricsPort: 'METRICS_PORT',
@@ -382,6 +414,8 @@ export function loadConfig(env: Env, role: Role): Config {
     serverSecret: get('VAULTLINE_SERVER_SECRET'),
     logLevel: get('LOG_LEVEL'),
     queuePrefix: get('QUEUE_PREFIX'),
+    outboundAllowCidrs: get('OUTBOUND_ALLOW_CIDRS') ?? '',
+    outboundDenyCidrs: get('OUTBOUND_DENY_CIDRS') ?? '',
   };
   switch (role) {
     case 'api':
