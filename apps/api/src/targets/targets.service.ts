@@ -79,7 +79,8 @@ export class TargetsService {
 
   /**
    * A 400 naming `endpoint` when it is, or resolves to, an address the outbound policy denies. A
-   * name that does not resolve (yet) is accepted: the worker checks again before each connection.
+   * name that does not resolve (yet) is accepted: its future address cannot be judged now (the
+   * worker does not check again yet; see docs/configuration.md, "Outbound requests").
    */
   private async checkEndpoint(endpoint: string | undefined): Promise<void> {
     if (endpoint === undefined) return;
