@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
+import { OutboundPolicy } from '@vaultline/config';
+
 import { NOBODY, resolveHookIdentity, runHook } from './hooks';
 
 const isRoot = process.getuid?.() === 0;
@@ -55,4 +57,17 @@ describe('hook identity (HOOK_UID / HOOK_GID)', () => {
       );
     },
   );
+
+  test('an HTTP hook at a denied address fails before any request', async () => {
+    await assert.rejects(
+      runHook(
+        { kind: 'http', url: 'http://169.254.169.254/latest/meta-data/' },
+        'pre',
+        undefined,
+        null,
+        new OutboundPolicy(),
+      ),
+      /pre-hook is refused by the outbound policy \(http:\/\/169\.254\.169\.254\)/,
+    );
+  });
 });

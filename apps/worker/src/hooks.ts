@@ -6,6 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 
+import type { OutboundPolicy } from '@vaultline/config';
 import { hookSchema, type Hook } from '@vaultline/contracts';
 
 import { WorkerError } from './errors';
@@ -77,12 +78,23 @@ export async function runHook(
   which: 'pre' | 'post',
   signal?: AbortSignal,
   identity?: HookIdentity | null,
+  outbound?: OutboundPolicy,
 ): Promise<void> {
   const ms = hook.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const fail = (why: string, cause?: unknown): never => {
     throw new WorkerError('HOOK_FAILED', `${which}-hook ${why}`, 'permanent', { cause });
   };
   if (hook.kind === 'http') {
+    // Checked again here: the row may predate the policy, or its name may now resolve elsewhere.
+    // fetch resolves the name once more, so DNS rebinding between the two is not closed yet.
+    if (outbound) {
+      const u = new URL(hook.url);
+      try {
+        await outbound.check(u.hostname);
+      } catch (err) {
+        return fail(`is refused by the outbound policy (${u.origin})`, err);
+      }
+    }
     const timeout = AbortSignal.timeout(ms);
     let res: Response;
     try {

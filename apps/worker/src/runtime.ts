@@ -11,7 +11,7 @@ import { Worker, type Processor } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
-import type { WorkerConfig, WorkerQueue } from '@vaultline/config';
+import { OutboundPolicy, type WorkerConfig, type WorkerQueue } from '@vaultline/config';
 import { assertHandlers, QUEUES } from '@vaultline/contracts';
 import { createPrismaClient, type PrismaClient } from '@vaultline/db';
 import { WorkerPool } from '@vaultline/engine';
@@ -99,6 +99,7 @@ export class WorkerRuntime {
       shutdown: this.shutdownController.signal,
       metrics: this.metrics,
       hookIdentity,
+      outbound: new OutboundPolicy({ allow: config.outboundAllowCidrs, deny: config.outboundDenyCidrs }),
       // A dead worker's service lock frees itself after this long (renewed at a third of it).
       options: { lockTtlMs: config.jobLockMs * 2, ...this.options },
     };

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
+import type { OutboundPolicy } from '@vaultline/config';
 import type { PrismaClient } from '@vaultline/db';
 import type { WorkerPool } from '@vaultline/engine';
 import type { FleetMetrics } from '@vaultline/observability';
@@ -27,4 +28,6 @@ export interface ServiceJobDeps {
   options?: ServiceLockOptions;
   /** Who command hooks run as (HOOK_UID / HOOK_GID, resolved at start); null: the worker itself. */
   hookIdentity?: HookIdentity | null;
+  /** The outbound policy HTTP hooks are checked against (OUTBOUND_*_CIDRS). */
+  outbound?: OutboundPolicy;
 }
