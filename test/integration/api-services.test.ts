@@ -138,6 +138,16 @@ describe('API: auth, services, health, docs', () => {
       ['preHook.argv'],
     );
 
+    const metadata = await api.call('POST', '/v1/services', {
+      ...nextcloud,
+      postHook: { kind: 'http', url: 'http://169.254.169.254/latest/meta-data/' },
+    });
+    assert.equal(metadata.status, 400);
+    assert.deepEqual(
+      (metadata.json as ErrorJson).error.fields?.map((f) => f.path),
+      ['postHook.url'],
+    );
+
     const unknownField = await api.call('POST', '/v1/services', { ...nextcloud, dataPth: '/x' });
     assert.equal(unknownField.status, 400);
 

@@ -4,6 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
+import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -137,12 +139,95 @@ describe('API: targets', () => {
     }
   });
 
-  test('an S3 bucket that does not exist is unreachable', async () => {
-    const t = (await api.call('POST', '/v1/targets', { ...s3Target('gone'), bucket: 'no-such-bucket' }))
-      .json as TargetJson;
-    const p = (await api.call('POST', `/v1/targets/${t.id}/test`)).json as ProbeJson;
-    assert.equal(p.reachable, false);
-    assert.equal(p.error?.code, 'NOT_FOUND');
+  test('the S3 probe says only "target unreachable": missing bucket, closed port, not an S3 server', async () => {
+    // A closed port: listen, note the port, close.
+    const closed = createNetServer();
+    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r));
+    const closedPort = (closed.address() as AddressInfo).port;
+    await new Promise<void>((r) => closed.close(() => r()));
+    // Something that answers HTTP but is not S3.
+    const other = createHttpServer((_req, res) => {
+      res.statusCode = 404;
+      res.end('<html>router login</html>');
+    });
+    await new Promise<void>((r) => other.listen(0, '127.0.0.1', r));
+    try {
+      const endpoints: [string, Record<string, string>][] = [
+        ['gone', { bucket: 'no-such-bucket' }],
+        ['closed', { endpoint: `http://127.0.0.1:${closedPort}` }],
+        ['not-s3', { endpoint: `http://127.0.0.1:${(other.address() as AddressInfo).port}` }],
+      ];
+      for (const [name, change] of endpoints) {
+        const created = await api.call('POST', '/v1/targets', { ...s3Target(name), ...change });
+        assert.equal(created.status, 201, JSON.stringify(created.json));
+        const probe = await api.call('POST', `/v1/targets/${(created.json as TargetJson).id}/test`);
+        assert.equal(probe.status, 200);
+        assert.deepEqual(
+          probe.json,
+          {
+            reachable: false,
+            writable: false,
+            freeBytes: null,
+            error: { code: 'UNREACHABLE', message: 'target unreachable' },
+          },
+          name,
+        );
+      }
+    } finally {
+      await new Promise<void>((r) => other.close(() => r()));
+    }
+  });
+
+  test('an S3 endpoint at a cloud metadata or link-local address is a 400 naming endpoint', async () => {
+    for (const endpoint of [
+      'http://169.254.169.254',
+      'http://[fd00:ec2::254]:9000',
+      'http://100.100.100.200',
+      'http://[::ffff:169.254.169.254]',
+    ]) {
+      const res = await api.call('POST', '/v1/targets', { ...s3Target('meta'), endpoint });
+      assert.equal(res.status, 400, endpoint);
+      assert.deepEqual(
+        (res.json as ErrorJson).error.fields?.map((f) => f.path),
+        ['endpoint'],
+        endpoint,
+      );
+    }
+    const ok = (await api.call('POST', '/v1/targets', s3Target('to-move'))).json as TargetJson;
+    const moved = await api.call('PATCH', `/v1/targets/${ok.id}`, { endpoint: 'http://169.254.169.254' });
+    assert.equal(moved.status, 400);
+    assert.deepEqual(
+      (moved.json as ErrorJson).error.fields?.map((f) => f.path),
+      ['endpoint'],
+    );
+  });
+
+  test('OUTBOUND_DENY_CIDRS: a name resolving to a denied address is refused; the allow list wins', async () => {
+    const strict = await startTestApi('api_targets_strict', {
+      OUTBOUND_DENY_CIDRS: '127.0.0.0/8,::1/128',
+      OUTBOUND_ALLOW_CIDRS: '127.0.0.2/32',
+    });
+    try {
+      const port = new URL(s3.endpoint).port;
+      for (const host of ['localhost', '127.0.0.1']) {
+        const res = await strict.call('POST', '/v1/targets', {
+          ...s3Target(`deny-${host}`),
+          endpoint: `http://${host}:${port}`,
+        });
+        assert.equal(res.status, 400, host);
+        assert.deepEqual(
+          (res.json as ErrorJson).error.fields?.map((f) => f.path),
+          ['endpoint'],
+        );
+      }
+      const allowed = await strict.call('POST', '/v1/targets', {
+        ...s3Target('allowed'),
+        endpoint: `http://127.0.0.2:${port}`,
+      });
+      assert.equal(allowed.status, 201, JSON.stringify(allowed.json));
+    } finally {
+      await strict.close();
+    }
   });
 
   test('invalid targets are 400s naming the field; duplicates 409', async () => {

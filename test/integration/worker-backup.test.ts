@@ -52,7 +52,11 @@ describe('worker: backup.run', () => {
     await applyMigrations(db.url, MIGRATIONS_DIR);
     prisma = createPrismaClient(db.url, { pool: { max: 4 } });
     dir = tempDir('worker');
-    config = workerConfig(workerEnv(db.url, { METRICS_PORT: String(await freePort()) }));
+    // Hooks as root: the hook tests write into this test's private (0700) temporary folder; the
+    // default identity of hooks under root (nobody) is covered by apps/worker/src/hooks.spec.ts.
+    config = workerConfig(
+      workerEnv(db.url, { METRICS_PORT: String(await freePort()), HOOK_UID: '0', HOOK_GID: '0' }),
+    );
     plan = await createPlan(prisma, config, join(dir.path, 'targets'));
     queue = backupQueue(config);
     app = await createWorkerApp(config, { poolSize: 2, lockRetryMinMs: 50, lockRetryMaxMs: 200 });

@@ -208,7 +208,7 @@ export class BackupProcessor {
         outcome = { snapshot: earlier, errors: [] };
       } else {
         try {
-          if (preHook) await runHook(preHook, 'pre', signal);
+          if (preHook) await runHook(preHook, 'pre', signal, this.deps.hookIdentity, this.deps.outbound);
           log.info({ dataPath: service.dataPath }, 'backup started');
           events.emit('backup.started', { at: eventTime(), ...ref, attempt: job.attemptsMade + 1 });
           outcome = await backup(repo, {
@@ -236,7 +236,13 @@ export class BackupProcessor {
           // Always resume the service — after a failed pre-hook, a failed backup, or a shutdown
           // (not cancelled by the shutdown signal: its own timeout bounds it).
           if (postHook) {
-            postHookError = await runHook(postHook, 'post').then(
+            postHookError = await runHook(
+              postHook,
+              'post',
+              undefined,
+              this.deps.hookIdentity,
+              this.deps.outbound,
+            ).then(
               () => null,
               (err: unknown) => {
                 log.error({ err }, 'post-hook failed');

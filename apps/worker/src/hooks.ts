@@ -6,11 +6,47 @@
  */
 import { execFile } from 'node:child_process';
 
+import type { OutboundPolicy } from '@vaultline/config';
 import { hookSchema, type Hook } from '@vaultline/contracts';
 
 import { WorkerError } from './errors';
 
 const DEFAULT_TIMEOUT_MS = 60_000;
+
+/** The uid/gid command hooks run as: null runs them as the worker itself. */
+export interface HookIdentity {
+  uid: number;
+  gid: number;
+}
+
+/** uid/gid of `nobody` on Debian, Alpine and the image: no files, no groups, no privileges. */
+export const NOBODY = 65534;
+
+/**
+ * The identity of command hooks from HOOK_UID / HOOK_GID. A root worker never runs a hook as root by
+ * accident: a hook is a command stored in the catalog, so anyone who can edit a service would get
+ * root on the worker (its mounts of every service's data, the server secret in its environment).
+ * Unset under root: nobody (hooks that need more get a uid chosen for them, e.g. one in the docker
+ * group). Not root: the process cannot change uid, so a configured identity other than its own is
+ * refused at start rather than failing every hook with EPERM.
+ */
+export function resolveHookIdentity(
+  config: { hookUid: number | null; hookGid: number | null },
+  self: { uid: number; gid: number },
+): HookIdentity | null {
+  const uid = config.hookUid ?? (self.uid === 0 ? NOBODY : null);
+  const gid = config.hookGid ?? config.hookUid ?? (self.uid === 0 ? NOBODY : null);
+  if (self.uid !== 0) {
+    if ((uid !== null && uid !== self.uid) || (gid !== null && gid !== self.gid)) {
+      throw new Error(
+        `HOOK_UID/HOOK_GID (${uid ?? self.uid}:${gid ?? self.gid}) differ from the worker's own ` +
+          `${self.uid}:${self.gid}, and only a root worker can run hooks as another user`,
+      );
+    }
+    return null;
+  }
+  return { uid: uid ?? NOBODY, gid: gid ?? NOBODY };
+}
 
 /** Null for no hook; a malformed hook is a permanent HOOK_FAILED (a retry would not fix the row). */
 export function parseHook(value: unknown, which: 'pre' | 'post'): Hook | null {
@@ -37,12 +73,28 @@ function tail(text: string): string {
  * service is in a state a person should look at, and retrying would stop it again and again).
  * `signal` stops a running hook when the worker shuts down.
  */
-export async function runHook(hook: Hook, which: 'pre' | 'post', signal?: AbortSignal): Promise<void> {
+export async function runHook(
+  hook: Hook,
+  which: 'pre' | 'post',
+  signal?: AbortSignal,
+  identity?: HookIdentity | null,
+  outbound?: OutboundPolicy,
+): Promise<void> {
   const ms = hook.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const fail = (why: string, cause?: unknown): never => {
     throw new WorkerError('HOOK_FAILED', `${which}-hook ${why}`, 'permanent', { cause });
   };
   if (hook.kind === 'http') {
+    // Checked again here: the row may predate the policy, or its name may now resolve elsewhere.
+    // fetch resolves the name once more, so DNS rebinding between the two is not closed yet.
+    if (outbound) {
+      const u = new URL(hook.url);
+      try {
+        await outbound.check(u.hostname);
+      } catch (err) {
+        return fail(`is refused by the outbound policy (${u.origin})`, err);
+      }
+    }
     const timeout = AbortSignal.timeout(ms);
     let res: Response;
     try {
@@ -67,7 +119,14 @@ export async function runHook(hook: Hook, which: 'pre' | 'post', signal?: AbortS
     execFile(
       file,
       args,
-      { timeout: ms, killSignal: 'SIGKILL', maxBuffer: 1 << 20, ...(signal ? { signal } : {}) },
+      {
+        timeout: ms,
+        killSignal: 'SIGKILL',
+        maxBuffer: 1 << 20,
+        ...(signal ? { signal } : {}),
+        // libuv also drops the supplementary groups when it changes uid/gid (no root groups kept).
+        ...(identity ? { uid: identity.uid, gid: identity.gid } : {}),
+      },
       (err, _stdout, stderr) => {
         if (!err) return resolve();
         const code = (err as NodeJS.ErrnoException & { killed?: boolean }).killed

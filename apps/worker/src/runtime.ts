@@ -11,7 +11,7 @@ import { Worker, type Processor } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
-import type { WorkerConfig, WorkerQueue } from '@vaultline/config';
+import { OutboundPolicy, type WorkerConfig, type WorkerQueue } from '@vaultline/config';
 import { assertHandlers, QUEUES } from '@vaultline/contracts';
 import { createPrismaClient, type PrismaClient } from '@vaultline/db';
 import { WorkerPool } from '@vaultline/engine';
@@ -20,6 +20,7 @@ import { FleetMetrics, startHealthServer } from '@vaultline/observability';
 import { serverKeys } from '@vaultline/secrets';
 
 import { BackupProcessor, type BackupProcessorOptions } from './backup-processor';
+import { resolveHookIdentity } from './hooks';
 import { MaintenanceProcessor, type MaintenanceProcessorOptions } from './maintenance-processor';
 import { RestoreProcessor, type RestoreProcessorOptions } from './restore-processor';
 
@@ -71,6 +72,11 @@ export class WorkerRuntime {
     );
 
     const { config, logger } = this;
+    // Before any connection: a wrong HOOK_UID is a configuration error, not a failed backup later.
+    const hookIdentity = resolveHookIdentity(config, {
+      uid: process.getuid?.() ?? -1,
+      gid: process.getgid?.() ?? -1,
+    });
     this.prisma = createPrismaClient(config.databaseUrl, {
       // Backups and restores (WORKER_CONCURRENCY each) and one maintenance job at a time.
       pool: { max: Math.max(4, config.workerConcurrency * 3 + 1) },
@@ -92,6 +98,8 @@ export class WorkerRuntime {
       queuePrefix: config.queuePrefix,
       shutdown: this.shutdownController.signal,
       metrics: this.metrics,
+      hookIdentity,
+      outbound: new OutboundPolicy({ allow: config.outboundAllowCidrs, deny: config.outboundDenyCidrs }),
       // A dead worker's service lock frees itself after this long (renewed at a third of it).
       options: { lockTtlMs: config.jobLockMs * 2, ...this.options },
     };

@@ -1,12 +1,14 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
+import type { OutboundPolicy } from '@vaultline/config';
 import type { PrismaClient } from '@vaultline/db';
 import type { WorkerPool } from '@vaultline/engine';
 import type { FleetMetrics } from '@vaultline/observability';
 import type { ServerKeys } from '@vaultline/secrets';
 
 import type { LiveEvents } from './events';
+import type { HookIdentity } from './hooks';
 import type { ServiceLockOptions } from './service-lock';
 
 /** What a job that holds a service (backup, restore) needs from its process. */
@@ -24,4 +26,8 @@ export interface ServiceJobDeps {
   /** The process's Prometheus metrics (libs/observability). */
   metrics?: FleetMetrics;
   options?: ServiceLockOptions;
+  /** Who command hooks run as (HOOK_UID / HOOK_GID, resolved at start); null: the worker itself. */
+  hookIdentity?: HookIdentity | null;
+  /** The outbound policy HTTP hooks are checked against (OUTBOUND_*_CIDRS). */
+  outbound?: OutboundPolicy;
 }

@@ -53,6 +53,8 @@ describe('loadConfig: defaults', () => {
         defaultTargetDir: resolve('.vaultline/targets'),
         backupRetryDelayMs: 30_000,
         restoreRoots: ['/srv', '/mnt', '/media', '/tmp', '/var/tmp'],
+        outboundAllowCidrs: '',
+        outboundDenyCidrs: '',
       },
     );
     assert.ok(c.serverSecret instanceof Secret);
@@ -65,6 +67,14 @@ describe('loadConfig: defaults', () => {
     assert.equal(c.metricsPort, 9464);
     assert.equal(c.workerConcurrency, 2);
     assert.equal(c.jobLockMs, 30_000);
+    assert.equal(c.hookUid, null);
+    assert.equal(c.hookGid, null);
+    assert.equal(loadConfig(env({ HOOK_UID: '1000' }), 'worker').hookUid, 1000);
+    assert.throws(() => loadConfig(env({ HOOK_UID: 'nobody' }), 'worker'), /HOOK_UID must be a numeric uid/);
+    assert.throws(
+      () => loadConfig(env({ OUTBOUND_DENY_CIDRS: '10.0.0.0/8,10.0.0.0/99' }), 'worker'),
+      /OUTBOUND_DENY_CIDRS must list CIDRs/,
+    );
     assert.deepEqual(c.workerQueues, ['backup', 'restore', 'maintenance']);
     assert.deepEqual(loadConfig(env({ WORKER_QUEUES: ' restore , restore' }), 'worker').workerQueues, [
       'restore',
@@ -292,6 +302,8 @@ describe('redaction', () => {
       defaultTargetDir: resolve('.vaultline/targets'),
       backupRetryDelayMs: 30_000,
       restoreRoots: '/srv,/mnt,/media,/tmp,/var/tmp',
+      outboundAllowCidrs: '',
+      outboundDenyCidrs: '',
     });
     const report = loadConfig(
       env({ VAULTLINE_WEBHOOK_URL: 'https://hooks.example.com/services/T0/B0/tok3n?x=1' }),

@@ -11,6 +11,7 @@ import { posix, resolve } from 'node:path';
 
 import { z } from 'zod';
 
+import { parseCidrList } from './outbound';
 import { Secret } from './secret';
 
 export const ROLES = ['api', 'worker', 'report'] as const;
@@ -69,7 +70,7 @@ function url(protocols: readonly string[], what: string, opts: { socketHost?: bo
 function wholeNumber(min: number, max: number, what = `a whole number from ${min} to ${max}`) {
   return z
     .string()
-    .regex(/^\d{1,9}$/, { error: `must be ${what}` })
+    .regex(/^\d{1,10}$/, { error: `must be ${what}` })
     .transform(Number)
     .pipe(
       z
@@ -78,6 +79,15 @@ function wholeNumber(min: number, max: number, what = `a whole number from ${min
         .max(max, { error: `must be ${what}` }),
     );
 }
+
+/** A comma-separated CIDR list, kept as text (OutboundPolicy parses it again; it cannot fail then). */
+const cidrs = z.string().superRefine((s, ctx) => {
+  try {
+    parseCidrList(s);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `must list CIDRs: ${(err as Error).message}` });
+  }
+});
 
 const port = wholeNumber(1, 65535, 'a TCP port from 1 to 65535');
 
@@ -190,6 +200,23 @@ export const VARIABLES = {
       'of it). A job whose worker died is handed to another worker after about this long.',
     schema: wholeNumber(1_000, 600_000),
   },
+  HOOK_UID: {
+    roles: ['worker'],
+    optional: true,
+    exposure: 'show',
+    description:
+      'Numeric uid that command hooks run as. Unset: a worker running as root runs them as 65534 (nobody), ' +
+      'any other worker as itself. Set 0 only to knowingly run hooks as root.',
+    schema: wholeNumber(0, 2_147_483_647, 'a numeric uid from 0 to 2147483647'),
+  },
+  HOOK_GID: {
+    roles: ['worker'],
+    optional: true,
+    exposure: 'show',
+    description:
+      'Numeric gid that command hooks run as. Unset: HOOK_UID if that is set, otherwise as for HOOK_UID (65534 under root).',
+    schema: wholeNumber(0, 2_147_483_647, 'a numeric gid from 0 to 2147483647'),
+  },
   BACKUP_RETRY_DELAY_MS: {
     roles: ['api'],
     default: '30000',
@@ -205,6 +232,24 @@ export const VARIABLES = {
     exposure: 'show',
     description: `Log level: ${LOG_LEVELS.join(', ')}.`,
     schema: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }),
+  },
+  OUTBOUND_ALLOW_CIDRS: {
+    roles: ROLES,
+    optional: true,
+    exposure: 'show',
+    description:
+      'Comma-separated IPv4/IPv6 CIDRs the fleet may always connect to (hooks, webhook, S3 endpoints), even ' +
+      'inside OUTBOUND_DENY_CIDRS or the cloud metadata addresses, which are otherwise always denied.',
+    schema: cidrs,
+  },
+  OUTBOUND_DENY_CIDRS: {
+    roles: ROLES,
+    optional: true,
+    exposure: 'show',
+    description:
+      'Comma-separated IPv4/IPv6 CIDRs the fleet must not connect to, besides the metadata addresses. ' +
+      'Empty: loopback and private ranges are allowed (a LAN install); list them to deny them.',
+    schema: cidrs,
   },
   VAULTLINE_WEBHOOK_URL: {
     roles: ['report'],
@@ -275,6 +320,8 @@ interface BaseConfig {
   readonly serverSecret: Secret;
   readonly logLevel: LogLevel;
   readonly queuePrefix: string;
+  readonly outboundAllowCidrs: string;
+  readonly outboundDenyCidrs: string;
 }
 export interface ApiConfig extends BaseConfig {
   readonly role: 'api';
@@ -290,6 +337,8 @@ export interface WorkerConfig extends BaseConfig {
   readonly workerConcurrency: number;
   readonly workerQueues: readonly WorkerQueue[];
   readonly jobLockMs: number;
+  readonly hookUid: number | null;
+  readonly hookGid: number | null;
 }
 export interface ReportConfig extends BaseConfig {
   readonly role: 'report';
@@ -305,6 +354,8 @@ const SOURCES = {
   serverSecret: 'VAULTLINE_SERVER_SECRET',
   logLevel: 'LOG_LEVEL',
   queuePrefix: 'QUEUE_PREFIX',
+  outboundAllowCidrs: 'OUTBOUND_ALLOW_CIDRS',
+  outboundDenyCidrs: 'OUTBOUND_DENY_CIDRS',
   httpPort: 'HTTP_PORT',
   defaultTargetDir: 'VAULTLINE_DEFAULT_TARGET_DIR',
   restoreRoots: 'VAULTLINE_RESTORE_ROOTS',
@@ -314,6 +365,8 @@ const SOURCES = {
   workerQueues: 'WORKER_QUEUES',
   backupRetryDelayMs: 'BACKUP_RETRY_DELAY_MS',
   webhookUrl: 'VAULTLINE_WEBHOOK_URL',
+  hookUid: 'HOOK_UID',
+  hookGid: 'HOOK_GID',
 } as const satisfies Record<
   Exclude<keyof ApiConfig | keyof WorkerConfig | keyof ReportConfig, 'role'>,
   VariableName
@@ -389,6 +442,8 @@ export function loadConfig(env: Env, role: Role): Config {
     serverSecret: get('VAULTLINE_SERVER_SECRET'),
     logLevel: get('LOG_LEVEL'),
     queuePrefix: get('QUEUE_PREFIX'),
+    outboundAllowCidrs: get('OUTBOUND_ALLOW_CIDRS') ?? '',
+    outboundDenyCidrs: get('OUTBOUND_DENY_CIDRS') ?? '',
   };
   switch (role) {
     case 'api':
@@ -408,6 +463,8 @@ export function loadConfig(env: Env, role: Role): Config {
         workerConcurrency: get('WORKER_CONCURRENCY'),
         jobLockMs: get('JOB_LOCK_MS'),
         workerQueues: Object.freeze(get('WORKER_QUEUES')),
+        hookUid: get('HOOK_UID'),
+        hookGid: get('HOOK_GID'),
       });
     case 'report':
       return Object.freeze({

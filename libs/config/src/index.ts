@@ -1,2 +1,3 @@
 export * from './config';
 export { Secret } from './secret';
+export * from './outbound';

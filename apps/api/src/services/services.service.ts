@@ -1,6 +1,8 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable } from '@nestjs/common';
+import { type ApiConfig, OutboundDenied, OutboundPolicy } from '@vaultline/config';
 import { Prisma, type Service } from '@vaultline/db';
-import { ApiError, notFound } from '../common/api-error';
+import { ApiError, invalidField, notFound } from '../common/api-error';
+import { API_CONFIG } from '../common/tokens';
 import { prismaCode } from '../common/prisma-errors';
 import { PrismaService } from '../common/prisma.service';
 import { UUID_RE } from '../common/zod-body.pipe';
@@ -75,9 +77,34 @@ function hookValue(h: Hook | null | undefined): Prisma.InputJsonValue | typeof P
 
 @Injectable()
 export class ServicesService {
-  constructor(private readonly prisma: PrismaService) {}
+  private readonly outbound: OutboundPolicy;
+
+  constructor(
+    private readonly prisma: PrismaService,
+    @Inject(API_CONFIG) config: ApiConfig,
+  ) {
+    this.outbound = new OutboundPolicy({ allow: config.outboundAllowCidrs, deny: config.outboundDenyCidrs });
+  }
+
+  /** A 400 naming `preHook.url` / `postHook.url` at a denied address; unresolvable names pass. */
+  private async checkHooks(input: { preHook?: Hook | null; postHook?: Hook | null }): Promise<void> {
+    for (const which of ['preHook', 'postHook'] as const) {
+      const h = input[which];
+      if (h?.kind !== 'http') continue;
+      try {
+        await this.outbound.check(new URL(h.url).hostname);
+      } catch (err) {
+        if (err instanceof OutboundDenied)
+          throw invalidField(
+            `${which}.url`,
+            'is a denied address (outbound policy, see docs/configuration.md)',
+          );
+      }
+    }
+  }
 
   async create(input: CreateService): Promise<ServiceView> {
+    await this.checkHooks(input);
     try {
       const row = await this.prisma.client.service.create({
         data: {
@@ -183,6 +210,7 @@ export class ServicesService {
 
   async update(id: string, input: UpdateService): Promise<ServiceView> {
     if (!UUID_RE.test(id)) throw notFound('service', id);
+    await this.checkHooks(input);
     try {
       const row = await this.prisma.client.service.update({
         where: { id },

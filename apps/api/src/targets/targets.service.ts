@@ -1,4 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
+import { type ApiConfig, OutboundDenied, OutboundPolicy } from '@vaultline/config';
 import { type Target } from '@vaultline/db';
 import {
   formatSealed,
@@ -13,7 +14,7 @@ import type { Logger } from 'pino';
 import { ApiError, invalidField, notFound } from '../common/api-error';
 import { prismaCode } from '../common/prisma-errors';
 import { PrismaService } from '../common/prisma.service';
-import { LOGGER, SERVER_KEYS } from '../common/tokens';
+import { API_CONFIG, LOGGER, SERVER_KEYS } from '../common/tokens';
 import { UUID_RE } from '../common/zod-body.pipe';
 import { type CreateTarget, S3_FIELDS, type UpdateTarget } from './target.schemas';
 import { type ProbeResult, probeTarget } from './target-probe';
@@ -56,6 +57,12 @@ const PURPOSE = 'target-credentials';
 /** A probe must answer while the user waits: two tries, ten seconds each, not the backup's patience. */
 const PROBE_S3_RETRY = { attempts: 2, baseDelayMs: 200, maxDelayMs: 1000 };
 const PROBE_S3_TIMEOUT_MS = 10_000;
+const UNREACHABLE: ProbeResult = Object.freeze({
+  reachable: false,
+  writable: false,
+  freeBytes: null,
+  error: { code: 'UNREACHABLE', message: 'target unreachable' },
+});
 
 @Injectable()
 export class TargetsService {
@@ -63,9 +70,30 @@ export class TargetsService {
     private readonly prisma: PrismaService,
     @Inject(SERVER_KEYS) private readonly keys: ServerKeys,
     @Inject(LOGGER) private readonly logger: Logger,
-  ) {}
+    @Inject(API_CONFIG) config: ApiConfig,
+  ) {
+    this.outbound = new OutboundPolicy({ allow: config.outboundAllowCidrs, deny: config.outboundDenyCidrs });
+  }
+
+  private readonly outbound: OutboundPolicy;
+
+  /**
+   * A 400 naming `endpoint` when it is, or resolves to, an address the outbound policy denies. A
+   * name that does not resolve (yet) is accepted: its future address cannot be judged now (the
+   * worker does not check again yet; see docs/configuration.md, "Outbound requests").
+   */
+  private async checkEndpoint(endpoint: string | undefined): Promise<void> {
+    if (endpoint === undefined) return;
+    try {
+      await this.outbound.check(new URL(endpoint).hostname);
+    } catch (err) {
+      if (err instanceof OutboundDenied)
+        throw invalidField('endpoint', 'is a denied address (outbound policy, see docs/configuration.md)');
+    }
+  }
 
   async create(input: CreateTarget): Promise<TargetView> {
+    if (input.kind === 's3') await this.checkEndpoint(input.endpoint);
     try {
       if (input.kind !== 's3') {
         return view(
@@ -117,6 +145,7 @@ export class TargetsService {
       const wrong = S3_FIELDS.find((f) => input[f] !== undefined);
       if (wrong) throw invalidField(wrong, 'is only allowed on s3 targets');
     }
+    await this.checkEndpoint(input.endpoint);
     try {
       const row = await this.prisma.client.target.update({
         where: { id },
@@ -171,7 +200,19 @@ export class TargetsService {
       retry: PROBE_S3_RETRY,
       requestTimeoutMs: PROBE_S3_TIMEOUT_MS,
     };
-    return probeTarget(() => S3Backend.open(options), onUnexpected);
+    // One answer for a closed port, a filtered one, a denied address and a server that is not S3
+    // (or lacks the bucket): otherwise the probe is a port scanner. The reason goes to the log only.
+    const unreachable = (why: unknown): ProbeResult => {
+      this.logger.info({ targetId: id, why }, 'target probe: unreachable');
+      return UNREACHABLE;
+    };
+    try {
+      await this.outbound.check(new URL(t.s3Endpoint).hostname);
+    } catch (err) {
+      return unreachable(err);
+    }
+    const result = await probeTarget(() => S3Backend.open(options), onUnexpected);
+    return result.reachable ? result : unreachable(result.error);
   }
 
   private async find(id: string): Promise<Target> {
