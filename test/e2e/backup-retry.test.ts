@@ -55,7 +55,8 @@ describe('the fleet: a backup retried after Postgres went down at its end', { ti
       workers: 1,
       // Long enough for the test to restore Postgres before the retry starts.
       env: { JOB_LOCK_MS: '3000', BACKUP_RETRY_DELAY_MS: '1500' },
-      roleEnv: { worker: { DATABASE_URL: viaProxy(db.url, proxy) } },
+      // The hook writes its marker into this test's root-only temp folder: run it as root.
+      roleEnv: { worker: { DATABASE_URL: viaProxy(db.url, proxy), HOOK_UID: '0', HOOK_GID: '0' } },
     });
     api = new ApiClient(fleet.baseUrl, await fleet.createToken('e2e-retry'));
     queue = new Queue(QUEUES.backup, {

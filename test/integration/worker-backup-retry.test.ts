@@ -60,7 +60,12 @@ describe('worker: a retried backup.run is idempotent', () => {
     const u = new URL(db.url);
     proxy = await startTcpProxy({ host: u.hostname, port: Number(u.port || 5432) });
     dir = tempDir('worker-retry');
-    const env = workerEnv(viaProxy(db.url, proxy), { METRICS_PORT: String(await freePort()) });
+    // The hook writes its marker into this test's root-only temp folder: run it as root.
+    const env = workerEnv(viaProxy(db.url, proxy), {
+      METRICS_PORT: String(await freePort()),
+      HOOK_UID: '0',
+      HOOK_GID: '0',
+    });
     config = workerConfig(env);
     plan = await createPlan(prisma, config, join(dir.path, 'targets'));
     queue = backupQueue(config);
