@@ -109,8 +109,13 @@ const BATCH_FILE_MAX = 1024 * 1024;
 const BATCH_FILES = 256;
 const BATCH_BYTES = 4 * 1024 * 1024;
 const PROGRESS_INTERVAL_MS = 250;
-/** Folder listings in flight ahead of the walk (each holds one folder's names and lstats). */
-const PREFETCH_DIRS = 64;
+/**
+ * Folder listings requested ahead of the walk (each holds one folder's names and lstats, ~150 B
+ * an entry). Generous: the walk is depth-first and a folder's siblings are requested before its
+ * children, so a small budget fills with far siblings and the children are then listed one at a
+ * time, a round trip each, on one worker.
+ */
+const PREFETCH_DIRS = 1024;
 const SCAN_GROUP = 8;
 const SLASH = Buffer.from('/');
 
@@ -484,6 +489,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     const scanInWorkers = parentFiles !== null && opts.scanInWorkers !== false;
     const prefetch = new Map<string, Promise<ScanDirResult>>();
     let prefetching = 0;
+    let walkDone = false;
     const scanKey = new Uint8Array(pk);
     const scanDirs = (dirs: [Buffer, Buffer | null][]): Promise<ScanDirResult[]> => {
       const p = pool.run({
@@ -496,6 +502,42 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     };
     const xattrError = (rel: string) => (message: string) =>
       errors.push({ path: rel || '.', error: message });
+
+    /**
+     * Requests the listings of a listed folder's subfolders (those not requested yet), a few
+     * folders to a message, split over the workers. Called again as each arrives, so listing runs
+     * ahead of the walk at the workers' pace, up to PREFETCH_DIRS folders not yet walked.
+     */
+    const requestChildren = (abs: Buffer, relBytes: Buffer | null, listing: ScanDirResult): void => {
+      const ahead: [Buffer, Buffer][] = [];
+      scannedNames(listing).forEach((name, i) => {
+        if (prefetching + ahead.length >= PREFETCH_DIRS || listing.statErrors[i] !== null) return;
+        const st = new PackedStat(listing.stats, i * PACKED_FIELDS);
+        if (!st.isDirectory()) return;
+        const childAbs = Buffer.concat([abs, SLASH, name]);
+        if (prefetch.has(childAbs.toString('latin1'))) return;
+        const childRelBytes = relBytes ? Buffer.concat([relBytes, SLASH, name]) : name;
+        if (excluder.active && excluder.excluded(childRelBytes.toString(), true)) return;
+        if (opts.oneFileSystem && rootDev !== undefined && st.dev !== rootDev) return;
+        ahead.push([childAbs, childRelBytes]);
+      });
+      if (ahead.length === 0) return;
+      prefetching += ahead.length;
+      const groupSize = Math.min(SCAN_GROUP, Math.ceil(ahead.length / pool.size));
+      for (let g = 0; g < ahead.length; g += groupSize) {
+        const group = ahead.slice(g, g + groupSize);
+        const results = scanDirs(group);
+        group.forEach(([childAbs, childRel], k) => {
+          const p = results.then((r) => {
+            const child = r[k]!;
+            if (!walkDone) requestChildren(childAbs, childRel, child);
+            return child;
+          });
+          p.catch(() => undefined);
+          prefetch.set(childAbs.toString('latin1'), p);
+        });
+      }
+    };
 
     /**
      * Walks one directory, starting the reads of its changed files, and returns — once the walk
@@ -520,32 +562,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         if (prefetched) prefetching--;
         if (listing.error !== undefined) errors.push({ path: rel || '.', error: listing.error });
         names = scannedNames(listing);
-        // The subfolders' listings start now, in the workers, a few folders to a message, while
-        // this one is walked.
-        const ahead: [Buffer, Buffer][] = [];
-        names.forEach((name, i) => {
-          const st = new PackedStat(scanned!.stats, i * PACKED_FIELDS);
-          if (
-            prefetching + ahead.length >= PREFETCH_DIRS ||
-            scanned!.statErrors[i] !== null ||
-            !st.isDirectory()
-          )
-            return;
-          const childRelBytes = relBytes ? Buffer.concat([relBytes, SLASH, name]) : name;
-          if (excluder.active && excluder.excluded(childRelBytes.toString(), true)) return;
-          if (opts.oneFileSystem && rootDev !== undefined && st.dev !== rootDev) return;
-          ahead.push([Buffer.concat([abs, SLASH, name]), childRelBytes]);
-        });
-        for (let g = 0; g < ahead.length; g += SCAN_GROUP) {
-          const group = ahead.slice(g, g + SCAN_GROUP);
-          const results = scanDirs(group);
-          group.forEach(([childAbs], k) => {
-            const p = results.then((r) => r[k]!);
-            p.catch(() => undefined);
-            prefetch.set(childAbs.toString('latin1'), p);
-          });
-        }
-        prefetching += ahead.length;
+        requestChildren(abs, relBytes, listing);
       } else {
         try {
           names = readdirSync(abs, { encoding: 'buffer' }).sort((a, b) => Buffer.compare(a, b));
@@ -757,8 +774,13 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       rootDir = { tree, files: [stored!.file!], trees: [tree] };
       rootNode = { name: '.', type: 'dir', mode: 0o700, mtime: now, uid, gid, subtree: tree };
     } else {
-      const walk = walkDir(Buffer.from(source), '', null, only);
-      const pendingRoot = await walk;
+      let pendingRoot: { result: Promise<DirResult> };
+      try {
+        pendingRoot = await walkDir(Buffer.from(source), '', null, only);
+      } finally {
+        // Listings still arriving request no more (an aborted or failed walk, or the end).
+        walkDone = true;
+      }
       await flushBatch();
       rootDir = await pendingRoot.result;
       if (only) {

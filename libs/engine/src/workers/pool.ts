@@ -32,6 +32,7 @@ export class WorkerPool {
   private readonly load: number[] = [];
   private seq = 0;
   private closed = false;
+  private next = 0;
 
   constructor(size = Math.max(1, Math.min(4, availableParallelism()))) {
     for (let i = 0; i < size; i++) {
@@ -54,8 +55,14 @@ export class WorkerPool {
 
   /** The least busy worker: where a new file's steps should go (they must all go to one). */
   pick(): number {
-    let best = 0;
-    for (let i = 1; i < this.load.length; i++) if (this.load[i]! < this.load[best]!) best = i;
+    // Ties go round-robin: jobs issued one after another onto idle workers spread over them.
+    const n = this.load.length;
+    const start = this.next++ % n;
+    let best = start;
+    for (let k = 1; k < n; k++) {
+      const i = (start + k) % n;
+      if (this.load[i]! < this.load[best]!) best = i;
+    }
     return best;
   }
 
