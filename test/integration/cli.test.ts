@@ -947,17 +947,87 @@ _vaultline; printf '%s\\n' "\${COMPREPLY[@]}"`;
     assert.match(zsh.stdout, /'find:find files/);
     const fish = await box.ok(['completion', 'fish']);
     assert.match(fish.stdout, /complete -c vaultline -n '__fish_use_subcommand' -a 'unlock'/);
-    assert.match(fish.stdout, /-l keep-within -r/);
+    assert.match(fish.stdout, /-l keep-within -x/);
     for (const [shell, check] of [
       ['zsh', ['-n']],
       ['fish', ['--no-execute']],
     ] as const) {
-      const which = spawnSyncSafe(shell);
-      if (which) execFileSync(shell, [...check], { input: shell === 'zsh' ? zsh.stdout : fish.stdout });
+      if (!spawnSyncSafe(shell)) continue;
+      // As a file: fish reads a piped script from a pipe it stats, which fails under node --test.
+      const file = box.path(`completion.${shell}`);
+      writeFileSync(file, shell === 'zsh' ? zsh.stdout : fish.stdout);
+      execFileSync(shell, [...check, file]);
     }
     const bad = await box.vl(['completion', 'tcsh']);
     assert.equal(bad.code, 2);
     assertOneErrorLine(bad, /unknown shell/);
+  });
+
+  test('the fish script completes commands, options and choices in a real fish', async (t) => {
+    if (!spawnSyncSafe('fish')) return t.skip('fish is not installed (apt-get install fish)');
+    const box = sandbox();
+    const script = box.path('vaultline.fish');
+    writeFileSync(script, (await box.ok(['completion', 'fish'])).stdout);
+    writeFileSync(box.path('some-file.txt'), '');
+    // `complete -C` prints what fish would offer for a command line: candidate<TAB>description.
+    const complete = (line: string): string[] =>
+      execFileSync('fish', ['--no-config', '-c', `source ${script}; complete -C ${JSON.stringify(line)}`], {
+        encoding: 'utf8',
+        cwd: box.root,
+      })
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => l.split('\t')[0]!);
+    assert.deepEqual(complete('vaultline st'), ['stats']);
+    assert.ok(complete('vaultline ').includes('diff'));
+    assert.deepEqual(complete('vaultline key pa'), ['passwd']);
+    assert.deepEqual(complete('vaultline backup --one'), ['--one-file-system']);
+    assert.deepEqual(complete('vaultline completion f'), ['fish']);
+    // An option's choices, and nothing but them (no file names from the folder).
+    assert.deepEqual(complete('vaultline stats --mode r').sort(), ['raw-data', 'restore-size']);
+    assert.deepEqual(complete('vaultline backup --tag s'), []);
+    // File options and positional paths do offer files.
+    assert.ok(complete('vaultline backup --exclude-file so').includes('some-file.txt'));
+    assert.ok(complete('vaultline backup so').includes('some-file.txt'));
+  });
+
+  test('the zsh script completes commands, options and choices when zsh runs it', async (t) => {
+    if (!spawnSyncSafe('zsh')) return t.skip('zsh is not installed (apt-get install zsh)');
+    const box = sandbox();
+    const script = box.path('_vaultline');
+    writeFileSync(script, (await box.ok(['completion', 'zsh'])).stdout);
+    // zsh runs the generated function itself; only the completion system's output builtins are
+    // replaced by ones that print what they were given (zsh filters by the typed prefix, so does
+    // this test).
+    const complete = (line: string): string[] => {
+      const words = line.split(' ');
+      const prefix = words[words.length - 1]!;
+      const program = [
+        'compdef() { :; }',
+        'compadd() { [[ $1 == -- ]] && shift; print -rl -- "$@"; }',
+        "_files() { print -r -- '<files>'; }",
+        '_describe() { shift 3; local n; for n in "$@"; do [[ $n == -- ]] && continue; ' +
+          'print -rl -- "${(@)${(@P)n}%%:*}"; done; }',
+        `source ${script}`,
+        `words=(${words.map((w) => `'${w}'`).join(' ')}); CURRENT=${words.length}; PREFIX='${prefix}'`,
+        // A completer that finds nothing returns 1, as zsh expects; that is not a failure here.
+        '_vaultline || true',
+      ].join('\n');
+      const out = execFileSync('zsh', ['-f', '-c', program], { encoding: 'utf8', cwd: box.root });
+      return out
+        .split('\n')
+        .filter((l) => l !== '' && (l === '<files>' || l.replace(/\\/g, '').startsWith(prefix)));
+    };
+    assert.deepEqual(complete('vaultline st'), ['stats']);
+    assert.ok(complete('vaultline ').includes('diff'));
+    assert.deepEqual(complete('vaultline --repo /x key pa'), ['passwd']);
+    assert.deepEqual(complete('vaultline backup --one'), ['--one-file-system']);
+    assert.ok(complete('vaultline backup --').includes('--repo'), 'global options too');
+    assert.deepEqual(complete('vaultline stats --mode r').sort(), ['raw-data', 'restore-size']);
+    assert.deepEqual(complete('vaultline completion f'), ['fish']);
+    assert.deepEqual(complete('vaultline backup --tag s'), []);
+    assert.deepEqual(complete('vaultline backup --exclude-file s'), ['<files>']);
+    assert.deepEqual(complete('vaultline backup s'), ['<files>']);
   });
 
   test('the sh launcher runs on the project Node, through npm symlinks, without node on PATH', async () => {

@@ -225,7 +225,9 @@ export function fishScript(program: Command): string {
     const parts = ['complete -c vaultline'];
     if (condition) parts.push(`-n ${q(condition)}`);
     for (const f of o.flags) parts.push(f.startsWith('--') ? `-l ${f.slice(2)}` : `-s ${f.slice(1)}`);
-    if (o.takesValue) parts.push(o.file ? '-r -F' : '-r');
+    // A value that is not a path offers its choices or nothing: fish's `-x` (= `-r -f`) keeps the
+    // command's own file completion (positional paths) out of the option's argument.
+    if (o.takesValue) parts.push(o.file ? '-r -F' : '-x');
     if (o.choices.length > 0) parts.push(`-a ${q(o.choices.join(' '))}`);
     parts.push(`-d ${q(o.description)}`);
     return parts.join(' ');
