@@ -11,6 +11,7 @@ import { createApp } from '../../apps/api/src/app';
 import { createApiToken } from '../../apps/api/src/auth/api-tokens';
 import { createLogger } from '../../apps/api/src/common/logger';
 import { type ApiConfig, loadConfig } from '@vaultline/config';
+import { Catalog } from '@vaultline/catalog';
 import { applyMigrations, createPrismaClient, type PrismaClient } from '@vaultline/db';
 import { TEST_KDF } from './fixtures';
 import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from './postgres';
@@ -27,6 +28,8 @@ export interface TestApi {
   env: Record<string, string>;
   /** A client on the same database, to look at what the API stored. */
   prisma: PrismaClient;
+  /** The catalog's repositories on that client (test factories make rows through them). */
+  catalog: Catalog;
   /** The Nest app itself, to look at its in-memory state (e.g. `app.get(LiveProgress)`). */
   app: INestApplication;
   /** `fetch` with the token and a JSON body; returns status and parsed JSON (null when empty). */
@@ -68,7 +71,8 @@ export async function startTestApi(
     await app.listen(0, '127.0.0.1');
     const { port } = (app.getHttpServer() as Server).address() as AddressInfo;
     const baseUrl = `http://127.0.0.1:${port}`;
-    const { token } = await createApiToken(prisma, 'test');
+    const catalog = new Catalog(prisma);
+    const { token } = await createApiToken(catalog, 'test');
     const started = app;
     return {
       baseUrl,
@@ -77,6 +81,7 @@ export async function startTestApi(
       config,
       env,
       prisma,
+      catalog,
       app: started,
       async call(method, path, body, withToken = token) {
         const headers: Record<string, string> = {};
