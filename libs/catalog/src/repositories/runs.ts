@@ -1,4 +1,5 @@
 import type {
+  Plan,
   Prisma,
   Report,
   Run,
@@ -22,7 +23,7 @@ export type RunWithBackups = Run & {
 
 /** A run as the report service aggregates it: its plan's targets and its rows with their names. */
 export type RunForReport = Run & {
-  plan: { targets: { targetId: string }[] };
+  plan: Plan & { targets: { targetId: string }[] };
   serviceBackups: (ServiceBackup & { service: { name: string }; target: { name: string } })[];
 };
 
