@@ -13,6 +13,7 @@ import { createLogger } from '../../apps/api/src/common/logger';
 import { type ApiConfig, loadConfig } from '@vaultline/config';
 import { Catalog } from '@vaultline/catalog';
 import { applyMigrations, createPrismaClient, type PrismaClient } from '@vaultline/db';
+import { CatalogFactories } from './factories';
 import { TEST_KDF } from './fixtures';
 import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from './postgres';
 import { REDIS_URL } from './worker-fleet';
@@ -28,8 +29,10 @@ export interface TestApi {
   env: Record<string, string>;
   /** A client on the same database, to look at what the API stored. */
   prisma: PrismaClient;
-  /** The catalog's repositories on that client (test factories make rows through them). */
+  /** The catalog's repositories on that client. */
   catalog: Catalog;
+  /** Row factories on that client (`api.factories.newPlan()`), the one way tests make rows. */
+  factories: CatalogFactories;
   /** The Nest app itself, to look at its in-memory state (e.g. `app.get(LiveProgress)`). */
   app: INestApplication;
   /** `fetch` with the token and a JSON body; returns status and parsed JSON (null when empty). */
@@ -82,6 +85,7 @@ export async function startTestApi(
       env,
       prisma,
       catalog,
+      factories: new CatalogFactories(prisma),
       app: started,
       async call(method, path, body, withToken = token) {
         const headers: Record<string, string> = {};
