@@ -322,7 +322,7 @@ export class ReportProcessor {
           });
         }
         await tx.runs.markFinished(runId, summary.status, startedAt, finishedAt);
-        const report = await tx.reports.record(runId, summary.status, summary, webhookUrl !== null);
+        const report = await tx.reports.record(runId, summary.status, summary, Boolean(webhookUrl));
         if (!webhookUrl || report.webhookStatus === 'pending' || report.webhookStatus === 'delivered') {
           return report.webhookStatus;
         }
