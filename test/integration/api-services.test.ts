@@ -217,31 +217,23 @@ describe('API: auth, services, health, docs', () => {
       frequency: 'daily' | 'weekly',
       extra: { paused?: boolean; deletedAt?: Date } = {},
     ) => {
-      const p = await api.prisma.plan.create({
-        data: {
+      return api.factories.newPlan({
+        fields: {
           name,
           frequency,
-          startTime: '02:00',
           dayOfWeek: frequency === 'weekly' ? 1 : null,
-          timezone: 'UTC',
           retention: { keepLast: 1 },
           ...extra,
-          services: { create: { serviceId: svc.id } },
         },
+        targets: [t1, t2],
+        services: [svc],
+        repository: (t) => ({
+          repoId: 'r',
+          repoLocation: `/mnt/${t.name}/x`,
+          writerKeyEnc: 'sealed',
+          createdAt: hours(24 * 30),
+        }),
       });
-      for (const t of [t1, t2]) {
-        await api.prisma.planTarget.create({
-          data: {
-            planId: p.id,
-            targetId: t.id,
-            repoId: 'r',
-            repoLocation: `/mnt/${t.name}/x`,
-            writerKeyEnc: 'sealed',
-            createdAt: hours(24 * 30),
-          },
-        });
-      }
-      return p;
     };
     const daily = await plan('fresh-daily', 'daily');
     const weekly = await plan('fresh-weekly', 'weekly');

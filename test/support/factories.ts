@@ -63,7 +63,7 @@ export class CatalogFactories {
     options: {
       fields?: Partial<Prisma.PlanUncheckedCreateInput>;
       targets?: readonly Target[];
-      services?: readonly Service[];
+      services?: readonly { id: string }[];
       repository?: (target: Target, plan: Plan) => PlanTargetFields | Promise<PlanTargetFields>;
     } = {},
   ): Promise<Plan> {
