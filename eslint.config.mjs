@@ -89,6 +89,23 @@ export default tseslint.config(
     },
   },
   {
+    // The apps reach the database only through libs/catalog's repositories (docs/architecture.md).
+    files: ['apps/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['@vaultline/db', '@prisma/*', 'prisma', 'pg'],
+              message: 'apps use @vaultline/catalog, never Prisma or the database driver directly',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['**/*.spec.ts', 'test/**/*.ts', 'bench/**/*.ts'],
     rules: {
       // node:test's describe/test return promises the runner awaits itself.

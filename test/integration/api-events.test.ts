@@ -86,21 +86,9 @@ describe('API: live events (SSE)', () => {
   before(async () => {
     api = await startTestApi('api_events');
     publisher = EventPublisher.create(api.config.redisUrl, { warn: () => undefined });
-    const target = await api.prisma.target.create({
-      data: { name: 'disk', kind: 'local', path: '/nowhere' },
-    });
-    const plan = await api.prisma.plan.create({
-      data: {
-        name: 'nightly',
-        frequency: 'daily',
-        startTime: '02:00',
-        timezone: 'UTC',
-        retention: { keepLast: 1 },
-      },
-    });
-    const service = await api.prisma.service.create({
-      data: { name: 'gitea', dataPath: '/srv/gitea', arch: 'x86_64' },
-    });
+    const target = await api.factories.newTarget({ name: 'disk', path: '/nowhere' });
+    const plan = await api.factories.newPlan({ fields: { name: 'nightly', retention: { keepLast: 1 } } });
+    const service = await api.factories.newService({ name: 'gitea', dataPath: '/srv/gitea' });
     planId = plan.id;
     serviceId = service.id;
     targetId = target.id;

@@ -611,19 +611,12 @@ describe('API: plans and runs', () => {
     );
 
     // A success known from the run results before its catalog row is newer: it counts.
-    const run = await api.prisma.run.create({
-      data: { planId: plan.id, trigger: 'manual', status: 'success' },
-    });
+    const run = await api.factories.newRun(plan.id, [], { status: 'success' });
     const finished = new Date(t0 + 7_200_000);
-    await api.prisma.serviceBackup.create({
-      data: {
-        runId: run.id,
-        serviceId: serviceIds[0] ?? '',
-        targetId: b,
-        status: 'success',
-        finishedAt: finished,
-      },
-    });
+    await api.factories.newBackup(
+      { runId: run.id, serviceId: serviceIds[0] ?? '', targetId: b },
+      { status: 'success', finishedAt: finished },
+    );
     const again = (await api.call('GET', `/v1/plans/${plan.id}`)).json as PlanJson;
     assert.equal(again.targets.find((t) => t.id === b)?.lastSuccessAt, finished.toISOString());
 
@@ -637,9 +630,7 @@ describe('API: plans and runs', () => {
     const [a, b] = targetIds as [string, string];
     const [s0, s1] = serviceIds as [string, string];
     const t0 = Date.parse('2026-02-01T00:00:00Z');
-    const run = await api.prisma.run.create({
-      data: { planId: plan.id, trigger: 'schedule', status: 'partial' },
-    });
+    const run = await api.factories.newRun(plan.id, [], { trigger: 'schedule', status: 'partial' });
     await api.prisma.snapshot.createMany({
       data: [
         snapshotRow(plan.id, 201, a, s0, t0, 10n, run.id),
@@ -651,16 +642,10 @@ describe('API: plans and runs', () => {
         snapshotRow(other.id, 206, a, s0, t0 + 4000, 15n),
       ],
     });
-    await api.prisma.serviceBackup.create({
-      data: {
-        runId: run.id,
-        serviceId: s0,
-        targetId: a,
-        status: 'success',
-        snapshotId: hexId(201),
-        unreadable: [{ path: 'locked.db', error: 'EACCES' }],
-      },
-    });
+    await api.factories.newBackup(
+      { runId: run.id, serviceId: s0, targetId: a },
+      { status: 'success', snapshotId: hexId(201), unreadable: [{ path: 'locked.db', error: 'EACCES' }] },
+    );
 
     const list = async (query: string) => {
       const res = await api.call('GET', `/v1/plans/${plan.id}/snapshots${query}`);

@@ -208,8 +208,7 @@ describe('API: auth, services, health, docs', () => {
     const svc = (
       await api.call('POST', '/v1/services', { name: 'fresh-svc', dataPath: '/srv/fresh', arch: 'x86_64' })
     ).json as ServiceJson;
-    const target = (name: string) =>
-      api.prisma.target.create({ data: { name, kind: 'local', path: `/mnt/${name}` } });
+    const target = (name: string) => api.factories.newTarget({ name, path: `/mnt/${name}` });
     const [t1, t2] = [await target('fresh-disk-1'), await target('fresh-disk-2')];
     const hours = (h: number) => new Date(Date.now() - h * 3_600_000);
     // Rows as the plans API and the report service write them; the repositories are not needed here.
@@ -218,31 +217,23 @@ describe('API: auth, services, health, docs', () => {
       frequency: 'daily' | 'weekly',
       extra: { paused?: boolean; deletedAt?: Date } = {},
     ) => {
-      const p = await api.prisma.plan.create({
-        data: {
+      return api.factories.newPlan({
+        fields: {
           name,
           frequency,
-          startTime: '02:00',
           dayOfWeek: frequency === 'weekly' ? 1 : null,
-          timezone: 'UTC',
           retention: { keepLast: 1 },
           ...extra,
-          services: { create: { serviceId: svc.id } },
         },
+        targets: [t1, t2],
+        services: [svc],
+        repository: (t) => ({
+          repoId: 'r',
+          repoLocation: `/mnt/${t.name}/x`,
+          writerKeyEnc: 'sealed',
+          createdAt: hours(24 * 30),
+        }),
       });
-      for (const t of [t1, t2]) {
-        await api.prisma.planTarget.create({
-          data: {
-            planId: p.id,
-            targetId: t.id,
-            repoId: 'r',
-            repoLocation: `/mnt/${t.name}/x`,
-            writerKeyEnc: 'sealed',
-            createdAt: hours(24 * 30),
-          },
-        });
-      }
-      return p;
     };
     const daily = await plan('fresh-daily', 'daily');
     const weekly = await plan('fresh-weekly', 'weekly');
@@ -270,12 +261,11 @@ describe('API: auth, services, health, docs', () => {
       ],
     });
     // weekly × t2: no snapshot in the catalog, but a successful run result 2 h ago.
-    const run = await api.prisma.run.create({
-      data: { planId: weekly.id, trigger: 'schedule', status: 'success' },
-    });
-    await api.prisma.serviceBackup.create({
-      data: { runId: run.id, serviceId: svc.id, targetId: t2.id, status: 'success', finishedAt: hours(2) },
-    });
+    const run = await api.factories.newRun(weekly.id, [], { trigger: 'schedule', status: 'success' });
+    await api.factories.newBackup(
+      { runId: run.id, serviceId: svc.id, targetId: t2.id },
+      { status: 'success', finishedAt: hours(2) },
+    );
     await api.prisma.service.update({ where: { id: svc.id }, data: { state: 'backing_up' } });
 
     const res = await api.call('GET', `/v1/services/${svc.id}/freshness`);

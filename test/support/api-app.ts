@@ -11,7 +11,9 @@ import { createApp } from '../../apps/api/src/app';
 import { createApiToken } from '../../apps/api/src/auth/api-tokens';
 import { createLogger } from '../../apps/api/src/common/logger';
 import { type ApiConfig, loadConfig } from '@vaultline/config';
+import { Catalog } from '@vaultline/catalog';
 import { applyMigrations, createPrismaClient, type PrismaClient } from '@vaultline/db';
+import { CatalogFactories } from './factories';
 import { TEST_KDF } from './fixtures';
 import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from './postgres';
 import { REDIS_URL } from './worker-fleet';
@@ -27,6 +29,10 @@ export interface TestApi {
   env: Record<string, string>;
   /** A client on the same database, to look at what the API stored. */
   prisma: PrismaClient;
+  /** The catalog's repositories on that client. */
+  catalog: Catalog;
+  /** Row factories on that client (`api.factories.newPlan()`), the one way tests make rows. */
+  factories: CatalogFactories;
   /** The Nest app itself, to look at its in-memory state (e.g. `app.get(LiveProgress)`). */
   app: INestApplication;
   /** `fetch` with the token and a JSON body; returns status and parsed JSON (null when empty). */
@@ -68,7 +74,8 @@ export async function startTestApi(
     await app.listen(0, '127.0.0.1');
     const { port } = (app.getHttpServer() as Server).address() as AddressInfo;
     const baseUrl = `http://127.0.0.1:${port}`;
-    const { token } = await createApiToken(prisma, 'test');
+    const catalog = new Catalog(prisma);
+    const { token } = await createApiToken(catalog, 'test');
     const started = app;
     return {
       baseUrl,
@@ -77,6 +84,8 @@ export async function startTestApi(
       config,
       env,
       prisma,
+      catalog,
+      factories: new CatalogFactories(prisma),
       app: started,
       async call(method, path, body, withToken = token) {
         const headers: Record<string, string> = {};

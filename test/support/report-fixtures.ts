@@ -4,7 +4,7 @@
  * the API adds it, a stand-in backup worker that finishes children with canned results, and a
  * local webhook receiver.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -22,6 +22,7 @@ import {
 } from '@vaultline/contracts';
 import type { PrismaClient } from '@vaultline/db';
 
+import { CatalogFactories } from './factories';
 import { REDIS_URL } from './worker-fleet';
 
 /** Variables of one test fleet; a report config is loaded from them (plus per-test extras). */
@@ -65,41 +66,18 @@ export async function createCatalog(
   services: number,
   targets: number,
 ): Promise<CatalogFixture> {
-  const tag = randomUUID().slice(0, 8);
-  const plan = await prisma.plan.create({
-    data: {
-      name: `plan-${tag}`,
-      frequency: 'daily',
-      startTime: '02:00',
-      timezone: 'UTC',
-      retention: { keepLast: 3 },
-    },
-  });
+  const ctx = new CatalogFactories(prisma);
   const ts = [];
-  for (let i = 0; i < targets; i++) {
-    const t = await prisma.target.create({
-      data: { name: `target-${tag}-${i}`, kind: 'local', path: `/srv/backups/${tag}-${i}` },
-    });
-    await prisma.planTarget.create({
-      data: {
-        planId: plan.id,
-        targetId: t.id,
-        repoId: randomBytes(32).toString('hex'),
-        repoLocation: `/srv/backups/${tag}-${i}/${plan.name}`,
-        writerKeyEnc: 'not-used-by-the-report-service',
-      },
-    });
-    ts.push({ id: t.id, name: t.name });
-  }
+  for (let i = 0; i < targets; i++) ts.push(await ctx.newTarget());
   const ss = [];
-  for (let i = 0; i < services; i++) {
-    const s = await prisma.service.create({
-      data: { name: `svc-${tag}-${i}`, dataPath: `/srv/data/${tag}-${i}`, arch: 'arm64' },
-    });
-    await prisma.planService.create({ data: { planId: plan.id, serviceId: s.id } });
-    ss.push({ id: s.id, name: s.name });
-  }
-  return { planId: plan.id, planName: plan.name, services: ss, targets: ts };
+  for (let i = 0; i < services; i++) ss.push(await ctx.newService({ arch: 'arm64' }));
+  const plan = await ctx.newPlan({ targets: ts, services: ss });
+  return {
+    planId: plan.id,
+    planName: plan.name,
+    services: ss.map((s) => ({ id: s.id, name: s.name })),
+    targets: ts.map((t) => ({ id: t.id, name: t.name })),
+  };
 }
 
 /** A run with one queued service_backups row per pair, as the API creates it. */
@@ -108,8 +86,7 @@ export async function createRunRows(
   catalog: CatalogFixture,
   pairs: { serviceId: string; targetId: string }[],
 ): Promise<RunFixture> {
-  const run = await prisma.run.create({ data: { planId: catalog.planId, trigger: 'manual' } });
-  await prisma.serviceBackup.createMany({ data: pairs.map((p) => ({ runId: run.id, ...p })) });
+  const run = await new CatalogFactories(prisma).newRun(catalog.planId, pairs);
   return { runId: run.id, planId: catalog.planId, pairs };
 }
 

@@ -12,10 +12,11 @@ import { Queue, type Job } from 'bullmq';
 
 import { loadConfig, type WorkerConfig } from '@vaultline/config';
 import { QUEUES, type JobPayload, type QueueName } from '@vaultline/contracts';
-import type { PrismaClient } from '@vaultline/db';
+import type { Plan, PrismaClient, Target } from '@vaultline/db';
 import { exportWriterKey } from '@vaultline/engine';
 import { formatSealed, recordIds, sealWithServerKey, serverKeys } from '@vaultline/secrets';
 
+import { CatalogFactories } from './factories';
 import { initFsRepo } from './fixtures';
 
 export const REDIS_URL = process.env['VAULTLINE_TEST_REDIS_URL'] || 'redis://127.0.0.1:6379';
@@ -62,13 +63,20 @@ export async function createPlan(
   targetRoot: string,
   name = `plan-${randomUUID().slice(0, 8)}`,
 ): Promise<PlanFixture> {
-  const target = await prisma.target.create({
-    data: { name: `target-${name}`, kind: 'local', path: targetRoot },
-  });
-  const plan = await prisma.plan.create({
-    data: { name, frequency: 'daily', startTime: '02:00', timezone: 'UTC', retention: { keepLast: 3 } },
-  });
-  const repoDir = join(targetRoot, name);
+  const ctx = new CatalogFactories(prisma);
+  const target = await ctx.newTarget({ name: `target-${name}`, path: targetRoot });
+  const plan = await ctx.newPlan({ fields: { name } });
+  return addRepository(ctx, config, plan, target, join(targetRoot, name));
+}
+
+/** The plan's repository on the target, created with the password, and its sealed writer key. */
+async function addRepository(
+  ctx: CatalogFactories,
+  config: WorkerConfig,
+  plan: Plan,
+  target: Target,
+  repoDir: string,
+): Promise<PlanFixture> {
   mkdirSync(repoDir, { recursive: true });
   const repo = await initFsRepo(repoDir);
   const sealed = sealWithServerKey(
@@ -77,14 +85,10 @@ export async function createPlan(
     recordIds.writerKey(plan.id, target.id),
     exportWriterKey(repo.keys),
   );
-  await prisma.planTarget.create({
-    data: {
-      planId: plan.id,
-      targetId: target.id,
-      repoId: repo.config.id,
-      repoLocation: repoDir,
-      writerKeyEnc: formatSealed(sealed),
-    },
+  await ctx.newPlanTarget(plan, target, {
+    repoId: repo.config.id,
+    repoLocation: repoDir,
+    writerKeyEnc: formatSealed(sealed),
   });
   return { planId: plan.id, targetId: target.id, repoDir };
 }
@@ -95,10 +99,9 @@ export async function createService(
   dataPath: string,
   name = `svc-${randomUUID().slice(0, 8)}`,
 ): Promise<string> {
-  const service = await prisma.service.create({
-    data: { name, dataPath, arch: 'x86_64', excludes: ['cache/'] },
-  });
-  await prisma.planService.create({ data: { planId: plan.planId, serviceId: service.id } });
+  const ctx = new CatalogFactories(prisma);
+  const service = await ctx.newService({ name, dataPath, arch: 'x86_64', excludes: ['cache/'] });
+  await ctx.prisma.planService.create({ data: { planId: plan.planId, serviceId: service.id } });
   return service.id;
 }
 
@@ -108,8 +111,9 @@ export async function createRun(
   plan: PlanFixture,
   serviceId: string,
 ): Promise<JobPayload<'backup.run'>> {
-  const run = await prisma.run.create({ data: { planId: plan.planId, trigger: 'manual' } });
-  await prisma.serviceBackup.create({ data: { runId: run.id, serviceId, targetId: plan.targetId } });
+  const run = await new CatalogFactories(prisma).newRun(plan.planId, [
+    { serviceId, targetId: plan.targetId },
+  ]);
   return { runId: run.id, planId: plan.planId, serviceId, targetId: plan.targetId };
 }
 
@@ -135,28 +139,10 @@ export async function addPlanTarget(
   planId: string,
   targetRoot: string,
 ): Promise<PlanFixture> {
-  const target = await prisma.target.create({
-    data: { name: `target-${randomUUID().slice(0, 8)}`, kind: 'local', path: targetRoot },
-  });
-  const repoDir = join(targetRoot, planId);
-  mkdirSync(repoDir, { recursive: true });
-  const repo = await initFsRepo(repoDir);
-  const sealed = sealWithServerKey(
-    serverKeys(config),
-    'writer-key',
-    recordIds.writerKey(planId, target.id),
-    exportWriterKey(repo.keys),
-  );
-  await prisma.planTarget.create({
-    data: {
-      planId,
-      targetId: target.id,
-      repoId: repo.config.id,
-      repoLocation: repoDir,
-      writerKeyEnc: formatSealed(sealed),
-    },
-  });
-  return { planId, targetId: target.id, repoDir };
+  const ctx = new CatalogFactories(prisma);
+  const target = await ctx.newTarget({ path: targetRoot });
+  const plan = await prisma.plan.findUniqueOrThrow({ where: { id: planId } });
+  return addRepository(ctx, config, plan, target, join(targetRoot, planId));
 }
 
 /** A queued restores row, as the API writes it before enqueueing `restore.run`. */
@@ -167,9 +153,10 @@ export async function createRestore(
   destination: string,
   snapshotId = 'latest',
 ): Promise<string> {
-  const row = await prisma.restore.create({
-    data: { serviceId, targetId: plan.targetId, snapshotId, destination },
-  });
+  const row = await new CatalogFactories(prisma).newRestore(
+    { serviceId, targetId: plan.targetId },
+    { snapshotId, destination },
+  );
   return row.id;
 }
 

@@ -4,7 +4,7 @@ import type { ApiConfig } from '@vaultline/config';
 import { serverKeys } from '@vaultline/secrets';
 import type { Logger } from 'pino';
 import { AuthGuard } from './auth/auth.guard';
-import { PrismaService } from './common/prisma.service';
+import { CATALOG_PROVIDER, CatalogLifecycle } from './common/catalog.provider';
 import { QueuesService } from './common/queues.service';
 import { API_CONFIG, LOGGER, REPO_KDF, SERVER_KEYS } from './common/tokens';
 import { EventsConsumer } from './events/events.consumer';
@@ -58,7 +58,8 @@ export class AppModule {
         // Derived once: the raw server secret is not handed to any service.
         { provide: SERVER_KEYS, useValue: serverKeys(config) },
         { provide: REPO_KDF, useValue: options.repoKdf },
-        PrismaService,
+        CATALOG_PROVIDER,
+        CatalogLifecycle,
         QueuesService,
         { provide: APP_GUARD, useClass: AuthGuard },
         ServicesService,

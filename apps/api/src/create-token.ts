@@ -3,7 +3,7 @@
  * This is how the first token comes to exist (every API route but /health needs one).
  */
 import { loadConfig } from '@vaultline/config';
-import { createPrismaClient } from '@vaultline/db';
+import { createCatalog } from '@vaultline/catalog';
 import { createApiToken } from './auth/api-tokens';
 
 async function main(argv: readonly string[]): Promise<number> {
@@ -13,14 +13,14 @@ async function main(argv: readonly string[]): Promise<number> {
     return 2;
   }
   const config = loadConfig(process.env, 'api');
-  const prisma = createPrismaClient(config.databaseUrl);
+  const catalog = createCatalog(config.databaseUrl);
   try {
-    const { id, token } = await createApiToken(prisma, name);
+    const { id, token } = await createApiToken(catalog, name);
     process.stderr.write(`created token ${id} (${name}); it is shown only now:\n`);
     process.stdout.write(`${token}\n`);
     return 0;
   } finally {
-    await prisma.$disconnect();
+    await catalog.disconnect();
   }
 }
 

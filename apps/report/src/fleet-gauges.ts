@@ -12,20 +12,11 @@
 import type { Queue } from 'bullmq';
 import type { Logger } from 'pino';
 
-import type { PrismaClient } from '@vaultline/db';
+import type { Catalog } from '@vaultline/catalog';
 import type { FleetMetrics } from '@vaultline/observability';
 
 const INTERVAL_SECONDS: Record<string, number> = { daily: 86_400, weekly: 604_800 };
 const STATES = ['waiting', 'active', 'delayed', 'failed', 'waiting-children', 'prioritized'] as const;
-
-interface FreshnessRow {
-  service: string;
-  target: string;
-  plan: string;
-  frequency: string;
-  last: Date | null;
-  created: Date;
-}
 
 export class FleetGauges {
   private timer?: NodeJS.Timeout;
@@ -33,7 +24,7 @@ export class FleetGauges {
 
   constructor(
     private readonly deps: {
-      prisma: PrismaClient;
+      catalog: Catalog;
       queues: readonly Queue[];
       metrics: FleetMetrics;
       logger: Logger;
@@ -62,19 +53,7 @@ export class FleetGauges {
   }
 
   private async freshness(): Promise<void> {
-    const rows = await this.deps.prisma.$queryRaw<FreshnessRow[]>`
-      SELECT s.name AS service, t.name AS target, p.name AS plan, p.frequency::text AS frequency,
-             p.created_at AS created,
-             (SELECT max(sb.finished_at)
-                FROM service_backups sb JOIN runs r ON r.id = sb.run_id
-               WHERE sb.service_id = ps.service_id AND sb.target_id = pt.target_id
-                 AND r.plan_id = p.id AND sb.status = 'success') AS last
-        FROM plans p
-        JOIN plan_services ps ON ps.plan_id = p.id
-        JOIN plan_targets pt ON pt.plan_id = p.id
-        JOIN services s ON s.id = ps.service_id
-        JOIN targets t ON t.id = pt.target_id
-       WHERE p.deleted_at IS NULL AND NOT p.paused`;
+    const rows = await this.deps.catalog.fleet.freshness();
     const { lastSuccess, expectedInterval } = this.deps.metrics;
     // Reset first: a plan that was paused, deleted or lost a service must drop out.
     lastSuccess.reset();
@@ -87,10 +66,7 @@ export class FleetGauges {
   }
 
   private async repositories(): Promise<void> {
-    const rows = await this.deps.prisma.$queryRaw<{ target: string; bytes: bigint | null }[]>`
-      SELECT t.name AS target, sum(sn.bytes_added)::bigint AS bytes
-        FROM targets t LEFT JOIN snapshots sn ON sn.target_id = t.id
-       GROUP BY t.name`;
+    const rows = await this.deps.catalog.fleet.bytesPerTarget();
     const g = this.deps.metrics.repositoryBytes;
     g.reset();
     for (const r of rows) g.set({ target: r.target }, Number(r.bytes ?? 0n));

@@ -20,7 +20,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
 import { parseJobResult, reportJobId, restoreJobId, type JobResult } from '@vaultline/contracts';
-import type { PrismaClient } from '@vaultline/db';
+import type { Catalog } from '@vaultline/catalog';
 
 import type { ReportProcessor } from './report-processor';
 
@@ -39,7 +39,7 @@ export class Reaper {
 
   constructor(
     private readonly deps: {
-      prisma: PrismaClient;
+      catalog: Catalog;
       redis: Redis;
       queuePrefix: string;
       reportQueue: Queue;
@@ -88,23 +88,15 @@ export class Reaper {
   }
 
   private async pass(): Promise<void> {
-    const { prisma, logger } = this.deps;
+    const { catalog, logger } = this.deps;
     const before = new Date(Date.now() - this.graceMs);
-    const runs = await prisma.run.findMany({
-      where: { status: { in: ['queued', 'running'] }, finishedAt: null, queuedAt: { lt: before } },
-      select: { id: true, flowJobId: true },
-      take: 100,
-    });
+    const runs = await catalog.runs.listUnfinishedBefore(before, 100);
     for (const run of runs) {
       const { alive, why } = await this.alive(this.deps.reportQueue, run.flowJobId ?? reportJobId(run.id));
       if (alive) continue;
       await this.deps.processor.reportLostRun(run.id, why);
     }
-    const restores = await prisma.restore.findMany({
-      where: { status: { in: ['queued', 'running'] }, queuedAt: { lt: before } },
-      select: { id: true },
-      take: 100,
-    });
+    const restores = await catalog.restores.listUnfinishedBefore(before, 100);
     for (const r of restores) {
       const { alive, why, returnvalue } = await this.alive(this.deps.restoreQueue, restoreJobId(r.id));
       if (alive) continue;
@@ -114,41 +106,31 @@ export class Reaper {
       } catch {
         result = null;
       }
-      const ended = await prisma.restore.updateMany({
-        where: { id: r.id, status: { in: ['queued', 'running'] } },
-        data:
-          result?.status === 'success'
-            ? { status: 'success', error: null, finishedAt: new Date() }
-            : {
-                status: 'failed',
-                error: result
-                  ? `${result.error.code}: ${result.error.message}`
-                  : `JOB_LOST: ${why}; nothing more will happen to this restore — submit it again`,
-                finishedAt: new Date(),
-              },
-      });
-      if (ended.count) logger.warn({ restoreId: r.id, reason: why }, 'restore closed by the reaper');
+      const ended = await catalog.restores.closeIfOpen(
+        r.id,
+        result?.status === 'success'
+          ? { status: 'success' }
+          : {
+              status: 'failed',
+              error: result
+                ? `${result.error.code}: ${result.error.message}`
+                : `JOB_LOST: ${why}; nothing more will happen to this restore — submit it again`,
+            },
+      );
+      if (ended) logger.warn({ restoreId: r.id, reason: why }, 'restore closed by the reaper');
     }
     await this.releaseServices();
   }
 
   /** Services marked busy whose lock is gone (its holder died; the lock's TTL ran out). */
   private async releaseServices(): Promise<void> {
-    const { prisma, redis, queuePrefix, logger } = this.deps;
-    const busy = await prisma.service.findMany({
-      where: { state: { not: 'idle' }, updatedAt: { lt: new Date(Date.now() - this.graceMs) } },
-      select: { id: true, state: true },
-      take: 500,
-    });
+    const { catalog, redis, queuePrefix, logger } = this.deps;
+    const busy = await catalog.services.listBusySince(new Date(Date.now() - this.graceMs), 500);
     for (const s of busy) {
       // The worker's key (apps/worker service-lock.ts serviceLockKey).
       if (await redis.exists(`${queuePrefix}:lock:service:${s.id}`)) continue;
-      const done = await prisma.service.updateMany({
-        where: { id: s.id, state: s.state },
-        data: { state: 'idle' },
-      });
-      if (done.count)
-        logger.warn({ serviceId: s.id, was: s.state }, 'service set back to idle: no job holds it');
+      const done = await catalog.services.releaseIfStill(s.id, s.state);
+      if (done) logger.warn({ serviceId: s.id, was: s.state }, 'service set back to idle: no job holds it');
     }
   }
 }

@@ -26,7 +26,7 @@ import {
   type JobResult,
   type ReportSummary,
 } from '@vaultline/contracts';
-import type { PrismaClient } from '@vaultline/db';
+import type { Catalog, RunForReport } from '@vaultline/catalog';
 import type { FleetMetrics } from '@vaultline/observability';
 
 import {
@@ -65,7 +65,7 @@ function asBackupResult(value: unknown): ChildOutcome['result'] {
 }
 
 export interface ReportProcessorDeps {
-  prisma: PrismaClient;
+  catalog: Catalog;
   logger: Logger;
   queuePrefix: string;
   /** To read the children's data (which service × target each one was). */
@@ -129,16 +129,8 @@ export class ReportProcessor {
     return this.finalize(run, [], log);
   }
 
-  private loadRun(runId: string) {
-    return this.deps.prisma.run.findUnique({
-      where: { id: runId },
-      include: {
-        plan: { include: { targets: { select: { targetId: true } } } },
-        serviceBackups: {
-          include: { service: { select: { name: true } }, target: { select: { name: true } } },
-        },
-      },
-    });
+  private loadRun(runId: string): Promise<RunForReport | null> {
+    return this.deps.catalog.runs.findForReport(runId);
   }
 
   private async finalize(
@@ -268,17 +260,11 @@ export class ReportProcessor {
     const missingServices = [...new Set(children.map((c) => c.serviceId))].filter((id) => !services.has(id));
     const missingTargets = [...new Set(children.map((c) => c.targetId))].filter((id) => !targets.has(id));
     if (missingServices.length) {
-      const found = await this.deps.prisma.service.findMany({
-        where: { id: { in: missingServices } },
-        select: { id: true, name: true },
-      });
+      const found = await this.deps.catalog.services.namesOf(missingServices);
       for (const s of found) services.set(s.id, s.name);
     }
     if (missingTargets.length) {
-      const found = await this.deps.prisma.target.findMany({
-        where: { id: { in: missingTargets } },
-        select: { id: true, name: true },
-      });
+      const found = await this.deps.catalog.targets.namesOf(missingTargets);
       for (const t of found) targets.set(t.id, t.name);
     }
     // A deleted service or target is named by its id: the report must still say what happened.
@@ -294,78 +280,57 @@ export class ReportProcessor {
     startedAt: Date | null,
     finishedAt: Date,
   ): Promise<'pending' | 'delivered' | 'failed' | null> {
-    const { prisma, webhookUrl } = this.deps;
+    const { catalog, webhookUrl } = this.deps;
     const targetIds = [...new Set(backups.filter((b) => b.snapshot).map((b) => b.targetId))];
-    return prisma.$transaction(
+    return catalog.transaction(
       async (tx) => {
         for (const b of backups) {
           if (!b.hasRow) continue;
-          await tx.serviceBackup.update({
-            where: { runId_serviceId_targetId: { runId, serviceId: b.serviceId, targetId: b.targetId } },
-            data: {
+          await tx.backups.recordResult(
+            { runId, serviceId: b.serviceId, targetId: b.targetId },
+            {
               status: b.status,
               snapshotId: b.snapshotId,
-              totalBytes: BigInt(b.totalBytes),
-              bytesRead: BigInt(b.bytesRead),
-              bytesAdded: BigInt(b.bytesAdded),
+              totalBytes: b.totalBytes,
+              bytesRead: b.bytesRead,
+              bytesAdded: b.bytesAdded,
               files: b.files,
-              unreadable: b.unreadable.map((u) => ({ path: u.path, error: u.error })),
+              unreadable: b.unreadable,
               error: b.error ? errorText(b.error) : null,
               startedAt: b.startedAt,
               finishedAt: b.finishedAt,
               durationMs: b.durationMs,
             },
-          });
+          );
         }
         // A snapshot on a target deleted meanwhile cannot be catalogued (the row would dangle).
-        const existingTargets = new Set(
-          (await tx.target.findMany({ where: { id: { in: targetIds } }, select: { id: true } })).map(
-            (t) => t.id,
-          ),
-        );
-        const existingServices = new Set(
-          (
-            await tx.service.findMany({
-              where: { id: { in: backups.map((b) => b.serviceId) } },
-              select: { id: true },
-            })
-          ).map((s) => s.id),
-        );
+        const existingTargets = await tx.targets.existingIds(targetIds);
+        const existingServices = await tx.services.existingIds(backups.map((b) => b.serviceId));
         for (const b of backups) {
           if (!b.snapshot || !existingTargets.has(b.targetId)) continue;
-          const row = {
+          await tx.snapshots.recordPublished({
+            id: b.snapshot.id,
+            targetId: b.targetId,
             planId,
             serviceId: existingServices.has(b.serviceId) ? b.serviceId : null,
             time: new Date(b.snapshot.time),
             arch: b.snapshot.arch,
-            totalBytes: BigInt(b.totalBytes),
-            bytesAdded: BigInt(b.bytesAdded),
+            totalBytes: b.totalBytes,
+            bytesAdded: b.bytesAdded,
             files: b.files,
             runId,
-          };
-          await tx.snapshot.upsert({
-            where: { id_targetId: { id: b.snapshot.id, targetId: b.targetId } },
-            create: { id: b.snapshot.id, targetId: b.targetId, ...row },
-            update: row,
           });
         }
-        await tx.run.update({
-          where: { id: runId },
-          data: { status: summary.status, startedAt, finishedAt },
-        });
-        const report = await tx.report.upsert({
-          where: { runId },
-          create: { runId, status: summary.status, summary, webhookStatus: webhookUrl ? 'pending' : null },
-          update: { status: summary.status, summary },
-        });
+        await tx.runs.markFinished(runId, summary.status, startedAt, finishedAt);
+        const report = await tx.reports.record(runId, summary.status, summary, Boolean(webhookUrl));
         if (!webhookUrl || report.webhookStatus === 'pending' || report.webhookStatus === 'delivered') {
           return report.webhookStatus;
         }
         // Not delivered yet (failed before, or no webhook was configured then): try again.
-        await tx.report.update({ where: { runId }, data: { webhookStatus: 'pending' } });
+        await tx.reports.setWebhookStatus(runId, 'pending');
         return 'pending';
       },
-      { timeout: this.deps.transactionTimeoutMs ?? 60_000 },
+      { timeoutMs: this.deps.transactionTimeoutMs ?? 60_000 },
     );
   }
 
@@ -408,13 +373,12 @@ export class ReportProcessor {
       this.deps.webhookOptions,
     );
     // The report is already safe; a failure to record the outcome must not fail the job.
-    await this.deps.prisma.report
-      .update({
-        where: { runId },
-        data: outcome.delivered
-          ? { webhookStatus: 'delivered', notifiedAt: new Date() }
-          : { webhookStatus: 'failed' },
-      })
+    await this.deps.catalog.reports
+      .setWebhookStatus(
+        runId,
+        outcome.delivered ? 'delivered' : 'failed',
+        outcome.delivered ? new Date() : undefined,
+      )
       .catch((err: unknown) => log.warn({ err }, 'could not record the webhook outcome'));
     this.deps.metrics?.webhookDeliveries.inc({ status: outcome.delivered ? 'delivered' : 'failed' });
     if (outcome.delivered) log.info({ attempts: outcome.attempts }, 'webhook delivered');

@@ -1,5 +1,5 @@
 /**
- * Everything one report process holds, started and stopped in order: Postgres (Prisma), Redis
+ * Everything one report process holds, started and stopped in order: Postgres (the catalog), Redis
  * (health), the queues it reads from (backup: children's data) and writes to (maintenance:
  * retention), the live-event publisher, the progress coalescer fed by the event handlers, the
  * BullMQ Worker on the `report` queue, and the health listener.
@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 
 import type { ReportConfig } from '@vaultline/config';
 import { assertHandlers, QUEUES, type EventPayload } from '@vaultline/contracts';
-import { createPrismaClient, type PrismaClient } from '@vaultline/db';
+import { type Catalog, createCatalog } from '@vaultline/catalog';
 import { EventPublisher } from '@vaultline/events';
 import { FleetMetrics, startHealthServer } from '@vaultline/observability';
 
@@ -49,7 +49,7 @@ const HANDLED_JOBS = ['report.aggregate'] as const;
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export class ReportRuntime {
-  private prisma?: PrismaClient;
+  private catalog?: Catalog;
   private redis?: Redis;
   private publisher?: EventPublisher;
   private backupQueue?: Queue;
@@ -82,7 +82,7 @@ export class ReportRuntime {
 
     const { config, logger } = this;
     const connection = { url: config.redisUrl, maxRetriesPerRequest: null };
-    const prisma = (this.prisma = createPrismaClient(config.databaseUrl, { pool: { max: 6 } }));
+    const catalog = (this.catalog = createCatalog(config.databaseUrl, { pool: { max: 6 } }));
     const redis = (this.redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 3 }));
     redis.on('error', (err) => logger.warn({ err }, 'redis connection error'));
     this.publisher = EventPublisher.create(config.redisUrl, logger.child({ component: 'events' }));
@@ -103,14 +103,14 @@ export class ReportRuntime {
     }
 
     this.progress = new ProgressCoalescer(
-      (v) => this.writeProgress(prisma, v),
+      (v) => this.writeProgress(catalog, v),
       logger.child({ component: 'progress' }),
       this.options.progressIntervalMs,
     );
     this.progress.start();
 
     const processor = new ReportProcessor({
-      prisma,
+      catalog,
       logger: logger.child({ queue: QUEUES.report }),
       queuePrefix: config.queuePrefix,
       backupQueue: this.backupQueue,
@@ -136,7 +136,7 @@ export class ReportRuntime {
       config.metricsPort,
       {
         redis: () => redis.ping(),
-        postgres: () => prisma.$queryRaw`SELECT 1`,
+        postgres: () => catalog.ping(),
       },
       this.options.healthHost,
       () => this.metrics.expose(),
@@ -144,7 +144,7 @@ export class ReportRuntime {
     await this.worker.waitUntilReady();
     this.reaper = new Reaper(
       {
-        prisma,
+        catalog,
         redis,
         queuePrefix: config.queuePrefix,
         reportQueue: this.reportQueue,
@@ -156,7 +156,7 @@ export class ReportRuntime {
     );
     this.reaper.start();
     this.gauges = new FleetGauges({
-      prisma,
+      catalog,
       queues,
       metrics: this.metrics,
       logger: logger.child({ component: 'metrics' }),
@@ -170,13 +170,10 @@ export class ReportRuntime {
    * shows as running from its first backup on (guarded by `queued`: never undoes a finished run).
    */
   onBackupStarted(event: EventPayload<'backup.started'>): void {
-    if (!this.accepts(event) || !this.prisma) return;
+    if (!this.accepts(event) || !this.catalog) return;
     this.progress?.forget(event);
-    void this.prisma.run
-      .updateMany({
-        where: { id: event.runId, planId: event.planId, status: 'queued' },
-        data: { status: 'running', startedAt: new Date(event.at) },
-      })
+    void this.catalog.runs
+      .markStarted(event.runId, new Date(event.at), event.planId)
       .catch((err: unknown) => this.logger.warn({ err, runId: event.runId }, 'run not marked running'));
   }
 
@@ -200,11 +197,12 @@ export class ReportRuntime {
    * Guarded by `running`: a progress event that arrives after the worker (or the report) finished
    * the row never overwrites its final numbers. Unknown ids simply match nothing.
    */
-  private async writeProgress(prisma: PrismaClient, v: ProgressValue): Promise<void> {
-    await prisma.serviceBackup.updateMany({
-      where: { runId: v.runId, serviceId: v.serviceId, targetId: v.targetId, status: 'running' },
-      data: { bytesRead: BigInt(v.bytesRead), files: v.files },
-    });
+  private async writeProgress(catalog: Catalog, v: ProgressValue): Promise<void> {
+    await catalog.backups.recordProgress(
+      { runId: v.runId, serviceId: v.serviceId, targetId: v.targetId },
+      v.bytesRead,
+      v.files,
+    );
   }
 
   /**
@@ -226,7 +224,7 @@ export class ReportRuntime {
       await this.scheduleQueue?.close();
       await this.publisher?.close().catch(() => undefined);
       await this.redis?.quit().catch(() => undefined);
-      await this.prisma?.$disconnect();
+      await this.catalog?.disconnect();
       this.logger.info('report service stopped');
     })();
     return this.stopping;

@@ -24,6 +24,8 @@
 import { WaitingError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 
+import type { BackupKey } from '@vaultline/catalog';
+
 import {
   parseJobResult,
   UNREADABLE_LIMIT,
@@ -108,7 +110,7 @@ export class BackupProcessor {
     lock: HeldLock,
     log: Logger,
   ): Promise<BackupRunResult> {
-    const { prisma, events } = this.deps;
+    const { catalog, events } = this.deps;
     const started = Date.now();
     const ref = {
       runId: payload.runId,
@@ -116,12 +118,10 @@ export class BackupProcessor {
       serviceId: payload.serviceId,
       targetId: payload.targetId,
     };
-    const where = {
-      runId_serviceId_targetId: {
-        runId: payload.runId,
-        serviceId: payload.serviceId,
-        targetId: payload.targetId,
-      },
+    const where: BackupKey = {
+      runId: payload.runId,
+      serviceId: payload.serviceId,
+      targetId: payload.targetId,
     };
     let rowExists = false;
     let stateSet = false;
@@ -132,14 +132,8 @@ export class BackupProcessor {
       // Two queries: the row brings its service, target and run along (foreign keys: if the row
       // exists, they do). A fleet runs hundreds of these jobs per run; each query counts.
       const [row, planTarget] = await Promise.all([
-        prisma.serviceBackup.findUnique({
-          where,
-          include: { service: true, target: true, run: { select: { status: true } } },
-        }),
-        prisma.planTarget.findUnique({
-          where: { planId_targetId: { planId: payload.planId, targetId: payload.targetId } },
-          include: { plan: { select: { name: true } } },
-        }),
+        catalog.backups.findForJob(where),
+        catalog.plans.findRepositoryWithPlanName(payload.planId, payload.targetId),
       ]);
       rowExists = row !== null;
       if (planTarget) labels.plan = planTarget.plan.name;
@@ -163,27 +157,7 @@ export class BackupProcessor {
       // One round trip: the row running, the service busy, and — for the first child to start —
       // the run running (the guard keeps later children, and a report that already finished the
       // run, from moving it back).
-      await prisma.$transaction([
-        prisma.serviceBackup.update({
-          where,
-          data: {
-            status: 'running',
-            attempts: { increment: 1 },
-            startedAt: new Date(started),
-            finishedAt: null,
-            error: null,
-          },
-        }),
-        prisma.service.update({ where: { id: service.id }, data: { state: 'backing_up' } }),
-        ...(row.run.status === 'queued'
-          ? [
-              prisma.run.updateMany({
-                where: { id: payload.runId, status: 'queued' },
-                data: { status: 'running', startedAt: new Date(started) },
-              }),
-            ]
-          : []),
-      ]);
+      await catalog.backups.markStarted(where, new Date(started), row.run.status === 'queued');
       stateSet = true;
 
       const signal = AbortSignal.any([this.deps.shutdown, lock.lost]);
@@ -254,24 +228,21 @@ export class BackupProcessor {
       }
       const { snapshot, errors } = outcome;
       const durationMs = Date.now() - started;
-      // Plain objects (not the engine's interface type): what Prisma's Json input accepts.
+      // Plain objects (not the engine's interface type): what the catalog's Json column takes.
       const unreadable = errors.slice(0, UNREADABLE_LIMIT).map((e) => ({ path: e.path, error: e.error }));
-      await prisma.serviceBackup.update({
-        where,
-        data: {
-          status: 'success',
-          snapshotId: snapshot.id,
-          totalBytes: BigInt(snapshot.stats.totalBytes),
-          bytesRead: BigInt(snapshot.stats.bytesRead),
-          bytesAdded: BigInt(snapshot.stats.bytesAdded),
-          files: snapshot.stats.files,
-          unreadable,
-          // The snapshot is good, so the result stays a success; the row keeps the warning that
-          // the service may not have resumed (the result has no field for it yet).
-          error: postHookError ? `post-hook: ${postHookError.code}: ${postHookError.message}` : null,
-          finishedAt: new Date(),
-          durationMs,
-        },
+      await catalog.backups.recordResult(where, {
+        status: 'success',
+        snapshotId: snapshot.id,
+        totalBytes: snapshot.stats.totalBytes,
+        bytesRead: snapshot.stats.bytesRead,
+        bytesAdded: snapshot.stats.bytesAdded,
+        files: snapshot.stats.files,
+        unreadable,
+        // The snapshot is good, so the result stays a success; the row keeps the warning that
+        // the service may not have resumed (the result has no field for it yet).
+        error: postHookError ? `post-hook: ${postHookError.code}: ${postHookError.message}` : null,
+        finishedAt: new Date(),
+        durationMs,
       });
       log.info({ snapshotId: snapshot.id, durationMs, unreadable: errors.length }, 'backup finished');
       const m = this.deps.metrics;
@@ -303,8 +274,8 @@ export class BackupProcessor {
       return await this.failed(job, token, err, { started, rowExists, where, ref, lock, log, labels });
     } finally {
       if (stateSet) {
-        await prisma.service
-          .update({ where: { id: payload.serviceId }, data: { state: 'idle' } })
+        await catalog.services
+          .markIdle(payload.serviceId)
           .catch((err: unknown) => log.warn({ err }, 'could not set the service back to idle'));
       }
     }
@@ -317,14 +288,14 @@ export class BackupProcessor {
     ctx: {
       started: number;
       rowExists: boolean;
-      where: { runId_serviceId_targetId: { runId: string; serviceId: string; targetId: string } };
+      where: BackupKey;
       ref: { runId: string; planId: string; serviceId: string; targetId: string };
       lock: HeldLock;
       log: Logger;
       labels: { plan: string; target: string };
     },
   ): Promise<BackupRunResult> {
-    const { prisma } = this.deps;
+    const { catalog } = this.deps;
     const aborted = err instanceof EngineError && err.code === 'ABORTED';
     // A pre-hook killed by the shutdown signal is a cancellation too, not a hook failure.
     const cancelled = aborted || (err instanceof WorkerError && err.code === 'HOOK_FAILED');
@@ -332,9 +303,7 @@ export class BackupProcessor {
       // Shutting down: back to wait for another worker. Not a failed attempt.
       ctx.log.info('backup cancelled by shutdown; job goes back to the queue');
       if (ctx.rowExists) {
-        await prisma.serviceBackup
-          .update({ where: ctx.where, data: { status: 'queued' } })
-          .catch(() => undefined);
+        await catalog.backups.markRequeued(ctx.where).catch(() => undefined);
       }
       await job.moveToWait(token);
       throw new WaitingError();
@@ -361,24 +330,19 @@ export class BackupProcessor {
     if (willRetry) {
       ctx.log.warn({ err, code: info.code, attempt }, 'backup failed; will retry');
       if (ctx.rowExists) {
-        await prisma.serviceBackup
-          .update({ where: ctx.where, data: { status: 'queued', error: `${info.code}: ${info.message}` } })
-          .catch(() => undefined);
+        await catalog.backups.markRequeued(ctx.where, `${info.code}: ${info.message}`).catch(() => undefined);
       }
       throw err instanceof Error ? err : new Error(info.message);
     }
     ctx.log.error({ err, code: info.code }, 'backup failed');
     if (ctx.rowExists) {
       // Best effort: the result carries the outcome to the report even if this write fails.
-      await prisma.serviceBackup
-        .update({
-          where: ctx.where,
-          data: {
-            status: 'failed',
-            error: `${info.code}: ${info.message}`,
-            finishedAt: new Date(),
-            durationMs,
-          },
+      await catalog.backups
+        .recordResult(ctx.where, {
+          status: 'failed',
+          error: `${info.code}: ${info.message}`,
+          finishedAt: new Date(),
+          durationMs,
         })
         .catch((e: unknown) => ctx.log.warn({ err: e }, 'could not record the failure'));
     }

@@ -24,7 +24,7 @@ import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 
 import { parseJobResult, retentionPolicySchema, type JobPayload, type JobResult } from '@vaultline/contracts';
-import type { PrismaClient } from '@vaultline/db';
+import type { Catalog } from '@vaultline/catalog';
 import {
   forget,
   prune,
@@ -51,7 +51,7 @@ export interface MaintenanceProcessorOptions {
 }
 
 export interface MaintenanceProcessorDeps {
-  prisma: PrismaClient;
+  catalog: Catalog;
   keys: ServerKeys;
   pool: WorkerPool;
   logger: Logger;
@@ -134,11 +134,11 @@ export class MaintenanceProcessor {
     started: number,
     log: Logger,
   ): Promise<SyncCatalogResult> {
-    const { prisma, keys } = this.deps;
+    const { catalog, keys } = this.deps;
     const { planId, targetId } = payload;
     const [target, planTarget] = await Promise.all([
-      prisma.target.findUnique({ where: { id: targetId } }),
-      prisma.planTarget.findUnique({ where: { planId_targetId: { planId, targetId } } }),
+      catalog.targets.find(targetId),
+      catalog.plans.findRepository(planId, targetId),
     ]);
     if (!target || !planTarget) {
       throw new WorkerError('NOT_FOUND', 'the plan has no repository on this target', 'permanent');
@@ -151,41 +151,27 @@ export class MaintenanceProcessor {
       await closeRepository(repo);
     }
     const serviceIds = [...new Set(snapshots.map((s) => s.service).filter((s): s is string => !!s))];
-    const known = new Set(
-      (
-        await prisma.service.findMany({
-          where: { id: { in: serviceIds.filter((id) => UUID_RE.test(id)) } },
-          select: { id: true },
-        })
-      ).map((s) => s.id),
-    );
+    const known = await catalog.services.existingIds(serviceIds.filter((id) => UUID_RE.test(id)));
     const ids = snapshots.map((s) => s.id);
-    const { added, removed } = await prisma.$transaction(async (tx) => {
-      const existing = new Set(
-        (
-          await tx.snapshot.findMany({ where: { planId, targetId, id: { in: ids } }, select: { id: true } })
-        ).map((r) => r.id),
-      );
+    const { added, removed } = await catalog.transaction(async (tx) => {
+      const existing = await tx.snapshots.existingIds(planId, targetId, ids);
       for (const s of snapshots) {
-        const row = {
+        // runId is left as it is: the repository does not know which run wrote a snapshot.
+        await tx.snapshots.recordPublished({
+          id: s.id,
+          targetId,
           planId,
           serviceId: s.service && known.has(s.service) ? s.service : null,
           time: new Date(s.time),
           arch: s.arch,
-          totalBytes: BigInt(s.stats.totalBytes),
-          bytesAdded: BigInt(s.stats.bytesAdded),
+          totalBytes: s.stats.totalBytes,
+          bytesAdded: s.stats.bytesAdded,
           files: s.stats.files,
           tags: s.tags,
-        };
-        // runId is left as it is: the repository does not know which run wrote a snapshot.
-        await tx.snapshot.upsert({
-          where: { id_targetId: { id: s.id, targetId } },
-          create: { id: s.id, targetId, ...row },
-          update: row,
         });
       }
-      const gone = await tx.snapshot.deleteMany({ where: { planId, targetId, id: { notIn: ids } } });
-      return { added: ids.filter((id) => !existing.has(id)).length, removed: gone.count };
+      const gone = await tx.snapshots.removeAllBut(planId, targetId, ids);
+      return { added: ids.filter((id) => !existing.has(id)).length, removed: gone };
     });
     const durationMs = Date.now() - started;
     log.info({ found: ids.length, added, removed, durationMs }, 'catalog synchronised with the repository');
@@ -197,16 +183,14 @@ export class MaintenanceProcessor {
     started: number,
     log: Logger,
   ): Promise<MaintenanceResult> {
-    const { prisma } = this.deps;
-    const plan = await prisma.plan.findUnique({ where: { id: payload.planId } });
+    const { catalog } = this.deps;
+    const plan = await catalog.plans.find(payload.planId);
     // A deleting plan's snapshots are removed by its deletePlan jobs; pruning here would only race them.
     if (!plan || plan.deletedAt) return skipped('PLAN_DELETED', started, log);
     const policy = retentionFromColumn(plan.retention);
     if (!policy) return skipped('NO_RETENTION', started, log);
     return this.forgetAndPrune(payload, { policy, plan: payload.planId }, started, log, async (forgotten) => {
-      await prisma.snapshot.deleteMany({
-        where: { targetId: payload.targetId, planId: payload.planId, id: { in: forgotten } },
-      });
+      await catalog.snapshots.forget(payload.planId, payload.targetId, forgotten);
     });
   }
 
@@ -215,8 +199,7 @@ export class MaintenanceProcessor {
     started: number,
     log: Logger,
   ): Promise<MaintenanceResult> {
-    const { prisma } = this.deps;
-    const plan = await prisma.plan.findUnique({ where: { id: payload.planId } });
+    const plan = await this.deps.catalog.plans.find(payload.planId);
     // Gone: the last target's job already removed it (this is a re-delivery).
     if (!plan) return skipped('NOT_ON_TARGET', started, log);
     if (!plan.deletedAt) {
@@ -250,18 +233,7 @@ export class MaintenanceProcessor {
     forgotten: number,
   ): Promise<void> {
     const { planId, targetId } = payload;
-    const planDeleted = await this.deps.prisma.$transaction(async (tx) => {
-      const locked = await tx.$queryRaw<{ deleted_at: Date | null }[]>`
-        SELECT deleted_at FROM plans WHERE id = ${planId}::uuid FOR UPDATE`;
-      await tx.snapshot.deleteMany({ where: { planId, targetId } });
-      await tx.planTarget.deleteMany({ where: { planId, targetId } });
-      const left = await tx.planTarget.count({ where: { planId } });
-      if (left === 0 && locked[0]?.deleted_at) {
-        await tx.plan.delete({ where: { id: planId } });
-        return true;
-      }
-      return false;
-    });
+    const planDeleted = await this.deps.catalog.plans.removeDeletedFromTarget(planId, targetId);
     this.deps.logger.info({ planId, targetId, forgotten, planDeleted }, 'plan removed from target');
   }
 
@@ -278,12 +250,10 @@ export class MaintenanceProcessor {
     catalog: (forgotten: string[]) => Promise<void>,
     whenNotOnTarget?: () => Promise<void>,
   ): Promise<MaintenanceResult> {
-    const { prisma, keys, pool } = this.deps;
+    const { keys, pool } = this.deps;
     const [target, planTarget] = await Promise.all([
-      prisma.target.findUnique({ where: { id: payload.targetId } }),
-      prisma.planTarget.findUnique({
-        where: { planId_targetId: { planId: payload.planId, targetId: payload.targetId } },
-      }),
+      this.deps.catalog.targets.find(payload.targetId),
+      this.deps.catalog.plans.findRepository(payload.planId, payload.targetId),
     ]);
     // Without the plan_targets row there is no writer key: the target was detached, or this job
     // already finished once. Nothing the worker can (or should) do there.

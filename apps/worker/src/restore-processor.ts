@@ -85,19 +85,17 @@ export class RestoreProcessor {
     lock: HeldLock,
     log: Logger,
   ): Promise<RestoreRunResult> {
-    const { prisma, events } = this.deps;
+    const { catalog, events } = this.deps;
     const started = Date.now();
     const ref = { restoreId: payload.restoreId, serviceId: payload.serviceId, targetId: payload.targetId };
     let rowExists = false;
     let stateSet = false;
     try {
       const [row, service, target, planTarget] = await Promise.all([
-        prisma.restore.findUnique({ where: { id: payload.restoreId } }),
-        prisma.service.findUnique({ where: { id: payload.serviceId } }),
-        prisma.target.findUnique({ where: { id: payload.targetId } }),
-        prisma.planTarget.findUnique({
-          where: { planId_targetId: { planId: payload.planId, targetId: payload.targetId } },
-        }),
+        catalog.restores.find(payload.restoreId),
+        catalog.services.find(payload.serviceId),
+        catalog.targets.find(payload.targetId),
+        catalog.plans.findRepository(payload.planId, payload.targetId),
       ]);
       rowExists = row !== null;
       if (!row || !service || !target) {
@@ -108,11 +106,8 @@ export class RestoreProcessor {
       // opens it there (no writer key needed), as the API found it when it checked the password.
       const location = planTarget?.repoLocation ?? planRepoLocation(target, payload.planId);
 
-      await prisma.restore.update({
-        where: { id: row.id },
-        data: { status: 'running', startedAt: new Date(started), finishedAt: null, error: null },
-      });
-      await prisma.service.update({ where: { id: service.id }, data: { state: 'restoring' } });
+      await catalog.restores.markStarted(row.id, new Date(started));
+      await catalog.services.markBusy(service.id, 'restoring');
       stateSet = true;
 
       const password = this.openEnvelope(payload);
@@ -130,10 +125,7 @@ export class RestoreProcessor {
           );
         }
         // The resolved id, so the row names what is being restored even when 'latest' was asked.
-        await prisma.restore.update({
-          where: { id: row.id },
-          data: { snapshotId: snapshot.id, crossArch },
-        });
+        await catalog.restores.recordResolved(row.id, snapshot.id, crossArch);
         log.info({ snapshotId: snapshot.id, destination: payload.destination, crossArch }, 'restore started');
         const outcome = await restore(repo, {
           // The full id, not the job's ref: 'latest' must not move under us between the checks
@@ -150,10 +142,7 @@ export class RestoreProcessor {
           },
         });
         const durationMs = Date.now() - started;
-        await prisma.restore.update({
-          where: { id: row.id },
-          data: { status: 'success', error: null, finishedAt: new Date() },
-        });
+        await catalog.restores.markSucceeded(row.id);
         this.deps.metrics?.restores.inc({ target: target.name, status: 'success' });
         this.deps.metrics?.restoreDuration.observe({ target: target.name }, durationMs / 1000);
         log.info(
@@ -188,8 +177,8 @@ export class RestoreProcessor {
       return await this.failed(job, token, err, { started, rowExists, payload, ref, lock, log });
     } finally {
       if (stateSet) {
-        await prisma.service
-          .update({ where: { id: payload.serviceId }, data: { state: 'idle' } })
+        await catalog.services
+          .markIdle(payload.serviceId)
           .catch((err: unknown) => log.warn({ err }, 'could not set the service back to idle'));
       }
     }
@@ -231,15 +220,15 @@ export class RestoreProcessor {
       log: Logger;
     },
   ): Promise<RestoreRunResult> {
-    const { prisma, events } = this.deps;
-    const where = { id: ctx.payload.restoreId };
+    const { catalog, events } = this.deps;
+    const restoreId = ctx.payload.restoreId;
     const aborted = err instanceof EngineError && err.code === 'ABORTED';
     if (aborted && this.deps.shutdown.aborted) {
       // Shutting down: back to wait for another worker (which restores again from the start;
       // files already written are simply rewritten). Not a failed attempt.
       ctx.log.info('restore cancelled by shutdown; job goes back to the queue');
       if (ctx.rowExists) {
-        await prisma.restore.update({ where, data: { status: 'queued' } }).catch(() => undefined);
+        await catalog.restores.markRequeued(restoreId).catch(() => undefined);
       }
       await job.moveToWait(token);
       throw new WaitingError();
@@ -261,8 +250,8 @@ export class RestoreProcessor {
     if (willRetry) {
       ctx.log.warn({ err, code: info.code, attempt: job.attemptsMade + 1 }, 'restore failed; will retry');
       if (ctx.rowExists) {
-        await prisma.restore
-          .update({ where, data: { status: 'queued', error: `${info.code}: ${info.message}` } })
+        await catalog.restores
+          .markRequeued(restoreId, `${info.code}: ${info.message}`)
           .catch(() => undefined);
       }
       throw err instanceof Error ? err : new Error(info.message);
@@ -270,11 +259,8 @@ export class RestoreProcessor {
     ctx.log.error({ err, code: info.code }, 'restore failed');
     this.deps.metrics?.restores.inc({ target: ctx.payload.targetId, status: 'failed' });
     if (ctx.rowExists) {
-      await prisma.restore
-        .update({
-          where,
-          data: { status: 'failed', error: `${info.code}: ${info.message}`, finishedAt: new Date() },
-        })
+      await catalog.restores
+        .markFailed(restoreId, `${info.code}: ${info.message}`)
         .catch((e: unknown) => ctx.log.warn({ err: e }, 'could not record the failure'));
     }
     return parseJobResult('restore.run', { status: 'failed', error: info, durationMs });

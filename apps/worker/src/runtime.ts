@@ -1,5 +1,5 @@
 /**
- * Everything one worker process holds, started and stopped in order: Postgres (Prisma), Redis
+ * Everything one worker process holds, started and stopped in order: Postgres (the catalog), Redis
  * (locks, health), ONE engine WorkerPool shared by every job of the process (worker threads are
  * costly to start and each job would otherwise spawn its own), ONE live-event publisher, the BullMQ
  * Workers on the `backup`, `restore` and `maintenance` queues, and the health listener.
@@ -13,7 +13,7 @@ import type { Logger } from 'pino';
 
 import { OutboundPolicy, type WorkerConfig, type WorkerQueue } from '@vaultline/config';
 import { assertHandlers, QUEUES } from '@vaultline/contracts';
-import { createPrismaClient, type PrismaClient } from '@vaultline/db';
+import { type Catalog, createCatalog } from '@vaultline/catalog';
 import { WorkerPool } from '@vaultline/engine';
 import { EventPublisher } from '@vaultline/events';
 import { FleetMetrics, startHealthServer } from '@vaultline/observability';
@@ -42,7 +42,7 @@ const HANDLED_JOBS: Record<WorkerQueue, readonly string[]> = {
 export class WorkerRuntime {
   private readonly shutdownController = new AbortController();
   readonly metrics = new FleetMetrics('worker');
-  private prisma?: PrismaClient;
+  private catalog?: Catalog;
   private redis?: Redis;
   private pool?: WorkerPool;
   private events?: EventPublisher;
@@ -77,7 +77,7 @@ export class WorkerRuntime {
       uid: process.getuid?.() ?? -1,
       gid: process.getgid?.() ?? -1,
     });
-    this.prisma = createPrismaClient(config.databaseUrl, {
+    this.catalog = createCatalog(config.databaseUrl, {
       // Backups and restores (WORKER_CONCURRENCY each) and one maintenance job at a time.
       pool: { max: Math.max(4, config.workerConcurrency * 3 + 1) },
     });
@@ -90,7 +90,7 @@ export class WorkerRuntime {
 
     const keys = serverKeys(config);
     const shared = {
-      prisma: this.prisma,
+      catalog: this.catalog,
       redis: this.redis,
       keys,
       pool: this.pool,
@@ -123,13 +123,13 @@ export class WorkerRuntime {
       this.createWorker(QUEUES[q], processors[q].process, processors[q].concurrency),
     );
 
-    const prisma = this.prisma;
+    const catalog = this.catalog;
     const redis = this.redis;
     this.health = await startHealthServer(
       config.metricsPort,
       {
         redis: () => redis.ping(),
-        postgres: () => prisma.$queryRaw`SELECT 1`,
+        postgres: () => catalog.ping(),
       },
       this.options.healthHost,
       () => this.metrics.expose(),
@@ -185,7 +185,7 @@ export class WorkerRuntime {
       await new Promise<void>((resolve) => (this.health ? this.health.close(() => resolve()) : resolve()));
       await this.pool?.close();
       await this.redis?.quit().catch(() => undefined);
-      await this.prisma?.$disconnect();
+      await this.catalog?.disconnect();
       this.logger.info('worker stopped');
     })();
     return this.stopping;

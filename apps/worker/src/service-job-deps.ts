@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
 import type { OutboundPolicy } from '@vaultline/config';
-import type { PrismaClient } from '@vaultline/db';
+import type { Catalog } from '@vaultline/catalog';
 import type { WorkerPool } from '@vaultline/engine';
 import type { FleetMetrics } from '@vaultline/observability';
 import type { ServerKeys } from '@vaultline/secrets';
@@ -13,7 +13,7 @@ import type { ServiceLockOptions } from './service-lock';
 
 /** What a job that holds a service (backup, restore) needs from its process. */
 export interface ServiceJobDeps {
-  prisma: PrismaClient;
+  catalog: Catalog;
   redis: Redis;
   keys: ServerKeys;
   pool: WorkerPool;

@@ -4,7 +4,7 @@
  * (and forget) snapshots but never decrypt one. The only exception is a restore, which brings the
  * owner's password in its job (sealed in a short-lived envelope): `openPlanRepositoryForRead`.
  */
-import type { PlanTarget, Target } from '@vaultline/db';
+import type { PlanTarget, Target } from '@vaultline/catalog';
 import { Repository, parseWriterKey, type Credentials } from '@vaultline/engine';
 import { openWithServerKey, parseSealed, recordIds, type ServerKeys } from '@vaultline/secrets';
 import { StorageError, type StorageBackend } from '@vaultline/storage';

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { PrismaClient } from '@vaultline/db';
+import type { Catalog } from '@vaultline/catalog';
 
 /** Prefix makes a leaked token recognisable (secret scanners, logs); 32 random bytes follow. */
 const TOKEN_PREFIX = 'vlt_';
@@ -14,11 +14,8 @@ export function hashToken(token: string): string {
  * the token has 256 bits of entropy, so there is nothing to brute-force, and lookups stay one
  * indexed equality.
  */
-export async function createApiToken(
-  prisma: PrismaClient,
-  name: string,
-): Promise<{ id: string; token: string }> {
+export async function createApiToken(catalog: Catalog, name: string): Promise<{ id: string; token: string }> {
   const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
-  const row = await prisma.apiToken.create({ data: { name, tokenHash: hashToken(token) } });
-  return { id: row.id, token };
+  const { id } = await catalog.tokens.create(name, hashToken(token));
+  return { id, token };
 }

@@ -1,8 +1,8 @@
 import { type CanActivate, type ExecutionContext, Injectable, SetMetadata } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
+import { Catalog } from '@vaultline/catalog';
 import type { IncomingMessage } from 'node:http';
 import { ApiError } from '../common/api-error';
-import { PrismaService } from '../common/prisma.service';
 import { hashToken } from './api-tokens';
 
 const PUBLIC = 'vaultline:public';
@@ -16,7 +16,7 @@ const BEARER_RE = /^Bearer ([A-Za-z0-9._~+/=-]{1,256})$/;
 export class AuthGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
-    private readonly prisma: PrismaService,
+    private readonly catalog: Catalog,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -31,11 +31,8 @@ export class AuthGuard implements CanActivate {
     if (token === undefined) throw new ApiError('UNAUTHORIZED', 'missing or malformed bearer token');
 
     // One statement finds the token and records its use: no read-then-write race, one round trip.
-    const { count } = await this.prisma.client.apiToken.updateMany({
-      where: { tokenHash: hashToken(token), revokedAt: null },
-      data: { lastUsedAt: new Date() },
-    });
-    if (count !== 1) throw new ApiError('UNAUTHORIZED', 'invalid or revoked token');
+    if (!(await this.catalog.tokens.markUsed(hashToken(token))))
+      throw new ApiError('UNAUTHORIZED', 'invalid or revoked token');
     return true;
   }
 }

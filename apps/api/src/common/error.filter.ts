@@ -4,7 +4,7 @@ import type { HttpAdapterHost } from '@nestjs/core';
 import { ContractError, type ContractIssue } from '@vaultline/contracts';
 import type { Logger } from 'pino';
 import { ApiError, type ApiErrorCode } from './api-error';
-import { translateDatabaseError } from './prisma-errors';
+import { translateDatabaseError } from './database-errors';
 
 /** The one error body of the API. */
 export interface ErrorBody {

@@ -1,10 +1,10 @@
 import { Controller, type MessageEvent, Param, Sse } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiProduces, ApiTags } from '@nestjs/swagger';
+import { Catalog } from '@vaultline/catalog';
 import type { Observable } from 'rxjs';
 
 import { notFound } from '../common/api-error';
 import { ApiError4xx } from '../common/openapi';
-import { PrismaService } from '../common/prisma.service';
 import { UUID_RE } from '../common/zod-body.pipe';
 import { RestoresService } from '../restores/restores.service';
 import { EventsHub } from './events.hub';
@@ -30,7 +30,7 @@ const STREAM_DOC =
 export class EventsController {
   constructor(
     private readonly hub: EventsHub,
-    private readonly prisma: PrismaService,
+    private readonly catalog: Catalog,
     private readonly restores: RestoresService,
   ) {}
 
@@ -67,7 +67,7 @@ export class EventsController {
   }
 
   private async runState(id: string): Promise<{ data: object; finished: boolean }> {
-    const run = UUID_RE.test(id) ? await this.prisma.client.run.findUnique({ where: { id } }) : null;
+    const run = UUID_RE.test(id) ? await this.catalog.runs.find(id) : null;
     if (!run) throw notFound('run', id);
     return {
       data: {

@@ -1,9 +1,9 @@
 import { Controller, Get, Inject } from '@nestjs/common';
 import { ApiTags } from '@nestjs/swagger';
+import { Catalog } from '@vaultline/catalog';
 import type { Logger } from 'pino';
 import { Public } from '../auth/auth.guard';
 import { ApiError } from '../common/api-error';
-import { PrismaService } from '../common/prisma.service';
 import { LOGGER } from '../common/tokens';
 
 /** Liveness plus the one dependency every request needs: the catalog database. No auth (probes). */
@@ -12,14 +12,14 @@ import { LOGGER } from '../common/tokens';
 @Controller('health')
 export class HealthController {
   constructor(
-    private readonly prisma: PrismaService,
+    private readonly catalog: Catalog,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {}
 
   @Get()
   async check(): Promise<{ status: 'ok'; db: 'ok' }> {
     try {
-      await this.prisma.client.$queryRaw`SELECT 1`;
+      await this.catalog.ping();
     } catch (err) {
       this.logger.warn({ err }, 'health: database ping failed');
       // 503 tells an orchestrator to stop routing here; the reason stays in the log.

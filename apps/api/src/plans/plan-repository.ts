@@ -4,7 +4,7 @@
  * with the server secret — so the worker can add snapshots but never read one.
  */
 import { rm } from 'node:fs/promises';
-import type { Target } from '@vaultline/db';
+import type { Target } from '@vaultline/catalog';
 import { exportWriterKey, type KdfParams, Repository } from '@vaultline/engine';
 import { formatSealed, recordIds, sealWithServerKey, type ServerKeys } from '@vaultline/secrets';
 import { openTargetStorage, planRepoLocation } from '@vaultline/targets';

@@ -8,14 +8,12 @@ import {
   type Schedule,
   scheduleToCron,
 } from '@vaultline/contracts';
-import type { Plan, Target } from '@vaultline/db';
+import { Catalog, isCatalogError, type Plan, type PlanDetails, type Target } from '@vaultline/catalog';
 import { EngineError } from '@vaultline/engine';
 import type { ServerKeys } from '@vaultline/secrets';
 import { StorageError } from '@vaultline/storage';
 import type { Logger } from 'pino';
 import { ApiError, invalidField, notFound } from '../common/api-error';
-import { prismaCode } from '../common/prisma-errors';
-import { PrismaService } from '../common/prisma.service';
 import { QueuesService } from '../common/queues.service';
 import { LOGGER, REPO_KDF, SERVER_KEYS } from '../common/tokens';
 import { UUID_RE } from '../common/zod-body.pipe';
@@ -124,10 +122,37 @@ function scheduleColumns(s: Schedule) {
   return { frequency: s.frequency, startTime: s.time, dayOfWeek: s.dayOfWeek ?? null, timezone: s.timezone };
 }
 
+function viewOf({ plan, targets, services }: PlanDetails): PlanView {
+  return {
+    id: plan.id,
+    name: plan.name,
+    state: stateOf(plan),
+    schedule: scheduleOf(plan),
+    // Written only from a parsed RetentionPolicy (create and update).
+    retention: plan.retention as RetentionPolicy,
+    paused: plan.paused,
+    deletedAt: iso(plan.deletedAt),
+    targets: targets.map((pt) => ({
+      id: pt.targetId,
+      name: pt.target.name,
+      kind: pt.target.kind,
+      repoId: pt.repoId,
+      repoLocation: pt.repoLocation,
+      sizeBytes: Number(pt.bytesAdded),
+      snapshotCount: pt.snapshotCount,
+      // The run results too: a success is known there before the catalog row is written.
+      lastSuccessAt: iso(latest(pt.lastSnapshotAt, pt.lastSuccessAt)),
+    })),
+    services: [...services].sort((a, b) => a.name.localeCompare(b.name)),
+    createdAt: plan.createdAt.toISOString(),
+    updatedAt: plan.updatedAt.toISOString(),
+  };
+}
+
 @Injectable()
 export class PlansService {
   constructor(
-    private readonly prisma: PrismaService,
+    private readonly catalog: Catalog,
     private readonly queues: QueuesService,
     @Inject(SERVER_KEYS) private readonly keys: ServerKeys,
     @Inject(REPO_KDF) private readonly kdf: RepoKdf | undefined,
@@ -139,8 +164,10 @@ export class PlansService {
     await this.checkServices(input.serviceIds);
     let plan: Plan;
     try {
-      plan = await this.prisma.client.plan.create({
-        data: { name: input.name, ...scheduleColumns(input.schedule), retention: input.retention },
+      plan = await this.catalog.plans.create({
+        name: input.name,
+        ...scheduleColumns(input.schedule),
+        retention: input.retention,
       });
     } catch (err) {
       throw translate(err, input.name);
@@ -153,14 +180,11 @@ export class PlansService {
         const repo = await this.initRepository(target, plan.id, input.password);
         created.push({ target, repo });
       }
-      await this.prisma.client.$transaction([
-        this.prisma.client.planTarget.createMany({
-          data: created.map(({ target, repo }) => ({ planId: plan.id, targetId: target.id, ...repo })),
-        }),
-        this.prisma.client.planService.createMany({
-          data: input.serviceIds.map((serviceId) => ({ planId: plan.id, serviceId })),
-        }),
-      ]);
+      await this.catalog.plans.attach(
+        plan.id,
+        created.map(({ target, repo }) => ({ targetId: target.id, ...repo })),
+        input.serviceIds,
+      );
       await this.upsertScheduler(plan.id, input.schedule);
     } catch (err) {
       // Should a timed-out upsert still reach Redis, this removal follows it on the same connection.
@@ -170,7 +194,7 @@ export class PlansService {
           'could not remove the scheduler of a half-created plan',
         );
       });
-      await this.prisma.client.plan.delete({ where: { id: plan.id } }).catch((e: unknown) => {
+      await this.catalog.plans.delete(plan.id).catch((e: unknown) => {
         this.logger.error({ err: e, planId: plan.id }, 'could not delete a half-created plan');
       });
       for (const { target, repo } of created) {
@@ -185,83 +209,20 @@ export class PlansService {
 
   async list(): Promise<PlanView[]> {
     // Plans being deleted are listed too: their name stays taken until the worker is done.
-    const rows = await this.prisma.client.plan.findMany({ orderBy: { name: 'asc' }, select: { id: true } });
-    const views = await Promise.all(
-      rows.map(async (r) => {
-        try {
-          return await this.get(r.id);
-        } catch (err) {
-          if (isNotFound(err)) return null;
-          throw err;
-        }
-      }),
-    );
-    // A plan whose deletion finished between the two queries is simply gone.
-    return views.filter((v): v is PlanView => v !== null);
+    // One read for all of them (a constant number of queries, however many plans there are).
+    return (await this.catalog.plans.listWithTargets()).map(viewOf);
   }
 
   async get(id: string): Promise<PlanView> {
-    const plan = await this.find(id);
-    const [targets, services, sizes, backups] = await Promise.all([
-      this.prisma.client.planTarget.findMany({
-        where: { planId: id },
-        include: { target: true },
-        orderBy: { createdAt: 'asc' },
-      }),
-      this.prisma.client.planService.findMany({ where: { planId: id }, include: { service: true } }),
-      this.prisma.client.snapshot.groupBy({
-        by: ['targetId'],
-        where: { planId: id },
-        _sum: { bytesAdded: true },
-        _count: { _all: true },
-        _max: { time: true },
-      }),
-      // The run results too: a success is known there before the catalog row is written.
-      this.prisma.client.serviceBackup.groupBy({
-        by: ['targetId'],
-        where: { run: { planId: id }, status: 'success' },
-        _max: { finishedAt: true },
-      }),
-    ]);
-    const catalog = new Map(sizes.map((s) => [s.targetId, s]));
-    const finished = new Map(backups.map((b) => [b.targetId, b._max.finishedAt]));
-    return {
-      id: plan.id,
-      name: plan.name,
-      state: stateOf(plan),
-      schedule: scheduleOf(plan),
-      // Written only from a parsed RetentionPolicy (create and update).
-      retention: plan.retention as RetentionPolicy,
-      paused: plan.paused,
-      deletedAt: iso(plan.deletedAt),
-      targets: targets.map((pt) => {
-        const c = catalog.get(pt.targetId);
-        return {
-          id: pt.targetId,
-          name: pt.target.name,
-          kind: pt.target.kind,
-          repoId: pt.repoId,
-          repoLocation: pt.repoLocation,
-          sizeBytes: Number(c?._sum.bytesAdded ?? 0n),
-          snapshotCount: c?._count._all ?? 0,
-          lastSuccessAt: iso(latest(c?._max.time, finished.get(pt.targetId))),
-        };
-      }),
-      services: services
-        .map((ps) => ({ id: ps.serviceId, name: ps.service.name }))
-        .sort((a, b) => a.name.localeCompare(b.name)),
-      createdAt: plan.createdAt.toISOString(),
-      updatedAt: plan.updatedAt.toISOString(),
-    };
+    const details = UUID_RE.test(id) ? await this.catalog.plans.findWithTargets(id) : null;
+    if (!details) throw notFound('plan', id);
+    return viewOf(details);
   }
 
   async update(id: string, input: UpdatePlan): Promise<PlanView> {
     if (input.name !== undefined) throw invalidField('name', 'cannot be changed after creation');
     const plan = await this.findActive(id);
-    const current = await this.prisma.client.planTarget.findMany({
-      where: { planId: id },
-      include: { target: true },
-    });
+    const current = await this.catalog.plans.repositoriesOf(id);
     const currentIds = new Set(current.map((pt) => pt.targetId));
     const wanted = input.targetIds ?? [...currentIds];
     const added = await this.findTargets(wanted.filter((t) => !currentIds.has(t)));
@@ -286,29 +247,15 @@ export class PlansService {
       }
     }
     try {
-      await this.prisma.client.$transaction([
-        this.prisma.client.plan.update({
-          where: { id },
-          data: {
-            ...(input.schedule ? scheduleColumns(input.schedule) : {}),
-            retention: input.retention,
-          },
-        }),
+      await this.catalog.plans.applyChanges(id, {
+        ...(input.schedule ? { schedule: scheduleColumns(input.schedule) } : {}),
+        retention: input.retention,
         // A removed target's repository and snapshots stay on the target (deleting them is the
         // maintenance queue's job); the plan just stops writing there.
-        this.prisma.client.planTarget.deleteMany({ where: { planId: id, targetId: { in: removed } } }),
-        this.prisma.client.planTarget.createMany({
-          data: created.map(({ target, repo }) => ({ planId: id, targetId: target.id, ...repo })),
-        }),
-        ...(input.serviceIds
-          ? [
-              this.prisma.client.planService.deleteMany({ where: { planId: id } }),
-              this.prisma.client.planService.createMany({
-                data: input.serviceIds.map((serviceId) => ({ planId: id, serviceId })),
-              }),
-            ]
-          : []),
-      ]);
+        removeTargetIds: removed,
+        addRepositories: created.map(({ target, repo }) => ({ targetId: target.id, ...repo })),
+        ...(input.serviceIds ? { serviceIds: input.serviceIds } : {}),
+      });
     } catch (err) {
       await this.removeRepositories(created);
       throw translate(err, plan.name, id);
@@ -319,7 +266,7 @@ export class PlansService {
 
   async pause(id: string): Promise<PlanView> {
     await this.findActive(id);
-    await this.prisma.client.plan.update({ where: { id }, data: { paused: true } });
+    await this.catalog.plans.setPaused(id, true);
     // After the row: a firing between the two sees the plan paused and skips (PLAN_PAUSED).
     await this.queues.run(() => this.queues.schedule.removeJobScheduler(id));
     return this.get(id);
@@ -327,7 +274,7 @@ export class PlansService {
 
   async resume(id: string): Promise<PlanView> {
     const plan = await this.findActive(id);
-    await this.prisma.client.plan.update({ where: { id }, data: { paused: false } });
+    await this.catalog.plans.setPaused(id, false);
     await this.upsertScheduler(id, scheduleOf(plan));
     return this.get(id);
   }
@@ -344,21 +291,15 @@ export class PlansService {
     const plan = await this.find(id);
     if (!plan.deletedAt) {
       // The condition keeps the first deletion time when two requests race.
-      await this.prisma.client.plan.updateMany({
-        where: { id, deletedAt: null },
-        data: { deletedAt: new Date() },
-      });
+      await this.catalog.plans.markDeleting(id);
     }
     // A firing that slips in before this sees the plan deleted and skips (PLAN_DELETED).
     await this.queues.run(() => this.queues.schedule.removeJobScheduler(id));
     const view = await this.get(id);
-    const targets = await this.prisma.client.planTarget.findMany({
-      where: { planId: id },
-      select: { targetId: true },
-    });
+    const targets = (await this.catalog.plans.targetIdsOf(id)).map((targetId) => ({ targetId }));
     if (!targets.length) {
       // No repository anywhere (every target's job already finished): nothing left for a worker.
-      await this.prisma.client.plan.deleteMany({ where: { id } });
+      await this.catalog.plans.delete(id);
       return view;
     }
     await this.queues.run(async () => {
@@ -392,10 +333,7 @@ export class PlansService {
    */
   async syncCatalog(id: string): Promise<{ planId: string; targetIds: string[] }> {
     await this.findActive(id);
-    const targets = await this.prisma.client.planTarget.findMany({
-      where: { planId: id },
-      select: { targetId: true },
-    });
+    const targets = (await this.catalog.plans.targetIdsOf(id)).map((targetId) => ({ targetId }));
     await this.queues.run(async () => {
       for (const { targetId } of targets) {
         await this.queues.maintenance.add(
@@ -453,11 +391,7 @@ export class PlansService {
   }
 
   private async rekey(id: string, input: ChangePassword): Promise<PasswordChangeView> {
-    const rows = await this.prisma.client.planTarget.findMany({
-      where: { planId: id },
-      include: { target: true },
-      orderBy: { createdAt: 'asc' },
-    });
+    const rows = await this.catalog.plans.repositoriesOf(id);
     const opened: { target: Target; session: OpenedRepo; already: boolean; newKeyId?: string }[] = [];
     try {
       for (const row of rows) {
@@ -503,35 +437,19 @@ export class PlansService {
   async snapshots(id: string, query: SnapshotQuery): Promise<Page<SnapshotView>> {
     await this.find(id);
     const after = cursorOf(query);
-    const rows = await this.prisma.client.snapshot.findMany({
-      where: {
-        planId: id,
+    const rows = await this.catalog.snapshots.pageForPlan(
+      id,
+      {
         ...(query.serviceId ? { serviceId: query.serviceId } : {}),
         ...(query.targetId ? { targetId: query.targetId } : {}),
-        ...(after
-          ? {
-              OR: [
-                { time: { lt: after.time } },
-                { time: after.time, id: { lt: after.id } },
-                { time: after.time, id: after.id, targetId: { lt: after.key ?? '' } },
-              ],
-            }
-          : {}),
       },
-      include: { service: { select: { name: true } }, target: { select: { name: true } } },
-      orderBy: [{ time: 'desc' }, { id: 'desc' }, { targetId: 'desc' }],
-      take: query.limit + 1,
-    });
+      after,
+      query.limit + 1,
+    );
     // The run result of each snapshot says whether files were left out.
-    const results = await this.prisma.client.serviceBackup.findMany({
-      where: { snapshotId: { in: rows.map((r) => r.id) }, run: { planId: id } },
-      select: { snapshotId: true, targetId: true, unreadable: true },
-    });
-    const unreadable = new Map(
-      results.map((r) => [
-        `${r.snapshotId}/${r.targetId}`,
-        Array.isArray(r.unreadable) ? r.unreadable.length : 0,
-      ]),
+    const unreadable = await this.catalog.backups.unreadableCounts(
+      id,
+      rows.map((r) => r.id),
     );
     return pageOf(
       rows,
@@ -560,7 +478,7 @@ export class PlansService {
 
   /** The plan, or 404 for an unknown id or a non-UUID (a plan being deleted included). */
   async find(id: string): Promise<Plan> {
-    const row = UUID_RE.test(id) ? await this.prisma.client.plan.findUnique({ where: { id } }) : null;
+    const row = UUID_RE.test(id) ? await this.catalog.plans.find(id) : null;
     if (!row) throw notFound('plan', id);
     return row;
   }
@@ -646,7 +564,7 @@ export class PlansService {
   /** Unknown ids are a 400 on the field that lists them (the body is wrong, not the URL). */
   private async findTargets(ids: readonly string[]): Promise<Target[]> {
     if (!ids.length) return [];
-    const rows = await this.prisma.client.target.findMany({ where: { id: { in: [...ids] } } });
+    const rows = await this.catalog.targets.findMany(ids);
     const missing = ids.filter((id) => !rows.some((r) => r.id === id));
     if (missing.length) throw invalidField('targetIds', `unknown target ${missing.join(', ')}`);
     // In the order given: repositories are created in that order.
@@ -654,16 +572,11 @@ export class PlansService {
   }
 
   private async checkServices(ids: readonly string[]): Promise<void> {
-    const rows = await this.prisma.client.service.findMany({
-      where: { id: { in: [...ids] } },
-      select: { id: true },
-    });
-    const missing = ids.filter((id) => !rows.some((r) => r.id === id));
+    const found = await this.catalog.services.existingIds(ids);
+    const missing = ids.filter((id) => !found.has(id));
     if (missing.length) throw invalidField('serviceIds', `unknown service ${missing.join(', ')}`);
   }
 }
-
-const isNotFound = (err: unknown): boolean => err instanceof ApiError && err.code === 'NOT_FOUND';
 
 /** A target that cannot take the repository is the target's problem, told with its name. */
 function storageFailure(err: unknown, target: Target | undefined): unknown {
@@ -679,14 +592,14 @@ function storageFailure(err: unknown, target: Target | undefined): unknown {
 }
 
 function translate(err: unknown, name?: string, id?: string): unknown {
-  switch (prismaCode(err)) {
-    case 'P2002':
+  switch (isCatalogError(err) ? err.code : undefined) {
+    case 'CONFLICT':
       return new ApiError('CONFLICT', `a plan named ${JSON.stringify(name)} already exists`, [
         { path: 'name', message: 'is already used by another plan' },
       ]);
-    case 'P2025':
+    case 'NOT_FOUND':
       return notFound('plan', id ?? '');
-    case 'P2003':
+    case 'FOREIGN_KEY':
       // A target or service deleted between the check and the insert.
       return new ApiError('CONFLICT', 'a target or service of the request was deleted meanwhile');
     default:

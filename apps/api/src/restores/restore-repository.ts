@@ -3,7 +3,7 @@
  * that can decrypt a snapshot (the fleet keeps write-only keys), so a wrong one is told at once
  * rather than by a failed job minutes later.
  */
-import type { Target } from '@vaultline/db';
+import type { Target } from '@vaultline/catalog';
 import { EngineError, Repository } from '@vaultline/engine';
 import type { ServerKeys } from '@vaultline/secrets';
 import { StorageError, type StorageBackend } from '@vaultline/storage';

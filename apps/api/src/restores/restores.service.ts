@@ -2,14 +2,13 @@ import path from 'node:path';
 
 import { Inject, Injectable } from '@nestjs/common';
 import { parseJobPayload, restoreJobId } from '@vaultline/contracts';
-import type { Restore, Service, Snapshot, Target } from '@vaultline/db';
+import { Catalog, type RestoreWithNames, type Service, type Snapshot, type Target } from '@vaultline/catalog';
 import { sealPasswordEnvelope, type ServerKeys } from '@vaultline/secrets';
 import { planRepoLocation } from '@vaultline/targets';
 import type { ApiConfig } from '@vaultline/config';
 import type { Logger } from 'pino';
 
 import { ApiError, invalidField, notFound } from '../common/api-error';
-import { PrismaService } from '../common/prisma.service';
 import { QueuesService } from '../common/queues.service';
 import { API_CONFIG, LOGGER, SERVER_KEYS } from '../common/tokens';
 import { UUID_RE } from '../common/zod-body.pipe';
@@ -52,9 +51,7 @@ const RESTORE_BACKOFF = { type: 'exponential', delay: 10_000 } as const;
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
-type RestoreRow = Restore & { service: Service; target: Target };
-
-function viewOf(r: RestoreRow): RestoreView {
+function viewOf(r: RestoreWithNames): RestoreView {
   return {
     id: r.id,
     serviceId: r.serviceId,
@@ -75,7 +72,7 @@ function viewOf(r: RestoreRow): RestoreView {
 @Injectable()
 export class RestoresService {
   constructor(
-    private readonly prisma: PrismaService,
+    private readonly catalog: Catalog,
     private readonly queues: QueuesService,
     private readonly restoreQueue: RestoreQueue,
     @Inject(SERVER_KEYS) private readonly keys: ServerKeys,
@@ -89,16 +86,16 @@ export class RestoresService {
    * leaves this method only inside a sealed envelope bound to the restore id.
    */
   async create(input: CreateRestore): Promise<CreatedRestoreView> {
-    const service = await this.prisma.client.service.findUnique({ where: { id: input.serviceId } });
+    const service = await this.catalog.services.find(input.serviceId);
     if (!service) throw notFound('service', input.serviceId);
     // Before any repository is opened: a refused destination costs nothing.
     if (input.destination !== undefined) this.assertAllowedDestination(input.destination, service);
     if (input.targetId !== undefined) {
-      const target = await this.prisma.client.target.findUnique({ where: { id: input.targetId } });
+      const target = await this.catalog.targets.find(input.targetId);
       if (!target) throw notFound('target', input.targetId);
     }
     if (input.planId !== undefined) {
-      const plan = await this.prisma.client.plan.findUnique({ where: { id: input.planId } });
+      const plan = await this.catalog.plans.find(input.planId);
       if (!plan || plan.deletedAt) throw notFound('plan', input.planId);
     }
     const snapshot = await this.findSnapshot(input, service);
@@ -116,9 +113,7 @@ export class RestoresService {
 
     const target = snapshot.target;
     // A target detached from the plan keeps its repository (and snapshots) where the plan put it.
-    const planTarget = await this.prisma.client.planTarget.findUnique({
-      where: { planId_targetId: { planId: snapshot.planId, targetId: target.id } },
-    });
+    const planTarget = await this.catalog.plans.findRepository(snapshot.planId, target.id);
     const location = planTarget?.repoLocation ?? planRepoLocation(target, snapshot.planId);
 
     const destination = input.destination ?? service.dataPath;
@@ -129,8 +124,12 @@ export class RestoresService {
     // Last of the checks: Argon2id is the expensive one, and nothing is written before it passed.
     await checkRestorePassword(this.keys, target, location, input.password, snapshot.id);
 
-    const restore = await this.prisma.client.restore.create({
-      data: { serviceId: service.id, snapshotId: snapshot.id, targetId: target.id, destination, crossArch },
+    const restore = await this.catalog.restores.create({
+      serviceId: service.id,
+      snapshotId: snapshot.id,
+      targetId: target.id,
+      destination,
+      crossArch,
     });
     try {
       const data = parseJobPayload('restore.run', {
@@ -155,7 +154,7 @@ export class RestoresService {
     } catch (err) {
       // A restore whose job was never queued would stay "queued" forever: take it back. Should the
       // job still land after a timeout, the worker finds no row and fails it for good.
-      await this.prisma.client.restore.delete({ where: { id: restore.id } }).catch((e: unknown) => {
+      await this.catalog.restores.delete(restore.id).catch((e: unknown) => {
         this.logger.error(
           { err: e, restoreId: restore.id },
           'could not delete a restore that was not queued',
@@ -177,24 +176,14 @@ export class RestoresService {
   }
 
   async get(id: string): Promise<RestoreView> {
-    const row = UUID_RE.test(id)
-      ? await this.prisma.client.restore.findUnique({
-          where: { id },
-          include: { service: true, target: true },
-        })
-      : null;
+    const row = UUID_RE.test(id) ? await this.catalog.restores.findWithNames(id) : null;
     if (!row) throw notFound('restore', id);
     return viewOf(row);
   }
 
   /** Newest first; at most `limit`. */
   async list(query: ListRestoresQuery): Promise<RestoreView[]> {
-    const rows = await this.prisma.client.restore.findMany({
-      where: query.serviceId ? { serviceId: query.serviceId } : {},
-      include: { service: true, target: true },
-      orderBy: [{ queuedAt: 'desc' }, { id: 'desc' }],
-      take: query.limit,
-    });
+    const rows = await this.catalog.restores.list({ serviceId: query.serviceId }, query.limit);
     return rows.map(viewOf);
   }
 
@@ -220,16 +209,10 @@ export class RestoresService {
 
   private async findSnapshot(input: CreateRestore, service: Service): Promise<Snapshot & { target: Target }> {
     const latest = input.snapshotId === 'latest';
-    const snapshot = await this.prisma.client.snapshot.findFirst({
-      where: {
-        serviceId: service.id,
-        ...(latest ? {} : { id: input.snapshotId }),
-        ...(input.targetId !== undefined ? { targetId: input.targetId } : {}),
-        ...(input.planId !== undefined ? { planId: input.planId } : {}),
-        plan: { deletedAt: null },
-      },
-      include: { target: true },
-      orderBy: [{ time: 'desc' }, { id: 'desc' }],
+    const snapshot = await this.catalog.snapshots.findForRestore(service.id, {
+      ...(latest ? {} : { snapshotId: input.snapshotId }),
+      ...(input.targetId !== undefined ? { targetId: input.targetId } : {}),
+      ...(input.planId !== undefined ? { planId: input.planId } : {}),
     });
     if (snapshot) return snapshot;
     const scope = [

@@ -1,12 +1,11 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import { backupJobId, JOBS, type JobResult, parseJobPayload, reportJobId } from '@vaultline/contracts';
-import type { Prisma, Run, RunTrigger } from '@vaultline/db';
+import { Catalog, type Repositories, type Run, type RunTrigger } from '@vaultline/catalog';
 import type { ApiConfig } from '@vaultline/config';
 import type { Logger } from 'pino';
 import { z } from 'zod';
 import { ApiError, notFound } from '../common/api-error';
-import { PrismaService } from '../common/prisma.service';
 import { QueuesService } from '../common/queues.service';
 import { API_CONFIG, LOGGER } from '../common/tokens';
 import { LiveProgress } from '../events/live-progress';
@@ -102,7 +101,7 @@ const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 @Injectable()
 export class RunsService {
   constructor(
-    private readonly prisma: PrismaService,
+    private readonly catalog: Catalog,
     private readonly queues: QueuesService,
     private readonly live: LiveProgress,
     @Inject(API_CONFIG) private readonly config: ApiConfig,
@@ -156,9 +155,7 @@ export class RunsService {
    * queued or running: a slow backup is not stacked with another of the same data.
    */
   async startScheduled(planId: string): Promise<JobResult<'schedule.run'>> {
-    const plan = UUID_RE.test(planId)
-      ? await this.prisma.client.plan.findUnique({ where: { id: planId } })
-      : null;
+    const plan = UUID_RE.test(planId) ? await this.catalog.plans.find(planId) : null;
     if (!plan || plan.deletedAt) return { outcome: 'skipped', reason: 'PLAN_DELETED' };
     if (plan.paused) return { outcome: 'skipped', reason: 'PLAN_PAUSED' };
     const runId = await this.create(planId, 'schedule');
@@ -174,29 +171,22 @@ export class RunsService {
   private async create(planId: string, trigger: RunTrigger): Promise<string | null> {
     const plan = await this.plan(planId);
     if (plan.deletedAt) throw new ApiError('CONFLICT', `plan ${JSON.stringify(planId)} is being deleted`);
-    const targets = await this.prisma.client.planTarget.findMany({ where: { planId } });
-    const services = await this.prisma.client.planService.findMany({ where: { planId } });
-    const pairs = services.flatMap((s) =>
-      targets.map((t) => ({ serviceId: s.serviceId, targetId: t.targetId })),
-    );
+    const targetIds = await this.catalog.plans.targetIdsOf(planId);
+    const serviceIds = await this.catalog.plans.serviceIdsOf(planId);
+    const pairs = serviceIds.flatMap((serviceId) => targetIds.map((targetId) => ({ serviceId, targetId })));
 
-    const insert = async (tx: Prisma.TransactionClient): Promise<Run> => {
-      const created = await tx.run.create({ data: { planId, trigger } });
-      await tx.serviceBackup.createMany({ data: pairs.map((p) => ({ runId: created.id, ...p })) });
-      return created;
-    };
-    const run =
+    const run: Run | null =
       trigger === 'manual'
-        ? await this.prisma.client.$transaction(insert)
-        : await this.prisma.client.$transaction(
+        ? await this.catalog.runs.createWithBackups(planId, trigger, pairs)
+        : await this.catalog.transaction(
             async (tx) => {
               // Serialises the check and the insert per plan across API replicas: two firings
               // handled at once cannot both see "nothing in progress".
-              await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${planId}, 0))`;
+              await tx.runs.lockPlan(planId);
               if (await this.inProgress(tx, planId)) return null;
-              return insert(tx);
+              return tx.runs.createWithBackups(planId, trigger, pairs);
             },
-            { timeout: SCHEDULE_TX_TIMEOUT_MS, maxWait: SCHEDULE_TX_TIMEOUT_MS },
+            { timeoutMs: SCHEDULE_TX_TIMEOUT_MS, maxWaitMs: SCHEDULE_TX_TIMEOUT_MS },
           );
     if (!run) return null;
 
@@ -223,14 +213,11 @@ export class RunsService {
           })),
         }),
       );
-      await this.prisma.client.run.update({
-        where: { id: run.id },
-        data: { flowJobId: flow.job.id ?? null },
-      });
+      await this.catalog.runs.recordFlow(run.id, flow.job.id ?? null);
     } catch (err) {
       // A run whose jobs were never queued would stay "queued" forever: take it back. Should the
       // flow still land after a timeout, its children find no rows and fail for good (permanent).
-      await this.prisma.client.run.delete({ where: { id: run.id } }).catch((e: unknown) => {
+      await this.catalog.runs.delete(run.id).catch((e: unknown) => {
         this.logger.error({ err: e, runId: run.id }, 'could not delete a run that was not queued');
       });
       throw err;
@@ -243,11 +230,8 @@ export class RunsService {
    * report job still pending in Redis. A run whose report job is gone or finished (Redis lost its
    * data, the report service died before updating the row) no longer blocks the schedule.
    */
-  private async inProgress(tx: Prisma.TransactionClient, planId: string): Promise<boolean> {
-    const open = await tx.run.findMany({
-      where: { planId, status: { in: ['queued', 'running'] } },
-      select: { flowJobId: true, queuedAt: true },
-    });
+  private async inProgress(tx: Repositories, planId: string): Promise<boolean> {
+    const open = await tx.runs.listOpen(planId);
     for (const r of open) {
       if (r.flowJobId === null) {
         if (Date.now() - r.queuedAt.getTime() < UNRECORDED_FLOW_GRACE_MS) return true;
@@ -264,18 +248,7 @@ export class RunsService {
   async listForPlan(planId: string, query: PageQuery): Promise<Page<RunSummaryView>> {
     await this.plan(planId);
     const after = cursorOf(query);
-    const rows = await this.prisma.client.run.findMany({
-      where: {
-        planId,
-        ...(after
-          ? {
-              OR: [{ queuedAt: { lt: after.time } }, { queuedAt: after.time, id: { lt: after.id } }],
-            }
-          : {}),
-      },
-      orderBy: [{ queuedAt: 'desc' }, { id: 'desc' }],
-      take: query.limit + 1,
-    });
+    const rows = await this.catalog.runs.pageForPlan(planId, after, query.limit + 1);
     return pageOf(rows, query.limit, (r) => ({ time: r.queuedAt, id: r.id }), summaryOf);
   }
 
@@ -284,9 +257,7 @@ export class RunsService {
    * yet (it is still going, or the report service has not aggregated it): ask again later.
    */
   async report(runId: string): Promise<ReportView> {
-    const run = UUID_RE.test(runId)
-      ? await this.prisma.client.run.findUnique({ where: { id: runId }, include: { report: true } })
-      : null;
+    const run = UUID_RE.test(runId) ? await this.catalog.runs.findWithReport(runId) : null;
     if (!run) throw notFound('run', runId);
     const r = run.report;
     if (!r) {
@@ -306,12 +277,7 @@ export class RunsService {
   }
 
   async get(id: string): Promise<RunView> {
-    const run = UUID_RE.test(id)
-      ? await this.prisma.client.run.findUnique({
-          where: { id },
-          include: { serviceBackups: { include: { service: true, target: true } } },
-        })
-      : null;
+    const run = UUID_RE.test(id) ? await this.catalog.runs.findWithBackups(id) : null;
     if (!run) throw notFound('run', id);
     // Backups still running: the worker's latest progress event beats the row (written at most
     // once a second by the report service, or only at the end).
@@ -347,12 +313,7 @@ export class RunsService {
 
   /** The plan row (a plan being deleted included), or 404. */
   private async plan(planId: string): Promise<{ id: string; deletedAt: Date | null }> {
-    const plan = UUID_RE.test(planId)
-      ? await this.prisma.client.plan.findUnique({
-          where: { id: planId },
-          select: { id: true, deletedAt: true },
-        })
-      : null;
+    const plan = UUID_RE.test(planId) ? await this.catalog.plans.find(planId) : null;
     if (!plan) throw notFound('plan', planId);
     return plan;
   }

@@ -5,7 +5,7 @@
  * late behind others or runs long; a single missed run is still flagged hours after the firing
  * that should have replaced it, long before the next one.
  */
-import type { PlanFrequency } from '@vaultline/db';
+import type { PlanFrequency } from '@vaultline/catalog';
 
 const HOUR_MS = 60 * 60 * 1000;
 

@@ -1,10 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { type ApiConfig, OutboundDenied, OutboundPolicy } from '@vaultline/config';
-import { Prisma, type Service } from '@vaultline/db';
+import { Catalog, isCatalogError, type Service } from '@vaultline/catalog';
 import { ApiError, invalidField, notFound } from '../common/api-error';
 import { API_CONFIG } from '../common/tokens';
-import { prismaCode } from '../common/prisma-errors';
-import { PrismaService } from '../common/prisma.service';
 import { UUID_RE } from '../common/zod-body.pipe';
 import type { Hook } from '@vaultline/contracts';
 import { assessFreshness } from './freshness';
@@ -69,18 +67,12 @@ function view(s: Service): ServiceView {
   };
 }
 
-/** Prisma needs DbNull (not null) to store SQL NULL in a jsonb column; undefined leaves it as is. */
-function hookValue(h: Hook | null | undefined): Prisma.InputJsonValue | typeof Prisma.DbNull | undefined {
-  if (h === undefined) return undefined;
-  return h === null ? Prisma.DbNull : h;
-}
-
 @Injectable()
 export class ServicesService {
   private readonly outbound: OutboundPolicy;
 
   constructor(
-    private readonly prisma: PrismaService,
+    private readonly catalog: Catalog,
     @Inject(API_CONFIG) config: ApiConfig,
   ) {
     this.outbound = new OutboundPolicy({ allow: config.outboundAllowCidrs, deny: config.outboundDenyCidrs });
@@ -106,15 +98,13 @@ export class ServicesService {
   async create(input: CreateService): Promise<ServiceView> {
     await this.checkHooks(input);
     try {
-      const row = await this.prisma.client.service.create({
-        data: {
-          name: input.name,
-          dataPath: input.dataPath,
-          excludes: input.excludes,
-          arch: input.arch,
-          preHook: hookValue(input.preHook),
-          postHook: hookValue(input.postHook),
-        },
+      const row = await this.catalog.services.create({
+        name: input.name,
+        dataPath: input.dataPath,
+        excludes: input.excludes,
+        arch: input.arch,
+        preHook: input.preHook,
+        postHook: input.postHook,
       });
       return view(row);
     } catch (err) {
@@ -123,12 +113,12 @@ export class ServicesService {
   }
 
   async list(): Promise<ServiceView[]> {
-    const rows = await this.prisma.client.service.findMany({ orderBy: { name: 'asc' } });
+    const rows = await this.catalog.services.list();
     return rows.map(view);
   }
 
   async get(id: string): Promise<ServiceView> {
-    const row = UUID_RE.test(id) ? await this.prisma.client.service.findUnique({ where: { id } }) : null;
+    const row = UUID_RE.test(id) ? await this.catalog.services.find(id) : null;
     if (!row) throw notFound('service', id);
     return view(row);
   }
@@ -139,40 +129,18 @@ export class ServicesService {
    * (rule in freshness.ts).
    */
   async freshness(id: string): Promise<FreshnessView> {
-    const service = UUID_RE.test(id) ? await this.prisma.client.service.findUnique({ where: { id } }) : null;
+    const service = UUID_RE.test(id) ? await this.catalog.services.find(id) : null;
     if (!service) throw notFound('service', id);
-    const plans = await this.prisma.client.plan.findMany({
-      where: { deletedAt: null, services: { some: { serviceId: id } } },
-      include: {
-        targets: { include: { target: { select: { name: true } } }, orderBy: { createdAt: 'asc' } },
-      },
-      orderBy: { name: 'asc' },
-    });
+    const plans = await this.catalog.plans.listActiveForService(id);
     const planIds = plans.map((p) => p.id);
-    const [snapshots, ...backups] = await Promise.all([
-      this.prisma.client.snapshot.groupBy({
-        by: ['planId', 'targetId'],
-        where: { serviceId: id, planId: { in: planIds } },
-        _max: { time: true },
-      }),
-      // Per plan: groupBy cannot group by the run's plan. A service is in few plans.
-      ...planIds.map((planId) =>
-        this.prisma.client.serviceBackup.groupBy({
-          by: ['targetId'],
-          where: { serviceId: id, status: 'success', run: { planId } },
-          _max: { finishedAt: true },
-        }),
-      ),
+    const [snapshots, backups] = await Promise.all([
+      this.catalog.snapshots.lastTimes(id, planIds),
+      this.catalog.backups.lastSuccesses(planIds, id),
     ]);
+    // Both keyed <planId>/<targetId>.
     const key = (planId: string, targetId: string): string => `${planId}/${targetId}`;
-    const last = new Map<string, Date | null>();
-    for (const s of snapshots) last.set(key(s.planId, s.targetId), s._max.time);
-    planIds.forEach((planId, i) => {
-      for (const b of backups[i] ?? []) {
-        const k = key(planId, b.targetId);
-        last.set(k, later(last.get(k), b._max.finishedAt));
-      }
-    });
+    const last = new Map<string, Date | null>(snapshots);
+    for (const [k, finishedAt] of backups) last.set(k, later(last.get(k), finishedAt));
     const now = new Date();
     const entries = plans.flatMap((plan) =>
       plan.targets.map((pt) => {
@@ -212,16 +180,13 @@ export class ServicesService {
     if (!UUID_RE.test(id)) throw notFound('service', id);
     await this.checkHooks(input);
     try {
-      const row = await this.prisma.client.service.update({
-        where: { id },
-        data: {
-          name: input.name,
-          dataPath: input.dataPath,
-          excludes: input.excludes,
-          arch: input.arch,
-          preHook: hookValue(input.preHook),
-          postHook: hookValue(input.postHook),
-        },
+      const row = await this.catalog.services.update(id, {
+        name: input.name,
+        dataPath: input.dataPath,
+        excludes: input.excludes,
+        arch: input.arch,
+        preHook: input.preHook,
+        postHook: input.postHook,
       });
       return view(row);
     } catch (err) {
@@ -232,21 +197,21 @@ export class ServicesService {
   async remove(id: string): Promise<void> {
     if (!UUID_RE.test(id)) throw notFound('service', id);
     try {
-      await this.prisma.client.service.delete({ where: { id } });
+      await this.catalog.services.remove(id);
     } catch (err) {
       throw this.translate(err, undefined, id);
     }
   }
 
   private translate(err: unknown, name?: string, id?: string): unknown {
-    switch (prismaCode(err)) {
-      case 'P2002':
+    switch (isCatalogError(err) ? err.code : undefined) {
+      case 'CONFLICT':
         return new ApiError('CONFLICT', `a service named ${JSON.stringify(name)} already exists`, [
           { path: 'name', message: 'is already used by another service' },
         ]);
-      case 'P2025':
+      case 'NOT_FOUND':
         return notFound('service', id ?? '');
-      case 'P2003':
+      case 'FOREIGN_KEY':
         // plan_services.service_id is ON DELETE RESTRICT: the database is the arbiter, so a plan
         // added concurrently cannot slip past a check made beforehand.
         return new ApiError(

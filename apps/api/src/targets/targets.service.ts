@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { type ApiConfig, OutboundDenied, OutboundPolicy } from '@vaultline/config';
-import { type Target } from '@vaultline/db';
+import { Catalog, isCatalogError, type Target } from '@vaultline/catalog';
 import {
   formatSealed,
   openWithServerKey,
@@ -12,8 +12,6 @@ import {
 import { FsBackend, S3Backend } from '@vaultline/storage';
 import type { Logger } from 'pino';
 import { ApiError, invalidField, notFound } from '../common/api-error';
-import { prismaCode } from '../common/prisma-errors';
-import { PrismaService } from '../common/prisma.service';
 import { API_CONFIG, LOGGER, SERVER_KEYS } from '../common/tokens';
 import { UUID_RE } from '../common/zod-body.pipe';
 import { type CreateTarget, S3_FIELDS, type UpdateTarget } from './target.schemas';
@@ -67,7 +65,7 @@ const UNREACHABLE: ProbeResult = Object.freeze({
 @Injectable()
 export class TargetsService {
   constructor(
-    private readonly prisma: PrismaService,
+    private readonly catalog: Catalog,
     @Inject(SERVER_KEYS) private readonly keys: ServerKeys,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(API_CONFIG) config: ApiConfig,
@@ -97,30 +95,22 @@ export class TargetsService {
     try {
       if (input.kind !== 's3') {
         return view(
-          await this.prisma.client.target.create({
-            data: { name: input.name, kind: input.kind, path: input.path },
-          }),
+          await this.catalog.targets.create({ name: input.name, kind: input.kind, path: input.path }),
         );
       }
-      // The seal is bound to the row id, which the client generates on insert: insert, then seal,
-      // in one transaction so no row ever exists without its secret.
-      const row = await this.prisma.client.$transaction(async (tx) => {
-        const created = await tx.target.create({
-          data: {
-            name: input.name,
-            kind: 's3',
-            s3Endpoint: input.endpoint,
-            s3Bucket: input.bucket,
-            s3Prefix: input.prefix,
-            s3Region: input.region,
-            s3AccessKey: input.accessKey,
-          },
-        });
-        return tx.target.update({
-          where: { id: created.id },
-          data: { s3SecretEnc: this.seal(created.id, input.secretKey) },
-        });
-      });
+      // The seal is bound to the row id, which the client generates on insert: the catalog
+      // inserts, then seals, in one transaction so no row ever exists without its secret.
+      const row = await this.catalog.targets.createS3(
+        {
+          name: input.name,
+          s3Endpoint: input.endpoint,
+          s3Bucket: input.bucket,
+          s3Prefix: input.prefix,
+          s3Region: input.region,
+          s3AccessKey: input.accessKey,
+        },
+        (id) => this.seal(id, input.secretKey),
+      );
       return view(row);
     } catch (err) {
       throw translate(err, input.name);
@@ -128,7 +118,7 @@ export class TargetsService {
   }
 
   async list(): Promise<TargetView[]> {
-    const rows = await this.prisma.client.target.findMany({ orderBy: { name: 'asc' } });
+    const rows = await this.catalog.targets.list();
     return rows.map(view);
   }
 
@@ -147,18 +137,15 @@ export class TargetsService {
     }
     await this.checkEndpoint(input.endpoint);
     try {
-      const row = await this.prisma.client.target.update({
-        where: { id },
-        data: {
-          name: input.name,
-          path: input.path,
-          s3Endpoint: input.endpoint,
-          s3Bucket: input.bucket,
-          s3Prefix: input.prefix,
-          s3Region: input.region,
-          s3AccessKey: input.accessKey,
-          s3SecretEnc: input.secretKey === undefined ? undefined : this.seal(id, input.secretKey),
-        },
+      const row = await this.catalog.targets.update(id, {
+        name: input.name,
+        path: input.path,
+        s3Endpoint: input.endpoint,
+        s3Bucket: input.bucket,
+        s3Prefix: input.prefix,
+        s3Region: input.region,
+        s3AccessKey: input.accessKey,
+        s3SecretEnc: input.secretKey === undefined ? undefined : this.seal(id, input.secretKey),
       });
       return view(row);
     } catch (err) {
@@ -169,7 +156,7 @@ export class TargetsService {
   async remove(id: string): Promise<void> {
     if (!UUID_RE.test(id)) throw notFound('target', id);
     try {
-      await this.prisma.client.target.delete({ where: { id } });
+      await this.catalog.targets.remove(id);
     } catch (err) {
       throw translate(err, undefined, id);
     }
@@ -216,7 +203,7 @@ export class TargetsService {
   }
 
   private async find(id: string): Promise<Target> {
-    const row = UUID_RE.test(id) ? await this.prisma.client.target.findUnique({ where: { id } }) : null;
+    const row = UUID_RE.test(id) ? await this.catalog.targets.find(id) : null;
     if (!row) throw notFound('target', id);
     return row;
   }
@@ -227,14 +214,14 @@ export class TargetsService {
 }
 
 function translate(err: unknown, name?: string, id?: string): unknown {
-  switch (prismaCode(err)) {
-    case 'P2002':
+  switch (isCatalogError(err) ? err.code : undefined) {
+    case 'CONFLICT':
       return new ApiError('CONFLICT', `a target named ${JSON.stringify(name)} already exists`, [
         { path: 'name', message: 'is already used by another target' },
       ]);
-    case 'P2025':
+    case 'NOT_FOUND':
       return notFound('target', id ?? '');
-    case 'P2003':
+    case 'FOREIGN_KEY':
       // plan_targets.target_id is ON DELETE RESTRICT; the database decides, race-free.
       return new ApiError(
         'CONFLICT',
