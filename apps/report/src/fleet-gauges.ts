@@ -9,10 +9,11 @@
  * - what the catalogued snapshots added to each target;
  * - BullMQ job counts per queue and state.
  */
-import type { Queue } from 'bullmq';
 import type { Logger } from 'pino';
 
+import { QUEUE_NAMES } from '@vaultline/contracts';
 import type { PrismaClient } from '@vaultline/db';
+import type { JobGateway } from '@vaultline/jobs';
 import type { FleetMetrics } from '@vaultline/observability';
 
 const INTERVAL_SECONDS: Record<string, number> = { daily: 86_400, weekly: 604_800 };
@@ -34,7 +35,7 @@ export class FleetGauges {
   constructor(
     private readonly deps: {
       prisma: PrismaClient;
-      queues: readonly Queue[];
+      jobs: Pick<JobGateway, 'counts'>;
       metrics: FleetMetrics;
       logger: Logger;
     },
@@ -98,9 +99,9 @@ export class FleetGauges {
 
   private async queueCounts(): Promise<void> {
     const g = this.deps.metrics.queueJobs;
-    for (const q of this.deps.queues) {
-      const counts = await q.getJobCounts(...STATES);
-      for (const state of STATES) g.set({ queue: q.name, state }, counts[state] ?? 0);
+    for (const queue of QUEUE_NAMES) {
+      const counts = await this.deps.jobs.counts(queue, STATES);
+      for (const state of STATES) g.set({ queue, state }, counts[state] ?? 0);
     }
   }
 }
