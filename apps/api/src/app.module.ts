@@ -15,7 +15,6 @@ import { HealthController } from './health/health.controller';
 import type { RepoKdf } from './plans/plan-repository';
 import { PlansController } from './plans/plans.controller';
 import { PlansService } from './plans/plans.service';
-import { RestoreQueue } from './restores/restore-queue';
 import { RestoresController } from './restores/restores.controller';
 import { RestoresService } from './restores/restores.service';
 import { RunsController } from './runs/runs.controller';
@@ -68,7 +67,6 @@ export class AppModule {
         RunsService,
         { provide: SCHEDULE_CONSUMER_ENABLED, useValue: options.scheduleConsumer ?? true },
         ScheduleConsumer,
-        RestoreQueue,
         RestoresService,
         EventsHub,
         LiveProgress,

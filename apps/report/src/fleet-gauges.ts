@@ -9,10 +9,11 @@
  * - what the catalogued snapshots added to each target;
  * - BullMQ job counts per queue and state.
  */
-import type { Queue } from 'bullmq';
 import type { Logger } from 'pino';
 
 import type { Catalog } from '@vaultline/catalog';
+import { QUEUE_NAMES } from '@vaultline/contracts';
+import type { JobGateway } from '@vaultline/jobs';
 import type { FleetMetrics } from '@vaultline/observability';
 
 const INTERVAL_SECONDS: Record<string, number> = { daily: 86_400, weekly: 604_800 };
@@ -25,7 +26,7 @@ export class FleetGauges {
   constructor(
     private readonly deps: {
       catalog: Catalog;
-      queues: readonly Queue[];
+      jobs: Pick<JobGateway, 'counts'>;
       metrics: FleetMetrics;
       logger: Logger;
     },
@@ -74,9 +75,9 @@ export class FleetGauges {
 
   private async queueCounts(): Promise<void> {
     const g = this.deps.metrics.queueJobs;
-    for (const q of this.deps.queues) {
-      const counts = await q.getJobCounts(...STATES);
-      for (const state of STATES) g.set({ queue: q.name, state }, counts[state] ?? 0);
+    for (const queue of QUEUE_NAMES) {
+      const counts = await this.deps.jobs.counts(queue, STATES);
+      for (const state of STATES) g.set({ queue, state }, counts[state] ?? 0);
     }
   }
 }

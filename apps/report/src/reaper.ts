@@ -15,12 +15,12 @@
  * Several report processes may run this at once: ending a run is idempotent, a restore is ended by
  * a guarded update.
  */
-import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
 import { parseJobResult, reportJobId, restoreJobId, type JobResult } from '@vaultline/contracts';
 import type { Catalog } from '@vaultline/catalog';
+import type { JobGateway } from '@vaultline/jobs';
 
 import type { ReportProcessor } from './report-processor';
 
@@ -42,8 +42,7 @@ export class Reaper {
       catalog: Catalog;
       redis: Redis;
       queuePrefix: string;
-      reportQueue: Queue;
-      restoreQueue: Queue;
+      jobs: Pick<JobGateway, 'find'>;
       processor: Pick<ReportProcessor, 'reportLostRun'>;
       logger: Logger;
     },
@@ -73,10 +72,10 @@ export class Reaper {
 
   /** Whether the job can still finish: it exists and has not failed for good. */
   private async alive(
-    queue: Queue,
+    name: 'report.aggregate' | 'restore.run',
     id: string,
   ): Promise<{ alive: boolean; why: string; returnvalue?: unknown }> {
-    const job = await queue.getJob(id);
+    const job = await this.deps.jobs.find(name, id);
     if (!job) return { alive: false, why: 'its job is no longer in the queue' };
     const state = await job.getState();
     if (state === 'failed') return { alive: false, why: `its job failed: ${job.failedReason}` };
@@ -92,13 +91,13 @@ export class Reaper {
     const before = new Date(Date.now() - this.graceMs);
     const runs = await catalog.runs.listUnfinishedBefore(before, 100);
     for (const run of runs) {
-      const { alive, why } = await this.alive(this.deps.reportQueue, run.flowJobId ?? reportJobId(run.id));
+      const { alive, why } = await this.alive('report.aggregate', run.flowJobId ?? reportJobId(run.id));
       if (alive) continue;
       await this.deps.processor.reportLostRun(run.id, why);
     }
     const restores = await catalog.restores.listUnfinishedBefore(before, 100);
     for (const r of restores) {
-      const { alive, why, returnvalue } = await this.alive(this.deps.restoreQueue, restoreJobId(r.id));
+      const { alive, why, returnvalue } = await this.alive('restore.run', restoreJobId(r.id));
       if (alive) continue;
       let result: JobResult<'restore.run'> | null = null;
       try {

@@ -10,7 +10,7 @@
  * the run keeps its first finishedAt (so the summary does not change); a delivered webhook is not
  * sent again; retention jobs have deterministic ids, so BullMQ adds each one once.
  */
-import { UnrecoverableError, type Job, type Queue } from 'bullmq';
+import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 
 import {
@@ -27,6 +27,7 @@ import {
   type ReportSummary,
 } from '@vaultline/contracts';
 import type { Catalog, RunForReport } from '@vaultline/catalog';
+import type { JobGateway } from '@vaultline/jobs';
 import type { FleetMetrics } from '@vaultline/observability';
 
 import {
@@ -50,9 +51,6 @@ export interface EventEmitter {
   emit<N extends EventName>(name: N, payload: EventPayload<N>): void;
 }
 
-/** Retention after a run: forget + prune per target (docs/report.md). */
-export const RETENTION_JOB_OPTS = { attempts: 3, backoff: { type: 'exponential', delay: 60_000 } } as const;
-
 /** A child's return value; one that is not a backup.run result counts as a failure. */
 function asBackupResult(value: unknown): ChildOutcome['result'] {
   try {
@@ -68,9 +66,8 @@ export interface ReportProcessorDeps {
   catalog: Catalog;
   logger: Logger;
   queuePrefix: string;
-  /** To read the children's data (which service × target each one was). */
-  backupQueue: Queue;
-  maintenanceQueue: Queue;
+  /** Reads the children's data (which service × target each one was) and queues retention. */
+  jobs: Pick<JobGateway, 'find' | 'queue'>;
   events: EventEmitter;
   webhookUrl: string | null;
   webhookOptions?: WebhookOptions;
@@ -93,17 +90,8 @@ function rowsOf(run: RunWithRows): BackupRow[] {
 export class ReportProcessor {
   constructor(private readonly deps: ReportProcessorDeps) {}
 
-  async process(job: Job): Promise<ReportAggregateResult> {
-    if (job.name !== 'report.aggregate') {
-      throw new UnrecoverableError(`job ${job.name} is not a job of the report queue`);
-    }
-    let payload: JobPayload<'report.aggregate'>;
-    try {
-      payload = parseJobPayload('report.aggregate', job.data);
-    } catch (err) {
-      if (err instanceof ContractError) throw new UnrecoverableError(err.message);
-      throw err;
-    }
+  /** The job's payload is already validated (the dispatcher of @vaultline/jobs). */
+  async process(payload: JobPayload<'report.aggregate'>, job: Job): Promise<ReportAggregateResult> {
     const log = this.deps.logger.child({ jobId: job.id, runId: payload.runId });
     const run = await this.loadRun(payload.runId);
     // Deleted with its plan while the backups ran: there is nothing left to report on.
@@ -214,7 +202,7 @@ export class ReportProcessor {
     ];
     const ids = entries.map(([key]) => childJobId(key, this.deps.queuePrefix, QUEUES.backup));
     const jobs = await Promise.all(
-      ids.map((id) => (id ? this.deps.backupQueue.getJob(id) : Promise.resolve(undefined))),
+      ids.map((id) => (id ? this.deps.jobs.find('backup.run', id) : Promise.resolve(undefined))),
     );
     const out: ChildOutcome[] = [];
     for (const [i, [key, outcome]] of entries.entries()) {
@@ -345,11 +333,12 @@ export class ReportProcessor {
     // Retention only where this run added a snapshot: forgetting on a target the run could not
     // reach would only shorten its history further.
     const targets = planTargets.map((t) => t.targetId).filter((id) => succeeded.has(id));
+    // Attempts and backoff: the registry's (JOBS['maintenance.retention'].defaults).
     for (const targetId of targets) {
-      const data = parseJobPayload('maintenance.retention', { planId, targetId });
-      await this.deps.maintenanceQueue.add('maintenance.retention', data, {
-        ...RETENTION_JOB_OPTS,
-        jobId: retentionJobId(runId, targetId),
+      await this.deps.jobs.queue({
+        name: 'maintenance.retention',
+        data: { planId, targetId },
+        opts: { jobId: retentionJobId(runId, targetId) },
       });
     }
     if (targets.length) log.info({ targets: targets.length }, 'retention jobs enqueued');

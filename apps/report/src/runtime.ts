@@ -1,20 +1,21 @@
 /**
  * Everything one report process holds, started and stopped in order: Postgres (the catalog), Redis
- * (health), the queues it reads from (backup: children's data) and writes to (maintenance:
- * retention), the live-event publisher, the progress coalescer fed by the event handlers, the
+ * (health), the job gateway (reads children's data and job states, queues retention, counts jobs
+ * for the gauges), the live-event publisher, the progress coalescer fed by the event handlers, the
  * BullMQ Worker on the `report` queue, and the health listener.
  */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { Queue, Worker } from 'bullmq';
+import type { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
 import type { ReportConfig } from '@vaultline/config';
-import { assertHandlers, QUEUES, type EventPayload } from '@vaultline/contracts';
+import { QUEUES, type EventPayload } from '@vaultline/contracts';
 import { type Catalog, createCatalog } from '@vaultline/catalog';
 import { EventPublisher } from '@vaultline/events';
+import { JobGateway, jobWorker } from '@vaultline/jobs';
 import { FleetMetrics, startHealthServer } from '@vaultline/observability';
 
 import { FleetGauges } from './fleet-gauges';
@@ -42,9 +43,6 @@ export interface ReportRuntimeOptions {
   reaper?: ReaperOptions;
 }
 
-/** The job names this process handles, checked against the contracts at start. */
-const HANDLED_JOBS = ['report.aggregate'] as const;
-
 /** Rows are keyed by UUIDs; another fleet sharing Redis may use other ids, which Postgres would reject. */
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -52,12 +50,8 @@ export class ReportRuntime {
   private catalog?: Catalog;
   private redis?: Redis;
   private publisher?: EventPublisher;
-  private backupQueue?: Queue;
-  private maintenanceQueue?: Queue;
-  private reportQueue?: Queue;
-  private restoreQueue?: Queue;
+  private jobs?: JobGateway;
   private reaper?: Reaper;
-  private scheduleQueue?: Queue;
   private gauges?: FleetGauges;
   readonly metrics = new FleetMetrics('report');
   private worker?: Worker;
@@ -77,30 +71,16 @@ export class ReportRuntime {
   }
 
   async start(): Promise<void> {
-    // A job nobody handles would wait forever; fail at start instead (STYLE.md rule 3).
-    assertHandlers(HANDLED_JOBS, [QUEUES.report]);
-
     const { config, logger } = this;
-    const connection = { url: config.redisUrl, maxRetriesPerRequest: null };
     const catalog = (this.catalog = createCatalog(config.databaseUrl, { pool: { max: 6 } }));
     const redis = (this.redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 3 }));
     redis.on('error', (err) => logger.warn({ err }, 'redis connection error'));
     this.publisher = EventPublisher.create(config.redisUrl, logger.child({ component: 'events' }));
-    this.backupQueue = new Queue(QUEUES.backup, { connection, prefix: config.queuePrefix });
-    this.maintenanceQueue = new Queue(QUEUES.maintenance, { connection, prefix: config.queuePrefix });
-    this.reportQueue = new Queue(QUEUES.report, { connection, prefix: config.queuePrefix });
-    this.restoreQueue = new Queue(QUEUES.restore, { connection, prefix: config.queuePrefix });
-    this.scheduleQueue = new Queue(QUEUES.schedule, { connection, prefix: config.queuePrefix });
-    const queues = [
-      this.backupQueue,
-      this.maintenanceQueue,
-      this.reportQueue,
-      this.restoreQueue,
-      this.scheduleQueue,
-    ];
-    for (const q of queues) {
-      q.on('error', (err) => logger.warn({ err, queue: q.name }, 'queue connection error'));
-    }
+    const jobs = (this.jobs = new JobGateway({
+      redisUrl: config.redisUrl,
+      prefix: config.queuePrefix,
+      onError: (err, queue) => logger.warn({ err, queue }, 'queue connection error'),
+    }));
 
     this.progress = new ProgressCoalescer(
       (v) => this.writeProgress(catalog, v),
@@ -113,20 +93,24 @@ export class ReportRuntime {
       catalog,
       logger: logger.child({ queue: QUEUES.report }),
       queuePrefix: config.queuePrefix,
-      backupQueue: this.backupQueue,
-      maintenanceQueue: this.maintenanceQueue,
+      jobs,
       events: this.publisher,
       webhookUrl: config.webhookUrl,
       metrics: this.metrics,
       ...(this.options.webhook ? { webhookOptions: this.options.webhook } : {}),
     });
-    this.worker = new Worker(QUEUES.report, (job) => processor.process(job), {
-      connection,
-      prefix: config.queuePrefix,
-      concurrency: this.options.concurrency ?? 2,
-      ...(this.options.lockDurationMs ? { lockDuration: this.options.lockDurationMs } : {}),
-      ...(this.options.stalledIntervalMs ? { stalledInterval: this.options.stalledIntervalMs } : {}),
-    });
+    // A job nobody handles would wait forever: jobWorker checks the map against the contracts.
+    this.worker = jobWorker(
+      QUEUES.report,
+      { 'report.aggregate': (payload, job) => processor.process(payload, job) },
+      {
+        redisUrl: config.redisUrl,
+        prefix: config.queuePrefix,
+        concurrency: this.options.concurrency ?? 2,
+        ...(this.options.lockDurationMs ? { lockDuration: this.options.lockDurationMs } : {}),
+        ...(this.options.stalledIntervalMs ? { stalledInterval: this.options.stalledIntervalMs } : {}),
+      },
+    );
     this.worker.on('error', (err) => logger.error({ err }, 'bullmq worker error'));
     this.worker.on('failed', (job, err) =>
       logger.warn({ jobId: job?.id, err: err.message }, 'report attempt failed'),
@@ -147,8 +131,7 @@ export class ReportRuntime {
         catalog,
         redis,
         queuePrefix: config.queuePrefix,
-        reportQueue: this.reportQueue,
-        restoreQueue: this.restoreQueue,
+        jobs,
         processor,
         logger: logger.child({ component: 'reaper' }),
       },
@@ -157,7 +140,7 @@ export class ReportRuntime {
     this.reaper.start();
     this.gauges = new FleetGauges({
       catalog,
-      queues,
+      jobs,
       metrics: this.metrics,
       logger: logger.child({ component: 'metrics' }),
     });
@@ -217,11 +200,7 @@ export class ReportRuntime {
       await this.worker?.close();
       await this.progress?.stop();
       await new Promise<void>((resolve) => (this.health ? this.health.close(() => resolve()) : resolve()));
-      await this.backupQueue?.close();
-      await this.maintenanceQueue?.close();
-      await this.reportQueue?.close();
-      await this.restoreQueue?.close();
-      await this.scheduleQueue?.close();
+      await this.jobs?.close();
       await this.publisher?.close().catch(() => undefined);
       await this.redis?.quit().catch(() => undefined);
       await this.catalog?.disconnect();

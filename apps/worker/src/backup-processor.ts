@@ -21,7 +21,7 @@
  *   worker killed between the two): the snapshot carries the run's tag (`runTag`), so the retry
  *   finds it in the repository and records that one instead of writing a second (docs/architecture.md).
  */
-import { WaitingError, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
 
 import type { BackupKey } from '@vaultline/catalog';
@@ -33,12 +33,11 @@ import {
   type JobPayload,
   type JobResult,
 } from '@vaultline/contracts';
-import { backup, EngineError, type Repository, type SnapshotInfo, type SourceError } from '@vaultline/engine';
+import { backup, type Repository, type SnapshotInfo, type SourceError } from '@vaultline/engine';
 
-import { classify, WorkerError } from './errors';
+import { classify, targetUnreachable, WorkerError } from './errors';
 import { eventTime } from './events';
 import { parseHook, runHook } from './hooks';
-import { payloadOf } from './job-payload';
 import {
   serviceLockKey,
   serviceLockSettings,
@@ -47,6 +46,7 @@ import {
   type ServiceLockOptions,
 } from './service-lock';
 import type { ServiceJobDeps } from './service-job-deps';
+import { serviceJobFailed } from './service-job-runner';
 import { closeRepository, openPlanRepository } from './target';
 
 export type BackupRunResult = JobResult<'backup.run'>;
@@ -84,8 +84,12 @@ export class BackupProcessor {
     this.lockSettings = serviceLockSettings(deps.options);
   }
 
-  async process(job: Job, token: string | undefined): Promise<BackupRunResult> {
-    const { payload } = payloadOf(job, ['backup.run'], 'backup');
+  /** The job's payload is already validated (the dispatcher of @vaultline/jobs). */
+  async process(
+    payload: JobPayload<'backup.run'>,
+    job: Job,
+    token: string | undefined,
+  ): Promise<BackupRunResult> {
     const log = this.deps.logger.child({ jobId: job.id, ...payload });
 
     // Another job backing up or restoring this service: the job goes back to `delayed`.
@@ -281,7 +285,7 @@ export class BackupProcessor {
     }
   }
 
-  private async failed(
+  private failed(
     job: Job,
     token: string | undefined,
     err: unknown,
@@ -296,56 +300,44 @@ export class BackupProcessor {
     },
   ): Promise<BackupRunResult> {
     const { catalog } = this.deps;
-    const aborted = err instanceof EngineError && err.code === 'ABORTED';
-    // A pre-hook killed by the shutdown signal is a cancellation too, not a hook failure.
-    const cancelled = aborted || (err instanceof WorkerError && err.code === 'HOOK_FAILED');
-    if (cancelled && this.deps.shutdown.aborted) {
-      // Shutting down: back to wait for another worker. Not a failed attempt.
-      ctx.log.info('backup cancelled by shutdown; job goes back to the queue');
-      if (ctx.rowExists) {
-        await catalog.backups.markRequeued(ctx.where).catch(() => undefined);
-      }
-      await job.moveToWait(token);
-      throw new WaitingError();
-    }
-    const { info, retry } = aborted
-      ? {
-          info: {
-            code: 'LOCK_LOST',
-            message:
-              ctx.lock.lost.reason instanceof Error ? ctx.lock.lost.reason.message : 'service lock lost',
-          },
-          retry: 'transient' as const,
-        }
-      : classify(err);
-    const durationMs = Date.now() - ctx.started;
-    const attempt = job.attemptsMade + 1;
-    const lastAttempt = attempt >= (job.opts.attempts ?? 1);
-    const willRetry = retry === 'transient' && !lastAttempt;
-    this.deps.events.emit('backup.failed', { at: eventTime(), ...ctx.ref, error: info, attempt, willRetry });
-    const m = this.deps.metrics;
-    m?.backupFailures.inc({ ...ctx.labels, code: info.code });
-    if (info.code === 'UNREACHABLE') m?.targetReachable.set({ target: ctx.labels.target }, 0);
-    if (!willRetry) m?.backups.inc({ ...ctx.labels, status: 'failed' });
-    if (willRetry) {
-      ctx.log.warn({ err, code: info.code, attempt }, 'backup failed; will retry');
-      if (ctx.rowExists) {
-        await catalog.backups.markRequeued(ctx.where, `${info.code}: ${info.message}`).catch(() => undefined);
-      }
-      throw err instanceof Error ? err : new Error(info.message);
-    }
-    ctx.log.error({ err, code: info.code }, 'backup failed');
-    if (ctx.rowExists) {
-      // Best effort: the result carries the outcome to the report even if this write fails.
-      await catalog.backups
-        .recordResult(ctx.where, {
-          status: 'failed',
-          error: `${info.code}: ${info.message}`,
-          finishedAt: new Date(),
-          durationMs,
-        })
-        .catch((e: unknown) => ctx.log.warn({ err: e }, 'could not record the failure'));
-    }
-    return parseJobResult('backup.run', { status: 'failed', error: info, durationMs });
+    const where = ctx.where;
+    return serviceJobFailed({
+      name: 'backup.run',
+      kind: 'backup',
+      job,
+      token,
+      err,
+      started: ctx.started,
+      shutdown: this.deps.shutdown,
+      lock: ctx.lock,
+      log: ctx.log,
+      classify: (e) => classify(e),
+      report: (info, { attempt, willRetry }) => {
+        this.deps.events.emit('backup.failed', {
+          at: eventTime(),
+          ...ctx.ref,
+          error: info,
+          attempt,
+          willRetry,
+        });
+        const m = this.deps.metrics;
+        m?.backupFailures.inc({ ...ctx.labels, code: info.code });
+        if (targetUnreachable(info)) m?.targetReachable.set({ target: ctx.labels.target }, 0);
+        if (!willRetry) m?.backups.inc({ ...ctx.labels, status: 'failed' });
+      },
+      row: ctx.rowExists
+        ? {
+            requeued: () => catalog.backups.markRequeued(where),
+            retrying: (error) => catalog.backups.markRequeued(where, error),
+            failed: (error, durationMs) =>
+              catalog.backups.recordResult(where, {
+                status: 'failed',
+                error,
+                finishedAt: new Date(),
+                durationMs,
+              }),
+          }
+        : null,
+    });
   }
 }

@@ -23,7 +23,13 @@
 import { UnrecoverableError, type Job } from 'bullmq';
 import type { Logger } from 'pino';
 
-import { parseJobResult, retentionPolicySchema, type JobPayload, type JobResult } from '@vaultline/contracts';
+import {
+  parseJobResult,
+  retentionPolicySchema,
+  type JobPayload,
+  type JobResult,
+  type JobsOfQueue,
+} from '@vaultline/contracts';
 import type { Catalog } from '@vaultline/catalog';
 import {
   forget,
@@ -36,11 +42,11 @@ import {
 import type { ServerKeys } from '@vaultline/secrets';
 
 import { classify, WorkerError } from './errors';
-import { payloadOf } from './job-payload';
 import { closeRepository, openPlanRepository } from './target';
 
 export type MaintenanceResult = JobResult<'maintenance.retention'>;
 export type SyncCatalogResult = JobResult<'maintenance.syncCatalog'>;
+type MaintenanceJob = JobsOfQueue<'maintenance'>;
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 type SkipReason = NonNullable<MaintenanceResult['skipped']>;
@@ -95,12 +101,16 @@ export function retentionFromColumn(value: unknown): RetentionPolicy | null {
 export class MaintenanceProcessor {
   constructor(private readonly deps: MaintenanceProcessorDeps) {}
 
-  async process(job: Job): Promise<MaintenanceResult | SyncCatalogResult> {
-    const { name, payload } = payloadOf(
-      job,
-      ['maintenance.retention', 'maintenance.deletePlan', 'maintenance.syncCatalog'],
-      'maintenance',
-    );
+  /** One job of the queue; its payload is already validated (the dispatcher of @vaultline/jobs). */
+  async process<N extends MaintenanceJob>(name: N, payload: JobPayload<N>, job: Job): Promise<JobResult<N>> {
+    return (await this.run(name, payload, job)) as JobResult<N>;
+  }
+
+  private async run(
+    name: MaintenanceJob,
+    payload: JobPayload<MaintenanceJob>,
+    job: Job,
+  ): Promise<MaintenanceResult | SyncCatalogResult> {
     const log = this.deps.logger.child({ jobId: job.id, job: name, ...payload });
     const started = Date.now();
     try {

@@ -18,17 +18,16 @@
  * in an error. Every check that can refuse the restore (password, snapshot, architecture) runs
  * before the engine creates the destination, so a refused restore writes nothing.
  */
-import { WaitingError, type Job } from 'bullmq';
+import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
 
-import { parseJobResult, type ErrorInfo, type JobPayload, type JobResult } from '@vaultline/contracts';
-import { EngineError, restore, type Repository, type SnapshotInfo } from '@vaultline/engine';
-import { openPasswordEnvelope, SecretsError } from '@vaultline/secrets';
+import { parseJobResult, type JobPayload, type JobResult } from '@vaultline/contracts';
+import { restore, type Repository, type SnapshotInfo } from '@vaultline/engine';
+import { openPasswordEnvelope } from '@vaultline/secrets';
 import { planRepoLocation } from '@vaultline/targets';
 
-import { classify, WorkerError } from './errors';
+import { classify, envelopeFailure, RESTORE_ENGINE_RETRY, snapshotNotFound, WorkerError } from './errors';
 import { eventTime } from './events';
-import { payloadOf } from './job-payload';
 import {
   serviceLockKey,
   serviceLockSettings,
@@ -37,6 +36,7 @@ import {
   type ServiceLockOptions,
 } from './service-lock';
 import type { ServiceJobDeps } from './service-job-deps';
+import { serviceJobFailed } from './service-job-runner';
 import { closeRepository, openPlanRepositoryForRead } from './target';
 
 export type RestoreRunResult = JobResult<'restore.run'>;
@@ -52,8 +52,12 @@ export class RestoreProcessor {
     this.lockSettings = serviceLockSettings(deps.options);
   }
 
-  async process(job: Job, token: string | undefined): Promise<RestoreRunResult> {
-    const { payload } = payloadOf(job, ['restore.run'], 'restore');
+  /** The job's payload is already validated (the dispatcher of @vaultline/jobs). */
+  async process(
+    payload: JobPayload<'restore.run'>,
+    job: Job,
+    token: string | undefined,
+  ): Promise<RestoreRunResult> {
     // Ids only: the envelope stays out of every log line.
     const log = this.deps.logger.child({
       jobId: job.id,
@@ -192,22 +196,11 @@ export class RestoreProcessor {
     try {
       return openPasswordEnvelope(this.deps.keys, payload.restoreId, payload.passwordEnvelope);
     } catch (err) {
-      if (err instanceof SecretsError && err.code === 'EXPIRED') {
-        throw new WorkerError('PASSWORD_EXPIRED', err.message, 'permanent', { cause: err });
-      }
-      if (err instanceof SecretsError) {
-        throw new WorkerError(
-          'PASSWORD_ENVELOPE_INVALID',
-          'the restore password could not be opened (sealed for another restore or with another server secret): submit it again',
-          'permanent',
-          { cause: err },
-        );
-      }
-      throw err;
+      throw envelopeFailure(err);
     }
   }
 
-  private async failed(
+  private failed(
     job: Job,
     token: string | undefined,
     err: unknown,
@@ -222,48 +215,31 @@ export class RestoreProcessor {
   ): Promise<RestoreRunResult> {
     const { catalog, events } = this.deps;
     const restoreId = ctx.payload.restoreId;
-    const aborted = err instanceof EngineError && err.code === 'ABORTED';
-    if (aborted && this.deps.shutdown.aborted) {
-      // Shutting down: back to wait for another worker (which restores again from the start;
-      // files already written are simply rewritten). Not a failed attempt.
-      ctx.log.info('restore cancelled by shutdown; job goes back to the queue');
-      if (ctx.rowExists) {
-        await catalog.restores.markRequeued(restoreId).catch(() => undefined);
-      }
-      await job.moveToWait(token);
-      throw new WaitingError();
-    }
-    const { info, retry } = aborted
-      ? {
-          info: {
-            code: 'LOCK_LOST',
-            message:
-              ctx.lock.lost.reason instanceof Error ? ctx.lock.lost.reason.message : 'service lock lost',
-          },
-          retry: 'transient' as const,
-        }
-      : classifyRestore(err);
-    const durationMs = Date.now() - ctx.started;
-    const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
-    const willRetry = retry === 'transient' && !lastAttempt;
-    events.emit('restore.failed', { at: eventTime(), ...ctx.ref, error: info, willRetry });
-    if (willRetry) {
-      ctx.log.warn({ err, code: info.code, attempt: job.attemptsMade + 1 }, 'restore failed; will retry');
-      if (ctx.rowExists) {
-        await catalog.restores
-          .markRequeued(restoreId, `${info.code}: ${info.message}`)
-          .catch(() => undefined);
-      }
-      throw err instanceof Error ? err : new Error(info.message);
-    }
-    ctx.log.error({ err, code: info.code }, 'restore failed');
-    this.deps.metrics?.restores.inc({ target: ctx.payload.targetId, status: 'failed' });
-    if (ctx.rowExists) {
-      await catalog.restores
-        .markFailed(restoreId, `${info.code}: ${info.message}`)
-        .catch((e: unknown) => ctx.log.warn({ err: e }, 'could not record the failure'));
-    }
-    return parseJobResult('restore.run', { status: 'failed', error: info, durationMs });
+    // A shutdown hands the job back: another worker restores again from the start (files already
+    // written are simply rewritten).
+    return serviceJobFailed({
+      name: 'restore.run',
+      kind: 'restore',
+      job,
+      token,
+      err,
+      started: ctx.started,
+      shutdown: this.deps.shutdown,
+      lock: ctx.lock,
+      log: ctx.log,
+      classify: (e) => classify(e, RESTORE_ENGINE_RETRY),
+      report: (info, { willRetry }) => {
+        events.emit('restore.failed', { at: eventTime(), ...ctx.ref, error: info, willRetry });
+        if (!willRetry) this.deps.metrics?.restores.inc({ target: ctx.payload.targetId, status: 'failed' });
+      },
+      row: ctx.rowExists
+        ? {
+            requeued: () => catalog.restores.markRequeued(restoreId),
+            retrying: (error) => catalog.restores.markRequeued(restoreId, error),
+            failed: (error) => catalog.restores.markFailed(restoreId, error),
+          }
+        : null,
+    });
   }
 }
 
@@ -275,23 +251,11 @@ async function resolveSnapshot(repo: Repository, payload: JobPayload<'restore.ru
   try {
     return await repo.resolveSnapshot(payload.snapshot, { service: payload.serviceId, plan: payload.planId });
   } catch (err) {
-    if (err instanceof EngineError && err.code === 'NOT_FOUND') {
-      const what =
-        payload.snapshot === 'latest'
-          ? 'the repository has no snapshot of this service yet'
-          : `no snapshot ${payload.snapshot} of this service in the plan's repository on this target`;
-      throw new WorkerError('NOT_FOUND', what, 'permanent', { cause: err });
-    }
-    throw err;
+    throw snapshotNotFound(
+      err,
+      payload.snapshot === 'latest'
+        ? 'the repository has no snapshot of this service yet'
+        : `no snapshot ${payload.snapshot} of this service in the plan's repository on this target`,
+    );
   }
-}
-
-/**
- * The backup rules, plus: the engine's NOT_FOUND during a restore (a pack or blob the index names
- * but storage lacks) is a damaged repository, not something a retry fixes.
- */
-function classifyRestore(err: unknown): { info: ErrorInfo; retry: 'permanent' | 'transient' } {
-  const c = classify(err);
-  if (err instanceof EngineError && err.code === 'NOT_FOUND') return { ...c, retry: 'permanent' };
-  return c;
 }

@@ -7,7 +7,7 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-import { Worker, type Processor } from 'bullmq';
+import type { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
@@ -16,6 +16,7 @@ import { assertHandlers, QUEUES } from '@vaultline/contracts';
 import { type Catalog, createCatalog } from '@vaultline/catalog';
 import { WorkerPool } from '@vaultline/engine';
 import { EventPublisher } from '@vaultline/events';
+import { jobWorker, type JobHandlers } from '@vaultline/jobs';
 import { FleetMetrics, startHealthServer } from '@vaultline/observability';
 import { serverKeys } from '@vaultline/secrets';
 
@@ -32,12 +33,8 @@ export interface WorkerRuntimeOptions
   healthHost?: string;
 }
 
-/** The job names each queue's processor handles, checked against the contracts at start. */
-const HANDLED_JOBS: Record<WorkerQueue, readonly string[]> = {
-  backup: ['backup.run'],
-  restore: ['restore.run'],
-  maintenance: ['maintenance.retention', 'maintenance.deletePlan', 'maintenance.syncCatalog'],
-};
+/** Each queue's handler map (keyed by its job names: a job without a handler does not compile). */
+type WorkerHandlers = { [Q in WorkerQueue]: JobHandlers<(typeof QUEUES)[Q]> };
 
 export class WorkerRuntime {
   private readonly shutdownController = new AbortController();
@@ -62,15 +59,7 @@ export class WorkerRuntime {
   }
 
   async start(): Promise<void> {
-    // A job nobody handles would wait forever; fail at start instead (STYLE.md rule 3).
-    // Only the queues of WORKER_QUEUES: a restore-only Deployment (writable mount) and backup
-    // workers (read-only mount) can split the work.
     const consumed = this.config.workerQueues;
-    assertHandlers(
-      consumed.flatMap((q) => HANDLED_JOBS[q]),
-      consumed.map((q) => QUEUES[q]),
-    );
-
     const { config, logger } = this;
     // Before any connection: a wrong HOOK_UID is a configuration error, not a failed backup later.
     const hookIdentity = resolveHookIdentity(config, {
@@ -109,19 +98,41 @@ export class WorkerRuntime {
       ...shared,
       logger: logger.child({ queue: QUEUES.maintenance }),
     });
-    const processors: Record<WorkerQueue, { process: Processor; concurrency: number }> = {
-      backup: { process: (job, token) => backup.process(job, token), concurrency: config.workerConcurrency },
-      restore: {
-        process: (job, token) => restore.process(job, token),
-        concurrency: config.workerConcurrency,
+    const handlers: WorkerHandlers = {
+      backup: { 'backup.run': (payload, job, token) => backup.process(payload, job, token) },
+      restore: { 'restore.run': (payload, job, token) => restore.process(payload, job, token) },
+      maintenance: {
+        'maintenance.retention': (payload, job) => maintenance.process('maintenance.retention', payload, job),
+        'maintenance.deletePlan': (payload, job) =>
+          maintenance.process('maintenance.deletePlan', payload, job),
+        'maintenance.syncCatalog': (payload, job) =>
+          maintenance.process('maintenance.syncCatalog', payload, job),
       },
+    };
+    // A job nobody handles would wait forever: fail at start instead, before any worker takes a
+    // job. Only the queues of WORKER_QUEUES: a restore-only Deployment (writable mount) and backup
+    // workers (read-only mount) can split the work.
+    assertHandlers(
+      consumed.flatMap((q) => Object.keys(handlers[q])),
+      consumed.map((q) => QUEUES[q]),
+    );
+    const concurrency: Record<WorkerQueue, number> = {
+      backup: config.workerConcurrency,
+      restore: config.workerConcurrency,
       // One at a time per process: a prune loads a repository's whole index and holds its
       // exclusive lock; more maintenance throughput comes from more pods, not from one pod's memory.
-      maintenance: { process: (job) => maintenance.process(job), concurrency: 1 },
+      maintenance: 1,
     };
-    this.workers = consumed.map((q) =>
-      this.createWorker(QUEUES[q], processors[q].process, processors[q].concurrency),
-    );
+    this.workers = consumed.map((q) => {
+      switch (q) {
+        case 'backup':
+          return this.createWorker(QUEUES.backup, handlers.backup, concurrency.backup);
+        case 'restore':
+          return this.createWorker(QUEUES.restore, handlers.restore, concurrency.restore);
+        case 'maintenance':
+          return this.createWorker(QUEUES.maintenance, handlers.maintenance, concurrency.maintenance);
+      }
+    });
 
     const catalog = this.catalog;
     const redis = this.redis;
@@ -142,20 +153,24 @@ export class WorkerRuntime {
     );
   }
 
-  private createWorker(queue: string, processor: Processor, concurrency: number): Worker {
+  private createWorker<Q extends (typeof QUEUES)[WorkerQueue]>(
+    queue: Q,
+    handlers: JobHandlers<Q>,
+    concurrency: number,
+  ): Worker {
     const { config, logger } = this;
     const active = this.metrics.jobsActive.labels({ queue });
-    const counted: Processor = async (job, token) => {
-      active.inc();
-      try {
-        return (await processor(job, token)) as unknown;
-      } finally {
-        active.dec();
-      }
-    };
-    const worker = new Worker(queue, counted, {
-      connection: { url: config.redisUrl, maxRetriesPerRequest: null },
+    const worker = jobWorker(queue, handlers, {
+      redisUrl: config.redisUrl,
       prefix: config.queuePrefix,
+      around: async (_job, run) => {
+        active.inc();
+        try {
+          return await run();
+        } finally {
+          active.dec();
+        }
+      },
       concurrency,
       // How soon a job whose worker died (SIGKILL, OOM, lost node) is handed to another: the
       // lock lapses after JOB_LOCK_MS and stalled jobs are looked for as often.

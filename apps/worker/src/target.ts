@@ -7,10 +7,10 @@
 import type { PlanTarget, Target } from '@vaultline/catalog';
 import { Repository, parseWriterKey, type Credentials } from '@vaultline/engine';
 import { openWithServerKey, parseSealed, recordIds, type ServerKeys } from '@vaultline/secrets';
-import { StorageError, type StorageBackend } from '@vaultline/storage';
+import type { StorageBackend } from '@vaultline/storage';
 import { openTargetStorage } from '@vaultline/targets';
 
-import { WorkerError } from './errors';
+import { localOpenFailure } from './errors';
 
 /**
  * The target's storage for an existing repository. Its folder missing means the drive or mount
@@ -25,10 +25,7 @@ async function openTargetBackend(
   try {
     return await openTargetStorage(keys, target, location, { create: false });
   } catch (err) {
-    if (target.kind !== 's3' && err instanceof StorageError && err.code === 'NOT_FOUND') {
-      throw new WorkerError('UNREACHABLE', err.message, 'transient', { cause: err });
-    }
-    throw err;
+    throw target.kind === 's3' ? err : localOpenFailure(err);
   }
 }
 

@@ -2,9 +2,9 @@
  * Every BullMQ job of the fleet: its name, its queue, the schema of its data (payload) and of its
  * return value (result). Producers and consumers import these and nothing else:
  *
- *   producer:  queue.add(name, parseJobPayload(name, data), opts)
- *   consumer:  const payload = parseJobPayload(job.name, job.data); … return parseJobResult(name, result)
- *   at start:  assertHandlers(Object.keys(handlers), [QUEUES.backup, …])
+ *   producer:  jobs.queue({ name, data, opts? })        (@vaultline/jobs: queue and defaults from JOBS)
+ *   consumer:  jobWorker(queue, { [name]: handler, … })  (@vaultline/jobs: payload parsed, names checked)
+ *              … return parseJobResult(name, result)
  *
  * Validating on both sides is deliberate: objects are stripped of unknown keys, so a field that has
  * no business in Redis (a password, a decrypted key) is dropped by the producer's parse before it
@@ -265,10 +265,25 @@ export const scheduleRunResultSchema = z.discriminatedUnion('outcome', [
 // ---------------------------------------------------------------------------------------------
 // The registry
 
+/**
+ * The BullMQ options a job is added with unless its producer overrides one (the subset the fleet
+ * uses; @vaultline/jobs passes them to BullMQ as they are). Kept here, beside the queue, so every
+ * producer of a job retries it the same way.
+ */
+export interface JobDefaults {
+  readonly attempts?: number;
+  readonly backoff?: { readonly type: 'exponential' | 'fixed'; readonly delay: number };
+  /** Gone once done, so the same job id can be queued again. */
+  readonly removeOnComplete?: boolean;
+  /** A flow child that fails for good is moved to its parent's failed dependencies, not blocking it. */
+  readonly ignoreDependencyOnFailure?: boolean;
+}
+
 interface JobDefinition {
   readonly queue: QueueName;
   readonly payload: z.ZodType;
   readonly result: z.ZodType;
+  readonly defaults: JobDefaults;
 }
 
 /**
@@ -276,32 +291,68 @@ interface JobDefinition {
  * See queues.ts before renaming anything here.
  */
 export const JOBS = Object.freeze({
-  'backup.run': { queue: QUEUES.backup, payload: backupRunPayloadSchema, result: backupRunResultSchema },
+  /**
+   * A backup child (docs/worker.md): transient failures (an unreachable target, a locked
+   * repository) get 4 attempts with exponential backoff; the API sets the delay from
+   * BACKUP_RETRY_DELAY_MS. A child that fails for good must not withhold its run's report.
+   */
+  'backup.run': {
+    queue: QUEUES.backup,
+    payload: backupRunPayloadSchema,
+    result: backupRunResultSchema,
+    defaults: {
+      attempts: 4,
+      backoff: { type: 'exponential', delay: 30_000 },
+      ignoreDependencyOnFailure: true,
+    },
+  },
+  /**
+   * A run's flow parent: its processing is idempotent (apps/report), so a brief Postgres or Redis
+   * failure while it writes is simply retried instead of leaving the run open for the reaper.
+   */
   'report.aggregate': {
     queue: QUEUES.report,
     payload: reportAggregatePayloadSchema,
     result: reportAggregateResultSchema,
+    defaults: { attempts: 8, backoff: { type: 'exponential', delay: 2_000 } },
   },
-  'restore.run': { queue: QUEUES.restore, payload: restoreRunPayloadSchema, result: restoreRunResultSchema },
+  /**
+   * Transient failures (target unreachable, repository locked by a prune) are retried; the
+   * password envelope outlives the backoffs by far (30 min).
+   */
+  'restore.run': {
+    queue: QUEUES.restore,
+    payload: restoreRunPayloadSchema,
+    result: restoreRunResultSchema,
+    defaults: { attempts: 3, backoff: { type: 'exponential', delay: 10_000 } },
+  },
+  /** Retention after a run: forget + prune per target (docs/report.md). */
   'maintenance.retention': {
     queue: QUEUES.maintenance,
     payload: maintenanceRetentionPayloadSchema,
     result: maintenanceResultSchema,
+    defaults: { attempts: 3, backoff: { type: 'exponential', delay: 60_000 } },
   },
+  /** Retried longer: the plan's row (and its writer key) stays until every target's job succeeded. */
   'maintenance.deletePlan': {
     queue: QUEUES.maintenance,
     payload: maintenanceDeletePlanPayloadSchema,
     result: maintenanceResultSchema,
+    defaults: { attempts: 5, backoff: { type: 'exponential', delay: 60_000 } },
   },
+  /** Gone once done, so the next request can queue it again; failures stay to be seen. */
   'maintenance.syncCatalog': {
     queue: QUEUES.maintenance,
     payload: maintenanceSyncCatalogPayloadSchema,
     result: maintenanceSyncCatalogResultSchema,
+    defaults: { attempts: 3, backoff: { type: 'exponential', delay: 10_000 }, removeOnComplete: true },
   },
+  /** Added by the plans' job schedulers, with the template's options only. */
   'schedule.run': {
     queue: QUEUES.schedule,
     payload: scheduleRunPayloadSchema,
     result: scheduleRunResultSchema,
+    defaults: {},
   },
 } as const satisfies Record<string, JobDefinition>);
 

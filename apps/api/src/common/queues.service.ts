@@ -1,7 +1,6 @@
 import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import type { ApiConfig } from '@vaultline/config';
-import { QUEUES } from '@vaultline/contracts';
-import { FlowProducer, Queue } from 'bullmq';
+import { JobGateway } from '@vaultline/jobs';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { ApiError } from './api-error';
@@ -11,19 +10,15 @@ import { API_CONFIG, LOGGER } from './tokens';
 const REDIS_TIMEOUT_MS = 5_000;
 
 /**
- * The API's BullMQ producers: the `schedule` queue (the plans' job schedulers), the `maintenance`
- * queue (deleting a plan's snapshots), the flow producer of runs, and the `report` queue, only read
- * (is a run's flow still pending?). Each owns its connection (BullMQ then reconnects it after a
- * Redis outage; a shared lazy connection that failed once stayed failed). maxRetriesPerRequest is
- * null as BullMQ requires, so while Redis is down a command waits instead of failing: `run` bounds
- * that wait.
+ * The API's side of Redis: the job gateway (@vaultline/jobs: the plans' job schedulers, runs'
+ * flows, restores, maintenance jobs, and reading a run's report job) and a plain client for the
+ * API's own keys. The gateway's queues each own their connection (BullMQ then reconnects it after
+ * a Redis outage; a shared lazy connection that failed once stayed failed) and wait while Redis is
+ * down instead of failing: `run` bounds that wait.
  */
 @Injectable()
 export class QueuesService implements OnModuleDestroy {
-  readonly schedule: Queue;
-  readonly maintenance: Queue;
-  readonly report: Queue;
-  readonly flows: FlowProducer;
+  readonly jobs: JobGateway;
   /**
    * A plain client for the API's own keys (idempotency keys, under the queue prefix). No offline
    * queue: while Redis is down a command fails at once (503) instead of being applied late.
@@ -35,15 +30,9 @@ export class QueuesService implements OnModuleDestroy {
     @Inject(API_CONFIG) config: ApiConfig,
     @Inject(LOGGER) private readonly logger: Logger,
   ) {
-    const connection = { url: config.redisUrl, maxRetriesPerRequest: null };
     this.prefix = config.queuePrefix;
-    this.schedule = new Queue(QUEUES.schedule, { connection, prefix: config.queuePrefix });
-    this.maintenance = new Queue(QUEUES.maintenance, { connection, prefix: config.queuePrefix });
-    this.report = new Queue(QUEUES.report, { connection, prefix: config.queuePrefix });
-    this.flows = new FlowProducer({ connection, prefix: config.queuePrefix });
     const onError = (err: Error): void => logger.warn({ err }, 'redis connection error');
-    for (const q of [this.schedule, this.maintenance, this.report]) q.on('error', onError);
-    this.flows.on('error', onError);
+    this.jobs = new JobGateway({ redisUrl: config.redisUrl, prefix: config.queuePrefix, onError });
     this.redis = new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
     this.redis.on('error', onError);
   }
@@ -73,12 +62,7 @@ export class QueuesService implements OnModuleDestroy {
   }
 
   async onModuleDestroy(): Promise<void> {
-    await Promise.all([
-      this.schedule.close(),
-      this.maintenance.close(),
-      this.report.close(),
-      this.flows.close(),
-    ]);
+    await this.jobs.close();
     this.redis.disconnect();
   }
 }

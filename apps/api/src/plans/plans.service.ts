@@ -2,18 +2,17 @@ import { randomUUID } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
 import {
   deletePlanJobId,
-  parseJobPayload,
   syncCatalogJobId,
   type RetentionPolicy,
   type Schedule,
   scheduleToCron,
 } from '@vaultline/contracts';
 import { Catalog, isCatalogError, type Plan, type PlanDetails, type Target } from '@vaultline/catalog';
-import { EngineError } from '@vaultline/engine';
 import type { ServerKeys } from '@vaultline/secrets';
 import { StorageError } from '@vaultline/storage';
 import type { Logger } from 'pino';
 import { ApiError, invalidField, notFound } from '../common/api-error';
+import { isWrongPassword, repositoryError } from '../common/domain-errors';
 import { QueuesService } from '../common/queues.service';
 import { LOGGER, REPO_KDF, SERVER_KEYS } from '../common/tokens';
 import { UUID_RE } from '../common/zod-body.pipe';
@@ -95,10 +94,6 @@ export interface PasswordChangeView {
    */
   targets: { id: string; name: string; oldKeyRemoved: boolean; alreadyChanged: boolean }[];
 }
-
-/** A deleted plan's snapshots are removed per target by the worker; transient failures retry. */
-const DELETE_ATTEMPTS = 5;
-const DELETE_BACKOFF = { type: 'exponential', delay: 60_000 } as const;
 
 /** Serialises password changes of one plan (two at once could leave each other's key files). */
 const PASSWORD_LOCK_TTL_S = 10 * 60;
@@ -188,7 +183,7 @@ export class PlansService {
       await this.upsertScheduler(plan.id, input.schedule);
     } catch (err) {
       // Should a timed-out upsert still reach Redis, this removal follows it on the same connection.
-      this.queues.schedule.removeJobScheduler(plan.id).catch((e: unknown) => {
+      this.queues.jobs.removeScheduler('schedule.run', plan.id).catch((e: unknown) => {
         this.logger.warn(
           { err: e, planId: plan.id },
           'could not remove the scheduler of a half-created plan',
@@ -268,7 +263,7 @@ export class PlansService {
     await this.findActive(id);
     await this.catalog.plans.setPaused(id, true);
     // After the row: a firing between the two sees the plan paused and skips (PLAN_PAUSED).
-    await this.queues.run(() => this.queues.schedule.removeJobScheduler(id));
+    await this.queues.run(() => this.queues.jobs.removeScheduler('schedule.run', id));
     return this.get(id);
   }
 
@@ -294,7 +289,7 @@ export class PlansService {
       await this.catalog.plans.markDeleting(id);
     }
     // A firing that slips in before this sees the plan deleted and skips (PLAN_DELETED).
-    await this.queues.run(() => this.queues.schedule.removeJobScheduler(id));
+    await this.queues.run(() => this.queues.jobs.removeScheduler('schedule.run', id));
     const view = await this.get(id);
     const targets = (await this.catalog.plans.targetIdsOf(id)).map((targetId) => ({ targetId }));
     if (!targets.length) {
@@ -305,20 +300,16 @@ export class PlansService {
     await this.queues.run(async () => {
       for (const { targetId } of targets) {
         const jobId = deletePlanJobId(id, targetId);
-        const existing = await this.queues.maintenance.getJob(jobId);
+        const existing = await this.queues.jobs.find('maintenance.deletePlan', jobId);
         if (existing) {
           if (await existing.isFailed()) await existing.retry('failed');
           continue;
         }
-        await this.queues.maintenance.add(
-          'maintenance.deletePlan',
-          parseJobPayload('maintenance.deletePlan', { planId: id, targetId }),
-          {
-            jobId,
-            attempts: DELETE_ATTEMPTS,
-            backoff: DELETE_BACKOFF,
-          },
-        );
+        await this.queues.jobs.queue({
+          name: 'maintenance.deletePlan',
+          data: { planId: id, targetId },
+          opts: { jobId },
+        });
       }
     });
     return view;
@@ -336,17 +327,12 @@ export class PlansService {
     const targets = (await this.catalog.plans.targetIdsOf(id)).map((targetId) => ({ targetId }));
     await this.queues.run(async () => {
       for (const { targetId } of targets) {
-        await this.queues.maintenance.add(
-          'maintenance.syncCatalog',
-          parseJobPayload('maintenance.syncCatalog', { planId: id, targetId }),
-          {
-            jobId: syncCatalogJobId(id, targetId),
-            attempts: 3,
-            backoff: { type: 'exponential', delay: 10_000 },
-            // Gone once done, so the next request can queue it again; failures stay to be seen.
-            removeOnComplete: true,
-          },
-        );
+        // Removed once done (the registry's removeOnComplete), so the next request can queue it again.
+        await this.queues.jobs.queue({
+          name: 'maintenance.syncCatalog',
+          data: { planId: id, targetId },
+          opts: { jobId: syncCatalogJobId(id, targetId) },
+        });
       }
     });
     return { planId: id, targetIds: targets.map((t) => t.targetId) };
@@ -493,9 +479,9 @@ export class PlansService {
   /** One job scheduler per plan, keyed by the plan id: upserting replaces the old schedule. */
   private async upsertScheduler(planId: string, schedule: Schedule): Promise<void> {
     await this.queues.run(() =>
-      this.queues.schedule.upsertJobScheduler(planId, scheduleToCron(schedule), {
+      this.queues.jobs.upsertScheduler(planId, scheduleToCron(schedule), {
         name: 'schedule.run',
-        data: parseJobPayload('schedule.run', { planId }),
+        data: { planId },
       }),
     );
   }
@@ -519,14 +505,13 @@ export class PlansService {
     location: string,
     input: ChangePassword,
   ): Promise<{ session: OpenedRepo; already: boolean }> {
-    const wrong = (err: unknown): boolean => err instanceof EngineError && err.code === 'WRONG_PASSWORD';
     try {
       return {
         session: await openPlanRepository(this.keys, target, location, input.oldPassword),
         already: false,
       };
     } catch (err) {
-      if (!wrong(err)) throw storageFailure(err, target);
+      if (!isWrongPassword(err)) throw storageFailure(err, target);
     }
     try {
       return {
@@ -534,7 +519,7 @@ export class PlansService {
         already: true,
       };
     } catch (err) {
-      if (!wrong(err)) throw storageFailure(err, target);
+      if (!isWrongPassword(err)) throw storageFailure(err, target);
     }
     const message = `does not open the plan's repository on target ${JSON.stringify(target.name)}`;
     throw new ApiError('WRONG_PASSWORD', `oldPassword ${message}`, [{ path: 'oldPassword', message }]);
@@ -544,12 +529,12 @@ export class PlansService {
     try {
       await checkPlanPassword(this.keys, target, location, password);
     } catch (err) {
-      if (err instanceof EngineError && err.code === 'WRONG_PASSWORD') {
-        throw new ApiError('WRONG_PASSWORD', "password does not open the plan's repositories", [
-          { path: 'password', message: "does not open the plan's repositories" },
-        ]);
-      }
-      throw storageFailure(err, target);
+      throw repositoryError(err, targetName(target), {
+        WRONG_PASSWORD: () =>
+          new ApiError('WRONG_PASSWORD', "password does not open the plan's repositories", [
+            { path: 'password', message: "does not open the plan's repositories" },
+          ]),
+      });
     }
   }
 
@@ -578,17 +563,15 @@ export class PlansService {
   }
 }
 
-/** A target that cannot take the repository is the target's problem, told with its name. */
+const targetName = (target: Target): string => `target ${JSON.stringify(target.name)}`;
+
+/**
+ * A target that cannot take the repository is the target's problem, told with its name (the
+ * tables of domain-errors.ts say which code). Without the target only a storage failure is told.
+ */
 function storageFailure(err: unknown, target: Target | undefined): unknown {
-  if (err instanceof StorageError) {
-    const where = target ? `target ${JSON.stringify(target.name)}` : 'a target';
-    return new ApiError('UNAVAILABLE', `${where}: ${err.message}`);
-  }
-  if (!target) return err;
-  if (err instanceof EngineError && err.code === 'ALREADY_INITIALIZED') {
-    return new ApiError('CONFLICT', `target ${JSON.stringify(target.name)}: ${err.message}`);
-  }
-  return err;
+  if (target) return repositoryError(err, targetName(target));
+  return err instanceof StorageError ? repositoryError(err, 'a target') : err;
 }
 
 function translate(err: unknown, name?: string, id?: string): unknown {

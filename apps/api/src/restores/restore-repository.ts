@@ -4,12 +4,13 @@
  * rather than by a failed job minutes later.
  */
 import type { Target } from '@vaultline/catalog';
-import { EngineError, Repository } from '@vaultline/engine';
+import { Repository } from '@vaultline/engine';
 import type { ServerKeys } from '@vaultline/secrets';
-import { StorageError, type StorageBackend } from '@vaultline/storage';
+import type { StorageBackend } from '@vaultline/storage';
 import { openTargetStorage } from '@vaultline/targets';
 
 import { ApiError } from '../common/api-error';
+import { repositoryError, type RepositoryMessages } from '../common/domain-errors';
 
 /**
  * Opens the repository at `location` with the password (Argon2id unwrap of a key file, as plan
@@ -25,36 +26,30 @@ export async function checkRestorePassword(
   snapshotId: string,
 ): Promise<void> {
   const where = `target ${JSON.stringify(target.name)}`;
-  const unreachable = (err: Error): ApiError =>
-    new ApiError('UNAVAILABLE', `${where} is unreachable: ${err.message}`);
+  const messages: RepositoryMessages = {
+    // A drive unplugged, a share not mounted (a missing folder) or an empty mount point.
+    UNAVAILABLE: (err) => new ApiError('UNAVAILABLE', `${where} is unreachable: ${err.message}`),
+    WRONG_PASSWORD: () =>
+      new ApiError('WRONG_PASSWORD', "the password does not open the plan's repository on the target", [
+        { path: 'password', message: "does not open the plan's repository on the target" },
+      ]),
+    NOT_FOUND: () =>
+      new ApiError(
+        'NOT_FOUND',
+        `snapshot ${snapshotId} is in the catalog but no longer in the repository on ${where}`,
+      ),
+  };
   let backend: StorageBackend;
   try {
     backend = await openTargetStorage(keys, target, location, { create: false });
   } catch (err) {
-    // A drive unplugged or a share not mounted looks like a missing folder.
-    if (err instanceof StorageError) throw unreachable(err);
-    throw err;
+    throw repositoryError(err, where, messages);
   }
   try {
     const repo = await Repository.open(backend, { password });
     await repo.readSnapshotInfo(snapshotId);
   } catch (err) {
-    if (err instanceof EngineError && err.code === 'WRONG_PASSWORD') {
-      throw new ApiError('WRONG_PASSWORD', "the password does not open the plan's repository on the target", [
-        { path: 'password', message: "does not open the plan's repository on the target" },
-      ]);
-    }
-    if (err instanceof EngineError && err.code === 'NOT_FOUND') {
-      throw new ApiError(
-        'NOT_FOUND',
-        `snapshot ${snapshotId} is in the catalog but no longer in the repository on ${where}`,
-      );
-    }
-    // An empty mount point has no repository either.
-    if (err instanceof StorageError || (err instanceof EngineError && err.code === 'NO_REPOSITORY')) {
-      throw unreachable(err);
-    }
-    throw err;
+    throw repositoryError(err, where, messages);
   } finally {
     await backend.close();
   }

@@ -13,7 +13,6 @@ import { QueuesService } from '../common/queues.service';
 import { API_CONFIG, LOGGER, SERVER_KEYS } from '../common/tokens';
 import { UUID_RE } from '../common/zod-body.pipe';
 import { checkRestorePassword } from './restore-repository';
-import { RestoreQueue } from './restore-queue';
 import type { CreateRestore, ListRestoresQuery } from './restore.schemas';
 
 export interface RestoreView {
@@ -42,13 +41,6 @@ export interface CreatedRestoreView extends RestoreView {
   warnings: string[];
 }
 
-/**
- * The retry policy of a restore: transient failures (target unreachable, repository locked by a
- * prune) are retried; the password envelope outlives the backoffs by far (30 min).
- */
-const RESTORE_ATTEMPTS = 3;
-const RESTORE_BACKOFF = { type: 'exponential', delay: 10_000 } as const;
-
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
 function viewOf(r: RestoreWithNames): RestoreView {
@@ -74,7 +66,6 @@ export class RestoresService {
   constructor(
     private readonly catalog: Catalog,
     private readonly queues: QueuesService,
-    private readonly restoreQueue: RestoreQueue,
     @Inject(SERVER_KEYS) private readonly keys: ServerKeys,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(API_CONFIG) private readonly config: ApiConfig,
@@ -144,12 +135,9 @@ export class RestoresService {
         verify: input.verify,
         passwordEnvelope: sealPasswordEnvelope(this.keys, restore.id, input.password),
       });
+      // Attempts and backoff: the registry's (JOBS['restore.run'].defaults).
       await this.queues.run(() =>
-        this.restoreQueue.queue.add('restore.run', data, {
-          jobId: restoreJobId(restore.id),
-          attempts: RESTORE_ATTEMPTS,
-          backoff: RESTORE_BACKOFF,
-        }),
+        this.queues.jobs.queue({ name: 'restore.run', data, opts: { jobId: restoreJobId(restore.id) } }),
       );
     } catch (err) {
       // A restore whose job was never queued would stay "queued" forever: take it back. Should the

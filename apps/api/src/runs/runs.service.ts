@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { Inject, Injectable } from '@nestjs/common';
-import { backupJobId, JOBS, type JobResult, parseJobPayload, reportJobId } from '@vaultline/contracts';
+import { backupJobId, type JobResult, reportJobId } from '@vaultline/contracts';
 import { Catalog, type Repositories, type Run, type RunTrigger } from '@vaultline/catalog';
 import type { ApiConfig } from '@vaultline/config';
 import type { Logger } from 'pino';
@@ -83,18 +83,6 @@ const UNRECORDED_FLOW_GRACE_MS = 10 * 60_000;
 
 /** Interactive transaction bound: it waits on the plan's advisory lock and on Redis (5 s each). */
 const SCHEDULE_TX_TIMEOUT_MS = 15_000;
-
-/**
- * The retry policy of a backup child (docs/worker.md): transient failures (an unreachable target,
- * a locked repository) get 4 attempts with exponential backoff from BACKUP_RETRY_DELAY_MS
- * (default 30 s).
- */
-const BACKUP_ATTEMPTS = 4;
-/**
- * The report parent: its processing is idempotent (apps/report), so a brief Postgres or Redis
- * failure while it writes is simply retried instead of leaving the run open for the reaper.
- */
-const REPORT_OPTS = { attempts: 8, backoff: { type: 'exponential', delay: 2_000 } } as const;
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
@@ -192,23 +180,19 @@ export class RunsService {
 
     try {
       // The report is the flow's parent: BullMQ runs it once every backup child has finished.
-      // ignoreDependencyOnFailure: a child that fails for good is moved to the parent's failed
-      // dependencies instead of blocking it, so one broken target never withholds the report.
+      // Attempts and ignoreDependencyOnFailure are the registry's (a child that fails for good
+      // never withholds the report); the backups' backoff starts at BACKUP_RETRY_DELAY_MS.
       const flow = await this.queues.run(() =>
-        this.queues.flows.add({
+        this.queues.jobs.queueFlow({
           name: 'report.aggregate',
-          queueName: JOBS['report.aggregate'].queue,
-          data: parseJobPayload('report.aggregate', { runId: run.id, planId }),
-          opts: { jobId: reportJobId(run.id), ...REPORT_OPTS },
+          data: { runId: run.id, planId },
+          opts: { jobId: reportJobId(run.id) },
           children: pairs.map((p) => ({
-            name: 'backup.run',
-            queueName: JOBS['backup.run'].queue,
-            data: parseJobPayload('backup.run', { runId: run.id, planId, ...p }),
+            name: 'backup.run' as const,
+            data: { runId: run.id, planId, ...p },
             opts: {
               jobId: backupJobId(run.id, p.serviceId, p.targetId),
-              attempts: BACKUP_ATTEMPTS,
               backoff: { type: 'exponential', delay: this.config.backupRetryDelayMs },
-              ignoreDependencyOnFailure: true,
             },
           })),
         }),
@@ -238,7 +222,7 @@ export class RunsService {
         continue;
       }
       const jobId = r.flowJobId;
-      const state = await this.queues.run(() => this.queues.report.getJobState(jobId));
+      const state = await this.queues.run(() => this.queues.jobs.state('report.aggregate', jobId));
       if (state !== 'completed' && state !== 'failed' && state !== 'unknown') return true;
     }
     return false;

@@ -21,8 +21,8 @@ function consumer(result: JobResult<'schedule.run'>) {
   } as unknown as RunsService;
   const queues = {
     run: <T>(op: () => Promise<T>) => op(),
-    schedule: {
-      removeJobScheduler: (id: string) => {
+    jobs: {
+      removeScheduler: (_name: string, id: string) => {
         removed.push(id);
         return Promise.resolve(true);
       },

@@ -7,16 +7,14 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import type { ApiConfig } from '@vaultline/config';
 import {
-  assertHandlers,
-  ContractError,
-  isJobName,
+  type JobPayload,
   type JobResult,
   type JobsOfQueue,
-  parseJobPayload,
   parseJobResult,
   QUEUES,
 } from '@vaultline/contracts';
-import { type Job, UnrecoverableError, Worker } from 'bullmq';
+import { jobDispatcher, jobWorker, type JobHandlers } from '@vaultline/jobs';
+import type { Job, Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { QueuesService } from '../common/queues.service';
 import { API_CONFIG, LOGGER } from '../common/tokens';
@@ -42,7 +40,12 @@ export class ScheduleConsumer implements OnApplicationBootstrap, OnModuleDestroy
   private worker?: Worker;
   /** Firings being handled right now: a shutdown waits for them, and only for them. */
   private readonly inflight = new Set<Promise<unknown>>();
-  private readonly handlers: Record<ScheduleJob, (job: Job) => Promise<JobResult<ScheduleJob>>>;
+  /** Annotated, so a handler missing, or one for a job of another queue, does not compile. */
+  private readonly handlers: JobHandlers<typeof QUEUES.schedule> = {
+    'schedule.run': (payload, job) => this.scheduleRun(payload, job),
+  };
+  /** One job of the queue (public for the unit tests; BullMQ calls it through the worker). */
+  readonly handle: (job: Job) => Promise<JobResult<ScheduleJob>>;
 
   constructor(
     private readonly runs: RunsService,
@@ -51,9 +54,8 @@ export class ScheduleConsumer implements OnApplicationBootstrap, OnModuleDestroy
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(SCHEDULE_CONSUMER_ENABLED) private readonly enabled: boolean,
   ) {
-    this.handlers = { 'schedule.run': (job) => this.scheduleRun(job) };
     // At construction, so a handler missing for a job of the queue fails the start, not a firing.
-    assertHandlers(Object.keys(this.handlers), [QUEUES.schedule]);
+    this.handle = jobDispatcher(QUEUES.schedule, this.handlers);
   }
 
   /**
@@ -62,10 +64,11 @@ export class ScheduleConsumer implements OnApplicationBootstrap, OnModuleDestroy
    */
   onApplicationBootstrap(): void {
     if (!this.enabled) return;
-    const worker = new Worker(QUEUES.schedule, (job: Job) => this.process(job), {
-      connection: { url: this.config.redisUrl, maxRetriesPerRequest: null },
+    const worker = jobWorker(QUEUES.schedule, this.handlers, {
+      redisUrl: this.config.redisUrl,
       prefix: this.config.queuePrefix,
       concurrency: CONCURRENCY,
+      around: (_job, run) => this.track(run()),
     });
     worker.on('error', (err) => this.logger.error({ err, queue: QUEUES.schedule }, 'bullmq worker error'));
     worker.on('failed', (job, err) =>
@@ -92,8 +95,7 @@ export class ScheduleConsumer implements OnApplicationBootstrap, OnModuleDestroy
     await worker.close(true);
   }
 
-  private process(job: Job): Promise<JobResult<ScheduleJob>> {
-    const handled = this.handle(job);
+  private track<T>(handled: Promise<T>): Promise<T> {
     this.inflight.add(handled);
     const done = (): void => {
       this.inflight.delete(handled);
@@ -102,31 +104,17 @@ export class ScheduleConsumer implements OnApplicationBootstrap, OnModuleDestroy
     return handled;
   }
 
-  /** One job of the queue (public for the unit tests; BullMQ calls it through `process`). */
-  async handle(job: Job): Promise<JobResult<ScheduleJob>> {
-    const name = job.name;
-    if (!isJobName(name) || !(name in this.handlers)) {
-      throw new UnrecoverableError(`job ${name} is not a job of the ${QUEUES.schedule} queue`);
-    }
-    return this.handlers[name as ScheduleJob](job);
-  }
-
-  private async scheduleRun(job: Job): Promise<JobResult<'schedule.run'>> {
-    let planId: string;
-    try {
-      planId = parseJobPayload('schedule.run', job.data).planId;
-    } catch (err) {
-      // A malformed template would fail the same way on every retry.
-      if (err instanceof ContractError) throw new UnrecoverableError(err.message);
-      throw err;
-    }
+  private async scheduleRun(
+    { planId }: JobPayload<'schedule.run'>,
+    job: Job,
+  ): Promise<JobResult<'schedule.run'>> {
     const result = await this.runs.startScheduled(planId);
     this.logger.info({ jobId: job.id, planId, ...result }, 'scheduled run');
     if (result.outcome === 'skipped' && result.reason === 'PLAN_DELETED') {
       // Deletion is final: a scheduler that outlived it (re-created by a racing resume) would fire
       // for ever. Not for PLAN_PAUSED: a resume racing this firing must keep its new scheduler.
       await this.queues
-        .run(() => this.queues.schedule.removeJobScheduler(planId))
+        .run(() => this.queues.jobs.removeScheduler('schedule.run', planId))
         .catch((err: unknown) => {
           this.logger.warn({ err, planId }, 'could not remove the scheduler of a deleted plan');
         });
