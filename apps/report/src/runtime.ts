@@ -11,7 +11,7 @@ import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
-import type { ReportConfig } from '@vaultline/config';
+import { outboundPolicyOf, type ReportConfig } from '@vaultline/config';
 import { assertHandlers, QUEUES, type EventPayload } from '@vaultline/contracts';
 import { createPrismaClient, type PrismaClient } from '@vaultline/db';
 import { EventPublisher } from '@vaultline/events';
@@ -118,7 +118,10 @@ export class ReportRuntime {
       events: this.publisher,
       webhookUrl: config.webhookUrl,
       metrics: this.metrics,
-      ...(this.options.webhook ? { webhookOptions: this.options.webhook } : {}),
+      webhookOptions: {
+        ...this.options.webhook,
+        outbound: outboundPolicyOf(config, logger.child({ component: 'outbound' })),
+      },
     });
     this.worker = new Worker(QUEUES.report, (job) => processor.process(job), {
       connection,
