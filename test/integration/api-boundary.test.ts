@@ -306,6 +306,8 @@ describe('API boundary: query strings', () => {
       ['POST', `/v1/plans/${planId}/runs?dryRun=true`, 'dryRun'],
       ['DELETE', `/v1/services/${serviceId}?cascade=1`, 'cascade'],
       ['GET', '/health?deep=1', 'deep'],
+      // A live event stream: a 400 before the stream opens, not an error event inside it.
+      ['GET', `/v1/runs/${planId}/events?since=1`, 'since'],
       // Express's simple parser keeps brackets in the name: not an object in disguise.
       ['GET', `/v1/restores?serviceId[x]=1`, 'serviceId[x]'],
     ];

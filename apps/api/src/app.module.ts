@@ -4,6 +4,7 @@ import type { ApiConfig } from '@vaultline/config';
 import { serverKeys } from '@vaultline/secrets';
 import type { Logger } from 'pino';
 import { AuthGuard } from './auth/auth.guard';
+import { StrictQueryGuard } from './common/strict-query';
 import { PrismaService } from './common/prisma.service';
 import { QueuesService } from './common/queues.service';
 import { API_CONFIG, LOGGER, REPO_KDF, SERVER_KEYS } from './common/tokens';
@@ -61,6 +62,8 @@ export class AppModule {
         PrismaService,
         QueuesService,
         { provide: APP_GUARD, useClass: AuthGuard },
+        // After the auth guard: 401 before any word about the query.
+        { provide: APP_GUARD, useClass: StrictQueryGuard },
         ServicesService,
         TargetsService,
         PlansService,

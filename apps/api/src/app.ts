@@ -12,7 +12,6 @@ import type { Logger } from 'pino';
 import { AppModule, type AppOptions } from './app.module';
 import { ErrorFilter } from './common/error.filter';
 import { JSON_BODY_LIMIT, JSON_TYPES, jsonBody } from './common/json-body';
-import { StrictQueryInterceptor } from './common/strict-query';
 import { EventsServer } from './events/events.server';
 import { PinoNestLogger } from './common/logger';
 
@@ -91,7 +90,6 @@ export async function createApp(
     );
   });
   app.useGlobalFilters(new ErrorFilter(app.get(HttpAdapterHost), logger));
-  app.useGlobalInterceptors(new StrictQueryInterceptor());
   app.enableShutdownHooks();
 
   const document = SwaggerModule.createDocument(

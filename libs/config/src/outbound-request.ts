@@ -46,6 +46,10 @@ export function outboundRequest(
         res.resume();
         res.on('end', () => resolve(res.statusCode ?? 0));
         res.on('error', reject);
+        // An abort mid-body closes the response without 'end' (and not always with 'error').
+        res.on('close', () => {
+          if (!res.complete) reject(new Error('the response ended early'));
+        });
       },
     );
     req.on('error', reject);

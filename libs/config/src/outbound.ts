@@ -158,7 +158,8 @@ export class OutboundPolicy {
   readonly lookup: LookupFunction = (hostname, options: LookupOptions, callback) => {
     this.resolve(hostname).then(
       (found) => {
-        const wanted = options.family === 4 || options.family === 6 ? options.family : 0;
+        const f = options.family;
+        const wanted = f === 4 || f === 'IPv4' ? 4 : f === 6 || f === 'IPv6' ? 6 : 0;
         const allowed = found.filter((r) => (wanted === 0 || r.family === wanted) && this.allows(r.address));
         if (allowed.length === 0) {
           callback(

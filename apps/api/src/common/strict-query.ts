@@ -1,8 +1,7 @@
-import { type CallHandler, type ExecutionContext, type NestInterceptor } from '@nestjs/common';
+import { type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { ROUTE_ARGS_METADATA } from '@nestjs/common/constants';
 import { RouteParamtypes } from '@nestjs/common/enums/route-paramtypes.enum';
 import { parseInput } from '@vaultline/contracts';
-import type { Observable } from 'rxjs';
 import { z } from 'zod';
 
 import { assertSingleValues } from './zod-body.pipe';
@@ -14,12 +13,14 @@ const NO_PARAMETERS = z.strictObject({});
  * (`?serviceID=`) that is ignored looks to the client like a filter that took effect. Routes that
  * read the query do it through ZodQuery with a strict schema; this refuses any parameter on a route
  * that reads none, found from the handler's parameter decorators, so a new route is covered
- * without anyone remembering to. Runs after the guards: an unauthenticated caller still gets 401.
+ * without anyone remembering to. A guard registered after the auth guard, so an unauthenticated
+ * caller still gets 401; not an interceptor, whose errors on an SSE route would arrive as an event
+ * of an open stream instead of a 400.
  */
-export class StrictQueryInterceptor implements NestInterceptor {
+export class StrictQueryGuard implements CanActivate {
   private readonly readsQuery = new WeakMap<object, boolean>();
 
-  intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
+  canActivate(context: ExecutionContext): boolean {
     if (context.getType() === 'http') {
       const handler = context.getHandler();
       let reads = this.readsQuery.get(handler);
@@ -35,6 +36,6 @@ export class StrictQueryInterceptor implements NestInterceptor {
         parseInput(NO_PARAMETERS, query, 'query');
       }
     }
-    return next.handle();
+    return true;
   }
 }
