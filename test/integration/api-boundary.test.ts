@@ -256,6 +256,113 @@ async function startDbProxy(): Promise<{ port: number; cut(): Promise<void>; res
   };
 }
 
+/**
+ * Query strings follow the body rule. The plan routes are called with an id that names no plan:
+ * the query is validated before the handler runs, so a 400 there is the query's, and a 404 means
+ * the query passed.
+ */
+describe('API boundary: query strings', () => {
+  let api: TestApi;
+  let dir: ReturnType<typeof tempDir>;
+  let targetId: string;
+  let serviceId: string;
+  const planId = '01900000-0000-7000-8000-000000000000';
+
+  before(async () => {
+    api = await startTestApi('api_boundary_query');
+    dir = tempDir('api-boundary-query');
+    mkdirSync(join(dir.path, 'disk'));
+    const t = await api.call('POST', '/v1/targets', {
+      name: 'disk',
+      kind: 'local',
+      path: join(dir.path, 'disk'),
+    });
+    assert.equal(t.status, 201, JSON.stringify(t.json));
+    targetId = (t.json as { id: string }).id;
+    const source = join(dir.path, 'src');
+    mkdirSync(source);
+    const s = await api.call('POST', '/v1/services', { name: 'app', dataPath: source, arch: 'x86_64' });
+    assert.equal(s.status, 201, JSON.stringify(s.json));
+    serviceId = (s.json as { id: string }).id;
+  });
+
+  after(async () => {
+    await api?.close();
+    dir?.cleanup();
+  });
+
+  test('query strings: an unknown parameter is a 400 naming it, on every route, before anything runs', async () => {
+    const cases: [string, string, string][] = [
+      // Routes with a query schema.
+      ['GET', `/v1/plans/${planId}/snapshots?limit=5&serviceID=${serviceId}`, 'serviceID'],
+      ['GET', `/v1/plans/${planId}/runs?page=2`, 'page'],
+      ['GET', `/v1/restores?serviceId=${serviceId}&status=done`, 'status'],
+      // Routes that read no query: every parameter is unknown.
+      ['GET', '/v1/services?name=app', 'name'],
+      ['GET', `/v1/services/${serviceId}/freshness?verbose`, 'verbose'],
+      ['GET', `/v1/targets/${targetId}?fields=name`, 'fields'],
+      ['GET', '/v1/plans?limit=1', 'limit'],
+      ['PATCH', `/v1/plans/${planId}?force=1`, 'force'],
+      ['POST', `/v1/plans/${planId}/runs?dryRun=true`, 'dryRun'],
+      ['DELETE', `/v1/services/${serviceId}?cascade=1`, 'cascade'],
+      ['GET', '/health?deep=1', 'deep'],
+      // A live event stream: a 400 before the stream opens, not an error event inside it.
+      ['GET', `/v1/runs/${planId}/events?since=1`, 'since'],
+      // Express's simple parser keeps brackets in the name: not an object in disguise.
+      ['GET', `/v1/restores?serviceId[x]=1`, 'serviceId[x]'],
+    ];
+    for (const [method, path, field] of cases) {
+      const res = await api.call(method, path, method === 'PATCH' ? {} : undefined);
+      assert.equal(res.status, 400, `${method} ${path}: ${JSON.stringify(res.json)}`);
+      const err = (res.json as ErrorJson).error;
+      assert.equal(err.code, 'VALIDATION_FAILED');
+      assert.deepEqual(err.fields, [{ path: field, message: 'is not a known field' }], path);
+      assert.match(
+        err.message,
+        new RegExp(`^query: ${field.replace(/[[\]]/g, '\\$&')}: is not a known field`),
+      );
+    }
+    assert.equal((await api.call('GET', `/v1/services/${serviceId}`)).status, 200, 'the DELETE did not run');
+    // The token is checked first: a caller without one learns nothing about parameters.
+    assert.equal((await api.call('GET', '/v1/services?name=app', undefined, null)).status, 401);
+    // Known parameters still work (no such plan: a 404 means the query passed).
+    assert.equal(
+      (await api.call('GET', `/v1/plans/${planId}/snapshots?limit=5&serviceId=${serviceId}`)).status,
+      404,
+    );
+    assert.equal((await api.call('GET', `/v1/restores?serviceId=${serviceId}&limit=3`)).status, 200);
+    assert.equal((await api.call('GET', '/v1/services')).status, 200);
+  });
+
+  test('query strings: an invalid value or a repeated parameter is a 400 naming it', async () => {
+    const cases: [string, string, string][] = [
+      [`/v1/plans/${planId}/runs?limit=0`, 'limit', 'must be at least 1'],
+      [`/v1/plans/${planId}/runs?limit=x`, 'limit', 'must be a whole number'],
+      [`/v1/restores?limit=501`, 'limit', 'must be a whole number from 1 to 500'],
+      [`/v1/restores?serviceId=nope`, 'serviceId', ''],
+      [`/v1/plans/${planId}/runs?limit=1&limit=2`, 'limit', 'must be given once'],
+      [
+        `/v1/plans/${planId}/snapshots?targetId=${targetId}&targetId=${targetId}`,
+        'targetId',
+        'must be given once',
+      ],
+      [`/v1/restores?serviceId=${serviceId}&serviceId=${serviceId}`, 'serviceId', 'must be given once'],
+      ['/v1/services?x=1&x=2', 'x', 'must be given once'],
+    ];
+    for (const [path, field, message] of cases) {
+      const res = await api.call('GET', path);
+      assert.equal(res.status, 400, `${path}: ${JSON.stringify(res.json)}`);
+      const fields = (res.json as ErrorJson).error.fields ?? [];
+      assert.deepEqual(
+        fields.map((f) => f.path),
+        [field],
+        path,
+      );
+      if (message) assert.equal(fields[0]!.message, message, path);
+    }
+  });
+});
+
 describe('API boundary: the database is down', () => {
   let api: TestApi;
   let proxy: Awaited<ReturnType<typeof startDbProxy>>;

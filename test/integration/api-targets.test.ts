@@ -9,6 +9,7 @@ import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { formatSealed, recordIds, sealWithServerKey, serverKeys } from '@vaultline/secrets';
 import { startTestApi, type TestApi } from '../support/api-app';
 import { startS3Server, type S3TestServer } from '../support/s3server';
 
@@ -225,6 +226,43 @@ describe('API: targets', () => {
         endpoint: `http://127.0.0.2:${port}`,
       });
       assert.equal(allowed.status, 201, JSON.stringify(allowed.json));
+    } finally {
+      await strict.close();
+    }
+  });
+
+  test('OUTBOUND_DENY_CIDRS at call time: a target stored before the policy is refused when probed', async () => {
+    const strict = await startTestApi('api_targets_calltime', { OUTBOUND_DENY_CIDRS: '127.0.0.0/8,::1/128' });
+    try {
+      // Stored straight in the catalog, as a row registered before the policy denied loopback.
+      const row = await strict.prisma.target.create({
+        data: {
+          name: 'old',
+          kind: 's3',
+          s3Endpoint: `http://localhost:${new URL(s3.endpoint).port}`,
+          s3Bucket: 'backups',
+          s3AccessKey: s3.accessKey,
+        },
+      });
+      const sealed = sealWithServerKey(
+        serverKeys(strict.config),
+        'target-credentials',
+        recordIds.targetCredentials(row.id),
+        s3.secretKey,
+      );
+      await strict.prisma.target.update({
+        where: { id: row.id },
+        data: { s3SecretEnc: formatSealed(sealed) },
+      });
+      const probe = await strict.call('POST', `/v1/targets/${row.id}/test`);
+      assert.equal(probe.status, 200);
+      // The same answer as a closed port: the probe does not tell what the name resolved to.
+      assert.deepEqual(probe.json, {
+        reachable: false,
+        writable: false,
+        freeBytes: null,
+        error: { code: 'UNREACHABLE', message: 'target unreachable' },
+      });
     } finally {
       await strict.close();
     }

@@ -5,6 +5,7 @@ import { serverKeys } from '@vaultline/secrets';
 import type { Logger } from 'pino';
 import { AuthGuard } from './auth/auth.guard';
 import { CATALOG_PROVIDER, CatalogLifecycle } from './common/catalog.provider';
+import { StrictQueryGuard } from './common/strict-query';
 import { QueuesService } from './common/queues.service';
 import { API_CONFIG, LOGGER, REPO_KDF, SERVER_KEYS } from './common/tokens';
 import { EventsConsumer } from './events/events.consumer';
@@ -61,6 +62,8 @@ export class AppModule {
         CatalogLifecycle,
         QueuesService,
         { provide: APP_GUARD, useClass: AuthGuard },
+        // After the auth guard: 401 before any word about the query.
+        { provide: APP_GUARD, useClass: StrictQueryGuard },
         ServicesService,
         TargetsService,
         PlansService,

@@ -4,8 +4,9 @@ import { HttpAdapterHost, NestFactory } from '@nestjs/core';
 import { type NestExpressApplication } from '@nestjs/platform-express';
 import type { MicroserviceOptions } from '@nestjs/microservices';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import type { ApiConfig } from '@vaultline/config';
+import { type ApiConfig, outboundPolicyOf } from '@vaultline/config';
 import { redisTransport } from '@vaultline/events';
+import { setTargetsOutboundPolicy } from '@vaultline/targets';
 import { FleetMetrics } from '@vaultline/observability';
 import type { Logger } from 'pino';
 import { AppModule, type AppOptions } from './app.module';
@@ -51,6 +52,8 @@ export async function createApp(
   logger: Logger,
   options: AppOptions = {},
 ): Promise<NestExpressApplication> {
+  // Plan repositories on S3 targets are opened through this policy, checked at connect time.
+  setTargetsOutboundPolicy(outboundPolicyOf(config, logger.child({ component: 'outbound' })));
   const app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot(config, logger, options), {
     logger: new PinoNestLogger(logger),
     // A failed start (database down, bad module wiring) rejects instead of calling process.abort(),

@@ -11,7 +11,7 @@ import type { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
-import type { ReportConfig } from '@vaultline/config';
+import { outboundPolicyOf, type ReportConfig } from '@vaultline/config';
 import { QUEUES, type EventPayload } from '@vaultline/contracts';
 import { type Catalog, createCatalog } from '@vaultline/catalog';
 import { EventPublisher } from '@vaultline/events';
@@ -97,7 +97,10 @@ export class ReportRuntime {
       events: this.publisher,
       webhookUrl: config.webhookUrl,
       metrics: this.metrics,
-      ...(this.options.webhook ? { webhookOptions: this.options.webhook } : {}),
+      webhookOptions: {
+        ...this.options.webhook,
+        outbound: outboundPolicyOf(config, logger.child({ component: 'outbound' })),
+      },
     });
     // A job nobody handles would wait forever: jobWorker checks the map against the contracts.
     this.worker = jobWorker(

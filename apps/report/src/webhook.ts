@@ -5,6 +5,8 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 
+import { OutboundDenied, OutboundPolicy, outboundRequest } from '@vaultline/config';
+
 export interface WebhookOptions {
   /** Per attempt (default 10 s). */
   timeoutMs?: number;
@@ -12,7 +14,11 @@ export interface WebhookOptions {
   attempts?: number;
   /** Delay before the second attempt, doubled for each further one (default 1 s). */
   retryDelayMs?: number;
+  /** The policy every connection goes through (OUTBOUND_*_CIDRS); default: metadata denied only. */
+  outbound?: OutboundPolicy;
 }
+
+const DEFAULT_OUTBOUND = new OutboundPolicy();
 
 export interface WebhookOutcome {
   delivered: boolean;
@@ -43,8 +49,9 @@ function retriable(status: number): boolean {
 /** Network errors name the host and port at most; the message is cut to one short line anyway. */
 function describe(err: unknown): string {
   if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return 'timed out';
-  const cause = err instanceof Error && err.cause instanceof Error ? err.cause : null;
-  const code = cause && 'code' in cause && typeof cause.code === 'string' ? cause.code : null;
+  // The policy's refusal as its fixed text; the addresses it saw went to the policy's own log line.
+  if (err instanceof OutboundDenied) return 'refused by the outbound policy';
+  const code = err instanceof Error && 'code' in err && typeof err.code === 'string' ? err.code : null;
   return code ?? (err instanceof Error ? err.message.split('\n')[0]!.slice(0, 200) : 'unknown error');
 }
 
@@ -64,21 +71,21 @@ export async function deliverWebhook(
   for (let attempt = 1; attempt <= attempts; attempt++) {
     let again = true;
     try {
-      const res = await fetch(url, {
+      // Redirects are not followed (outboundRequest never does): one could send the report (and
+      // the token) somewhere else.
+      const status = await outboundRequest(options.outbound ?? DEFAULT_OUTBOUND, url, {
         method: 'POST',
         headers: { 'content-type': 'application/json', 'user-agent': 'vaultline-report', ...headers },
         body: payload,
-        // A redirect could send the report (and the token) somewhere else: not followed.
-        redirect: 'manual',
         signal: AbortSignal.timeout(timeoutMs),
       });
-      // Drain the body so the connection is released; its content is of no interest.
-      await res.arrayBuffer().catch(() => undefined);
-      if (res.ok) return { delivered: true, attempts: attempt };
-      error = `HTTP ${res.status}`;
-      again = retriable(res.status);
+      if (status >= 200 && status <= 299) return { delivered: true, attempts: attempt };
+      error = `HTTP ${status}`;
+      again = retriable(status);
     } catch (err) {
       error = describe(err);
+      // The policy will not change between attempts.
+      if (err instanceof OutboundDenied) again = false;
     }
     const final = !again || attempt === attempts;
     logger.warn({ webhook: origin, attempt, error, willRetry: !final }, 'webhook delivery failed');

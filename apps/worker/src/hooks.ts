@@ -6,12 +6,13 @@
  */
 import { execFile } from 'node:child_process';
 
-import type { OutboundPolicy } from '@vaultline/config';
+import { OutboundDenied, OutboundPolicy, outboundRequest } from '@vaultline/config';
 import { hookSchema, type Hook } from '@vaultline/contracts';
 
 import { WorkerError } from './errors';
 
 const DEFAULT_TIMEOUT_MS = 60_000;
+const DEFAULT_OUTBOUND = new OutboundPolicy();
 
 /** The uid/gid command hooks run as: null runs them as the worker itself. */
 export interface HookIdentity {
@@ -85,33 +86,27 @@ export async function runHook(
     throw new WorkerError('HOOK_FAILED', `${which}-hook ${why}`, 'permanent', { cause });
   };
   if (hook.kind === 'http') {
-    // Checked again here: the row may predate the policy, or its name may now resolve elsewhere.
-    // fetch resolves the name once more, so DNS rebinding between the two is not closed yet.
-    if (outbound) {
-      const u = new URL(hook.url);
-      try {
-        await outbound.check(u.hostname);
-      } catch (err) {
-        return fail(`is refused by the outbound policy (${u.origin})`, err);
-      }
-    }
+    // Through the policy's agent: the address connected to is the one checked, at call time (the
+    // row may predate the policy, or its name may resolve elsewhere by now). The default policy
+    // still denies the metadata addresses when the worker was given none.
+    const policy = outbound ?? DEFAULT_OUTBOUND;
+    // Only the origin in messages: a hook URL may carry a token in its path or query.
+    const origin = new URL(hook.url).origin;
     const timeout = AbortSignal.timeout(ms);
-    let res: Response;
+    let status: number;
     try {
-      res = await fetch(hook.url, {
+      status = await outboundRequest(policy, hook.url, {
         method: hook.method ?? 'POST',
         signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       });
     } catch (err) {
-      // Only the origin: a hook URL may carry a token in its path or query.
-      const origin = new URL(hook.url).origin;
+      if (err instanceof OutboundDenied) return fail(`is refused by the outbound policy (${origin})`, err);
       return fail(
         timeout.aborted ? `timed out after ${ms} ms (${origin})` : `could not reach ${origin}`,
         err,
       );
     }
-    await res.body?.cancel();
-    if (!res.ok) fail(`answered HTTP ${res.status} (${new URL(hook.url).origin})`);
+    if (status < 200 || status > 299) fail(`answered HTTP ${status} (${origin})`);
     return;
   }
   const [file, ...args] = hook.argv as [string, ...string[]];

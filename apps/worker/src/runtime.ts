@@ -11,7 +11,7 @@ import type { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
-import { OutboundPolicy, type WorkerConfig, type WorkerQueue } from '@vaultline/config';
+import { outboundPolicyOf, type WorkerConfig, type WorkerQueue } from '@vaultline/config';
 import { assertHandlers, QUEUES } from '@vaultline/contracts';
 import { type Catalog, createCatalog } from '@vaultline/catalog';
 import { WorkerPool } from '@vaultline/engine';
@@ -19,6 +19,7 @@ import { EventPublisher } from '@vaultline/events';
 import { jobWorker, type JobHandlers } from '@vaultline/jobs';
 import { FleetMetrics, startHealthServer } from '@vaultline/observability';
 import { serverKeys } from '@vaultline/secrets';
+import { setTargetsOutboundPolicy } from '@vaultline/targets';
 
 import { BackupProcessor, type BackupProcessorOptions } from './backup-processor';
 import { resolveHookIdentity } from './hooks';
@@ -78,6 +79,9 @@ export class WorkerRuntime {
     this.events = EventPublisher.create(config.redisUrl, logger.child({ component: 'events' }));
 
     const keys = serverKeys(config);
+    // HTTP hooks and S3 targets connect through it; each address is checked at connect time.
+    const outbound = outboundPolicyOf(config, logger.child({ component: 'outbound' }));
+    setTargetsOutboundPolicy(outbound);
     const shared = {
       catalog: this.catalog,
       redis: this.redis,
@@ -88,7 +92,7 @@ export class WorkerRuntime {
       shutdown: this.shutdownController.signal,
       metrics: this.metrics,
       hookIdentity,
-      outbound: new OutboundPolicy({ allow: config.outboundAllowCidrs, deny: config.outboundDenyCidrs }),
+      outbound,
       // A dead worker's service lock frees itself after this long (renewed at a third of it).
       options: { lockTtlMs: config.jobLockMs * 2, ...this.options },
     };

@@ -9,7 +9,11 @@
  * receiver live on the LAN (and the demo on 127.0.0.1); deny them with OUTBOUND_DENY_CIDRS.
  */
 import { lookup } from 'node:dns/promises';
-import { isIP } from 'node:net';
+import type { LookupAddress, LookupOptions } from 'node:dns';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import { isIP, type LookupFunction } from 'node:net';
+import type { Duplex } from 'node:stream';
 
 import ipaddr from 'ipaddr.js';
 
@@ -57,18 +61,61 @@ function matches(address: ipaddr.IPv4 | ipaddr.IPv6, ranges: readonly Range[]): 
   return ranges.some(([net, bits]) => net.kind() === address.kind() && address.match([net, bits] as never));
 }
 
+/**
+ * A connection the policy refused. The message names the host only (what the caller gave); the
+ * addresses it resolved to are kept apart, for the server log, so an error shown to an API user does
+ * not tell what answered for a name.
+ */
 export class OutboundDenied extends Error {
   override readonly name = 'OutboundDenied';
   readonly code = 'OUTBOUND_DENIED';
+  constructor(
+    readonly host: string,
+    readonly addresses: readonly string[] = [],
+  ) {
+    super(`connection to ${host} refused by the outbound policy`);
+  }
+}
+
+/** Resolves a name to every address it has (the default: the system resolver, as sockets use). */
+export type Resolver = (host: string) => Promise<LookupAddress[]>;
+
+export interface OutboundPolicyOptions {
+  /** OUTBOUND_ALLOW_CIDRS. */
+  allow?: string;
+  /** OUTBOUND_DENY_CIDRS. */
+  deny?: string;
+  /** Replaces the system resolver (tests point a name at a chosen address with it). */
+  resolve?: Resolver;
+  /** Told about every refused connection, with the addresses: the specific server-side log line. */
+  onDenied?: (denied: OutboundDenied) => void;
+}
+
+const systemResolve: Resolver = (host) => lookup(host, { all: true, verbatim: true });
+
+function bare(host: string): string {
+  return host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
 }
 
 export class OutboundPolicy {
   private readonly allow: readonly Range[];
   private readonly deny: readonly Range[];
 
-  constructor(opts: { allow?: string; deny?: string } = {}) {
+  private readonly resolve: Resolver;
+  private readonly onDenied: (denied: OutboundDenied) => void;
+  private agents: { http?: http.Agent; https?: https.Agent } = {};
+
+  constructor(opts: OutboundPolicyOptions = {}) {
     this.allow = parseCidrList(opts.allow ?? '');
     this.deny = [...METADATA_CIDRS.map(parseCidr), ...parseCidrList(opts.deny ?? '')];
+    this.resolve = opts.resolve ?? systemResolve;
+    this.onDenied = opts.onDenied ?? (() => undefined);
+  }
+
+  private refuse(host: string, addresses: readonly string[]): OutboundDenied {
+    const denied = new OutboundDenied(host, addresses);
+    this.onDenied(denied);
+    return denied;
   }
 
   /** True when the fleet may connect to this literal address. */
@@ -88,15 +135,133 @@ export class OutboundPolicy {
    * allowed and one denied record is refused. Returns the addresses; throws OutboundDenied.
    */
   async check(host: string): Promise<{ address: string; family: 4 | 6 }[]> {
-    const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-    const found = isIP(bare)
-      ? [{ address: bare, family: isIP(bare) as 4 | 6 }]
-      : (await lookup(bare, { all: true, verbatim: true })).map((r) => ({
-          address: r.address,
-          family: r.family as 4 | 6,
-        }));
-    const denied = found.find((r) => !this.allows(r.address));
-    if (denied) throw new OutboundDenied(`${host} is a denied address (${denied.address})`);
+    const name = bare(host);
+    const found = isIP(name)
+      ? [{ address: name, family: isIP(name) as 4 | 6 }]
+      : (await this.resolve(name)).map((r) => ({ address: r.address, family: r.family as 4 | 6 }));
+    if (found.some((r) => !this.allows(r.address))) {
+      throw this.refuse(
+        host,
+        found.map((r) => r.address),
+      );
+    }
     return found;
   }
+
+  /**
+   * A `lookup` for sockets (net.connect, http.Agent): resolves the name, keeps only the addresses
+   * the policy allows and hands those to the socket, so the address checked is the address
+   * connected to. A separate check before the request would not do: a name with a short TTL can
+   * answer the check with a public address and the connection with 169.254.169.254 (DNS
+   * rebinding). None allowed: an OutboundDenied error (code OUTBOUND_DENIED) on the socket.
+   */
+  readonly lookup: LookupFunction = (hostname, options: LookupOptions, callback) => {
+    this.resolve(hostname).then(
+      (found) => {
+        const f = options.family;
+        const wanted = f === 4 || f === 'IPv4' ? 4 : f === 6 || f === 'IPv6' ? 6 : 0;
+        const allowed = found.filter((r) => (wanted === 0 || r.family === wanted) && this.allows(r.address));
+        if (allowed.length === 0) {
+          callback(
+            this.refuse(
+              hostname,
+              found.map((r) => r.address),
+            ),
+            '',
+          );
+        } else if (options.all) {
+          callback(null, allowed);
+        } else {
+          callback(null, allowed[0]!.address, allowed[0]!.family);
+        }
+      },
+      (err: NodeJS.ErrnoException) => callback(err, ''),
+    );
+  };
+
+  /**
+   * An http(s) Agent whose every connection goes through the policy: names through `lookup`
+   * above, address literals (which sockets connect to without a lookup) checked here.
+   */
+  createAgent(secure: boolean, options: http.AgentOptions = {}): http.Agent {
+    return secure ? new GuardedHttpsAgent(this, options) : new GuardedHttpAgent(this, options);
+  }
+
+  /** One shared agent per scheme, without keep-alive (hooks and webhooks call seldom). */
+  agent(secure: boolean): http.Agent {
+    if (secure) return (this.agents.https ??= this.createAgent(true) as https.Agent);
+    return (this.agents.http ??= this.createAgent(false));
+  }
+
+  /** Null when `host` may be connected to without a lookup (a name, or an allowed literal). */
+  literalDenied(host: string | null | undefined): OutboundDenied | null {
+    const name = bare(host ?? '');
+    if (isIP(name) === 0 || this.allows(name)) return null;
+    return this.refuse(host ?? '', [name]);
+  }
+}
+
+type ConnectCallback = (err: Error | null, stream: Duplex) => void;
+
+class GuardedHttpAgent extends http.Agent {
+  constructor(
+    private readonly policy: OutboundPolicy,
+    options: http.AgentOptions,
+  ) {
+    super({ ...options, lookup: policy.lookup });
+  }
+
+  override createConnection(options: http.ClientRequestArgs, callback?: ConnectCallback) {
+    const denied = this.policy.literalDenied(options.host);
+    if (denied) {
+      // The agent's own callback: the request fails with this error, no socket is opened.
+      callback?.(denied, undefined as never);
+      return undefined;
+    }
+    return super.createConnection(options, callback);
+  }
+}
+
+class GuardedHttpsAgent extends https.Agent {
+  constructor(
+    private readonly policy: OutboundPolicy,
+    options: https.AgentOptions,
+  ) {
+    super({ ...options, lookup: policy.lookup });
+  }
+
+  override createConnection(options: http.ClientRequestArgs, callback?: ConnectCallback) {
+    const denied = this.policy.literalDenied(options.host);
+    if (denied) {
+      callback?.(denied, undefined as never);
+      return undefined;
+    }
+    return super.createConnection(options, callback);
+  }
+}
+
+/**
+ * The policy of a process's config (OUTBOUND_*_CIDRS). Each refusal is logged with the addresses
+ * the name resolved to: the specific reason stays in the server log, while callers show users only
+ * that the policy refused the connection.
+ */
+export function outboundPolicyOf(
+  config: { outboundAllowCidrs: string; outboundDenyCidrs: string },
+  logger?: { warn(obj: object, msg: string): void },
+  resolve?: Resolver,
+): OutboundPolicy {
+  return new OutboundPolicy({
+    allow: config.outboundAllowCidrs,
+    deny: config.outboundDenyCidrs,
+    ...(resolve ? { resolve } : {}),
+    ...(logger
+      ? {
+          onDenied: (d: OutboundDenied) =>
+            logger.warn(
+              { host: d.host, addresses: d.addresses },
+              'outbound connection refused by the policy',
+            ),
+        }
+      : {}),
+  });
 }

@@ -16,6 +16,8 @@ export interface OpenBackendOptions {
   create?: boolean;
   /** S3 only: override the retry policy (tests use a tiny one). */
   retry?: Partial<RetryPolicy>;
+  /** S3 only: the agent its connections go through (see S3Options.agent). */
+  agent?: S3Options['agent'];
 }
 
 export const DEFAULT_S3_ENDPOINT = 'https://s3.amazonaws.com';
@@ -147,6 +149,10 @@ export async function openBackend(
 ): Promise<StorageBackend> {
   const parsed = parseLocation(location, env);
   if (parsed.kind === 'fs') return FsBackend.open(parsed.root, { create: opts.create ?? false });
-  const options: S3Options = opts.retry ? { ...parsed.options, retry: opts.retry } : parsed.options;
+  const options: S3Options = {
+    ...parsed.options,
+    ...(opts.retry ? { retry: opts.retry } : {}),
+    ...(opts.agent ? { agent: opts.agent } : {}),
+  };
   return S3Backend.open(options, { create: opts.create ?? false });
 }

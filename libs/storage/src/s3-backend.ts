@@ -50,6 +50,11 @@ export interface S3Options {
   requestTimeoutMs?: number;
   /** Keys per ListObjectsV2 page (S3 caps it at 1000). Tests lower it to exercise paging. */
   listPageSize?: number;
+  /**
+   * Makes the agent every connection is opened with (the fleet passes its outbound policy's, which
+   * checks each address at connect time); given keep-alive options. Default: a plain agent.
+   */
+  agent?: (secure: boolean, options: http.AgentOptions) => http.Agent;
 }
 
 export interface S3OpenOptions {
@@ -276,7 +281,11 @@ export class S3Backend implements StorageBackend {
     this.secretKey = opts.secretKey;
     const { useSSL, host, port } = this.endpoint;
     // Our own agent, so close() can release exactly our sockets and nobody else's.
-    this.agent = useSSL ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+    this.agent = opts.agent
+      ? opts.agent(useSSL, { keepAlive: true })
+      : useSSL
+        ? new https.Agent({ keepAlive: true })
+        : new http.Agent({ keepAlive: true });
     try {
       this.client = new (minio().Client)({
         endPoint: host,
@@ -361,6 +370,14 @@ export class S3Backend implements StorageBackend {
     const make = (c: StorageError['code'], message: string): StorageError =>
       new StorageError(c, this.redact(message), { cause: err });
     const kind = transience(err);
+    if (code === 'OUTBOUND_DENIED') {
+      // Permanent (the policy will not change on a retry); what the name resolved to is logged by
+      // the policy, not told to whoever reads this message.
+      return make(
+        'PERMISSION_DENIED',
+        `S3 endpoint ${this.endpoint.display} is refused by the outbound policy`,
+      );
+    }
     if (kind === 'network') {
       return make('UNREACHABLE', `S3 endpoint ${this.endpoint.display} unreachable: ${detail}${after}`);
     }

@@ -4,6 +4,7 @@
  * and the worker (which writes to them), so the two cannot open a target differently.
  */
 import path from 'node:path';
+import { OutboundPolicy } from '@vaultline/config';
 import { openWithServerKey, parseSealed, recordIds, type ServerKeys } from '@vaultline/secrets';
 import { FsBackend, StorageError, openBackend, type StorageBackend } from '@vaultline/storage';
 
@@ -18,6 +19,17 @@ export interface TargetRow {
   s3Region: string | null;
   s3AccessKey: string | null;
   s3SecretEnc: string | null;
+}
+
+/**
+ * The outbound policy S3 targets are connected through, at connect time (so a name that resolves
+ * to a denied address after its registration is still refused). One per process, from its config:
+ * the API and the worker set it at startup; until then the metadata addresses are still denied.
+ */
+let outbound = new OutboundPolicy();
+
+export function setTargetsOutboundPolicy(policy: OutboundPolicy): void {
+  outbound = policy;
 }
 
 /** Where a plan's repository lives on a target: one repository per plan, so each has its own keys. */
@@ -39,7 +51,7 @@ export async function openTargetStorage(
   keys: ServerKeys,
   target: TargetRow,
   location: string,
-  options: { create: boolean },
+  options: { create: boolean; outbound?: OutboundPolicy },
 ): Promise<StorageBackend> {
   if (target.kind !== 's3') {
     if (options.create) await (await FsBackend.open(target.path ?? '', { create: false })).close();
@@ -56,10 +68,15 @@ export async function openTargetStorage(
   ).toString('utf8');
   // openBackend reads S3 settings from an env-shaped object: built from the row, never from
   // process.env, so one process serves targets with different endpoints and credentials.
-  return openBackend(location, {
-    VAULTLINE_S3_ENDPOINT: target.s3Endpoint ?? undefined,
-    VAULTLINE_S3_REGION: target.s3Region ?? undefined,
-    VAULTLINE_S3_ACCESS_KEY: target.s3AccessKey,
-    VAULTLINE_S3_SECRET_KEY: secret,
-  });
+  const policy = options.outbound ?? outbound;
+  return openBackend(
+    location,
+    {
+      VAULTLINE_S3_ENDPOINT: target.s3Endpoint ?? undefined,
+      VAULTLINE_S3_REGION: target.s3Region ?? undefined,
+      VAULTLINE_S3_ACCESS_KEY: target.s3AccessKey,
+      VAULTLINE_S3_SECRET_KEY: secret,
+    },
+    { agent: (secure, agentOptions) => policy.createAgent(secure, agentOptions) },
+  );
 }

@@ -13,8 +13,8 @@ import {
 } from '@nestjs/common';
 import { ApiBearerAuth, ApiHeader, ApiQuery, ApiTags } from '@nestjs/swagger';
 import { ApiError4xx, ApiZodBody } from '../common/openapi';
-import { ZodBody } from '../common/zod-body.pipe';
-import { type Page, type PageQuery, pageQuerySchema, ZodQuery } from '../runs/pagination';
+import { ZodBody, ZodQuery } from '../common/zod-body.pipe';
+import { type Page, type PageQuery, pageQuerySchema } from '../runs/pagination';
 import { type RunSummaryView, type RunView, RunsService } from '../runs/runs.service';
 import {
   type ChangePassword,

@@ -1,9 +1,8 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, type PipeTransform } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
 import { ApiAcceptedResponse, ApiBearerAuth, ApiQuery, ApiTags } from '@nestjs/swagger';
-import { parseInput } from '@vaultline/contracts';
 
 import { ApiError4xx, ApiZodBody } from '../common/openapi';
-import { ZodBody } from '../common/zod-body.pipe';
+import { ZodBody, ZodQuery } from '../common/zod-body.pipe';
 import {
   type CreateRestore,
   createRestoreSchema,
@@ -11,13 +10,6 @@ import {
   listRestoresQuerySchema,
 } from './restore.schemas';
 import { type CreatedRestoreView, type RestoreView, RestoresService } from './restores.service';
-
-/** Like ZodBody, for the query string (the 400 then says "query", not "request body"). */
-class ZodQuery implements PipeTransform<unknown, ListRestoresQuery> {
-  transform(value: unknown): ListRestoresQuery {
-    return parseInput(listRestoresQuerySchema, value, 'query');
-  }
-}
 
 @ApiTags('restores')
 @ApiBearerAuth()
@@ -54,7 +46,7 @@ export class RestoresController {
   @ApiQuery({ name: 'serviceId', required: false, description: 'only the restores of this service' })
   @ApiQuery({ name: 'limit', required: false, description: '1-500, default 100' })
   @ApiError4xx(400, 'invalid query parameter')
-  list(@Query(new ZodQuery()) query: ListRestoresQuery): Promise<RestoreView[]> {
+  list(@Query(new ZodQuery(listRestoresQuerySchema)) query: ListRestoresQuery): Promise<RestoreView[]> {
     return this.restores.list(query);
   }
 

@@ -3,8 +3,6 @@
  * where the cursor is the opaque position after the last item returned. Keyset rather than offset
  * so a page stays correct while new runs and snapshots arrive at the head of the list.
  */
-import type { PipeTransform } from '@nestjs/common';
-import { parseInput } from '@vaultline/contracts';
 import { z } from 'zod';
 import { ApiError } from '../common/api-error';
 
@@ -25,7 +23,7 @@ const cursorSchema = z.object({
   k: z.string().max(128).optional(),
 });
 
-export const pageQuerySchema = z.object({
+export const pageQuerySchema = z.strictObject({
   limit: z.coerce
     .number({ error: 'must be a whole number' })
     .int({ error: 'must be a whole number' })
@@ -61,15 +59,6 @@ export function cursorOf(query: PageQuery): CursorPosition | undefined {
   throw new ApiError('VALIDATION_FAILED', `query: cursor: ${CURSOR_MESSAGE}`, [
     { path: 'cursor', message: CURSOR_MESSAGE },
   ]);
-}
-
-/** Validates a query string like a body: a 400 naming the field. */
-export class ZodQuery<S extends z.ZodType> implements PipeTransform<unknown, z.output<S>> {
-  constructor(private readonly schema: S) {}
-
-  transform(value: unknown): z.output<S> {
-    return parseInput(this.schema, value, 'query');
-  }
 }
 
 /** Splits `limit + 1` fetched rows into a page and the cursor after it. */

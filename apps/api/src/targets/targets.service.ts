@@ -1,5 +1,6 @@
+import type { AgentOptions } from 'node:http';
 import { Inject, Injectable } from '@nestjs/common';
-import { type ApiConfig, OutboundDenied, OutboundPolicy } from '@vaultline/config';
+import { type ApiConfig, OutboundDenied, type OutboundPolicy, outboundPolicyOf } from '@vaultline/config';
 import { Catalog, isCatalogError, type Target } from '@vaultline/catalog';
 import {
   formatSealed,
@@ -70,15 +71,15 @@ export class TargetsService {
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(API_CONFIG) config: ApiConfig,
   ) {
-    this.outbound = new OutboundPolicy({ allow: config.outboundAllowCidrs, deny: config.outboundDenyCidrs });
+    this.outbound = outboundPolicyOf(config, logger);
   }
 
   private readonly outbound: OutboundPolicy;
 
   /**
    * A 400 naming `endpoint` when it is, or resolves to, an address the outbound policy denies. A
-   * name that does not resolve (yet) is accepted: its future address cannot be judged now (the
-   * worker does not check again yet; see docs/configuration.md, "Outbound requests").
+   * name that does not resolve (yet) is accepted: its future address cannot be judged now, and every
+   * connection is checked again when it is made (see docs/configuration.md, "Outbound requests").
    */
   private async checkEndpoint(endpoint: string | undefined): Promise<void> {
     if (endpoint === undefined) return;
@@ -186,6 +187,8 @@ export class TargetsService {
       ).toString('utf8'),
       retry: PROBE_S3_RETRY,
       requestTimeoutMs: PROBE_S3_TIMEOUT_MS,
+      // Checked again at connect time: the name may resolve elsewhere than when it was checked.
+      agent: (secure: boolean, agentOptions: AgentOptions) => this.outbound.createAgent(secure, agentOptions),
     };
     // One answer for a closed port, a filtered one, a denied address and a server that is not S3
     // (or lacks the bucket): otherwise the probe is a port scanner. The reason goes to the log only.
