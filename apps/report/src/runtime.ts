@@ -77,7 +77,7 @@ export class ReportRuntime {
   }
 
   async start(): Promise<void> {
-    // A job nobody handles would wait forever; fail at start instead (STYLE.md rule 3).
+    // A job nobody handles would wait forever; fail at start instead.
     assertHandlers(HANDLED_JOBS, [QUEUES.report]);
 
     const { config, logger } = this;

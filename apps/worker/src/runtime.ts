@@ -62,7 +62,7 @@ export class WorkerRuntime {
   }
 
   async start(): Promise<void> {
-    // A job nobody handles would wait forever; fail at start instead (STYLE.md rule 3).
+    // A job nobody handles would wait forever; fail at start instead.
     // Only the queues of WORKER_QUEUES: a restore-only Deployment (writable mount) and backup
     // workers (read-only mount) can split the work.
     const consumed = this.config.workerQueues;
