@@ -10,7 +10,7 @@ import path from 'node:path';
 import { describe, test } from 'node:test';
 import { applyMigrations, CREATE_MIGRATIONS_TABLE, migrationStatus, readMigrations } from '@vaultline/db';
 import { deployMigrations } from '../../libs/db/src/schema-engine';
-import { createTestDatabase, MIGRATIONS_DIR, ROOT, withClient } from '../support/postgres';
+import { createTestDatabase, MIGRATIONS_DIR, ROOT, uniqueDatabaseUrl, withClient } from '../support/postgres';
 
 const MAIN = path.join(ROOT, 'dist', 'libs', 'db', 'src', 'migrations-main.js');
 
@@ -121,6 +121,9 @@ describe('db:status and db:resolve', () => {
       const unknown = cli(db.url, 'resolve', '--applied', '20000101000000_nope');
       assert.equal(unknown.code, 1);
       assert.match(unknown.stderr, /no migration 20000101000000_nope/);
+      const missing = cli(uniqueDatabaseUrl('missing').url, 'status');
+      assert.equal(missing.code, 3, missing.stdout + missing.stderr);
+      assert.match(missing.stdout, /does not exist: npm run db:migrate creates it/);
       const down = cli('postgresql://postgres@127.0.0.1:1/nowhere', 'status');
       assert.equal(down.code, 1);
       assert.match(down.stderr, /^db:status: cannot check the database/);

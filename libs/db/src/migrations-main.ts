@@ -12,7 +12,7 @@
  * (a failed or modified migration, or tables without a history: see the printed hint).
  */
 import { join } from 'node:path';
-import { DEFAULT_DATABASE_URL, describeDatabase } from './database';
+import { DEFAULT_DATABASE_URL, describeDatabase, pgErrorCode } from './database';
 import {
   isUpToDate,
   markMigrationApplied,
@@ -114,7 +114,15 @@ export async function run(
   const databaseUrl = env['DATABASE_URL'] || DEFAULT_DATABASE_URL;
   const where = describeDatabase(databaseUrl);
   if (args.command === 'status') {
-    const report = describeStatus(where, await migrationStatus(databaseUrl, args.dir));
+    let status: MigrationStatus;
+    try {
+      status = await migrationStatus(databaseUrl, args.dir);
+    } catch (err) {
+      if (pgErrorCode(err) !== '3D000') throw err; // invalid_catalog_name: no such database
+      out(`${where} does not exist: npm run db:migrate creates it and applies every migration`);
+      return EXIT.pending;
+    }
+    const report = describeStatus(where, status);
     report.lines.forEach((line) => out(line));
     return report.exitCode;
   }
