@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# One image for every role of the fleet (STYLE.md rule 13): the command selects it —
+# One image for every role of the fleet (what runs in production is what was tested, and
+# there is one thing to build, scan and pin): the command selects it —
 #   api | worker | report | migrate | create-token <name> | vaultline <args> | healthcheck
 # (deploy/docker-entrypoint.sh). Non-root (UID 10001), works with a read-only root filesystem:
 # nothing is written outside /tmp and the mounted volumes.

@@ -3,9 +3,71 @@ import js from '@eslint/js';
 import nx from '@nx/eslint-plugin';
 import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+/** Every Nx project's name (libs/*, apps/*, test, bench and the root), from its project.json. */
+const PROJECT_NAMES = ['libs', 'apps']
+  .flatMap((dir) => readdirSync(join(import.meta.dirname, dir)).map((name) => join(dir, name)))
+  .concat(['test', 'bench', '.'])
+  .map((dir) => join(import.meta.dirname, dir, 'project.json'))
+  .filter((file) => existsSync(file))
+  .map((file) => /** @type {{ name: string }} */ (JSON.parse(readFileSync(file, 'utf8'))).name);
 
 /** Libraries the engine and storage must never pull in: they stay free of the fleet's stack. */
 const FLEET_STACK = ['@nestjs/*', '@prisma/*', 'prisma', 'bullmq', 'ioredis', 'pg', 'prom-client'];
+
+/**
+ * What each tag may depend on: every tag of a project.json has a rule here, and a test
+ * (test/deploy/nx-workspace.test.ts) fails on a tag without one. Two dimensions:
+ *   type:  util (pure TS, zod, node) ← engine ← data (Postgres, Redis, metrics) ← app; tooling (the
+ *          root project: build, scripts), test and bench sit on top and may use everything.
+ *   scope: shared libs serve the CLI and the fleet alike, so they may only use shared libs; fleet
+ *          libs may use shared and fleet libs; the CLI stays off the fleet's stack (shared only).
+ * Apps never import each other: Nx forbids imports of application projects outright.
+ */
+const DEP_CONSTRAINTS = [
+  { sourceTag: 'type:util', onlyDependOnLibsWithTags: ['type:util'], bannedExternalImports: FLEET_STACK },
+  {
+    sourceTag: 'type:engine',
+    onlyDependOnLibsWithTags: ['type:util', 'type:engine'],
+    bannedExternalImports: FLEET_STACK,
+  },
+  { sourceTag: 'type:data', onlyDependOnLibsWithTags: ['type:util', 'type:data'] },
+  { sourceTag: 'type:app', onlyDependOnLibsWithTags: ['type:util', 'type:engine', 'type:data'] },
+  {
+    sourceTag: 'type:tooling',
+    onlyDependOnLibsWithTags: ['type:util', 'type:engine', 'type:data', 'type:app'],
+  },
+  {
+    sourceTag: 'type:test',
+    onlyDependOnLibsWithTags: ['type:util', 'type:engine', 'type:data', 'type:app', 'type:tooling'],
+  },
+  {
+    sourceTag: 'type:bench',
+    onlyDependOnLibsWithTags: ['type:util', 'type:engine', 'type:data', 'type:app', 'type:tooling'],
+  },
+  { sourceTag: 'scope:shared', onlyDependOnLibsWithTags: ['scope:shared'] },
+  { sourceTag: 'scope:fleet', onlyDependOnLibsWithTags: ['scope:shared', 'scope:fleet'] },
+  { sourceTag: 'scope:api', onlyDependOnLibsWithTags: ['scope:shared', 'scope:fleet'] },
+  { sourceTag: 'scope:worker', onlyDependOnLibsWithTags: ['scope:shared', 'scope:fleet'] },
+  { sourceTag: 'scope:report', onlyDependOnLibsWithTags: ['scope:shared', 'scope:fleet'] },
+  { sourceTag: 'scope:cli', onlyDependOnLibsWithTags: ['scope:shared'] },
+];
+
+/** `allow`: import paths exempt from the rule (matched as written, `/**` a prefix). */
+function moduleBoundaries(allow) {
+  return [
+    'error',
+    {
+      enforceBuildableLibDependency: false,
+      allow,
+      depConstraints: DEP_CONSTRAINTS,
+      // Nothing here is bundled, so a dynamic import() is not lazy loading: never flag one.
+      checkDynamicDependenciesExceptions: PROJECT_NAMES,
+    },
+  ];
+}
 
 export default tseslint.config(
   {
@@ -32,33 +94,7 @@ export default tseslint.config(
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
-      '@nx/enforce-module-boundaries': [
-        'error',
-        {
-          enforceBuildableLibDependency: false,
-          allow: [],
-          depConstraints: [
-            {
-              sourceTag: 'type:util',
-              onlyDependOnLibsWithTags: ['type:util'],
-              bannedExternalImports: FLEET_STACK,
-            },
-            {
-              sourceTag: 'type:engine',
-              onlyDependOnLibsWithTags: ['type:util', 'type:engine'],
-              bannedExternalImports: FLEET_STACK,
-            },
-            {
-              sourceTag: 'type:data',
-              onlyDependOnLibsWithTags: ['type:util', 'type:data'],
-            },
-            {
-              sourceTag: 'type:app',
-              onlyDependOnLibsWithTags: ['type:util', 'type:engine', 'type:data', 'type:feature'],
-            },
-          ],
-        },
-      ],
+      '@nx/enforce-module-boundaries': moduleBoundaries([]),
     },
   },
   {
@@ -117,6 +153,21 @@ export default tseslint.config(
           ],
         },
       ],
+    },
+  },
+  {
+    // The tests, benches and scripts drive the apps themselves (an app's main, its runtime), which
+    // Nx only allows by relative path; the rule's tag checks still apply to every @vaultline import.
+    files: ['test/**/*.ts', 'bench/**/*.ts', 'scripts/**/*.ts'],
+    rules: {
+      '@nx/enforce-module-boundaries': moduleBoundaries([
+        '../apps/**',
+        '../../apps/**',
+        '../scripts/**',
+        '../../scripts/**',
+        // dev-only (Prisma's wasm engine, a devDependency): not exported from @vaultline/db
+        '../../libs/db/src/schema-engine',
+      ]),
     },
   },
   prettier,

@@ -1,6 +1,6 @@
 /**
  * The image: the Dockerfile lints clean (dockerfile-utils, the validator behind VS Code's Docker
- * support) and has the shape STYLE.md rule 13 asks for (multi-stage, Node LTS slim runtime,
+ * support) and has the shape we require of it — one image for every role, chosen by command (multi-stage, Node LTS slim runtime,
  * numeric non-root user, node-based HEALTHCHECK, the role dispatcher as ENTRYPOINT);
  * .dockerignore keeps local state out and what the build needs in; the dispatcher starts the right
  * entry point for each role and the healthcheck script reads the right listener. Nothing is built:

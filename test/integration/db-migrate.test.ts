@@ -217,7 +217,7 @@ describe('applyMigrations', () => {
     await rejectsWith(
       applyMigrations(db.url, MIGRATIONS_DIR),
       'FAILED_MIGRATION',
-      /99991231000001_failed .*ERROR: boom.*migrate resolve/,
+      /99991231000001_failed .*ERROR: boom.*npm run db:resolve -- --rolled-back <migration>.*npm run db:status/,
     );
     // Marked rolled back (what `prisma migrate resolve --rolled-back` does), it no longer counts.
     await withClient(db.url, (client) =>

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { INestApplication } from '@nestjs/common';
+import type { DestinationStream } from 'pino';
 import { createApp } from '../../apps/api/src/app';
 import { createApiToken } from '../../apps/api/src/auth/api-tokens';
 import { createLogger } from '../../apps/api/src/common/logger';
@@ -48,6 +49,8 @@ export interface TestApi {
 export interface TestApiOptions {
   /** The URL the API is given for its database, from the test database's (e.g. through a proxy). */
   appDatabaseUrl?: (url: string) => string;
+  /** Where the API's log lines go (default stdout); set LOG_LEVEL in the overrides to get any. */
+  logDestination?: DestinationStream;
 }
 
 export async function startTestApi(
@@ -70,7 +73,9 @@ export async function startTestApi(
   let app: INestApplication | undefined;
   const prisma = createPrismaClient(db.url, { pool: { max: 2 } });
   try {
-    app = await createApp(config, createLogger(config.logLevel), { repoKdf: TEST_KDF });
+    app = await createApp(config, createLogger(config.logLevel, options.logDestination), {
+      repoKdf: TEST_KDF,
+    });
     await app.listen(0, '127.0.0.1');
     const { port } = (app.getHttpServer() as Server).address() as AddressInfo;
     const baseUrl = `http://127.0.0.1:${port}`;

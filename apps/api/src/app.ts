@@ -14,9 +14,11 @@ import { ErrorFilter } from './common/error.filter';
 import { JSON_BODY_LIMIT, JSON_TYPES, jsonBody } from './common/json-body';
 import { EventsServer } from './events/events.server';
 import { PinoNestLogger } from './common/logger';
+import { requestContext, requestIdOf, resumeRequestContext } from './common/request-context';
 
 /**
- * One line per request — method, path (no query: it could carry anything), status, time — and the
+ * One line per request — its id, method, path (no query: it could carry anything), status, time;
+ * never headers or the body — and the
  * request metrics, labelled by the route *template* (`/v1/plans/:id`), never the path: ids in
  * labels would grow without bound.
  */
@@ -26,8 +28,15 @@ function requestLog(logger: Logger, metrics: FleetMetrics) {
     const path = (req.url ?? '').split('?', 1)[0];
     res.on('finish', () => {
       const seconds = (performance.now() - start) / 1000;
+      // 'finish' may fire outside the request's async context: the id is taken from req itself.
       logger.info(
-        { method: req.method, path, status: res.statusCode, ms: Math.round(seconds * 1000) },
+        {
+          reqId: requestIdOf(req),
+          method: req.method,
+          path,
+          status: res.statusCode,
+          ms: Math.round(seconds * 1000),
+        },
         'request',
       );
       const route = (req as IncomingMessage & { route?: { path?: unknown } }).route?.path;
@@ -72,8 +81,10 @@ export async function createApp(
   // Naming the framework helps no client and tells an attacker which advisories to try.
   app.disable('x-powered-by');
   const metrics = new FleetMetrics('api');
+  app.use(requestContext());
   app.use(requestLog(logger, metrics));
   app.useBodyParser('raw', { type: JSON_TYPES, limit: JSON_BODY_LIMIT });
+  app.use(resumeRequestContext());
   app.use(jsonBody(logger));
   // Prometheus scrapes without a token, like /health (docs/operations.md: keep it off the public
   // ingress); served straight on Express, outside Nest's guards.

@@ -9,15 +9,21 @@ export {
 export {
   applyMigrations,
   CREATE_MIGRATIONS_TABLE,
+  isUpToDate,
+  markMigrationApplied,
+  markMigrationRolledBack,
   MigrationError,
   migrationChecksum,
+  migrationStatus,
   PRISMA_MIGRATE_LOCK_KEY,
   readMigrations,
   scriptMatchesChecksum,
   type ApplyOptions,
   type ApplyResult,
+  type FailedMigration,
   type MigrationErrorCode,
   type MigrationFile,
+  type MigrationStatus,
 } from './migrate';
 // The generated client: the class, the Prisma namespace (input types, errors), models and enums.
 export { Prisma, PrismaClient } from './generated/prisma/client';

@@ -46,7 +46,10 @@ export type MigrationErrorCode =
   | 'FAILED_MIGRATION' // a previous run (Prisma's) failed half-way and was not resolved
   | 'CHECKSUM_MISMATCH' // an applied migration's file was edited
   | 'LOCKED' // another applier held the lock for longer than the timeout
-  | 'APPLY_FAILED'; // a migration's SQL failed (rolled back)
+  | 'APPLY_FAILED' // a migration's SQL failed (rolled back)
+  | 'UNKNOWN_MIGRATION' // resolve --applied: no such migration in the folder
+  | 'ALREADY_APPLIED' // resolve --applied: it is recorded as applied (Prisma's P3008)
+  | 'NOT_FAILED'; // resolve --rolled-back: it is not a failed migration (Prisma's P3011/P3012)
 
 export class MigrationError extends Error {
   constructor(
@@ -255,7 +258,8 @@ async function initializeMigrationsTable(client: Client, databaseUrl: string): P
     throw new MigrationError(
       'NOT_EMPTY',
       `${describeDatabase(databaseUrl)} has tables (${tables.slice(0, 5).join(', ')}${tables.length > 5 ? ', …' : ''}) ` +
-        'but no migration history; baseline it first (prisma migrate resolve --applied <migration>)',
+        'but no migration history; if it already has the schema of a migration, baseline it first ' +
+        '(npm run db:resolve -- --applied <migration>; npm run db:status lists them)',
     );
   }
   await client.query(CREATE_MIGRATIONS_TABLE);
@@ -273,7 +277,8 @@ function refuseFailedMigrations(rows: MigrationRow[]): void {
   throw new MigrationError(
     'FAILED_MIGRATION',
     `a previous migration run failed: ${details}; fix the database, then mark it with ` +
-      'prisma migrate resolve --rolled-back or --applied',
+      'npm run db:resolve -- --rolled-back <migration> (undone: it is applied again) or ' +
+      '--applied <migration> (completed by hand); npm run db:status shows the state',
   );
 }
 
@@ -304,4 +309,195 @@ async function applyOne(client: Client, migration: MigrationFile): Promise<void>
         (code ? ` (SQLSTATE ${code})` : ''),
     );
   }
+}
+
+export interface FailedMigration {
+  name: string;
+  startedAt: Date;
+  logs: string | null;
+}
+
+/** What `npm run db:status` reports: the folder against `_prisma_migrations`. */
+export interface MigrationStatus {
+  /** False when the database has no `_prisma_migrations` table yet. */
+  hasHistory: boolean;
+  /** Without a history: the tables it has (none: `db:migrate` starts from scratch). */
+  tables: string[];
+  /** In the folder and applied, checksum verified. */
+  applied: string[];
+  /** In the folder, not applied: the next `db:migrate` applies them. */
+  pending: string[];
+  /** Started and neither finished nor rolled back: `db:migrate` refuses to run until resolved. */
+  failed: FailedMigration[];
+  /** Applied, but the file changed since: `db:migrate` refuses to run. */
+  modified: string[];
+  /** Applied but not in the folder: the database is ahead of this release. */
+  unknown: string[];
+}
+
+/** Nothing to do and nothing in the way: what a deploy script waits for. */
+export function isUpToDate(status: MigrationStatus): boolean {
+  return (
+    status.pending.length === 0 &&
+    status.failed.length === 0 &&
+    status.modified.length === 0 &&
+    (status.hasHistory || status.tables.length === 0)
+  );
+}
+
+async function withMigrationsClient<T>(
+  databaseUrl: string,
+  lockTimeoutMs: number,
+  fn: (client: Client) => Promise<T>,
+): Promise<T> {
+  const client = new Client({ connectionString: databaseUrl });
+  await client.connect();
+  try {
+    await acquireLock(client, lockTimeoutMs, databaseUrl);
+    try {
+      return await fn(client);
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [PRISMA_MIGRATE_LOCK_KEY]);
+    }
+  } finally {
+    await client.end();
+  }
+}
+
+async function userTables(client: Client): Promise<string[]> {
+  return (
+    await client.query<{ tablename: string }>(
+      'SELECT tablename FROM pg_catalog.pg_tables WHERE schemaname = current_schema() ORDER BY tablename',
+    )
+  ).rows.map((row) => row.tablename);
+}
+
+async function migrationRows(client: Client): Promise<MigrationRow[]> {
+  return (
+    await client.query<MigrationRow>(
+      'SELECT id, checksum, migration_name, finished_at, rolled_back_at, started_at, logs ' +
+        'FROM _prisma_migrations ORDER BY started_at ASC',
+    )
+  ).rows;
+}
+
+/**
+ * The state `prisma migrate status` reports, read under Migrate's lock (so never half-way through
+ * an applier's run). Reads only: it never creates the table or the database.
+ */
+export async function migrationStatus(
+  databaseUrl: string,
+  migrationsDir: string,
+  options: Pick<ApplyOptions, 'lockTimeoutMs'> = {},
+): Promise<MigrationStatus> {
+  const migrations = await readMigrations(migrationsDir);
+  return withMigrationsClient(databaseUrl, options.lockTimeoutMs ?? 30_000, async (client) => {
+    const tables = await userTables(client);
+    const status: MigrationStatus = {
+      hasHistory: tables.includes('_prisma_migrations'),
+      tables: tables.filter((name) => name !== '_prisma_migrations'),
+      applied: [],
+      pending: [],
+      failed: [],
+      modified: [],
+      unknown: [],
+    };
+    if (!status.hasHistory) {
+      status.pending = migrations.map((migration) => migration.name);
+      return status;
+    }
+    const rows = await migrationRows(client);
+    status.failed = rows
+      .filter((row) => row.finished_at === null && row.rolled_back_at === null)
+      .map((row) => ({ name: row.migration_name, startedAt: row.started_at, logs: row.logs }));
+    const failedNames = new Set(status.failed.map((failed) => failed.name));
+    const done = rows.filter((row) => row.finished_at !== null && row.rolled_back_at === null);
+    for (const migration of migrations) {
+      const row = done.find((candidate) => candidate.migration_name === migration.name);
+      if (row) {
+        (scriptMatchesChecksum(migration.script, row.checksum) ? status.applied : status.modified).push(
+          migration.name,
+        );
+      } else if (!failedNames.has(migration.name)) {
+        status.pending.push(migration.name);
+      }
+    }
+    const known = new Set(migrations.map((migration) => migration.name));
+    status.unknown = [...new Set(done.map((row) => row.migration_name))].filter((name) => !known.has(name));
+    return status;
+  });
+}
+
+/**
+ * `prisma migrate resolve --applied <name>`: records a migration as applied without running it — a
+ * failed one completed by hand, or the baseline of a database that already has its schema (the
+ * history table is created when missing). Any failed attempt of it is marked rolled back, like
+ * Prisma does; the row has Prisma's shape (finished now, 0 applied steps).
+ */
+export async function markMigrationApplied(
+  databaseUrl: string,
+  migrationsDir: string,
+  name: string,
+  options: Pick<ApplyOptions, 'lockTimeoutMs'> = {},
+): Promise<void> {
+  const migration = (await readMigrations(migrationsDir)).find((candidate) => candidate.name === name);
+  if (!migration) {
+    throw new MigrationError('UNKNOWN_MIGRATION', `there is no migration ${name} in ${migrationsDir}`);
+  }
+  await withMigrationsClient(databaseUrl, options.lockTimeoutMs ?? 30_000, async (client) => {
+    if (!(await userTables(client)).includes('_prisma_migrations'))
+      await client.query(CREATE_MIGRATIONS_TABLE);
+    const rows = (await migrationRows(client)).filter((row) => row.migration_name === name);
+    if (rows.some((row) => row.finished_at !== null && row.rolled_back_at === null)) {
+      throw new MigrationError(
+        'ALREADY_APPLIED',
+        `migration ${name} is already recorded as applied in ${describeDatabase(databaseUrl)}`,
+      );
+    }
+    await client.query('BEGIN');
+    try {
+      await client.query(
+        'UPDATE _prisma_migrations SET rolled_back_at = now() ' +
+          'WHERE migration_name = $1 AND finished_at IS NULL AND rolled_back_at IS NULL',
+        [name],
+      );
+      await client.query(
+        'INSERT INTO _prisma_migrations (id, checksum, started_at, finished_at, migration_name, applied_steps_count) ' +
+          'VALUES ($1, $2, now(), now(), $3, 0)',
+        [randomUUID(), migration.checksum, name],
+      );
+      await client.query('COMMIT');
+    } catch (err) {
+      await client.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    }
+  });
+}
+
+/**
+ * `prisma migrate resolve --rolled-back <name>`: records that a failed migration was undone, so
+ * the next `db:migrate` applies it again. Only a failed migration can be marked so.
+ */
+export async function markMigrationRolledBack(
+  databaseUrl: string,
+  name: string,
+  options: Pick<ApplyOptions, 'lockTimeoutMs'> = {},
+): Promise<void> {
+  await withMigrationsClient(databaseUrl, options.lockTimeoutMs ?? 30_000, async (client) => {
+    const hasHistory = (await userTables(client)).includes('_prisma_migrations');
+    const rows = hasHistory ? (await migrationRows(client)).filter((row) => row.migration_name === name) : [];
+    if (!rows.some((row) => row.finished_at === null && row.rolled_back_at === null)) {
+      throw new MigrationError(
+        'NOT_FAILED',
+        rows.length === 0
+          ? `migration ${name} was never applied to ${describeDatabase(databaseUrl)}: nothing to roll back`
+          : `migration ${name} is not in a failed state in ${describeDatabase(databaseUrl)}: only a failed migration can be marked rolled back`,
+      );
+    }
+    await client.query(
+      'UPDATE _prisma_migrations SET rolled_back_at = now() ' +
+        'WHERE migration_name = $1 AND finished_at IS NULL AND rolled_back_at IS NULL',
+      [name],
+    );
+  });
 }

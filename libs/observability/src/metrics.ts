@@ -1,5 +1,6 @@
 /**
- * Every Prometheus metric of the fleet, in one place (STYLE.md rule 9): names follow Prometheus'
+ * Every Prometheus metric of the fleet, in one place (so names, labels and help texts are
+ * reviewed together and no two processes define one differently): names follow Prometheus'
  * conventions (`vaultline_` prefix, `_total` counters, `_seconds` and `_bytes` units), and every
  * label is bounded — plan, target and service *names* (a handful to a few hundred, chosen by the
  * operator), queue names, fixed status/state/code sets. Never a snapshot id, a run id or a path.

@@ -122,7 +122,13 @@ export function parseJsonBody(bytes: Uint8Array, logger?: Logger): unknown {
       const message = `byte ${offset} is not valid UTF-8`;
       throw new ApiError('VALIDATION_FAILED', `request body: ${message}`, [{ path: '', message }]);
     }
-    logger?.info({ detail: err instanceof Error ? err.message : String(err) }, NOT_JSON);
+    // Only where it broke: V8's parse messages quote the body around the error, and bodies (with
+    // their passwords) are never logged.
+    const position = err instanceof Error ? /at position (\d+)/.exec(err.message)?.[1] : undefined;
+    logger?.info(
+      { detail: position === undefined ? 'invalid JSON' : `invalid JSON at byte ${position}` },
+      NOT_JSON,
+    );
     throw new ApiError('VALIDATION_FAILED', NOT_JSON);
   }
   const path = illFormedPath(value);

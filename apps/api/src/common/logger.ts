@@ -1,6 +1,7 @@
 import type { LoggerService } from '@nestjs/common';
 import type { LogLevel } from '@vaultline/config';
 import pino, { type DestinationStream, type Logger } from 'pino';
+import { currentRequestId } from './request-context';
 
 /**
  * Paths pino blanks before a line is written. Belt and braces: the code never logs request bodies
@@ -10,6 +11,10 @@ export const REDACT_PATHS = [
   'req.headers.authorization',
   'headers.authorization',
   'authorization',
+  'req.headers.cookie',
+  'headers.cookie',
+  'cookie',
+  'headers["set-cookie"]',
   'token',
   '*.token',
   'password',
@@ -25,7 +30,17 @@ export const REDACT_PATHS = [
 ];
 
 export function createLogger(level: LogLevel, destination?: DestinationStream): Logger {
-  const options = { level, base: { service: 'api' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } };
+  const options = {
+    level,
+    base: { service: 'api' },
+    redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    // Every line written while a request is handled carries its id (request-context.ts), however
+    // deep in the services it is logged.
+    mixin: (): { reqId?: string } => {
+      const reqId = currentRequestId();
+      return reqId === undefined ? {} : { reqId };
+    },
+  };
   return destination ? pino(options, destination) : pino(options);
 }
 
