@@ -203,6 +203,22 @@ export class OutboundPolicy {
 
 type ConnectCallback = (err: Error | null, stream: Duplex) => void;
 
+/**
+ * An address literal never reaches the lookup, so both agents check it before connecting; a refusal
+ * goes to the agent's own callback (the request fails with it, no socket is opened).
+ */
+function guardedConnection<T>(
+  policy: OutboundPolicy,
+  options: http.ClientRequestArgs,
+  callback: ConnectCallback | undefined,
+  connect: () => T,
+): T | undefined {
+  const denied = policy.literalDenied(options.host);
+  if (!denied) return connect();
+  callback?.(denied, undefined as never);
+  return undefined;
+}
+
 class GuardedHttpAgent extends http.Agent {
   constructor(
     private readonly policy: OutboundPolicy,
@@ -212,13 +228,7 @@ class GuardedHttpAgent extends http.Agent {
   }
 
   override createConnection(options: http.ClientRequestArgs, callback?: ConnectCallback) {
-    const denied = this.policy.literalDenied(options.host);
-    if (denied) {
-      // The agent's own callback: the request fails with this error, no socket is opened.
-      callback?.(denied, undefined as never);
-      return undefined;
-    }
-    return super.createConnection(options, callback);
+    return guardedConnection(this.policy, options, callback, () => super.createConnection(options, callback));
   }
 }
 
@@ -231,12 +241,7 @@ class GuardedHttpsAgent extends https.Agent {
   }
 
   override createConnection(options: http.ClientRequestArgs, callback?: ConnectCallback) {
-    const denied = this.policy.literalDenied(options.host);
-    if (denied) {
-      callback?.(denied, undefined as never);
-      return undefined;
-    }
-    return super.createConnection(options, callback);
+    return guardedConnection(this.policy, options, callback, () => super.createConnection(options, callback));
   }
 }
 
