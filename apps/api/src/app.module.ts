@@ -13,7 +13,7 @@ import { EventsController } from './events/events.controller';
 import { EventsHub } from './events/events.hub';
 import { LiveProgress } from './events/live-progress';
 import { HealthController } from './health/health.controller';
-import type { RepoKdf } from './plans/plan-repository';
+import type { RepoKdf } from '@vaultline/targets';
 import { PlansController } from './plans/plans.controller';
 import { PlansService } from './plans/plans.service';
 import { RestoresController } from './restores/restores.controller';

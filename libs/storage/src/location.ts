@@ -34,7 +34,8 @@ function fromEnv(env: Env, ...names: string[]): string | undefined {
   return undefined;
 }
 
-function parseS3(location: string, env: Env): ParsedLocation {
+/** The bucket and key prefix of an `s3://bucket[/prefix]` location (nothing else may be in it). */
+function parseS3Address(location: string): { bucket: string; prefix: string } {
   const rest = location.slice(location.indexOf('://') + 3);
   const slash = rest.indexOf('/');
   const authority = slash < 0 ? rest : rest.slice(0, slash);
@@ -72,7 +73,11 @@ function parseS3(location: string, env: Env): ParsedLocation {
       `invalid key prefix in ${location}: use '/'-separated parts of A-Z, a-z, 0-9, '.', '_' and '-'`,
     );
   }
+  return { bucket, prefix: segments.join('/') };
+}
 
+function parseS3(location: string, env: Env): ParsedLocation {
+  const { bucket, prefix } = parseS3Address(location);
   const accessKey = fromEnv(env, 'VAULTLINE_S3_ACCESS_KEY', 'AWS_ACCESS_KEY_ID');
   if (accessKey === undefined) {
     throw new StorageError(
@@ -92,7 +97,7 @@ function parseS3(location: string, env: Env): ParsedLocation {
     options: {
       endpoint: fromEnv(env, 'VAULTLINE_S3_ENDPOINT') ?? DEFAULT_S3_ENDPOINT,
       bucket,
-      prefix: segments.join('/'),
+      prefix,
       accessKey,
       secretKey,
       region: fromEnv(env, 'VAULTLINE_S3_REGION') ?? DEFAULT_S3_REGION,
@@ -151,6 +156,42 @@ export async function openBackend(
   if (parsed.kind === 'fs') return FsBackend.open(parsed.root, { create: opts.create ?? false });
   const options: S3Options = {
     ...parsed.options,
+    ...(opts.retry ? { retry: opts.retry } : {}),
+    ...(opts.agent ? { agent: opts.agent } : {}),
+  };
+  return S3Backend.open(options, { create: opts.create ?? false });
+}
+
+/** An S3 target's settings as typed values (the fleet keeps them per target, not in an environment). */
+export interface S3Settings {
+  /** Default: AWS (`DEFAULT_S3_ENDPOINT`). */
+  endpoint?: string | null;
+  /** Default: `DEFAULT_S3_REGION`. */
+  region?: string | null;
+  accessKey: string;
+  secretKey: string;
+}
+
+/**
+ * Opens the `s3://bucket[/prefix]` repository `location` with `settings`, never reading the
+ * process environment: one process serves targets with different endpoints and credentials.
+ */
+export async function openS3Backend(
+  location: string,
+  settings: S3Settings,
+  opts: OpenBackendOptions = {},
+): Promise<StorageBackend> {
+  if (!/^s3:\/\//i.test(location)) {
+    throw new StorageError('INVALID_LOCATION', `invalid S3 location ${location}: use s3://bucket[/prefix]`);
+  }
+  const { bucket, prefix } = parseS3Address(location);
+  const options: S3Options = {
+    endpoint: settings.endpoint || DEFAULT_S3_ENDPOINT,
+    region: settings.region || DEFAULT_S3_REGION,
+    bucket,
+    prefix,
+    accessKey: settings.accessKey,
+    secretKey: settings.secretKey,
     ...(opts.retry ? { retry: opts.retry } : {}),
     ...(opts.agent ? { agent: opts.agent } : {}),
   };

@@ -9,7 +9,7 @@ import { collect, describeBackendContract, names, rejectsWithCode } from './test
 import { startS3Server, type S3TestServer } from '../../../test/support/s3server';
 import type { StorageBackend } from './backend';
 import type { StorageError } from './errors';
-import { openBackend } from './location';
+import { openBackend, openS3Backend } from './location';
 import { DEFAULT_RETRY, S3Backend, backoffDelay } from './s3-backend';
 
 const BUCKET = 'vaultline-test';
@@ -111,6 +111,33 @@ describe('S3Backend against s3rver', () => {
       await a.close();
       await ab.close();
     }
+  });
+
+  test('openS3Backend takes typed settings and never reads the environment', async () => {
+    const env = server.env;
+    const settings = {
+      endpoint: env['VAULTLINE_S3_ENDPOINT']!,
+      region: env['VAULTLINE_S3_REGION'] ?? null,
+      accessKey: env['VAULTLINE_S3_ACCESS_KEY']!,
+      secretKey: env['VAULTLINE_S3_SECRET_KEY']!,
+    };
+    const saved = { ...process.env };
+    // Credentials in the environment that would fail: the typed settings must win.
+    process.env['VAULTLINE_S3_ACCESS_KEY'] = 'wrong';
+    process.env['VAULTLINE_S3_ENDPOINT'] = 'http://127.0.0.1:9';
+    try {
+      const typed = await openS3Backend(`s3://${BUCKET}/typed`, settings);
+      await typed.put('data/x', Buffer.from('typed'));
+      const viaEnv = await openBackend(`s3://${BUCKET}/typed`, env);
+      assert.equal((await viaEnv.get('data/x')).toString(), 'typed');
+      await emptyOut(typed);
+      await typed.close();
+      await viaEnv.close();
+    } finally {
+      process.env = saved;
+    }
+    await rejectsWithCode(openS3Backend('/srv/not-s3', settings), 'INVALID_LOCATION');
+    await rejectsWithCode(openS3Backend('s3://Bad_Bucket/x', settings), 'INVALID_LOCATION');
   });
 
   test('objects are stored under the key prefix', async () => {

@@ -8,8 +8,17 @@ import {
   scheduleToCron,
 } from '@vaultline/contracts';
 import { Catalog, isCatalogError, type Plan, type PlanDetails, type Target } from '@vaultline/catalog';
+import type { Repository } from '@vaultline/engine';
 import type { ServerKeys } from '@vaultline/secrets';
 import { StorageError } from '@vaultline/storage';
+import {
+  closeRepository,
+  type CreatedRepo,
+  createPlanRepository,
+  openPlanRepositoryWithPassword,
+  type RepoKdf,
+  removeNewRepository,
+} from '@vaultline/targets';
 import type { Logger } from 'pino';
 import { ApiError, invalidField, notFound } from '../common/api-error';
 import { isWrongPassword, repositoryError } from '../common/domain-errors';
@@ -17,15 +26,6 @@ import { QueuesService } from '../common/queues.service';
 import { LOGGER, REPO_KDF, SERVER_KEYS } from '../common/tokens';
 import { UUID_RE } from '../common/zod-body.pipe';
 import { cursorOf, type Page, pageOf } from '../runs/pagination';
-import {
-  checkPlanPassword,
-  type CreatedRepo,
-  createPlanRepository,
-  type OpenedRepo,
-  openPlanRepository,
-  type RepoKdf,
-  removeNewRepository,
-} from './plan-repository';
 import type { ChangePassword, CreatePlan, SnapshotQuery, UpdatePlan } from './plan.schemas';
 
 /** A plan's target as the API shows it: where its repository is, never its writer key. */
@@ -378,20 +378,20 @@ export class PlansService {
 
   private async rekey(id: string, input: ChangePassword): Promise<PasswordChangeView> {
     const rows = await this.catalog.plans.repositoriesOf(id);
-    const opened: { target: Target; session: OpenedRepo; already: boolean; newKeyId?: string }[] = [];
+    const opened: { target: Target; session: Repository; already: boolean; newKeyId?: string }[] = [];
     try {
       for (const row of rows) {
         opened.push({ target: row.target, ...(await this.probe(row.target, row.repoLocation, input)) });
       }
       try {
         for (const o of opened) {
-          if (!o.already) o.newKeyId = await o.session.repo.addKey(input.newPassword, this.kdf);
+          if (!o.already) o.newKeyId = await o.session.addKey(input.newPassword, this.kdf);
         }
       } catch (err) {
         for (const o of opened) {
           const keyId = o.newKeyId;
           if (keyId === undefined) continue;
-          await o.session.repo.removeKey(keyId).catch((e: unknown) => {
+          await o.session.removeKey(keyId).catch((e: unknown) => {
             this.logger.error(
               { err: e, planId: id, targetId: o.target.id },
               'could not take back a new key file',
@@ -402,10 +402,10 @@ export class PlansService {
       }
       const targets: PasswordChangeView['targets'] = [];
       for (const o of opened) {
-        const oldKeyId = o.session.repo.keyId;
+        const oldKeyId = o.session.keyId;
         let oldKeyRemoved = true;
         try {
-          if (!o.already && oldKeyId !== null) await o.session.repo.removeKey(oldKeyId);
+          if (!o.already && oldKeyId !== null) await o.session.removeKey(oldKeyId);
         } catch (err) {
           oldKeyRemoved = false;
           this.logger.error({ err, planId: id, targetId: o.target.id }, 'could not remove the old key file');
@@ -415,7 +415,7 @@ export class PlansService {
       this.logger.info({ planId: id, targets: targets.length }, 'plan password changed');
       return { planId: id, targets };
     } finally {
-      for (const o of opened) await o.session.close().catch(() => undefined);
+      for (const o of opened) await closeRepository(o.session);
     }
   }
 
@@ -504,10 +504,10 @@ export class PlansService {
     target: Target,
     location: string,
     input: ChangePassword,
-  ): Promise<{ session: OpenedRepo; already: boolean }> {
+  ): Promise<{ session: Repository; already: boolean }> {
     try {
       return {
-        session: await openPlanRepository(this.keys, target, location, input.oldPassword),
+        session: await openPlanRepositoryWithPassword(this.keys, target, location, input.oldPassword),
         already: false,
       };
     } catch (err) {
@@ -515,7 +515,7 @@ export class PlansService {
     }
     try {
       return {
-        session: await openPlanRepository(this.keys, target, location, input.newPassword),
+        session: await openPlanRepositoryWithPassword(this.keys, target, location, input.newPassword),
         already: true,
       };
     } catch (err) {
@@ -527,7 +527,7 @@ export class PlansService {
 
   private async checkPassword(target: Target, location: string, password: string): Promise<void> {
     try {
-      await checkPlanPassword(this.keys, target, location, password);
+      await closeRepository(await openPlanRepositoryWithPassword(this.keys, target, location, password));
     } catch (err) {
       throw repositoryError(err, targetName(target), {
         WRONG_PASSWORD: () =>

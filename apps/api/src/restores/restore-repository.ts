@@ -4,10 +4,9 @@
  * rather than by a failed job minutes later.
  */
 import type { Target } from '@vaultline/catalog';
-import { Repository } from '@vaultline/engine';
+import type { Repository } from '@vaultline/engine';
 import type { ServerKeys } from '@vaultline/secrets';
-import type { StorageBackend } from '@vaultline/storage';
-import { openTargetStorage } from '@vaultline/targets';
+import { closeRepository, openPlanRepositoryWithPassword } from '@vaultline/targets';
 
 import { ApiError } from '../common/api-error';
 import { repositoryError, type RepositoryMessages } from '../common/domain-errors';
@@ -39,18 +38,13 @@ export async function checkRestorePassword(
         `snapshot ${snapshotId} is in the catalog but no longer in the repository on ${where}`,
       ),
   };
-  let backend: StorageBackend;
+  let repo: Repository | undefined;
   try {
-    backend = await openTargetStorage(keys, target, location, { create: false });
-  } catch (err) {
-    throw repositoryError(err, where, messages);
-  }
-  try {
-    const repo = await Repository.open(backend, { password });
+    repo = await openPlanRepositoryWithPassword(keys, target, location, password);
     await repo.readSnapshotInfo(snapshotId);
   } catch (err) {
     throw repositoryError(err, where, messages);
   } finally {
-    await backend.close();
+    await closeRepository(repo);
   }
 }
