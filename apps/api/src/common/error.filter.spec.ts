@@ -1,11 +1,20 @@
 import assert from 'node:assert/strict';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { describe, test } from 'node:test';
-import { BadRequestException, NotFoundException, PayloadTooLargeException } from '@nestjs/common';
+import {
+  type ArgumentsHost,
+  BadRequestException,
+  NotFoundException,
+  PayloadTooLargeException,
+} from '@nestjs/common';
+import type { HttpAdapterHost } from '@nestjs/core';
+import type { Logger } from 'pino';
 import { parseInput } from '@vaultline/contracts';
 import { CatalogError } from '@vaultline/catalog';
 import { z } from 'zod';
 import { ApiError, type ApiErrorCode, notFound } from './api-error';
-import { mapError, STATUS_OF } from './error.filter';
+import { ErrorFilter, mapError, STATUS_OF } from './error.filter';
+import { requestContext } from './request-context';
 
 const CID = 'corr-1';
 
@@ -116,5 +125,27 @@ describe('mapError', () => {
       });
     }
     assert.match(mapError(new Error('x')).body.error.correlationId ?? '', /^[0-9a-f-]{36}$/);
+  });
+
+  test("a 500's correlation id is the request's id, the one its log lines carry", () => {
+    const req = { headers: { 'x-request-id': 'client-7' } } as unknown as IncomingMessage;
+    const res = { setHeader: () => undefined } as unknown as ServerResponse;
+    requestContext()(req, res, () => undefined);
+    const replies: unknown[] = [];
+    const logged: unknown[] = [];
+    const filter = new ErrorFilter(
+      {
+        httpAdapter: { reply: (_res: unknown, body: unknown) => replies.push(body) },
+      } as unknown as HttpAdapterHost,
+      { error: (obj: unknown) => logged.push(obj), warn: () => undefined } as unknown as Logger,
+    );
+    const host = {
+      switchToHttp: () => ({ getRequest: () => req, getResponse: () => res }),
+    } as unknown as ArgumentsHost;
+    filter.catch(new Error('boom'), host);
+    assert.deepEqual(replies, [
+      { error: { code: 'INTERNAL', message: 'internal error', correlationId: 'client-7' } },
+    ]);
+    assert.equal((logged[0] as { correlationId?: string }).correlationId, 'client-7');
   });
 });

@@ -5,6 +5,7 @@ import { ContractError, type ContractIssue } from '@vaultline/contracts';
 import type { Logger } from 'pino';
 import { ApiError, type ApiErrorCode } from './api-error';
 import { translateDatabaseError } from './database-errors';
+import { requestIdOf } from './request-context';
 
 /** The one error body of the API. */
 export interface ErrorBody {
@@ -108,8 +109,11 @@ export class ErrorFilter implements ExceptionFilter {
   ) {}
 
   catch(err: unknown, host: ArgumentsHost): void {
-    const res: unknown = host.switchToHttp().getResponse();
-    const mapped = mapError(err);
+    const http = host.switchToHttp();
+    const res: unknown = http.getResponse();
+    // The request's own id (X-Request-Id, kept or made) is the correlation id a 500 tells the
+    // client: one id to quote, the same one every log line of the request carries.
+    const mapped = mapError(err, requestIdOf(http.getRequest()) ?? randomUUID());
     if (mapped.unexpected) {
       this.logger.error({ err, correlationId: mapped.body.error.correlationId }, 'unexpected error');
     } else if (mapped.status === 503 && !(err instanceof ApiError)) {
