@@ -2,6 +2,7 @@
 # Role dispatcher of the Vaultline image (one image, role chosen by command):
 #   api | worker | report          the long-running processes
 #   migrate [migrations-dir]       the one-off job that applies prisma/migrations (once per release)
+#   db-status | db-resolve <…>     the catalog's migration status; record a failed migration resolved
 #   create-token <name>            prints a new API token once (only its SHA-256 is stored)
 #   vaultline <args…>              the `vaultline` command (engine operations on a repository)
 #   healthcheck                    GET /health of whichever listener this container runs
@@ -9,7 +10,7 @@
 set -eu
 
 usage() {
-  echo "usage: docker run vaultline api|worker|report|migrate|create-token <name>|vaultline <args>|healthcheck" >&2
+  echo "usage: docker run vaultline api|worker|report|migrate|db-status|db-resolve <args>|create-token <name>|vaultline <args>|healthcheck" >&2
 }
 
 if [ "$#" -eq 0 ]; then
@@ -27,6 +28,8 @@ case "$role" in
   worker) exec node --max-semi-space-size=4 dist/apps/worker/src/main.js "$@" ;;
   report) exec node dist/apps/report/src/main.js "$@" ;;
   migrate) exec node dist/libs/db/src/migrate-main.js "$@" ;;
+  db-status) exec node dist/libs/db/src/migrations-main.js status "$@" ;;
+  db-resolve) exec node dist/libs/db/src/migrations-main.js resolve "$@" ;;
   create-token)
     if [ "$#" -lt 1 ]; then
       echo "create-token: give the token a name, e.g. create-token admin" >&2

@@ -45,10 +45,14 @@ const ROLES: Record<string, string[]> = {
   worker: ['dist/apps/worker/src/main.js'],
   report: ['dist/apps/report/src/main.js'],
   migrate: ['dist/libs/db/src/migrate-main.js'],
+  'db-status': ['dist/libs/db/src/migrations-main.js'],
+  'db-resolve': ['dist/libs/db/src/migrations-main.js', '--applied', '20261201000000_x'],
   'create-token': ['dist/apps/api/src/create-token.js', 'admin'],
   vaultline: ['apps/cli/bin/vaultline.js', 'snapshots'],
   healthcheck: ['deploy/healthcheck.js'],
 };
+/** What a role puts after its file, before the caller's arguments (the command of a multi-command entry). */
+const ROLE_COMMANDS: Record<string, string[]> = { 'db-status': ['status'], 'db-resolve': ['resolve'] };
 /** Node flags a role passes before its file: the engine's roles keep a small young generation. */
 const NODE_FLAGS: Record<string, string[]> = {
   worker: ['--max-semi-space-size=4'],
@@ -217,7 +221,12 @@ describe('deploy/docker-entrypoint.sh (role dispatcher)', () => {
       const extra = expected.slice(1);
       const r = dispatch(role, ...extra);
       assert.equal(r.status, 0, `${role}: ${r.stderr}`);
-      assert.deepEqual(r.stdout.trim().split('\n'), [...(NODE_FLAGS[role] ?? []), ...expected], role);
+      const [file, ...args] = expected;
+      assert.deepEqual(
+        r.stdout.trim().split('\n'),
+        [...(NODE_FLAGS[role] ?? []), file, ...(ROLE_COMMANDS[role] ?? []), ...args],
+        role,
+      );
       assert.ok(
         existsSync(path.join(ROOT, expected[0] as string)),
         `${expected[0]} exists after npm run build`,
