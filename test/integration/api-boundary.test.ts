@@ -17,6 +17,28 @@ interface ErrorJson {
 const fieldsOf = (json: unknown): string[] => ((json as ErrorJson).error.fields ?? []).map((f) => f.path);
 const PASSWORD = 'plan password';
 
+/** An API with one local target and one service whose folder `fill` (if given) populates. */
+async function startWithTargetAndService(
+  label: string,
+  fill?: (source: string) => void,
+): Promise<{ api: TestApi; dir: ReturnType<typeof tempDir>; targetId: string; serviceId: string }> {
+  const api = await startTestApi(label);
+  const dir = tempDir(label.replace(/_/g, '-'));
+  mkdirSync(join(dir.path, 'disk'));
+  const t = await api.call('POST', '/v1/targets', {
+    name: 'disk',
+    kind: 'local',
+    path: join(dir.path, 'disk'),
+  });
+  assert.equal(t.status, 201, JSON.stringify(t.json));
+  const source = join(dir.path, 'src');
+  mkdirSync(source);
+  fill?.(source);
+  const s = await api.call('POST', '/v1/services', { name: 'app', dataPath: source, arch: 'x86_64' });
+  assert.equal(s.status, 201, JSON.stringify(s.json));
+  return { api, dir, targetId: (t.json as { id: string }).id, serviceId: (s.json as { id: string }).id };
+}
+
 describe('API boundary: request bodies', () => {
   let api: TestApi;
   let dir: ReturnType<typeof tempDir>;
@@ -47,22 +69,7 @@ describe('API boundary: request bodies', () => {
   };
 
   before(async () => {
-    api = await startTestApi('api_boundary');
-    dir = tempDir('api-boundary');
-    mkdirSync(join(dir.path, 'disk'));
-    const t = await api.call('POST', '/v1/targets', {
-      name: 'disk',
-      kind: 'local',
-      path: join(dir.path, 'disk'),
-    });
-    assert.equal(t.status, 201, JSON.stringify(t.json));
-    targetId = (t.json as { id: string }).id;
-    const source = join(dir.path, 'src');
-    mkdirSync(source);
-    makeSource(source);
-    const s = await api.call('POST', '/v1/services', { name: 'app', dataPath: source, arch: 'x86_64' });
-    assert.equal(s.status, 201, JSON.stringify(s.json));
-    serviceId = (s.json as { id: string }).id;
+    ({ api, dir, targetId, serviceId } = await startWithTargetAndService('api_boundary', makeSource));
     const p = await api.call('POST', '/v1/plans', planBody({ name: 'nightly' }));
     assert.equal(p.status, 201, JSON.stringify(p.json));
     planId = (p.json as { id: string }).id;
@@ -269,21 +276,7 @@ describe('API boundary: query strings', () => {
   const planId = '01900000-0000-7000-8000-000000000000';
 
   before(async () => {
-    api = await startTestApi('api_boundary_query');
-    dir = tempDir('api-boundary-query');
-    mkdirSync(join(dir.path, 'disk'));
-    const t = await api.call('POST', '/v1/targets', {
-      name: 'disk',
-      kind: 'local',
-      path: join(dir.path, 'disk'),
-    });
-    assert.equal(t.status, 201, JSON.stringify(t.json));
-    targetId = (t.json as { id: string }).id;
-    const source = join(dir.path, 'src');
-    mkdirSync(source);
-    const s = await api.call('POST', '/v1/services', { name: 'app', dataPath: source, arch: 'x86_64' });
-    assert.equal(s.status, 201, JSON.stringify(s.json));
-    serviceId = (s.json as { id: string }).id;
+    ({ api, dir, targetId, serviceId } = await startWithTargetAndService('api_boundary_query'));
   });
 
   after(async () => {
