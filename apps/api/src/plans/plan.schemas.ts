@@ -10,6 +10,7 @@ import {
   planNameSchema,
   retentionPolicySchema,
   scheduleSchema,
+  verifySettingsSchema,
 } from '@vaultline/contracts';
 import { z } from 'zod';
 import { pageQuerySchema } from '../runs/pagination';
@@ -31,6 +32,8 @@ export const createPlanSchema = z
     name: planNameSchema,
     schedule: scheduleSchema,
     retention: retentionPolicySchema,
+    /** Scheduled verification; off when absent. */
+    verify: verifySettingsSchema.optional(),
     targetIds: targetIdsSchema,
     serviceIds: serviceIdsSchema,
     ...newPasswordFields,
@@ -47,6 +50,7 @@ export const updatePlanSchema = z.strictObject({
   name: z.unknown().optional(),
   schedule: scheduleSchema.optional(),
   retention: retentionPolicySchema.optional(),
+  verify: verifySettingsSchema.optional(),
   targetIds: targetIdsSchema.optional(),
   serviceIds: serviceIdsSchema.optional(),
   password: passwordSchema.optional(),
@@ -59,6 +63,15 @@ export type UpdatePlan = z.output<typeof updatePlanSchema>;
  */
 export const changePasswordSchema = passwordChangeSchema;
 export type ChangePassword = z.output<typeof changePasswordSchema>;
+
+/**
+ * An on-demand verification: the writer-key check of each target's repository, re-hashing the
+ * next slice of `percent` (the plan's share when absent).
+ */
+export const verifyNowSchema = z.strictObject({
+  percent: z.number().int().min(1).max(100).optional(),
+});
+export type VerifyNow = z.output<typeof verifyNowSchema>;
 
 /** Filters of a plan's snapshot list, beside the page. */
 export const snapshotQuerySchema = pageQuerySchema.extend({
