@@ -160,6 +160,35 @@ describe('the fleet: scheduled verification of a plan', { timeout: 5 * 60_000 },
     assert.equal(second.ok, true, JSON.stringify(second));
     assert.equal(second.packsRead, second.packsTotal);
 
+    // Deep: a wrong password is refused before anything is queued, naming the field; the right
+    // one decrypts and authenticates every blob.
+    const wrong = await api.call<{ error: { code: string; details?: { path: string }[] } }>(
+      'POST',
+      `/v1/plans/${plan.id}/verify`,
+      { password: 'not the password' },
+    );
+    assert.equal(wrong.status, 422);
+    assert.equal(wrong.json.error.code, 'WRONG_PASSWORD');
+    assert.ok(JSON.stringify(wrong.json).includes('"password"'), JSON.stringify(wrong.json));
+    assert.equal((await verifications(plan.id)).items.length, 2, 'nothing queued');
+    const deepJob = await api.expect<{ kind: string }>(
+      'POST',
+      `/v1/plans/${plan.id}/verify`,
+      { password: PASSWORD },
+      202,
+    );
+    assert.equal(deepJob.kind, 'deep');
+    const deep = (await finished(plan.id, 3)).items[0]!;
+    assert.equal(deep.kind, 'deep');
+    assert.equal(deep.ok, true, JSON.stringify(deep));
+    assert.equal(deep.slice, null);
+    assert.equal(deep.packsRead, deep.packsTotal);
+    // The password is in no row and no log line.
+    const logs = readdirSync(join(tmp.path, 'logs')).map((n) =>
+      readFileSync(join(tmp.path, 'logs', n), 'utf8'),
+    );
+    assert.ok(!logs.some((l) => l.includes(PASSWORD)), 'the password is not logged');
+
     // Bit rot on the drive: one byte of one pack flipped.
     const packs = filesUnder(join(drive, 'vaultline', plan.id, 'data'));
     assert.ok(packs.length > 0);
@@ -168,7 +197,7 @@ describe('the fleet: scheduled verification of a plan', { timeout: 5 * 60_000 },
     bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
     writeFileSync(victim, bytes);
     await api.expect('POST', `/v1/plans/${plan.id}/verify`, { percent: 100 }, 202);
-    const third = (await finished(plan.id, 3)).items[0]!;
+    const third = (await finished(plan.id, 4)).items[0]!;
     assert.equal(third.status, 'success');
     assert.equal(third.ok, false);
     assert.ok(
@@ -178,7 +207,7 @@ describe('the fleet: scheduled verification of a plan', { timeout: 5 * 60_000 },
     const worker = fleet.processes.find((p) => p.role === 'worker' && p.running)!;
     const metrics = await (await fetch(`http://127.0.0.1:${worker.port}/metrics`)).text();
     assert.match(metrics, /^vaultline_verify_runs_total\{status="corrupt"[^}]*\} 1$/m);
-    assert.match(metrics, /^vaultline_verify_runs_total\{status="ok"[^}]*\} 2$/m);
+    assert.match(metrics, /^vaultline_verify_runs_total\{status="ok"[^}]*\} 3$/m);
     assert.match(
       metrics,
       /^vaultline_verify_last_success_timestamp_seconds\{plan="verified",target="drive"[^}]*\} \d/m,
@@ -191,6 +220,6 @@ describe('the fleet: scheduled verification of a plan', { timeout: 5 * 60_000 },
     assert.equal((await queue.getJobSchedulers())[0]?.pattern, '0 4 * * 0');
     await api.expect('POST', `/v1/plans/${plan.id}/pause`, undefined, 200);
     assert.deepEqual(await queue.getJobSchedulers(), []);
-    assert.equal((await verifications(plan.id)).items.length, 3);
+    assert.equal((await verifications(plan.id)).items.length, 4);
   });
 });

@@ -20,12 +20,12 @@ import {
   type JobPayload,
   type JobResult,
 } from '@vaultline/contracts';
-import { check } from '@vaultline/engine';
+import { check, type Repository } from '@vaultline/engine';
 import type { FleetMetrics } from '@vaultline/observability';
-import type { ServerKeys } from '@vaultline/secrets';
+import { openPasswordEnvelope, type ServerKeys } from '@vaultline/secrets';
 
-import { classify } from './errors';
-import { closeRepository, openPlanRepository } from './target';
+import { classify, envelopeFailure } from './errors';
+import { closeRepository, openPlanRepository, openPlanRepositoryForRead } from './target';
 
 export type VerifyResult = JobResult<'maintenance.verify'>;
 type TargetOutcome = VerifyResult['targets'][number];
@@ -51,7 +51,13 @@ export class VerifyProcessor {
   constructor(private readonly deps: VerifyProcessorDeps) {}
 
   async process(payload: JobPayload<'maintenance.verify'>, job: Job): Promise<VerifyResult> {
-    const log = this.deps.logger.child({ jobId: job.id, job: 'maintenance.verify', ...payload });
+    // Not the payload itself: a deep verify's carries the (sealed) password.
+    const log = this.deps.logger.child({
+      jobId: job.id,
+      job: 'maintenance.verify',
+      planId: payload.planId,
+      kind: payload.kind,
+    });
     const started = Date.now();
     const plan = await this.deps.catalog.plans.find(payload.planId);
     const skip = (reason: NonNullable<VerifyResult['skipped']>): VerifyResult => {
@@ -59,12 +65,27 @@ export class VerifyProcessor {
       return { skipped: reason, targets: [], durationMs: Date.now() - started };
     };
     if (!plan || plan.deletedAt) return skip('PLAN_DELETED');
-    // A scheduler removed a moment too late (verify turned off); an on-demand run brings its share.
-    if (payload.percent === undefined && plan.verifySchedule === 'off') return skip('VERIFY_OFF');
-    const count = verifySliceCount(payload.percent ?? plan.verifyPercent);
     const targets: TargetOutcome[] = [];
-    for (const pt of await this.deps.catalog.plans.repositoriesOf(plan.id)) {
-      targets.push(await this.verifyTarget(plan.id, plan.name, pt, count, log));
+    const repositories = await this.deps.catalog.plans.repositoriesOf(plan.id);
+    if (payload.kind === 'deep') {
+      // Opened once for every target; an expired or foreign envelope fails each target's row.
+      let password: string | Error;
+      try {
+        password = openPasswordEnvelope(this.deps.keys, payload.requestId, payload.passwordEnvelope);
+      } catch (err) {
+        const e = envelopeFailure(err);
+        password = e instanceof Error ? e : new Error(String(e));
+      }
+      for (const pt of repositories) {
+        targets.push(await this.verifyTarget(plan.id, plan.name, pt, { kind: 'deep', password }, log));
+      }
+    } else {
+      // A scheduler removed a moment too late (verify turned off); an on-demand run brings its share.
+      if (payload.percent === undefined && plan.verifySchedule === 'off') return skip('VERIFY_OFF');
+      const count = verifySliceCount(payload.percent ?? plan.verifyPercent);
+      for (const pt of repositories) {
+        targets.push(await this.verifyTarget(plan.id, plan.name, pt, { kind: 'scheduled', count }, log));
+      }
     }
     return parseJobResult('maintenance.verify', { targets, durationMs: Date.now() - started });
   }
@@ -73,24 +94,36 @@ export class VerifyProcessor {
     planId: string,
     planName: string,
     pt: PlanTargetWithTarget,
-    count: number,
+    how: { kind: 'scheduled'; count: number } | { kind: 'deep'; password: string | Error },
     log: Logger,
   ): Promise<TargetOutcome> {
     const { catalog, keys, metrics } = this.deps;
     // The rotation's position is the number of scheduled runs so far: each reads the next slice.
-    const index = (await catalog.verifications.countScheduled(planId, pt.targetId)) % count;
+    const slice =
+      how.kind === 'scheduled'
+        ? {
+            index: (await catalog.verifications.countScheduled(planId, pt.targetId)) % how.count,
+            count: how.count,
+          }
+        : undefined;
     const row = await catalog.verifications.start({
       planId,
       targetId: pt.targetId,
-      kind: 'scheduled',
-      sliceIndex: index,
-      sliceCount: count,
+      kind: how.kind,
+      ...(slice ? { sliceIndex: slice.index, sliceCount: slice.count } : {}),
     });
     let outcome: TargetOutcome;
     try {
-      const repo = await openPlanRepository(keys, pt.target, pt);
+      let repo: Repository;
+      if (how.kind === 'deep') {
+        if (how.password instanceof Error) throw how.password;
+        repo = await openPlanRepositoryForRead(keys, pt.target, pt.repoLocation, how.password);
+      } else {
+        repo = await openPlanRepository(keys, pt.target, pt);
+      }
       try {
-        const r = await check(repo, { slice: { index, count } });
+        // With the password, reading every pack decrypts and authenticates each blob (check.ts).
+        const r = await check(repo, slice ? { slice } : { readData: 100 });
         outcome = {
           targetId: pt.targetId,
           ok: r.ok,
@@ -116,7 +149,8 @@ export class VerifyProcessor {
     log[outcome.ok ? 'info' : 'error'](
       {
         targetId: pt.targetId,
-        slice: `${index}/${count}`,
+        kind: how.kind,
+        slice: slice ? `${slice.index}/${slice.count}` : 'all',
         packsRead: outcome.packsRead,
         errors: outcome.errors.length,
       },

@@ -253,13 +253,23 @@ export const VERIFY_KINDS = ['scheduled', 'deep'] as const;
  * Verifies the plan's repository on every target (one verifications row per target). `scheduled`
  * (the plan's verify scheduler, or on demand without a password) opens with the writer key and
  * re-hashes the packs of the next slice of the rotation; the share is the plan's unless `percent`
- * is given.
+ * is given. `deep` (on demand with the password) opens with the password and decrypts and
+ * authenticates every blob of every pack; the password travels sealed like a restore's, bound to
+ * `requestId` (a fresh id per request), and is never stored.
  */
-export const maintenanceVerifyPayloadSchema = z.object({
-  planId: idSchema,
-  kind: z.literal('scheduled'),
-  percent: z.number().int().min(1).max(100).optional(),
-});
+export const maintenanceVerifyPayloadSchema = z.discriminatedUnion('kind', [
+  z.object({
+    planId: idSchema,
+    kind: z.literal('scheduled'),
+    percent: z.number().int().min(1).max(100).optional(),
+  }),
+  z.object({
+    planId: idSchema,
+    kind: z.literal('deep'),
+    requestId: idSchema,
+    passwordEnvelope: passwordEnvelopeSchema,
+  }),
+]);
 
 export const maintenanceVerifyResultSchema = z.object({
   skipped: z.enum(['PLAN_DELETED', 'VERIFY_OFF']).optional(),

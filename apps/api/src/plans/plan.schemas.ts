@@ -65,12 +65,19 @@ export const changePasswordSchema = passwordChangeSchema;
 export type ChangePassword = z.output<typeof changePasswordSchema>;
 
 /**
- * An on-demand verification: the writer-key check of each target's repository, re-hashing the
- * next slice of `percent` (the plan's share when absent).
+ * An on-demand verification. Without `password`: the writer-key check of each target's repository,
+ * re-hashing the next slice of `percent` (the plan's share when absent). With it: a deep verify
+ * that decrypts and authenticates every blob (all packs, so `percent` does not apply).
  */
-export const verifyNowSchema = z.strictObject({
-  percent: z.number().int().min(1).max(100).optional(),
-});
+export const verifyNowSchema = z
+  .strictObject({
+    percent: z.number().int().min(1).max(100).optional(),
+    password: z.string().min(1, { error: 'is required' }).optional(),
+  })
+  .refine((b) => b.password === undefined || b.percent === undefined, {
+    error: 'a deep verify (with the password) reads every pack',
+    path: ['percent'],
+  });
 export type VerifyNow = z.output<typeof verifyNowSchema>;
 
 /** Filters of a plan's snapshot list, beside the page. */

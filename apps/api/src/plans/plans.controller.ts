@@ -159,20 +159,22 @@ export class PlansController {
   }
 
   /**
-   * Verifies the plan's repositories now with the writer key (the next slice of `percent`): one
+   * Verifies the plan's repositories now: with the writer key (the next slice of `percent`), or
+   * with `password` a deep verify (every blob decrypted and authenticated). One
    * `maintenance.verify` job, its rows in GET verifications. 202: queued.
    */
   @Post(':id/verify')
   @HttpCode(202)
   @ApiZodBody(verifyNowSchema)
   @ApiError4xx(400, 'invalid field')
+  @ApiError4xx(422, 'WRONG_PASSWORD: `password` does not open the repositories (nothing queued)')
   @ApiError4xx(404, 'unknown plan')
   @ApiError4xx(409, 'the plan is being deleted')
-  @ApiError4xx(503, 'Redis unavailable')
+  @ApiError4xx(503, 'Redis or a target (deep verify) unavailable')
   verify(
     @Param('id') id: string,
     @Body(new ZodBody(verifyNowSchema)) body: VerifyNow,
-  ): Promise<{ planId: string; jobId: string }> {
+  ): Promise<{ planId: string; jobId: string; kind: 'scheduled' | 'deep' }> {
     return this.plans.verifyNow(id, body);
   }
 

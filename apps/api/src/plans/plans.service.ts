@@ -11,7 +11,7 @@ import {
 } from '@vaultline/contracts';
 import { Catalog, isCatalogError, type Plan, type PlanDetails, type Target } from '@vaultline/catalog';
 import type { Repository } from '@vaultline/engine';
-import type { ServerKeys } from '@vaultline/secrets';
+import { sealPasswordEnvelope, type ServerKeys } from '@vaultline/secrets';
 import { StorageError } from '@vaultline/storage';
 import {
   closeRepository,
@@ -473,17 +473,40 @@ export class PlansService {
   }
 
   /** The plan log: its catalogued snapshots, newest first, optionally of one service or target. */
-  /** Queues a writer-key verification of every target now (the plan's share unless `percent`). */
-  async verifyNow(id: string, input: VerifyNow): Promise<{ planId: string; jobId: string }> {
+  /**
+   * Queues a verification of every target now: with the writer key (the plan's share unless
+   * `percent`), or — with the password, checked against every target first (422 naming
+   * `password`) — a deep one. The password goes to the worker sealed like a restore's, bound to a
+   * fresh request id; it is neither logged nor stored.
+   */
+  async verifyNow(
+    id: string,
+    input: VerifyNow,
+  ): Promise<{ planId: string; jobId: string; kind: 'scheduled' | 'deep' }> {
     const plan = await this.findActive(id);
-    const percent = input.percent ?? plan.verifyPercent;
+    if (input.password === undefined) {
+      const percent = input.percent ?? plan.verifyPercent;
+      const job = await this.queues.run(() =>
+        this.queues.jobs.queue({
+          name: 'maintenance.verify',
+          data: { planId: id, kind: 'scheduled', percent },
+        }),
+      );
+      return { planId: id, jobId: String(job.id), kind: 'scheduled' };
+    }
+    const password = input.password;
+    for (const pt of await this.catalog.plans.repositoriesOf(id)) {
+      await this.checkPassword(pt.target, pt.repoLocation, password);
+    }
+    const requestId = randomUUID();
+    const passwordEnvelope = sealPasswordEnvelope(this.keys, requestId, password);
     const job = await this.queues.run(() =>
       this.queues.jobs.queue({
         name: 'maintenance.verify',
-        data: { planId: id, kind: 'scheduled', percent },
+        data: { planId: id, kind: 'deep', requestId, passwordEnvelope },
       }),
     );
-    return { planId: id, jobId: String(job.id) };
+    return { planId: id, jobId: String(job.id), kind: 'deep' };
   }
 
   /** The plan's verifications, newest first (a deleting plan's too, until it goes). */
