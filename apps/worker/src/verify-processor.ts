@@ -81,6 +81,7 @@ export class VerifyProcessor {
       }
     } else {
       // A scheduler removed a moment too late (verify turned off); an on-demand run brings its share.
+      if (payload.percent === undefined && plan.paused) return skip('PLAN_PAUSED');
       if (payload.percent === undefined && plan.verifySchedule === 'off') return skip('VERIFY_OFF');
       const count = verifySliceCount(payload.percent ?? plan.verifyPercent);
       for (const pt of repositories) {

@@ -272,7 +272,8 @@ export const maintenanceVerifyPayloadSchema = z.discriminatedUnion('kind', [
 ]);
 
 export const maintenanceVerifyResultSchema = z.object({
-  skipped: z.enum(['PLAN_DELETED', 'VERIFY_OFF']).optional(),
+  /** A scheduler firing a moment after the plan was paused or verification turned off. */
+  skipped: z.enum(['PLAN_DELETED', 'PLAN_PAUSED', 'VERIFY_OFF']).optional(),
   targets: z
     .array(
       z.object({
