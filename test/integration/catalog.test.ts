@@ -275,6 +275,51 @@ describe('catalog repositories', () => {
     assert.equal(await ctx.catalog.services.releaseIfStill(service.id, 'restoring'), true);
   });
 
+  test('verifications: finished scheduled rows count for the rotation, pages newest first', async () => {
+    const target = await ctx.newTarget();
+    const plan = await ctx.newPlan({
+      targets: [target],
+      fields: { verifySchedule: 'daily', verifyPercent: 25 },
+    });
+    const v = ctx.catalog.verifications;
+    const first = await v.start({
+      planId: plan.id,
+      targetId: target.id,
+      kind: 'scheduled',
+      sliceIndex: 0,
+      sliceCount: 4,
+    });
+    // A running row is not a finished run of the rotation.
+    assert.equal(await v.countScheduled(plan.id, target.id), 0);
+    await v.finish(first.id, { ok: true, packsRead: 2, packsTotal: 8, errors: [] });
+    const second = await v.start({
+      planId: plan.id,
+      targetId: target.id,
+      kind: 'scheduled',
+      sliceIndex: 1,
+      sliceCount: 4,
+    });
+    await v.fail(second.id, 'UNREACHABLE: the drive is gone');
+    const deep = await v.start({ planId: plan.id, targetId: target.id, kind: 'deep' });
+    await v.finish(deep.id, { ok: false, packsRead: 8, packsTotal: 8, errors: ['pack 00 is corrupted'] });
+    // Deep verifies do not move the rotation; failed scheduled ones do (the next slice is read next).
+    assert.equal(await v.countScheduled(plan.id, target.id), 2);
+    const page1 = await v.pageForPlan(plan.id, undefined, 2);
+    assert.deepEqual(
+      page1.map((r) => [r.kind, r.status, r.ok, r.errors]),
+      [
+        ['deep', 'success', false, ['pack 00 is corrupted']],
+        ['scheduled', 'failed', false, ['UNREACHABLE: the drive is gone']],
+      ],
+    );
+    const last = page1.at(-1)!;
+    const page2 = await v.pageForPlan(plan.id, { time: last.startedAt, id: last.id }, 2);
+    assert.deepEqual(
+      page2.map((r) => [r.id, r.packsRead, r.packsTotal, r.target.id]),
+      [[first.id, 2, 8, target.id]],
+    );
+  });
+
   test('tokens: only an unrevoked hash is found, and its use is recorded', async () => {
     await ctx.catalog.tokens.create('ci', 'ab'.repeat(32));
     assert.equal(await ctx.catalog.tokens.markUsed('ab'.repeat(32)), true);

@@ -90,6 +90,7 @@ const EXPECTED_TABLES = [
   'services',
   'snapshots',
   'targets',
+  'verifications',
 ];
 
 describe('applyMigrations', () => {

@@ -46,7 +46,8 @@ import { closeRepository, openPlanRepository } from './target';
 
 export type MaintenanceResult = JobResult<'maintenance.retention'>;
 export type SyncCatalogResult = JobResult<'maintenance.syncCatalog'>;
-type MaintenanceJob = JobsOfQueue<'maintenance'>;
+/** maintenance.verify has its own processor (verify-processor.ts). */
+type MaintenanceJob = Exclude<JobsOfQueue<'maintenance'>, 'maintenance.verify'>;
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 type SkipReason = NonNullable<MaintenanceResult['skipped']>;

@@ -24,6 +24,7 @@ import { setTargetsOutboundPolicy } from '@vaultline/targets';
 import { BackupProcessor, type BackupProcessorOptions } from './backup-processor';
 import { resolveHookIdentity } from './hooks';
 import { MaintenanceProcessor, type MaintenanceProcessorOptions } from './maintenance-processor';
+import { VerifyProcessor } from './verify-processor';
 import { RestoreProcessor, type RestoreProcessorOptions } from './restore-processor';
 
 export interface WorkerRuntimeOptions
@@ -102,6 +103,7 @@ export class WorkerRuntime {
       ...shared,
       logger: logger.child({ queue: QUEUES.maintenance }),
     });
+    const verify = new VerifyProcessor({ ...shared, logger: logger.child({ queue: QUEUES.maintenance }) });
     const handlers: WorkerHandlers = {
       backup: { 'backup.run': (payload, job, token) => backup.process(payload, job, token) },
       restore: { 'restore.run': (payload, job, token) => restore.process(payload, job, token) },
@@ -111,6 +113,7 @@ export class WorkerRuntime {
           maintenance.process('maintenance.deletePlan', payload, job),
         'maintenance.syncCatalog': (payload, job) =>
           maintenance.process('maintenance.syncCatalog', payload, job),
+        'maintenance.verify': (payload, job) => verify.process(payload, job),
       },
     };
     // A job nobody handles would wait forever: fail at start instead, before any worker takes a

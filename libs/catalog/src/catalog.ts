@@ -11,6 +11,7 @@ import { ServicesRepository } from './repositories/services';
 import { SnapshotsRepository } from './repositories/snapshots';
 import { TargetsRepository } from './repositories/targets';
 import { TokensRepository } from './repositories/tokens';
+import { VerificationsRepository } from './repositories/verifications';
 
 /** Every repository, on one client: the catalog's own, or a transaction's (`catalog.transaction`). */
 export interface Repositories {
@@ -24,6 +25,7 @@ export interface Repositories {
   readonly restores: RestoresRepository;
   readonly reports: ReportsRepository;
   readonly fleet: FleetRepository;
+  readonly verifications: VerificationsRepository;
 }
 
 function repositories(db: Db): Repositories {
@@ -38,6 +40,7 @@ function repositories(db: Db): Repositories {
     restores: translating(new RestoresRepository(db)),
     reports: translating(new ReportsRepository(db)),
     fleet: translating(new FleetRepository(db)),
+    verifications: translating(new VerificationsRepository(db)),
   };
 }
 
@@ -63,6 +66,7 @@ export class Catalog implements Repositories {
   readonly restores: RestoresRepository;
   readonly reports: ReportsRepository;
   readonly fleet: FleetRepository;
+  readonly verifications: VerificationsRepository;
 
   /** Over an existing client (tests share theirs); the catalog then owns it (`disconnect`). */
   constructor(private readonly client: PrismaClient) {
@@ -77,6 +81,7 @@ export class Catalog implements Repositories {
     this.restores = repos.restores;
     this.reports = repos.reports;
     this.fleet = repos.fleet;
+    this.verifications = repos.verifications;
   }
 
   /**

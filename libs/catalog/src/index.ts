@@ -15,6 +15,7 @@ export type {
   PlanTargetDetails,
   PlanTargetWithTarget,
   ScheduleColumns,
+  VerifyColumns,
 } from './repositories/plans';
 export type { ReportsRepository } from './repositories/reports';
 export type { RestoresRepository, RestoreWithNames } from './repositories/restores';
@@ -23,6 +24,11 @@ export type { ServiceFields, ServicesRepository } from './repositories/services'
 export type { PublishedSnapshot, SnapshotsRepository, SnapshotWithNames } from './repositories/snapshots';
 export type { TargetFields, TargetsRepository } from './repositories/targets';
 export type { TokensRepository } from './repositories/tokens';
+export type {
+  VerificationsRepository,
+  VerificationWithTarget,
+  VerificationOutcome,
+} from './repositories/verifications';
 // The rows repositories return: apps use these types, never the client that makes them.
 export type {
   Plan,

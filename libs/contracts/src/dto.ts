@@ -190,3 +190,37 @@ export const passwordChangeSchema = z
   })
   .check(confirms('newPassword', 'newPasswordConfirmation'));
 export type PasswordChange = z.output<typeof passwordChangeSchema>;
+
+// ---------------------------------------------------------------------------------------------
+// Verification
+
+export const VERIFY_SCHEDULES = ['off', 'daily', 'weekly'] as const;
+
+/**
+ * A plan's scheduled verification: how often the worker re-reads a share of each target's packs
+ * with the writer key, and how big that share is (a rotation: ceil(100 / percent) runs read every
+ * pack once).
+ */
+export const verifySettingsSchema = z.strictObject({
+  schedule: z.enum(VERIFY_SCHEDULES),
+  percent: z.number().int().min(1).max(100),
+});
+export type VerifySettings = z.output<typeof verifySettingsSchema>;
+export const DEFAULT_VERIFY: VerifySettings = Object.freeze({ schedule: 'off', percent: 10 });
+
+/** The slice count of a share: slice k of N is read on the k-th run (mod N). */
+export function verifySliceCount(percent: number): number {
+  return Math.ceil(100 / percent);
+}
+
+/**
+ * The verify scheduler's repeat options: 04:00 in the plan's time zone (daily, or Sundays), away
+ * from the usual backup hours. Null when verification is off.
+ */
+export function verifyToCron(
+  schedule: VerifySettings['schedule'],
+  tz: string,
+): { pattern: string; tz: string } | null {
+  if (schedule === 'off') return null;
+  return { pattern: schedule === 'daily' ? '0 4 * * *' : '0 4 * * 0', tz };
+}

@@ -50,6 +50,7 @@ describe('job registry', () => {
       'maintenance.deletePlan',
       'maintenance.retention',
       'maintenance.syncCatalog',
+      'maintenance.verify',
       'report.aggregate',
       'restore.run',
       'schedule.run',
@@ -58,6 +59,7 @@ describe('job registry', () => {
       'maintenance.retention',
       'maintenance.deletePlan',
       'maintenance.syncCatalog',
+      'maintenance.verify',
     ]);
   });
 
@@ -92,7 +94,7 @@ describe('job registry', () => {
     expectType<
       Equal<
         JobsOfQueue<'maintenance'>,
-        'maintenance.retention' | 'maintenance.deletePlan' | 'maintenance.syncCatalog'
+        'maintenance.retention' | 'maintenance.deletePlan' | 'maintenance.syncCatalog' | 'maintenance.verify'
       >
     >();
     expectType<Equal<JobsOfQueue<'backup'>, 'backup.run'>>();
@@ -274,6 +276,7 @@ describe('assertHandlers', () => {
           'maintenance.retention',
           'maintenance.deletePlan',
           'maintenance.syncCatalog',
+          'maintenance.verify',
         ],
         ['backup', 'restore', 'maintenance'],
       ),
@@ -292,6 +295,7 @@ describe('assertHandlers', () => {
       { path: 'backup.run', message: 'has 2 handlers' },
       { path: 'maintenance.deletePlan', message: 'has no handler' },
       { path: 'maintenance.syncCatalog', message: 'has no handler' },
+      { path: 'maintenance.verify', message: 'has no handler' },
       { path: 'report.aggregate', message: 'is a job of queue report, which this process does not consume' },
       { path: 'backup.cleanup', message: 'is not a job' },
     ]);

@@ -245,6 +245,49 @@ export const maintenanceSyncCatalogResultSchema = z.object({
   durationMs: count,
 });
 
+/** At most this many check errors travel in a verify result and its catalog row. */
+export const VERIFY_ERRORS_LIMIT = 100;
+export const VERIFY_KINDS = ['scheduled', 'deep'] as const;
+
+/**
+ * Verifies the plan's repository on every target (one verifications row per target). `scheduled`
+ * (the plan's verify scheduler, or on demand without a password) opens with the writer key and
+ * re-hashes the packs of the next slice of the rotation; the share is the plan's unless `percent`
+ * is given. `deep` (on demand with the password) opens with the password and decrypts and
+ * authenticates every blob of every pack; the password travels sealed like a restore's, bound to
+ * `requestId` (a fresh id per request), and is never stored.
+ */
+export const maintenanceVerifyPayloadSchema = z.discriminatedUnion('kind', [
+  z.object({
+    planId: idSchema,
+    kind: z.literal('scheduled'),
+    percent: z.number().int().min(1).max(100).optional(),
+  }),
+  z.object({
+    planId: idSchema,
+    kind: z.literal('deep'),
+    requestId: idSchema,
+    passwordEnvelope: passwordEnvelopeSchema,
+  }),
+]);
+
+export const maintenanceVerifyResultSchema = z.object({
+  /** A scheduler firing a moment after the plan was paused or verification turned off. */
+  skipped: z.enum(['PLAN_DELETED', 'PLAN_PAUSED', 'VERIFY_OFF']).optional(),
+  targets: z
+    .array(
+      z.object({
+        targetId: idSchema,
+        ok: z.boolean(),
+        packsRead: count,
+        packsTotal: count,
+        errors: z.array(z.string().max(1000)).max(VERIFY_ERRORS_LIMIT),
+      }),
+    )
+    .max(1000),
+  durationMs: count,
+});
+
 // ---------------------------------------------------------------------------------------------
 // schedule queue
 
@@ -346,6 +389,13 @@ export const JOBS = Object.freeze({
     payload: maintenanceSyncCatalogPayloadSchema,
     result: maintenanceSyncCatalogResultSchema,
     defaults: { attempts: 3, backoff: { type: 'exponential', delay: 10_000 }, removeOnComplete: true },
+  },
+  /** Added by the plans' verify schedulers; a failure (target unreachable) is retried. */
+  'maintenance.verify': {
+    queue: QUEUES.maintenance,
+    payload: maintenanceVerifyPayloadSchema,
+    result: maintenanceVerifyResultSchema,
+    defaults: { attempts: 3, backoff: { type: 'exponential', delay: 60_000 } },
   },
   /** Added by the plans' job schedulers, with the template's options only. */
   'schedule.run': {

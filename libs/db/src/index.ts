@@ -39,5 +39,6 @@ export type {
   ServiceBackup,
   Snapshot,
   Target,
+  Verification,
 } from './generated/prisma/client';
 export * from './generated/prisma/enums';

@@ -24,7 +24,18 @@ export interface CheckOptions {
   readData?: number;
   /** Seed for choosing the subset (so a schedule can walk through all packs over time). */
   seed?: string;
+  /**
+   * Read the packs of slice `index` of `count` instead of a random share (a pack is in the slice
+   * its id's hash falls in): `count` consecutive slices read every pack exactly once, so a
+   * scheduled verify covers the whole repository over time. Implies reading data.
+   */
+  slice?: { index: number; count: number };
   lockTiming?: LockTiming;
+}
+
+/** The slice (0 ≤ result < count) a pack belongs to: stable, and spread evenly by the hash. */
+export function packSlice(id: string, count: number): number {
+  return createHash('sha256').update(id).digest().readUInt32BE(0) % count;
 }
 
 export interface CheckResult {
@@ -47,6 +58,19 @@ function describe(err: unknown): string {
 export async function check(repo: Repository, opts: CheckOptions = {}): Promise<CheckResult> {
   if (opts.readData !== undefined && !(opts.readData > 0 && opts.readData <= 100)) {
     throw new EngineError('INVALID_ARGUMENT', '--read-data percentage must be in (0, 100]');
+  }
+  const sl = opts.slice;
+  if (
+    sl &&
+    !(
+      Number.isInteger(sl.count) &&
+      sl.count >= 1 &&
+      Number.isInteger(sl.index) &&
+      sl.index >= 0 &&
+      sl.index < sl.count
+    )
+  ) {
+    throw new EngineError('INVALID_ARGUMENT', 'slice must have an integer count ≥ 1 and 0 ≤ index < count');
   }
   return withLock(repo.backend, 'shared', 'check', () => checkLocked(repo, opts), opts.lockTiming, true);
 }
@@ -147,10 +171,13 @@ async function checkLocked(repo: Repository, opts: CheckOptions): Promise<CheckR
     warnings.push('opened with the writer key: snapshot bodies and trees were not decrypted');
 
   let packsRead = 0;
-  if (opts.readData !== undefined) {
+  if (opts.readData !== undefined || opts.slice) {
     const all = [...indexed.keys()].filter((id) => stored.has(id)).sort();
     let chosen = all;
-    if (opts.readData < 100) {
+    if (opts.slice) {
+      const { index: k, count: n } = opts.slice;
+      chosen = all.filter((id) => packSlice(id, n) === k);
+    } else if (opts.readData !== undefined && opts.readData < 100) {
       const seed = opts.seed ?? new Date().toISOString();
       const rank = (id: string): string => createHash('sha256').update(seed).update(id).digest('hex');
       chosen = [...all]
@@ -200,6 +227,6 @@ async function checkLocked(repo: Repository, opts: CheckOptions): Promise<CheckR
     blobs: index.size,
     trees: visitedTrees.size,
     packsRead,
-    contentsVerified: opts.readData !== undefined && repo.canRead,
+    contentsVerified: (opts.readData !== undefined || opts.slice !== undefined) && repo.canRead,
   };
 }

@@ -18,6 +18,7 @@ const maintenance = (calls: string[]): JobHandlers<'maintenance'> => ({
   },
   'maintenance.deletePlan': () => Promise.reject(new Error('not called')),
   'maintenance.syncCatalog': () => Promise.resolve({ found: 0, added: 0, removed: 0, durationMs: 1 }),
+  'maintenance.verify': () => Promise.resolve({ targets: [], durationMs: 1 }),
 });
 const zero = { packsDeleted: 0, packsRepacked: 0, packsNeedingPassword: 0, bytesFreed: 0 };
 
@@ -55,7 +56,11 @@ describe('jobDispatcher', () => {
         assert.equal(err.code, 'HANDLERS_MISMATCH');
         assert.deepEqual(
           err.issues.map((i) => `${i.path} ${i.message}`),
-          ['maintenance.deletePlan has no handler', 'maintenance.syncCatalog has no handler'],
+          [
+            'maintenance.deletePlan has no handler',
+            'maintenance.syncCatalog has no handler',
+            'maintenance.verify has no handler',
+          ],
         );
         return true;
       },
@@ -66,7 +71,7 @@ describe('jobDispatcher', () => {
     const ok = (): Promise<{ outcome: 'skipped'; reason: 'PLAN_PAUSED' }> =>
       Promise.resolve({ outcome: 'skipped', reason: 'PLAN_PAUSED' });
     const typeOnly = (): void => {
-      // @ts-expect-error maintenance.deletePlan and maintenance.syncCatalog have no handler
+      // @ts-expect-error maintenance.deletePlan, syncCatalog and verify have no handler
       jobDispatcher('maintenance', { 'maintenance.retention': maintenance([])['maintenance.retention'] });
       jobDispatcher('schedule', {
         'schedule.run': ok,

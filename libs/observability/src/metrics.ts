@@ -48,6 +48,10 @@ export class FleetMetrics {
   readonly targetReachable: Gauge<'target'>;
   readonly jobsActive: Gauge<'queue'>;
   readonly jobSlots: Gauge;
+  /** Verifications of a plan's repository on a target; status: ok | corrupt | failed (could not run). */
+  readonly verifyRuns: Counter<'status'>;
+  /** Unix time of the last verification of a plan × target that found nothing wrong. */
+  readonly verifyLastSuccess: Gauge<'plan' | 'target'>;
 
   // ── report service: runs, freshness, queues, repository sizes ──────────────────────────────
   /** status: success | partial | failed. */
@@ -124,6 +128,19 @@ export class FleetMetrics {
       name: 'vaultline_backup_failures_total',
       help: 'Failed backup attempts by error code, whether or not they are retried.',
       labelNames: ['plan', 'target', 'code'],
+      registers,
+    });
+
+    this.verifyRuns = new Counter({
+      name: 'vaultline_verify_runs_total',
+      help: 'Verifications of a plan repository on a target: ok, corrupt (errors found) or failed (could not run).',
+      labelNames: ['status'],
+      registers,
+    });
+    this.verifyLastSuccess = new Gauge({
+      name: 'vaultline_verify_last_success_timestamp_seconds',
+      help: 'Unix time of the last verification of a plan on a target that found no error.',
+      labelNames: ['plan', 'target'],
       registers,
     });
 

@@ -10,6 +10,7 @@ import {
   planNameSchema,
   retentionPolicySchema,
   scheduleSchema,
+  verifySettingsSchema,
 } from '@vaultline/contracts';
 import { z } from 'zod';
 import { pageQuerySchema } from '../runs/pagination';
@@ -31,6 +32,8 @@ export const createPlanSchema = z
     name: planNameSchema,
     schedule: scheduleSchema,
     retention: retentionPolicySchema,
+    /** Scheduled verification; off when absent. */
+    verify: verifySettingsSchema.optional(),
     targetIds: targetIdsSchema,
     serviceIds: serviceIdsSchema,
     ...newPasswordFields,
@@ -47,6 +50,7 @@ export const updatePlanSchema = z.strictObject({
   name: z.unknown().optional(),
   schedule: scheduleSchema.optional(),
   retention: retentionPolicySchema.optional(),
+  verify: verifySettingsSchema.optional(),
   targetIds: targetIdsSchema.optional(),
   serviceIds: serviceIdsSchema.optional(),
   password: passwordSchema.optional(),
@@ -59,6 +63,22 @@ export type UpdatePlan = z.output<typeof updatePlanSchema>;
  */
 export const changePasswordSchema = passwordChangeSchema;
 export type ChangePassword = z.output<typeof changePasswordSchema>;
+
+/**
+ * An on-demand verification. Without `password`: the writer-key check of each target's repository,
+ * re-hashing the next slice of `percent` (the plan's share when absent). With it: a deep verify
+ * that decrypts and authenticates every blob (all packs, so `percent` does not apply).
+ */
+export const verifyNowSchema = z
+  .strictObject({
+    percent: z.number().int().min(1).max(100).optional(),
+    password: z.string().min(1, { error: 'is required' }).optional(),
+  })
+  .refine((b) => b.password === undefined || b.percent === undefined, {
+    error: 'a deep verify (with the password) reads every pack',
+    path: ['percent'],
+  });
+export type VerifyNow = z.output<typeof verifyNowSchema>;
 
 /** Filters of a plan's snapshot list, beside the page. */
 export const snapshotQuerySchema = pageQuerySchema.extend({

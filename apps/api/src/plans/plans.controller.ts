@@ -25,8 +25,16 @@ import {
   snapshotQuerySchema,
   type UpdatePlan,
   updatePlanSchema,
+  type VerifyNow,
+  verifyNowSchema,
 } from './plan.schemas';
-import { type PasswordChangeView, type PlanView, PlansService, type SnapshotView } from './plans.service';
+import {
+  type PasswordChangeView,
+  type PlanView,
+  PlansService,
+  type SnapshotView,
+  type VerificationView,
+} from './plans.service';
 
 const ApiPageQuery = (): MethodDecorator =>
   applyDecorators(
@@ -148,6 +156,38 @@ export class PlansController {
     @Query(new ZodQuery(snapshotQuerySchema)) query: SnapshotQuery,
   ): Promise<Page<SnapshotView>> {
     return this.plans.snapshots(id, query);
+  }
+
+  /**
+   * Verifies the plan's repositories now: with the writer key (the next slice of `percent`), or
+   * with `password` a deep verify (every blob decrypted and authenticated). One
+   * `maintenance.verify` job, its rows in GET verifications. 202: queued.
+   */
+  @Post(':id/verify')
+  @HttpCode(202)
+  @ApiZodBody(verifyNowSchema)
+  @ApiError4xx(400, 'invalid field')
+  @ApiError4xx(422, 'WRONG_PASSWORD: `password` does not open the repositories (nothing queued)')
+  @ApiError4xx(404, 'unknown plan')
+  @ApiError4xx(409, 'the plan is being deleted')
+  @ApiError4xx(503, 'Redis or a target (deep verify) unavailable')
+  verify(
+    @Param('id') id: string,
+    @Body(new ZodBody(verifyNowSchema)) body: VerifyNow,
+  ): Promise<{ planId: string; jobId: string; kind: 'scheduled' | 'deep' }> {
+    return this.plans.verifyNow(id, body);
+  }
+
+  /** The plan's verifications (one per target and run), newest first. */
+  @Get(':id/verifications')
+  @ApiPageQuery()
+  @ApiError4xx(400, 'invalid limit or cursor')
+  @ApiError4xx(404, 'unknown plan')
+  listVerifications(
+    @Param('id') id: string,
+    @Query(new ZodQuery(pageQuerySchema)) query: PageQuery,
+  ): Promise<Page<VerificationView>> {
+    return this.plans.verifications(id, query);
   }
 
   /** The plan's runs, newest first. */

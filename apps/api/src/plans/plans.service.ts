@@ -6,10 +6,12 @@ import {
   type RetentionPolicy,
   type Schedule,
   scheduleToCron,
+  type VerifySettings,
+  verifyToCron,
 } from '@vaultline/contracts';
 import { Catalog, isCatalogError, type Plan, type PlanDetails, type Target } from '@vaultline/catalog';
 import type { Repository } from '@vaultline/engine';
-import type { ServerKeys } from '@vaultline/secrets';
+import { sealPasswordEnvelope, type ServerKeys } from '@vaultline/secrets';
 import { StorageError } from '@vaultline/storage';
 import {
   closeRepository,
@@ -25,8 +27,8 @@ import { isWrongPassword, repositoryError } from '../common/domain-errors';
 import { QueuesService } from '../common/queues.service';
 import { LOGGER, REPO_KDF, SERVER_KEYS } from '../common/tokens';
 import { UUID_RE } from '../common/zod-body.pipe';
-import { cursorOf, type Page, pageOf } from '../runs/pagination';
-import type { ChangePassword, CreatePlan, SnapshotQuery, UpdatePlan } from './plan.schemas';
+import { cursorOf, type Page, type PageQuery, pageOf } from '../runs/pagination';
+import type { ChangePassword, CreatePlan, SnapshotQuery, UpdatePlan, VerifyNow } from './plan.schemas';
 
 /** A plan's target as the API shows it: where its repository is, never its writer key. */
 export interface PlanTargetView {
@@ -55,6 +57,8 @@ export interface PlanView {
   state: PlanState;
   schedule: Schedule;
   retention: RetentionPolicy;
+  /** Scheduled verification of the repositories (writer key, a rotating share of the packs). */
+  verify: VerifySettings;
   paused: boolean;
   /** When deletion was asked for; null unless `state` is deleting. */
   deletedAt: string | null;
@@ -62,6 +66,27 @@ export interface PlanView {
   services: { id: string; name: string }[];
   createdAt: string;
   updatedAt: string;
+}
+
+/** One verification of the plan's repository on a target. */
+export interface VerificationView {
+  id: string;
+  targetId: string;
+  targetName: string;
+  /** scheduled: writer key, a slice of the packs re-hashed; deep: every blob decrypted (password). */
+  kind: 'scheduled' | 'deep';
+  /** running; success: the check ran (see `ok`); failed: it could not run (see `errors`). */
+  status: 'queued' | 'running' | 'success' | 'failed';
+  /** The rotation's slice read (index of count); null for a deep verify. */
+  slice: { index: number; count: number } | null;
+  packsRead: number;
+  packsTotal: number;
+  /** What the check found (at most 100); empty when ok. */
+  errors: string[];
+  /** Null while running. */
+  ok: boolean | null;
+  startedAt: string;
+  finishedAt: string | null;
 }
 
 /** One snapshot of the plan log. */
@@ -113,6 +138,17 @@ function scheduleOf(p: Plan): Schedule {
     : { frequency: 'daily', time: p.startTime, timezone: p.timezone };
 }
 
+function verifyOf(p: Plan): VerifySettings {
+  return { schedule: p.verifySchedule, percent: p.verifyPercent };
+}
+
+function verifyColumns(v: VerifySettings) {
+  return { verifySchedule: v.schedule, verifyPercent: v.percent };
+}
+
+/** The verify scheduler of a plan: on the maintenance queue, beside its backup scheduler's id. */
+const verifySchedulerId = (planId: string): string => `verify-${planId}`;
+
 function scheduleColumns(s: Schedule) {
   return { frequency: s.frequency, startTime: s.time, dayOfWeek: s.dayOfWeek ?? null, timezone: s.timezone };
 }
@@ -125,6 +161,7 @@ function viewOf({ plan, targets, services }: PlanDetails): PlanView {
     schedule: scheduleOf(plan),
     // Written only from a parsed RetentionPolicy (create and update).
     retention: plan.retention as RetentionPolicy,
+    verify: verifyOf(plan),
     paused: plan.paused,
     deletedAt: iso(plan.deletedAt),
     targets: targets.map((pt) => ({
@@ -163,6 +200,7 @@ export class PlansService {
         name: input.name,
         ...scheduleColumns(input.schedule),
         retention: input.retention,
+        ...(input.verify ? { verify: verifyColumns(input.verify) } : {}),
       });
     } catch (err) {
       throw translate(err, input.name);
@@ -181,6 +219,7 @@ export class PlansService {
         input.serviceIds,
       );
       await this.upsertScheduler(plan.id, input.schedule);
+      await this.syncVerifyScheduler(plan);
     } catch (err) {
       // Should a timed-out upsert still reach Redis, this removal follows it on the same connection.
       this.queues.jobs.removeScheduler('schedule.run', plan.id).catch((e: unknown) => {
@@ -189,6 +228,14 @@ export class PlansService {
           'could not remove the scheduler of a half-created plan',
         );
       });
+      this.queues.jobs
+        .removeScheduler('maintenance.verify', verifySchedulerId(plan.id))
+        .catch((e: unknown) => {
+          this.logger.warn(
+            { err: e, planId: plan.id },
+            'could not remove the verify scheduler of a half-created plan',
+          );
+        });
       await this.catalog.plans.delete(plan.id).catch((e: unknown) => {
         this.logger.error({ err: e, planId: plan.id }, 'could not delete a half-created plan');
       });
@@ -244,6 +291,7 @@ export class PlansService {
     try {
       await this.catalog.plans.applyChanges(id, {
         ...(input.schedule ? { schedule: scheduleColumns(input.schedule) } : {}),
+        ...(input.verify ? { verify: verifyColumns(input.verify) } : {}),
         retention: input.retention,
         // A removed target's repository and snapshots stay on the target (deleting them is the
         // maintenance queue's job); the plan just stops writing there.
@@ -256,6 +304,8 @@ export class PlansService {
       throw translate(err, plan.name, id);
     }
     if (input.schedule && !plan.paused) await this.upsertScheduler(id, input.schedule);
+    // The time zone is the schedule's: a new schedule moves the verify scheduler too.
+    if ((input.verify || input.schedule) && !plan.paused) await this.syncVerifyScheduler(await this.find(id));
     return this.get(id);
   }
 
@@ -264,6 +314,7 @@ export class PlansService {
     await this.catalog.plans.setPaused(id, true);
     // After the row: a firing between the two sees the plan paused and skips (PLAN_PAUSED).
     await this.queues.run(() => this.queues.jobs.removeScheduler('schedule.run', id));
+    await this.removeVerifyScheduler(id);
     return this.get(id);
   }
 
@@ -271,6 +322,7 @@ export class PlansService {
     const plan = await this.findActive(id);
     await this.catalog.plans.setPaused(id, false);
     await this.upsertScheduler(id, scheduleOf(plan));
+    await this.syncVerifyScheduler(plan);
     return this.get(id);
   }
 
@@ -290,6 +342,7 @@ export class PlansService {
     }
     // A firing that slips in before this sees the plan deleted and skips (PLAN_DELETED).
     await this.queues.run(() => this.queues.jobs.removeScheduler('schedule.run', id));
+    await this.removeVerifyScheduler(id);
     const view = await this.get(id);
     const targets = (await this.catalog.plans.targetIdsOf(id)).map((targetId) => ({ targetId }));
     if (!targets.length) {
@@ -420,6 +473,70 @@ export class PlansService {
   }
 
   /** The plan log: its catalogued snapshots, newest first, optionally of one service or target. */
+  /**
+   * Queues a verification of every target now: with the writer key (the plan's share unless
+   * `percent`), or — with the password, checked against every target first (422 naming
+   * `password`) — a deep one. The password goes to the worker sealed like a restore's, bound to a
+   * fresh request id; it is neither logged nor stored.
+   */
+  async verifyNow(
+    id: string,
+    input: VerifyNow,
+  ): Promise<{ planId: string; jobId: string; kind: 'scheduled' | 'deep' }> {
+    const plan = await this.findActive(id);
+    if (input.password === undefined) {
+      const percent = input.percent ?? plan.verifyPercent;
+      const job = await this.queues.run(() =>
+        this.queues.jobs.queue({
+          name: 'maintenance.verify',
+          data: { planId: id, kind: 'scheduled', percent },
+        }),
+      );
+      return { planId: id, jobId: String(job.id), kind: 'scheduled' };
+    }
+    const password = input.password;
+    for (const pt of await this.catalog.plans.repositoriesOf(id)) {
+      await this.checkPassword(pt.target, pt.repoLocation, password);
+    }
+    const requestId = randomUUID();
+    const passwordEnvelope = sealPasswordEnvelope(this.keys, requestId, password);
+    const job = await this.queues.run(() =>
+      this.queues.jobs.queue({
+        name: 'maintenance.verify',
+        data: { planId: id, kind: 'deep', requestId, passwordEnvelope },
+      }),
+    );
+    return { planId: id, jobId: String(job.id), kind: 'deep' };
+  }
+
+  /** The plan's verifications, newest first (a deleting plan's too, until it goes). */
+  async verifications(id: string, query: PageQuery): Promise<Page<VerificationView>> {
+    await this.find(id);
+    const rows = await this.catalog.verifications.pageForPlan(id, cursorOf(query), query.limit + 1);
+    return pageOf(
+      rows,
+      query.limit,
+      (v) => ({ time: v.startedAt, id: v.id }),
+      (v): VerificationView => ({
+        id: v.id,
+        targetId: v.targetId,
+        targetName: v.target.name,
+        kind: v.kind,
+        status: v.status,
+        slice:
+          v.sliceIndex !== null && v.sliceCount !== null
+            ? { index: v.sliceIndex, count: v.sliceCount }
+            : null,
+        packsRead: v.packsRead,
+        packsTotal: v.packsTotal,
+        errors: v.errors,
+        ok: v.ok,
+        startedAt: v.startedAt.toISOString(),
+        finishedAt: iso(v.finishedAt),
+      }),
+    );
+  }
+
   async snapshots(id: string, query: SnapshotQuery): Promise<Page<SnapshotView>> {
     await this.find(id);
     const after = cursorOf(query);
@@ -483,6 +600,27 @@ export class PlansService {
         name: 'schedule.run',
         data: { planId },
       }),
+    );
+  }
+
+  /**
+   * The plan's verify scheduler as its row says: upserted (`maintenance.verify` at 04:00 in the
+   * plan's time zone, daily or weekly), or removed when verification is off.
+   */
+  private async syncVerifyScheduler(plan: Plan): Promise<void> {
+    const repeat = verifyToCron(plan.verifySchedule, plan.timezone);
+    if (!repeat) return this.removeVerifyScheduler(plan.id);
+    await this.queues.run(() =>
+      this.queues.jobs.upsertScheduler(verifySchedulerId(plan.id), repeat, {
+        name: 'maintenance.verify',
+        data: { planId: plan.id, kind: 'scheduled' },
+      }),
+    );
+  }
+
+  private async removeVerifyScheduler(planId: string): Promise<void> {
+    await this.queues.run(() =>
+      this.queues.jobs.removeScheduler('maintenance.verify', verifySchedulerId(planId)),
     );
   }
 

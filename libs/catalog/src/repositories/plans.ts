@@ -1,4 +1,11 @@
-import { Prisma, type Plan, type PlanFrequency, type PlanTarget, type Target } from '@vaultline/db';
+import {
+  Prisma,
+  type Plan,
+  type PlanFrequency,
+  type PlanTarget,
+  type Target,
+  type VerifySchedule,
+} from '@vaultline/db';
 import { atomically, type Db } from '../db';
 
 export interface ScheduleColumns {
@@ -6,6 +13,12 @@ export interface ScheduleColumns {
   startTime: string;
   dayOfWeek: number | null;
   timezone: string;
+}
+
+/** The plan's scheduled verification: how often, and the share of packs each run reads. */
+export interface VerifyColumns {
+  verifySchedule: VerifySchedule;
+  verifyPercent: number;
 }
 
 /** What plan_targets keeps of a repository created on a target (never the password). */
@@ -45,9 +58,12 @@ export class PlansRepository {
   constructor(private readonly db: Db) {}
 
   /** CONFLICT when the name is taken. */
-  create(fields: ScheduleColumns & { name: string; retention: object }): Promise<Plan> {
+  create(
+    fields: ScheduleColumns & { name: string; retention: object; verify?: VerifyColumns },
+  ): Promise<Plan> {
+    const { verify, ...rest } = fields;
     return this.db.plan.create({
-      data: { ...fields, retention: fields.retention },
+      data: { ...rest, retention: fields.retention, ...(verify ?? {}) },
     });
   }
 
@@ -143,6 +159,7 @@ export class PlansRepository {
     change: {
       schedule?: ScheduleColumns;
       retention?: object;
+      verify?: VerifyColumns;
       removeTargetIds: readonly string[];
       addRepositories: readonly PlanRepositoryRow[];
       serviceIds?: readonly string[];
@@ -154,6 +171,7 @@ export class PlansRepository {
         where: { id },
         data: {
           ...(change.schedule ?? {}),
+          ...(change.verify ?? {}),
           retention: change.retention,
         },
       }),

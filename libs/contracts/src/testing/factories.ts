@@ -44,6 +44,7 @@ const payloads: { [N in JobName]: () => JobPayload<N> } = {
   'maintenance.retention': () => ({ planId: 'plan_1', targetId: 'tgt_1' }),
   'maintenance.deletePlan': () => ({ planId: 'plan_1', targetId: 'tgt_1' }),
   'maintenance.syncCatalog': () => ({ planId: 'plan_1', targetId: 'tgt_1' }),
+  'maintenance.verify': () => ({ planId: 'plan_1', kind: 'scheduled' }),
   'schedule.run': () => ({ planId: 'plan_1' }),
 };
 
@@ -74,6 +75,12 @@ const results: { [N in JobName]: () => JobResult<N> } = {
     durationMs: 300,
   }),
   'maintenance.syncCatalog': () => ({ found: 4, added: 1, removed: 2, durationMs: 120 }),
+  'maintenance.verify': () => ({
+    targets: [
+      { targetId: 'tgt_1', ok: false, packsRead: 3, packsTotal: 30, errors: ['pack 00 is corrupted'] },
+    ],
+    durationMs: 800,
+  }),
   'maintenance.deletePlan': () => ({
     forgotten: [SNAPSHOT_ID],
     kept: 0,

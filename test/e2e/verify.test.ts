@@ -1,0 +1,225 @@
+/**
+ * End to end, real processes (API, report, one worker from scripts/fleet.ts): a plan's scheduled
+ * verification. The verify scheduler the API registers is fired by promoting its next job (the
+ * cron is 04:00); on-demand runs go through POST /v1/plans/:id/verify. A byte flipped in a pack on
+ * the drive must show in the catalog row, the API and the worker's metric.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+
+import { Queue } from 'bullmq';
+
+import { QUEUES } from '@vaultline/contracts';
+import { applyMigrations } from '@vaultline/db';
+
+import { ApiClient, LocalFleet } from '../../scripts/fleet';
+import { makeSource, tempDir } from '../support/fixtures';
+import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from '../support/postgres';
+import { REDIS_URL } from '../support/worker-fleet';
+
+const PASSWORD = 'verify e2e password';
+const ARCH = process.arch === 'arm64' ? 'arm64' : 'x86_64';
+
+interface VerificationView {
+  id: string;
+  targetId: string;
+  kind: string;
+  status: string;
+  slice: { index: number; count: number } | null;
+  packsRead: number;
+  packsTotal: number;
+  errors: string[];
+  ok: boolean | null;
+}
+type Verifications = { items: VerificationView[]; nextCursor: string | null };
+
+async function waitUntil(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Every file under `dir` (the pack files of a repository's data/ folder). */
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir).flatMap((n) => {
+    const p = join(dir, n);
+    return statSync(p).isDirectory() ? filesUnder(p) : [p];
+  });
+}
+
+describe('the fleet: scheduled verification of a plan', { timeout: 5 * 60_000 }, () => {
+  let db: TestDatabase;
+  let fleet: LocalFleet;
+  let api: ApiClient;
+  let queue: Queue;
+  const tmp = tempDir('e2e-verify');
+  const drive = join(tmp.path, 'drive');
+
+  before(async () => {
+    db = await createTestDatabase('e2e-verify');
+    await applyMigrations(db.url, MIGRATIONS_DIR);
+    mkdirSync(drive, { recursive: true });
+    fleet = await LocalFleet.start({
+      databaseUrl: db.url,
+      redisUrl: REDIS_URL,
+      logDir: join(tmp.path, 'logs'),
+      workers: 1,
+      env: { JOB_LOCK_MS: '3000', BACKUP_RETRY_DELAY_MS: '200' },
+    });
+    api = new ApiClient(fleet.baseUrl, await fleet.createToken('e2e-verify'));
+    queue = new Queue(QUEUES.maintenance, {
+      connection: { url: REDIS_URL, maxRetriesPerRequest: null },
+      prefix: fleet.options.queuePrefix,
+    });
+  });
+
+  after(async () => {
+    if (process.exitCode) process.stderr.write(`e2e logs kept in ${join(tmp.path, 'logs')}\n`);
+    await fleet?.stop();
+    await queue?.obliterate({ force: true }).catch(() => undefined);
+    await queue?.close();
+    await db?.drop();
+    if (!process.exitCode) tmp.cleanup();
+  });
+
+  const verifications = (planId: string) =>
+    api.expect<Verifications>('GET', `/v1/plans/${planId}/verifications`, undefined, 200);
+
+  /** Waits for `n` finished verifications of the plan; the newest first. */
+  const finished = (planId: string, n: number) =>
+    api.waitFor<Verifications>(
+      `/v1/plans/${planId}/verifications`,
+      (v) => v.items.length >= n && v.items.every((i) => i.status === 'success' || i.status === 'failed'),
+      60_000,
+    );
+
+  test('scheduled and on-demand verifies pass, a flipped byte in a pack is reported', async () => {
+    const targetId = (
+      await api.expect<{ id: string }>(
+        'POST',
+        '/v1/targets',
+        { name: 'drive', kind: 'local', path: drive },
+        201,
+      )
+    ).id;
+    const path = join(tmp.path, 'services', 'app');
+    mkdirSync(path, { recursive: true });
+    makeSource(path, { largeBytes: 2 * 1024 * 1024 });
+    const svc = await api.expect<{ id: string }>(
+      'POST',
+      '/v1/services',
+      { name: 'app', dataPath: path, arch: ARCH },
+      201,
+    );
+    const plan = await api.expect<{ id: string; verify: { schedule: string; percent: number } }>(
+      'POST',
+      '/v1/plans',
+      {
+        name: 'verified',
+        schedule: { frequency: 'daily', time: '03:00', timezone: 'UTC' },
+        retention: { keepLast: 10 },
+        verify: { schedule: 'daily', percent: 50 },
+        targetIds: [targetId],
+        serviceIds: [svc.id],
+        password: PASSWORD,
+        passwordConfirmation: PASSWORD,
+      },
+      201,
+    );
+    assert.deepEqual(plan.verify, { schedule: 'daily', percent: 50 });
+    const run = await api.expect<{ id: string }>('POST', `/v1/plans/${plan.id}/runs`, undefined, 202);
+    const report = await api.waitFor<{ status: string }>(`/v1/runs/${run.id}/report`, () => true, 120_000);
+    assert.equal(report.status, 'success');
+
+    // The verify scheduler is registered; fire it now by promoting its next (delayed) job.
+    const schedulers = await queue.getJobSchedulers();
+    assert.deepEqual(
+      schedulers.map((s) => [s.key, s.name, s.pattern]),
+      [[`verify-${plan.id}`, 'maintenance.verify', '0 4 * * *']],
+    );
+    let next: Awaited<ReturnType<Queue['getDelayed']>>[number] | undefined;
+    await waitUntil('the scheduler to plan its next job', async () => {
+      next = (await queue.getDelayed()).find((j) => j.name === 'maintenance.verify');
+      return next !== undefined;
+    });
+    await next!.promote();
+    const first = (await finished(plan.id, 1)).items[0]!;
+    assert.equal(first.kind, 'scheduled');
+    assert.equal(first.status, 'success');
+    assert.equal(first.ok, true, JSON.stringify(first));
+    assert.deepEqual(first.slice, { index: 0, count: 2 });
+    assert.ok(first.packsTotal > 0);
+
+    // On demand, every pack: the rotation moves on, nothing is wrong.
+    await api.expect('POST', `/v1/plans/${plan.id}/verify`, { percent: 100 }, 202);
+    const second = (await finished(plan.id, 2)).items[0]!;
+    assert.equal(second.ok, true, JSON.stringify(second));
+    assert.equal(second.packsRead, second.packsTotal);
+
+    // Deep: a wrong password is refused before anything is queued, naming the field; the right
+    // one decrypts and authenticates every blob.
+    const wrong = await api.call<{ error: { code: string; details?: { path: string }[] } }>(
+      'POST',
+      `/v1/plans/${plan.id}/verify`,
+      { password: 'not the password' },
+    );
+    assert.equal(wrong.status, 422);
+    assert.equal(wrong.json.error.code, 'WRONG_PASSWORD');
+    assert.ok(JSON.stringify(wrong.json).includes('"password"'), JSON.stringify(wrong.json));
+    assert.equal((await verifications(plan.id)).items.length, 2, 'nothing queued');
+    const deepJob = await api.expect<{ kind: string }>(
+      'POST',
+      `/v1/plans/${plan.id}/verify`,
+      { password: PASSWORD },
+      202,
+    );
+    assert.equal(deepJob.kind, 'deep');
+    const deep = (await finished(plan.id, 3)).items[0]!;
+    assert.equal(deep.kind, 'deep');
+    assert.equal(deep.ok, true, JSON.stringify(deep));
+    assert.equal(deep.slice, null);
+    assert.equal(deep.packsRead, deep.packsTotal);
+    // The password is in no row and no log line.
+    const logs = readdirSync(join(tmp.path, 'logs')).map((n) =>
+      readFileSync(join(tmp.path, 'logs', n), 'utf8'),
+    );
+    assert.ok(!logs.some((l) => l.includes(PASSWORD)), 'the password is not logged');
+
+    // Bit rot on the drive: one byte of one pack flipped.
+    const packs = filesUnder(join(drive, 'vaultline', plan.id, 'data'));
+    assert.ok(packs.length > 0);
+    const victim = packs[0]!;
+    const bytes = readFileSync(victim);
+    bytes[Math.floor(bytes.length / 2)]! ^= 0xff;
+    writeFileSync(victim, bytes);
+    await api.expect('POST', `/v1/plans/${plan.id}/verify`, { percent: 100 }, 202);
+    const third = (await finished(plan.id, 4)).items[0]!;
+    assert.equal(third.status, 'success');
+    assert.equal(third.ok, false);
+    assert.ok(
+      third.errors.some((e) => e.includes('corrupted')),
+      `the corrupted pack is named: ${JSON.stringify(third.errors)}`,
+    );
+    const worker = fleet.processes.find((p) => p.role === 'worker' && p.running)!;
+    const metrics = await (await fetch(`http://127.0.0.1:${worker.port}/metrics`)).text();
+    assert.match(metrics, /^vaultline_verify_runs_total\{status="corrupt"[^}]*\} 1$/m);
+    assert.match(metrics, /^vaultline_verify_runs_total\{status="ok"[^}]*\} 3$/m);
+    assert.match(
+      metrics,
+      /^vaultline_verify_last_success_timestamp_seconds\{plan="verified",target="drive"[^}]*\} \d/m,
+    );
+
+    // Verification off (or the plan paused): its scheduler goes.
+    await api.expect('PATCH', `/v1/plans/${plan.id}`, { verify: { schedule: 'off', percent: 50 } }, 200);
+    assert.deepEqual(await queue.getJobSchedulers(), []);
+    await api.expect('PATCH', `/v1/plans/${plan.id}`, { verify: { schedule: 'weekly', percent: 50 } }, 200);
+    assert.equal((await queue.getJobSchedulers())[0]?.pattern, '0 4 * * 0');
+    await api.expect('POST', `/v1/plans/${plan.id}/pause`, undefined, 200);
+    assert.deepEqual(await queue.getJobSchedulers(), []);
+    assert.equal((await verifications(plan.id)).items.length, 4);
+  });
+});
