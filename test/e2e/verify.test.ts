@@ -5,14 +5,17 @@
  * the drive must show in the catalog row, the API and the worker's metric.
  */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { Queue } from 'bullmq';
 
-import { QUEUES } from '@vaultline/contracts';
+import { Secret } from '@vaultline/config';
+import { QUEUES, reportSummarySchema } from '@vaultline/contracts';
 import { applyMigrations } from '@vaultline/db';
+import { sealPasswordEnvelope, serverKeys } from '@vaultline/secrets';
 
 import { ApiClient, LocalFleet } from '../../scripts/fleet';
 import { makeSource, tempDir } from '../support/fixtures';
@@ -206,8 +209,8 @@ describe('the fleet: scheduled verification of a plan', { timeout: 5 * 60_000 },
     );
     const worker = fleet.processes.find((p) => p.role === 'worker' && p.running)!;
     const metrics = await (await fetch(`http://127.0.0.1:${worker.port}/metrics`)).text();
-    assert.match(metrics, /^vaultline_verify_runs_total\{status="corrupt"[^}]*\} 1$/m);
-    assert.match(metrics, /^vaultline_verify_runs_total\{status="ok"[^}]*\} 3$/m);
+    assert.match(metrics, /^vaultline_verify_runs_total\{[^}]*status="corrupt"[^}]*\} 1$/m);
+    assert.match(metrics, /^vaultline_verify_runs_total\{[^}]*status="ok"[^}]*\} 3$/m);
     assert.match(
       metrics,
       /^vaultline_verify_last_success_timestamp_seconds\{plan="verified",target="drive"[^}]*\} \d/m,
@@ -221,5 +224,40 @@ describe('the fleet: scheduled verification of a plan', { timeout: 5 * 60_000 },
     await api.expect('POST', `/v1/plans/${plan.id}/pause`, undefined, 200);
     assert.deepEqual(await queue.getJobSchedulers(), []);
     assert.equal((await verifications(plan.id)).items.length, 4);
+    // Resuming puts the verify scheduler back, with the plan's settings.
+    await api.expect('POST', `/v1/plans/${plan.id}/resume`, undefined, 200);
+    assert.deepEqual(
+      (await queue.getJobSchedulers()).map((s) => [s.key, s.pattern]),
+      [[`verify-${plan.id}`, '0 4 * * 0']],
+    );
+
+    // A deep verify whose sealed password expired while it waited: a failed row that says so,
+    // and the password is not needed again to see why.
+    const keys = serverKeys({ serverSecret: new Secret(Buffer.from(fleet.options.serverSecret, 'hex')) });
+    const requestId = randomUUID();
+    await queue.add('maintenance.verify', {
+      planId: plan.id,
+      kind: 'deep',
+      requestId,
+      passwordEnvelope: sealPasswordEnvelope(keys, requestId, PASSWORD, {
+        ttlMs: 1_000,
+        now: new Date(Date.now() - 60_000),
+      }),
+    });
+    const expired = (await finished(plan.id, 5)).items[0]!;
+    assert.equal(expired.kind, 'deep');
+    assert.equal(expired.status, 'failed');
+    assert.equal(expired.ok, false);
+    assert.match(expired.errors[0] ?? '', /^PASSWORD_EXPIRED: .*expired at .*submit it again/);
+
+    // The next run's report carries the target's latest verification (the expired deep one).
+    const nextRun = await api.expect<{ id: string }>('POST', `/v1/plans/${plan.id}/runs`, undefined, 202);
+    const summary = reportSummarySchema.parse(
+      (await api.waitFor<{ summary: unknown }>(`/v1/runs/${nextRun.id}/report`, () => true, 120_000)).summary,
+    );
+    assert.deepEqual(
+      summary.verifications?.map((v) => [v.targetName, v.kind, v.status, v.errors[0]?.split(':')[0]]),
+      [['drive', 'deep', 'failed', 'PASSWORD_EXPIRED']],
+    );
   });
 });

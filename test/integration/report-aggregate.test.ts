@@ -13,6 +13,7 @@ import pino from 'pino';
 
 import type { ReportConfig } from '@vaultline/config';
 import { parseJobResult, QUEUES, reportSummarySchema } from '@vaultline/contracts';
+import { Catalog } from '@vaultline/catalog';
 import { applyMigrations, createPrismaClient, type PrismaClient } from '@vaultline/db';
 import { EventPublisher } from '@vaultline/events';
 
@@ -120,6 +121,30 @@ describe('report service: report.aggregate', () => {
       { serviceId: fails!.id, targetId: t1!.id },
       { serviceId: throws!.id, targetId: t2!.id },
     ]);
+    // Verifications before the run ends: t1's latest found damage, t2's could not run, and one
+    // still running on t1 is not finished yet, so not in the report.
+    const verifications = new Catalog(prisma).verifications;
+    const minutesAgo = (m: number) => new Date(Date.now() - m * 60_000);
+    const older = await verifications.start({ planId: catalog.planId, targetId: t1!.id, kind: 'scheduled' });
+    await verifications.finish(
+      older.id,
+      { ok: true, packsRead: 2, packsTotal: 20, errors: [] },
+      minutesAgo(20),
+    );
+    const corrupt = await verifications.start({ planId: catalog.planId, targetId: t1!.id, kind: 'deep' });
+    const damage = ['pack 1f… does not match its name', 'blob 2e… fails authentication'];
+    await verifications.finish(
+      corrupt.id,
+      { ok: false, packsRead: 20, packsTotal: 20, errors: damage },
+      minutesAgo(5),
+    );
+    const unreachable = await verifications.start({
+      planId: catalog.planId,
+      targetId: t2!.id,
+      kind: 'scheduled',
+    });
+    await verifications.fail(unreachable.id, 'UNREACHABLE: the target did not answer', minutesAgo(10));
+    await verifications.start({ planId: catalog.planId, targetId: t1!.id, kind: 'scheduled' });
     await addRunFlow(config, run);
 
     const parent = await waitForJob(reportQueue, reportJobId(run.runId));
@@ -186,6 +211,36 @@ describe('report service: report.aggregate', () => {
     assert.equal(entry(ok!.id).unreadable.length, 5);
     assert.deepEqual(entry(fails!.id).error, { code: 'FULL', message: 'target is full' });
     assert.equal(entry(throws!.id).error?.code, 'JOB_FAILED');
+    // Each target's latest finished verification, sorted by target name.
+    const byTarget = [t1!, t2!].sort((a, b) => a.name.localeCompare(b.name));
+    assert.deepEqual(
+      summary.verifications?.map((v) => ({ ...v, finishedAt: undefined })),
+      byTarget.map((t) =>
+        t === t1
+          ? {
+              targetId: t.id,
+              targetName: t.name,
+              kind: 'deep',
+              status: 'corrupt',
+              finishedAt: undefined,
+              packsRead: 20,
+              packsTotal: 20,
+              errorCount: 2,
+              errors: damage,
+            }
+          : {
+              targetId: t.id,
+              targetName: t.name,
+              kind: 'scheduled',
+              status: 'failed',
+              finishedAt: undefined,
+              packsRead: 0,
+              packsTotal: 0,
+              errorCount: 1,
+              errors: ['UNREACHABLE: the target did not answer'],
+            },
+      ),
+    );
 
     // The webhook got the same document, once, at the configured path.
     assert.equal(okHook.received.length, 1);
@@ -214,6 +269,14 @@ describe('report service: report.aggregate', () => {
     const parent = await reportQueue.getJob(reportJobId(run.runId));
     assert.ok(parent);
     const firstFinish = parent.finishedOn;
+    // A verification finished after the run ended does not change the run's report.
+    const verifications = new Catalog(prisma).verifications;
+    const later = await verifications.start({
+      planId: catalog.planId,
+      targetId: catalog.targets[0]!.id,
+      kind: 'scheduled',
+    });
+    await verifications.finish(later.id, { ok: true, packsRead: 1, packsTotal: 20, errors: [] });
     await parent.retry('completed');
     const again = await eventually(async () => {
       const j = await reportQueue.getJob(reportJobId(run.runId));

@@ -181,4 +181,59 @@ describe('report outcomes', () => {
     assert.deepEqual(summary.counts, { total: 0, succeeded: 0, failed: 0 });
     assert.equal(summary.durationMs, 0);
   });
+
+  test("the targets' latest verifications: sorted by target, status from the row, errors sampled", () => {
+    const at = new Date('2026-01-01T02:30:00.000Z');
+    const base = { kind: 'scheduled' as const, finishedAt: at, packsRead: 3, packsTotal: 30 };
+    const summary = buildSummary(
+      {
+        id: RUN,
+        planId: RUN,
+        planName: 'n',
+        trigger: 'manual',
+        queuedAt: NOW,
+        startedAt: null,
+        finishedAt: NOW,
+      },
+      [],
+      [
+        {
+          ...base,
+          targetId: TGT,
+          targetName: 'usb',
+          status: 'success',
+          ok: false,
+          errors: ['e1', 'e2', 'e3', 'e4', 'e5', 'e6', 'e7'],
+        },
+        {
+          ...base,
+          targetId: SVC_A,
+          targetName: 'nas',
+          status: 'failed',
+          ok: false,
+          errors: ['UNREACHABLE: down'],
+        },
+        {
+          ...base,
+          targetId: SVC_B,
+          targetName: 'cloud',
+          status: 'success',
+          ok: true,
+          errors: [],
+          kind: 'deep',
+        },
+      ],
+    );
+    assert.doesNotThrow(() => reportSummarySchema.parse(summary));
+    assert.deepEqual(
+      summary.verifications?.map((v) => [v.targetName, v.kind, v.status, v.errorCount, v.errors.length]),
+      [
+        ['cloud', 'deep', 'ok', 0, 0],
+        ['nas', 'scheduled', 'failed', 1, 1],
+        ['usb', 'scheduled', 'corrupt', 7, 5],
+      ],
+    );
+    assert.equal(summary.verifications?.[2]?.finishedAt, at.toISOString());
+    assert.equal(summary.verifications?.[2]?.packsTotal, 30);
+  });
 });

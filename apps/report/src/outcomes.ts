@@ -5,11 +5,13 @@
  */
 import {
   REPORT_UNREADABLE_SAMPLE,
+  REPORT_VERIFY_ERRORS_SAMPLE,
   reportSummarySchema,
   sourceErrorSchema,
   type ErrorInfo,
   type JobResult,
   type ReportSummary,
+  type ReportVerification,
   type SourceError,
 } from '@vaultline/contracts';
 
@@ -261,7 +263,40 @@ export function earliestStart(backups: readonly ResolvedBackup[]): Date | null {
 }
 
 /** The report document, validated against the contract the API and webhook receivers read. */
-export function buildSummary(run: RunInfo, backups: readonly ResolvedBackup[]): ReportSummary {
+/** The columns of a finished `verifications` row the report reads (plus its target's name). */
+export interface VerificationRow {
+  targetId: string;
+  targetName: string;
+  kind: ReportVerification['kind'];
+  /** success: the check ran (ok says what it found); failed: it could not run. */
+  status: 'success' | 'failed';
+  ok: boolean | null;
+  finishedAt: Date;
+  packsRead: number;
+  packsTotal: number;
+  errors: readonly string[];
+}
+
+/** A verification as the report shows it, errors sampled. */
+export function reportVerification(v: VerificationRow): ReportVerification {
+  return {
+    targetId: v.targetId,
+    targetName: v.targetName,
+    kind: v.kind,
+    status: v.status === 'failed' ? 'failed' : v.ok ? 'ok' : 'corrupt',
+    finishedAt: v.finishedAt.toISOString(),
+    packsRead: v.packsRead,
+    packsTotal: v.packsTotal,
+    errorCount: v.errors.length,
+    errors: v.errors.slice(0, REPORT_VERIFY_ERRORS_SAMPLE),
+  };
+}
+
+export function buildSummary(
+  run: RunInfo,
+  backups: readonly ResolvedBackup[],
+  verifications: readonly VerificationRow[] = [],
+): ReportSummary {
   const succeeded = backups.filter((b) => b.status === 'success');
   const failed = backups.length - succeeded.length;
   const from = run.startedAt ?? run.queuedAt;
@@ -297,5 +332,8 @@ export function buildSummary(run: RunInfo, backups: readonly ResolvedBackup[]): 
       error: b.error,
       durationMs: b.durationMs,
     })),
+    verifications: [...verifications]
+      .sort((a, b) => a.targetName.localeCompare(b.targetName) || a.targetId.localeCompare(b.targetId))
+      .map(reportVerification),
   });
 }

@@ -133,6 +133,11 @@ export class ReportProcessor {
     const startedAt = run.startedAt ?? earliestStart(backups);
     // A re-processed run keeps its first end, so the stored summary stays the same document.
     const finishedAt = run.finishedAt ?? now;
+    const verifications = await this.deps.catalog.verifications.latestPerTarget(
+      run.planId,
+      run.plan.targets.map((t) => t.targetId),
+      finishedAt,
+    );
     const summary = buildSummary(
       {
         id: run.id,
@@ -144,6 +149,12 @@ export class ReportProcessor {
         finishedAt,
       },
       backups,
+      verifications.map((v) => ({
+        ...v,
+        targetName: v.target.name,
+        status: v.status === 'failed' ? 'failed' : 'success',
+        finishedAt: v.finishedAt ?? finishedAt,
+      })),
     );
 
     const webhookStatus = await this.write(run.id, run.planId, backups, summary, startedAt, finishedAt);

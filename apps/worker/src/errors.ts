@@ -163,6 +163,6 @@ export function envelopeFailure(err: unknown): unknown {
   const message =
     code === 'PASSWORD_EXPIRED'
       ? err.message
-      : 'the restore password could not be opened (sealed for another restore or with another server secret): submit it again';
+      : 'the password could not be opened (sealed for another request or with another server secret): submit it again';
   return new WorkerError(code, message, 'permanent', { cause: err });
 }

@@ -139,12 +139,16 @@ export class VerifyProcessor {
       const { info } = classify(err);
       const error = `${info.code}: ${info.message}`.slice(0, ERROR_CHARS);
       await catalog.verifications.fail(row.id, error);
-      metrics?.verifyRuns.inc({ status: 'failed' });
+      metrics?.verifyRuns.inc({ plan: planName, target: pt.target.name, status: 'failed' });
       log.warn({ err, code: info.code, targetId: pt.targetId }, 'verify could not run');
       return { targetId: pt.targetId, ok: false, packsRead: 0, packsTotal: 0, errors: [error] };
     }
     await catalog.verifications.finish(row.id, outcome);
-    metrics?.verifyRuns.inc({ status: outcome.ok ? 'ok' : 'corrupt' });
+    metrics?.verifyRuns.inc({
+      plan: planName,
+      target: pt.target.name,
+      status: outcome.ok ? 'ok' : 'corrupt',
+    });
     if (outcome.ok)
       metrics?.verifyLastSuccess.set({ plan: planName, target: pt.target.name }, Date.now() / 1000);
     log[outcome.ok ? 'info' : 'error'](

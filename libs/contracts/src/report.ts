@@ -9,7 +9,7 @@
 import { z } from 'zod';
 
 import { errorInfoSchema, idSchema, isoTimeSchema, snapshotIdSchema, sourceErrorSchema } from './common';
-import { RUN_STATUSES } from './jobs';
+import { RUN_STATUSES, VERIFY_KINDS } from './jobs';
 
 const count = z.number().int().nonnegative();
 
@@ -37,6 +37,27 @@ export const reportBackupSchema = z.object({
 });
 export type ReportBackup = z.output<typeof reportBackupSchema>;
 
+/** How many of a verification's errors the report repeats (the API has them all). */
+export const REPORT_VERIFY_ERRORS_SAMPLE = 5;
+
+/**
+ * The latest verification of one of the plan's targets that had finished when the run ended:
+ * `ok` found nothing, `corrupt` found damage, `failed` could not run (target unreachable,
+ * repository unopenable). A target never verified has no entry.
+ */
+export const reportVerificationSchema = z.object({
+  targetId: idSchema,
+  targetName: z.string(),
+  kind: z.enum(VERIFY_KINDS),
+  status: z.enum(['ok', 'corrupt', 'failed']),
+  finishedAt: isoTimeSchema,
+  packsRead: count,
+  packsTotal: count,
+  errorCount: count,
+  errors: z.array(z.string()).max(REPORT_VERIFY_ERRORS_SAMPLE),
+});
+export type ReportVerification = z.output<typeof reportVerificationSchema>;
+
 export const reportSummarySchema = z.object({
   version: z.literal(1),
   runId: idSchema,
@@ -54,5 +75,7 @@ export const reportSummarySchema = z.object({
   totals: z.object({ totalBytes: count, bytesAdded: count, files: count }),
   /** One entry per service × target, sorted by service name, then target name. */
   backups: z.array(reportBackupSchema),
+  /** Per target of the plan, sorted by target name (absent from reports written before). */
+  verifications: z.array(reportVerificationSchema).optional(),
 });
 export type ReportSummary = z.output<typeof reportSummarySchema>;

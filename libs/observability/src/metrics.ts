@@ -49,7 +49,7 @@ export class FleetMetrics {
   readonly jobsActive: Gauge<'queue'>;
   readonly jobSlots: Gauge;
   /** Verifications of a plan's repository on a target; status: ok | corrupt | failed (could not run). */
-  readonly verifyRuns: Counter<'status'>;
+  readonly verifyRuns: Counter<'plan' | 'target' | 'status'>;
   /** Unix time of the last verification of a plan × target that found nothing wrong. */
   readonly verifyLastSuccess: Gauge<'plan' | 'target'>;
 
@@ -134,7 +134,7 @@ export class FleetMetrics {
     this.verifyRuns = new Counter({
       name: 'vaultline_verify_runs_total',
       help: 'Verifications of a plan repository on a target: ok, corrupt (errors found) or failed (could not run).',
-      labelNames: ['status'],
+      labelNames: ['plan', 'target', 'status'],
       registers,
     });
     this.verifyLastSuccess = new Gauge({

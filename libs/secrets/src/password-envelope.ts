@@ -56,7 +56,7 @@ export function openPasswordEnvelope(
     if (!(now.getTime() < Date.parse(envelope.expiresAt))) {
       throw new SecretsError(
         'EXPIRED',
-        `the password of restore ${JSON.stringify(restoreId)} expired at ${envelope.expiresAt}: submit it again`,
+        `the password sealed for ${JSON.stringify(restoreId)} expired at ${envelope.expiresAt}: submit it again`,
       );
     }
     return password.toString('utf8');

@@ -58,6 +58,28 @@ export class VerificationsRepository {
     });
   }
 
+  /**
+   * Per target of the plan, its latest verification that had finished by `at` (a run's report
+   * lists them as of the run's end, so a re-written report stays the same document).
+   */
+  async latestPerTarget(
+    planId: string,
+    targetIds: readonly string[],
+    at: Date,
+  ): Promise<VerificationWithTarget[]> {
+    // One indexed lookup per target (a plan has a few): no scan of years of history.
+    const rows = await Promise.all(
+      targetIds.map((targetId) =>
+        this.db.verification.findFirst({
+          where: { planId, targetId, finishedAt: { lte: at }, status: { in: ['success', 'failed'] } },
+          include: { target: true },
+          orderBy: [{ finishedAt: 'desc' }, { id: 'desc' }],
+        }),
+      ),
+    );
+    return rows.filter((r): r is VerificationWithTarget => r !== null);
+  }
+
   /** The plan's verifications, newest first, after the cursor. */
   pageForPlan(planId: string, after: Cursor | undefined, take: number): Promise<VerificationWithTarget[]> {
     return this.db.verification.findMany({
