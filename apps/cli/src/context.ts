@@ -1,8 +1,8 @@
 /** What every command gets: global options, output, credentials and repository access. */
 import { Repository } from '@vaultline/engine';
-import { StorageError, openBackend, type StorageBackend } from '@vaultline/storage';
+import { openBackend, type StorageBackend } from '@vaultline/storage';
 import { CredentialResolver, type Env } from './credentials';
-import { CliError, EXIT_NO_REPOSITORY, usageError } from './errors';
+import { CliError, EXIT_NO_REPOSITORY, openFailure, usageError } from './errors';
 import type { Output } from './output';
 
 export interface GlobalOptions {
@@ -63,15 +63,7 @@ export class Context {
     try {
       return await openBackend(location, this.env, { create });
     } catch (err) {
-      if (!create && err instanceof StorageError && err.code === 'NOT_FOUND') {
-        throw new CliError(
-          `no Vaultline repository at ${location}: ${err.message}`,
-          EXIT_NO_REPOSITORY,
-          'NO_REPOSITORY',
-          { cause: err },
-        );
-      }
-      throw err;
+      throw create ? err : openFailure(location, err);
     }
   }
 

@@ -105,6 +105,22 @@ function isCoded(err: unknown, name: string): err is CodedError {
   return err instanceof Error && err.name === name && typeof (err as Partial<CodedError>).code === 'string';
 }
 
+/**
+ * Opening an existing repository's storage: a location that is not there (storage NOT_FOUND) is
+ * "no repository" (exit 10), as the engine says for a folder without a config. Others as they are.
+ */
+export function openFailure(location: string, err: unknown): unknown {
+  if (!isCoded(err, 'StorageError') || (err.code as StorageErrorCode) !== 'NOT_FOUND') return err;
+  return new CliError(
+    `no Vaultline repository at ${location}: ${err.message}`,
+    EXIT_NO_REPOSITORY,
+    'NO_REPOSITORY',
+    {
+      cause: err,
+    },
+  );
+}
+
 /** The exit code an error maps to (1 for anything unexpected). */
 export function exitCodeOf(err: unknown): ExitCode {
   if (err instanceof CliError) return err.exitCode;
