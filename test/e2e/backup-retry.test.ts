@@ -11,68 +11,49 @@ import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 
 import { QUEUES } from '@vaultline/contracts';
-import { applyMigrations } from '@vaultline/db';
 
-import { ApiClient, LocalFleet } from '../../scripts/fleet';
-import { makeSource, tempDir } from '../support/fixtures';
-import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from '../support/postgres';
+import type { ApiClient } from '../../scripts/fleet';
+import { startE2eFleet, waitUntil, type E2eFleet } from '../support/e2e-fleet';
+import { makeSource } from '../support/fixtures';
 import { startTcpProxy, viaProxy, type TcpProxy } from '../support/tcp-proxy';
-import { REDIS_URL } from '../support/worker-fleet';
 
 const PASSWORD = 'retry e2e password';
 const ARCH = process.arch === 'arm64' ? 'arm64' : 'x86_64';
 
-async function waitUntil(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 describe('the fleet: a backup retried after Postgres went down at its end', { timeout: 5 * 60_000 }, () => {
-  let db: TestDatabase;
-  let proxy: TcpProxy;
-  let fleet: LocalFleet;
+  let e2e: E2eFleet;
+  let proxy: TcpProxy | undefined;
   let api: ApiClient;
   let queue: Queue;
-  const tmp = tempDir('e2e-retry');
-  const drive = join(tmp.path, 'drive');
+  let tmp: { path: string };
+  let drive: string;
 
   before(async () => {
-    db = await createTestDatabase('e2e-retry');
-    await applyMigrations(db.url, MIGRATIONS_DIR);
-    const u = new URL(db.url);
-    proxy = await startTcpProxy({ host: u.hostname, port: Number(u.port || 5432) });
-    mkdirSync(drive, { recursive: true });
-    fleet = await LocalFleet.start({
-      databaseUrl: db.url,
-      redisUrl: REDIS_URL,
-      logDir: join(tmp.path, 'logs'),
-      workers: 1,
-      // Long enough for the test to restore Postgres before the retry starts.
-      env: { JOB_LOCK_MS: '3000', BACKUP_RETRY_DELAY_MS: '1500' },
-      // The hook writes its marker into this test's root-only temp folder: run it as root.
-      roleEnv: { worker: { DATABASE_URL: viaProxy(db.url, proxy), HOOK_UID: '0', HOOK_GID: '0' } },
+    e2e = await startE2eFleet('e2e-retry', {
+      queue: QUEUES.backup,
+      dirs: ['drive'],
+      fleet: async (db) => {
+        const u = new URL(db.url);
+        proxy = await startTcpProxy({ host: u.hostname, port: Number(u.port || 5432) });
+        return {
+          workers: 1,
+          // Long enough for the test to restore Postgres before the retry starts.
+          env: { JOB_LOCK_MS: '3000', BACKUP_RETRY_DELAY_MS: '1500' },
+          // The hook writes its marker into this test's root-only temp folder: run it as root.
+          roleEnv: { worker: { DATABASE_URL: viaProxy(db.url, proxy), HOOK_UID: '0', HOOK_GID: '0' } },
+        };
+      },
     });
-    api = new ApiClient(fleet.baseUrl, await fleet.createToken('e2e-retry'));
-    queue = new Queue(QUEUES.backup, {
-      connection: { url: REDIS_URL, maxRetriesPerRequest: null },
-      prefix: fleet.options.queuePrefix,
-    });
+    ({ api, queue, tmp } = e2e);
+    drive = join(tmp.path, 'drive');
   });
 
   after(async () => {
-    if (process.exitCode) process.stderr.write(`e2e logs kept in ${join(tmp.path, 'logs')}\n`);
-    await fleet?.stop();
-    await queue?.obliterate({ force: true }).catch(() => undefined);
-    await queue?.close();
+    await e2e?.stop();
     await proxy?.close();
-    await db?.drop();
-    if (!process.exitCode) tmp.cleanup();
   });
 
   test('one snapshot in the repository, the same one in the catalog and the run', async () => {
@@ -125,11 +106,11 @@ describe('the fleet: a backup retried after Postgres went down at its end', { ti
     const started = await api.expect<{ id: string }>('POST', `/v1/plans/${plan.id}/runs`, undefined, 202);
 
     await waitUntil('the first attempt to publish its snapshot', () => existsSync(marker));
-    proxy.cut();
+    proxy!.cut();
     await waitUntil('the first attempt to fail', async () =>
       (await queue.getJobs(['delayed', 'wait', 'active'])).some((j) => j.attemptsMade >= 1),
     );
-    proxy.restore();
+    proxy!.restore();
 
     const report = await api.waitFor<{ status: string }>(
       `/v1/runs/${started.id}/report`,

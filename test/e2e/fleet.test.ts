@@ -21,6 +21,7 @@ import { applyMigrations } from '@vaultline/db';
 import { ApiClient, LocalFleet } from '../../scripts/fleet';
 import { loadYamlFile, parsePromQL, readRepoFile, substituteGrafanaVariables } from '../deploy/support';
 import { assertSameTree, makeSource, pseudoRandom, snapshotOf, tempDir } from '../support/fixtures';
+import { waitUntil } from '../support/e2e-fleet';
 import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from '../support/postgres';
 import { startPrivateRedis, type PrivateRedis } from '../support/redis-server';
 import { startS3Server, type S3TestServer } from '../support/s3server';
@@ -28,7 +29,6 @@ import { startS3Server, type S3TestServer } from '../support/s3server';
 const PASSWORD = 'fleet e2e password';
 const ARCH = process.arch === 'arm64' ? 'arm64' : 'x86_64';
 const OTHER_ARCH = ARCH === 'arm64' ? 'x86_64' : 'arm64';
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 interface RunView {
   id: string;
@@ -214,7 +214,11 @@ describe('the fleet, end to end', { timeout: 15 * 60_000 }, () => {
     assert.ok(run.backups.every((b) => b.status === 'success' && b.snapshotId));
     assert.equal(repoSnapshots(fsTarget, plan.id).length, 2, 'one snapshot per service on the drive');
     // The webhook got this run's report.
-    await waitUntil(() => webhook.bodies.some((b) => JSON.stringify(b).includes(run.id)));
+    await waitUntil(
+      'the webhook to receive the report',
+      () => webhook.bodies.some((b) => JSON.stringify(b).includes(run.id)),
+      { timeoutMs: 30_000, everyMs: 100 },
+    );
 
     // Restore the database service from the bucket into a new folder.
     const into = join(tmp.path, 'restored', 'database');
@@ -367,7 +371,11 @@ describe('the fleet, end to end', { timeout: 15 * 60_000 }, () => {
     assert.equal((await runAndReport(plan.id)).report.status, 'success');
     assert.equal(repoSnapshots(fsTarget, plan.id).length, 1);
     await api.expect('DELETE', `/v1/plans/${plan.id}`, undefined, 202);
-    await waitUntil(async () => (await api.call('GET', `/v1/plans/${plan.id}`)).status === 404, 60_000);
+    await waitUntil(
+      'the deleted plan to be gone',
+      async () => (await api.call('GET', `/v1/plans/${plan.id}`)).status === 404,
+      { timeoutMs: 60_000, everyMs: 100 },
+    );
     assert.deepEqual(repoSnapshots(fsTarget, plan.id), []);
   });
   test('the snapshot catalog is rebuilt from the repositories (the truth)', async () => {
@@ -448,12 +456,3 @@ describe('the fleet, end to end', { timeout: 15 * 60_000 }, () => {
     assert.equal(runs.items.filter((x) => x.trigger === 'schedule').length, 1, 'fired once');
   });
 });
-
-async function waitUntil(cond: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await cond()) return;
-    await sleep(100);
-  }
-  throw new Error(`condition not met within ${timeoutMs} ms`);
-}

@@ -10,17 +10,15 @@ import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'n
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import { Queue } from 'bullmq';
+import type { Queue } from 'bullmq';
 
 import { Secret } from '@vaultline/config';
 import { QUEUES, reportSummarySchema } from '@vaultline/contracts';
-import { applyMigrations } from '@vaultline/db';
 import { sealPasswordEnvelope, serverKeys } from '@vaultline/secrets';
 
-import { ApiClient, LocalFleet } from '../../scripts/fleet';
-import { makeSource, tempDir } from '../support/fixtures';
-import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from '../support/postgres';
-import { REDIS_URL } from '../support/worker-fleet';
+import type { ApiClient, LocalFleet } from '../../scripts/fleet';
+import { startE2eFleet, waitUntil, type E2eFleet } from '../support/e2e-fleet';
+import { makeSource } from '../support/fixtures';
 
 const PASSWORD = 'verify e2e password';
 const ARCH = process.arch === 'arm64' ? 'arm64' : 'x86_64';
@@ -38,14 +36,6 @@ interface VerificationView {
 }
 type Verifications = { items: VerificationView[]; nextCursor: string | null };
 
-async function waitUntil(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 60_000) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /** Every file under `dir` (the pack files of a repository's data/ folder). */
 function filesUnder(dir: string): string[] {
   return readdirSync(dir).flatMap((n) => {
@@ -55,39 +45,24 @@ function filesUnder(dir: string): string[] {
 }
 
 describe('the fleet: scheduled verification of a plan', { timeout: 5 * 60_000 }, () => {
-  let db: TestDatabase;
+  let e2e: E2eFleet;
   let fleet: LocalFleet;
   let api: ApiClient;
   let queue: Queue;
-  const tmp = tempDir('e2e-verify');
-  const drive = join(tmp.path, 'drive');
+  let tmp: { path: string };
+  let drive: string;
 
   before(async () => {
-    db = await createTestDatabase('e2e-verify');
-    await applyMigrations(db.url, MIGRATIONS_DIR);
-    mkdirSync(drive, { recursive: true });
-    fleet = await LocalFleet.start({
-      databaseUrl: db.url,
-      redisUrl: REDIS_URL,
-      logDir: join(tmp.path, 'logs'),
-      workers: 1,
-      env: { JOB_LOCK_MS: '3000', BACKUP_RETRY_DELAY_MS: '200' },
+    e2e = await startE2eFleet('e2e-verify', {
+      queue: QUEUES.maintenance,
+      dirs: ['drive'],
+      fleet: { workers: 1, env: { JOB_LOCK_MS: '3000', BACKUP_RETRY_DELAY_MS: '200' } },
     });
-    api = new ApiClient(fleet.baseUrl, await fleet.createToken('e2e-verify'));
-    queue = new Queue(QUEUES.maintenance, {
-      connection: { url: REDIS_URL, maxRetriesPerRequest: null },
-      prefix: fleet.options.queuePrefix,
-    });
+    ({ fleet, api, queue, tmp } = e2e);
+    drive = join(tmp.path, 'drive');
   });
 
-  after(async () => {
-    if (process.exitCode) process.stderr.write(`e2e logs kept in ${join(tmp.path, 'logs')}\n`);
-    await fleet?.stop();
-    await queue?.obliterate({ force: true }).catch(() => undefined);
-    await queue?.close();
-    await db?.drop();
-    if (!process.exitCode) tmp.cleanup();
-  });
+  after(() => e2e?.stop());
 
   const verifications = (planId: string) =>
     api.expect<Verifications>('GET', `/v1/plans/${planId}/verifications`, undefined, 200);

@@ -9,30 +9,18 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import type { INestApplicationContext } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 
 import type { WorkerConfig } from '@vaultline/config';
-import { parseJobResult } from '@vaultline/contracts';
-import { applyMigrations, createPrismaClient, type PrismaClient } from '@vaultline/db';
+import { parseJobResult, QUEUES } from '@vaultline/contracts';
+import { type PrismaClient } from '@vaultline/db';
 import { Repository } from '@vaultline/engine';
 import { FsBackend } from '@vaultline/storage';
 
-import { createWorkerApp } from '../../apps/worker/src/main';
-import { makeSource, PASSWORD, tempDir } from '../support/fixtures';
-import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from '../support/postgres';
+import { makeSource, PASSWORD } from '../support/fixtures';
 import { startTcpProxy, viaProxy, type TcpProxy } from '../support/tcp-proxy';
-import {
-  backupQueue,
-  createPlan,
-  createRun,
-  createService,
-  freePort,
-  waitForJob,
-  workerConfig,
-  workerEnv,
-  type PlanFixture,
-} from '../support/worker-fleet';
+import { createPlan, createRun, createService, waitForJob, type PlanFixture } from '../support/worker-fleet';
+import { startWorkerSuite, type WorkerSuite } from '../support/worker-suite';
 
 async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 30_000) {
   const deadline = Date.now() + timeoutMs;
@@ -43,43 +31,35 @@ async function waitFor(what: string, cond: () => boolean | Promise<boolean>, tim
 }
 
 describe('worker: a retried backup.run is idempotent', () => {
-  let db: TestDatabase;
+  let suite: WorkerSuite<'backup'>;
   let prisma: PrismaClient;
-  let proxy: TcpProxy;
-  let dir: ReturnType<typeof tempDir>;
+  let proxy: TcpProxy | undefined;
+  let dir: { path: string };
   let config: WorkerConfig;
-  let app: INestApplicationContext;
   let queue: Queue;
   let plan: PlanFixture;
 
   before(async () => {
-    db = await createTestDatabase('worker-retry');
-    await applyMigrations(db.url, MIGRATIONS_DIR);
-    // The test's own client goes straight to Postgres; only the worker's goes through the proxy.
-    prisma = createPrismaClient(db.url, { pool: { max: 4 } });
-    const u = new URL(db.url);
-    proxy = await startTcpProxy({ host: u.hostname, port: Number(u.port || 5432) });
-    dir = tempDir('worker-retry');
-    // The hook writes its marker into this test's root-only temp folder: run it as root.
-    const env = workerEnv(viaProxy(db.url, proxy), {
-      METRICS_PORT: String(await freePort()),
-      HOOK_UID: '0',
-      HOOK_GID: '0',
+    suite = await startWorkerSuite('worker-retry', {
+      queues: [QUEUES.backup],
+      // The hook writes its marker into this test's root-only temp folder: run it as root.
+      env: { HOOK_UID: '0', HOOK_GID: '0' },
+      // The test's own client goes straight to Postgres; only the worker's goes through the proxy.
+      workerDatabaseUrl: async (db) => {
+        const u = new URL(db.url);
+        proxy = await startTcpProxy({ host: u.hostname, port: Number(u.port || 5432) });
+        return viaProxy(db.url, proxy);
+      },
+      runtime: { poolSize: 2, lockRetryMinMs: 50, lockRetryMaxMs: 200 },
     });
-    config = workerConfig(env);
+    ({ prisma, dir, config } = suite);
+    queue = suite.queues.backup;
     plan = await createPlan(prisma, config, join(dir.path, 'targets'));
-    queue = backupQueue(config);
-    app = await createWorkerApp(config, { poolSize: 2, lockRetryMinMs: 50, lockRetryMaxMs: 200 });
   });
 
   after(async () => {
-    await app?.close();
-    await queue?.obliterate({ force: true }).catch(() => undefined);
-    await queue?.close();
+    await suite?.stop();
     await proxy?.close();
-    await prisma?.$disconnect();
-    await db?.drop();
-    dir?.cleanup();
   });
 
   test('Postgres down after the snapshot is written: the retry records that snapshot, no second one', async () => {
@@ -110,13 +90,13 @@ describe('worker: a retried backup.run is idempotent', () => {
     });
 
     await waitFor('the post-hook of the first attempt', () => existsSync(marker));
-    proxy.cut();
+    proxy!.cut();
     // Back up once the first attempt has failed (BullMQ counted it), before the retry's delay ends.
     await waitFor(
       'the first attempt to fail',
       async () => ((await queue.getJob(job.id!))?.attemptsMade ?? 0) >= 1,
     );
-    proxy.restore();
+    proxy!.restore();
 
     const done = await waitForJob(queue, job.id!);
     assert.equal(await done.getState(), 'completed');

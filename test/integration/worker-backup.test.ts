@@ -11,27 +11,22 @@ import type { INestApplicationContext } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 
 import type { WorkerConfig } from '@vaultline/config';
-import { parseJobResult } from '@vaultline/contracts';
-import { applyMigrations, createPrismaClient, type PrismaClient } from '@vaultline/db';
+import { parseJobResult, QUEUES } from '@vaultline/contracts';
+import { type PrismaClient } from '@vaultline/db';
 import { Repository } from '@vaultline/engine';
 import { FsBackend } from '@vaultline/storage';
 
-import { createWorkerApp } from '../../apps/worker/src/main';
 import { WorkerRuntime } from '../../apps/worker/src/runtime';
-import { makeSource, PASSWORD, pseudoRandom, tempDir } from '../support/fixtures';
-import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from '../support/postgres';
+import { makeSource, PASSWORD, pseudoRandom } from '../support/fixtures';
 import {
-  backupQueue,
   createPlan,
   createRun,
   createService,
-  freePort,
   TEST_JOB_OPTS,
   waitForJob,
-  workerConfig,
-  workerEnv,
   type PlanFixture,
 } from '../support/worker-fleet';
+import { startWorkerSuite, type WorkerSuite } from '../support/worker-suite';
 
 async function listWithPassword(repoDir: string) {
   const repo = await Repository.open(await FsBackend.open(repoDir), { password: PASSWORD });
@@ -39,37 +34,28 @@ async function listWithPassword(repoDir: string) {
 }
 
 describe('worker: backup.run', () => {
-  let db: TestDatabase;
+  let suite: WorkerSuite<'backup'>;
   let prisma: PrismaClient;
-  let dir: ReturnType<typeof tempDir>;
+  let dir: { path: string };
   let config: WorkerConfig;
   let app: INestApplicationContext;
   let queue: Queue;
   let plan: PlanFixture;
 
   before(async () => {
-    db = await createTestDatabase('worker');
-    await applyMigrations(db.url, MIGRATIONS_DIR);
-    prisma = createPrismaClient(db.url, { pool: { max: 4 } });
-    dir = tempDir('worker');
-    // Hooks as root: the hook tests write into this test's private (0700) temporary folder; the
-    // default identity of hooks under root (nobody) is covered by apps/worker/src/hooks.spec.ts.
-    config = workerConfig(
-      workerEnv(db.url, { METRICS_PORT: String(await freePort()), HOOK_UID: '0', HOOK_GID: '0' }),
-    );
+    suite = await startWorkerSuite('worker', {
+      queues: [QUEUES.backup],
+      // Hooks as root: the hook tests write into this test's private (0700) temporary folder; the
+      // default identity of hooks under root (nobody) is covered by apps/worker/src/hooks.spec.ts.
+      env: { HOOK_UID: '0', HOOK_GID: '0' },
+      runtime: { poolSize: 2, lockRetryMinMs: 50, lockRetryMaxMs: 200 },
+    });
+    ({ prisma, dir, config, app } = suite);
+    queue = suite.queues.backup;
     plan = await createPlan(prisma, config, join(dir.path, 'targets'));
-    queue = backupQueue(config);
-    app = await createWorkerApp(config, { poolSize: 2, lockRetryMinMs: 50, lockRetryMaxMs: 200 });
   });
 
-  after(async () => {
-    await app?.close();
-    await queue?.obliterate({ force: true }).catch(() => undefined);
-    await queue?.close();
-    await prisma?.$disconnect();
-    await db?.drop();
-    dir?.cleanup();
-  });
+  after(() => suite?.stop());
 
   test('/health answers 200 while Redis and Postgres answer', async () => {
     const port = app.get(WorkerRuntime).healthPort;

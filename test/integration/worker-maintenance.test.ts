@@ -8,33 +8,26 @@ import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
-import type { INestApplicationContext } from '@nestjs/common';
 import type { Queue } from 'bullmq';
 
 import type { WorkerConfig } from '@vaultline/config';
 import { parseJobResult, QUEUES, type JobResult } from '@vaultline/contracts';
-import { applyMigrations, createPrismaClient, type PrismaClient } from '@vaultline/db';
+import { type PrismaClient } from '@vaultline/db';
 import { Repository } from '@vaultline/engine';
 import { FsBackend } from '@vaultline/storage';
 
-import { createWorkerApp } from '../../apps/worker/src/main';
 import { retentionFromColumn } from '../../apps/worker/src/maintenance-processor';
-import { PASSWORD, pseudoRandom, tempDir } from '../support/fixtures';
-import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from '../support/postgres';
+import { PASSWORD, pseudoRandom } from '../support/fixtures';
 import {
   addPlanTarget,
-  backupQueue,
   createPlan,
   createRun,
   createService,
-  freePort,
   TEST_JOB_OPTS,
   waitForJob,
-  workerConfig,
-  workerEnv,
-  workerQueue,
   type PlanFixture,
 } from '../support/worker-fleet';
+import { startWorkerSuite, type WorkerSuite } from '../support/worker-suite';
 
 async function snapshotIdsIn(repoDir: string): Promise<string[]> {
   const repo = await Repository.open(await FsBackend.open(repoDir), { password: PASSWORD });
@@ -42,36 +35,24 @@ async function snapshotIdsIn(repoDir: string): Promise<string[]> {
 }
 
 describe('worker: maintenance', () => {
-  let db: TestDatabase;
+  let suite: WorkerSuite<'backup' | 'maintenance'>;
   let prisma: PrismaClient;
-  let dir: ReturnType<typeof tempDir>;
+  let dir: { path: string };
   let config: WorkerConfig;
-  let app: INestApplicationContext;
   let backups: Queue;
   let maintenance: Queue;
 
   before(async () => {
-    db = await createTestDatabase('worker_maint');
-    await applyMigrations(db.url, MIGRATIONS_DIR);
-    prisma = createPrismaClient(db.url, { pool: { max: 4 } });
-    dir = tempDir('worker-maint');
-    config = workerConfig(workerEnv(db.url, { METRICS_PORT: String(await freePort()) }));
-    backups = backupQueue(config);
-    maintenance = workerQueue(config, QUEUES.maintenance);
-    // No safety margin: the packs of forgotten snapshots are freed at once, so the tests see them go.
-    app = await createWorkerApp(config, { poolSize: 2, pruneSafetyMarginMs: 0 });
+    suite = await startWorkerSuite('worker_maint', {
+      queues: [QUEUES.backup, QUEUES.maintenance],
+      // No safety margin: the packs of forgotten snapshots are freed at once, so the tests see them go.
+      runtime: { poolSize: 2, pruneSafetyMarginMs: 0 },
+    });
+    ({ prisma, dir, config } = suite);
+    ({ backup: backups, maintenance } = suite.queues);
   });
 
-  after(async () => {
-    await app?.close();
-    for (const q of [backups, maintenance]) {
-      await q?.obliterate({ force: true }).catch(() => undefined);
-      await q?.close();
-    }
-    await prisma?.$disconnect();
-    await db?.drop();
-    dir?.cleanup();
-  });
+  after(() => suite?.stop());
 
   /**
    * `count` backups of one service into `fixtures` (every target of the plan), each with new data

@@ -38,13 +38,7 @@ import { backup, type Repository, type SnapshotInfo, type SourceError } from '@v
 import { classify, targetUnreachable, WorkerError } from './errors';
 import { eventTime } from './events';
 import { parseHook, runHook } from './hooks';
-import {
-  serviceLockKey,
-  serviceLockSettings,
-  withServiceLock,
-  type HeldLock,
-  type ServiceLockOptions,
-} from './service-lock';
+import { holdingService, type HeldLock, type ServiceLockOptions } from './service-lock';
 import type { ServiceJobDeps } from './service-job-deps';
 import { serviceJobFailed } from './service-job-runner';
 import { closeRepository, openPlanRepository } from './target';
@@ -78,11 +72,7 @@ async function publishedSnapshot(
 }
 
 export class BackupProcessor {
-  private readonly lockSettings: ReturnType<typeof serviceLockSettings>;
-
-  constructor(private readonly deps: BackupProcessorDeps) {
-    this.lockSettings = serviceLockSettings(deps.options);
-  }
+  constructor(private readonly deps: BackupProcessorDeps) {}
 
   /** The job's payload is already validated (the dispatcher of @vaultline/jobs). */
   async process(
@@ -93,17 +83,8 @@ export class BackupProcessor {
     const log = this.deps.logger.child({ jobId: job.id, ...payload });
 
     // Another job backing up or restoring this service: the job goes back to `delayed`.
-    return withServiceLock(
-      job,
-      token,
-      {
-        ...this.lockSettings,
-        redis: this.deps.redis,
-        key: serviceLockKey(this.deps.queuePrefix, payload.serviceId),
-        log,
-        onWait: () => this.deps.metrics?.lockWaits.inc({ queue: 'backup' }),
-      },
-      (lock) => this.run(job, token, payload, lock, log),
+    return holdingService(this.deps, 'backup', job, token, payload.serviceId, log, (lock) =>
+      this.run(job, token, payload, lock, log),
     );
   }
 

@@ -28,13 +28,7 @@ import { planRepoLocation } from '@vaultline/targets';
 
 import { classify, envelopeFailure, RESTORE_ENGINE_RETRY, snapshotNotFound, WorkerError } from './errors';
 import { eventTime } from './events';
-import {
-  serviceLockKey,
-  serviceLockSettings,
-  withServiceLock,
-  type HeldLock,
-  type ServiceLockOptions,
-} from './service-lock';
+import { holdingService, type HeldLock, type ServiceLockOptions } from './service-lock';
 import type { ServiceJobDeps } from './service-job-deps';
 import { serviceJobFailed } from './service-job-runner';
 import { closeRepository, openPlanRepositoryForRead } from './target';
@@ -46,11 +40,7 @@ export type RestoreProcessorOptions = ServiceLockOptions;
 export type RestoreProcessorDeps = ServiceJobDeps;
 
 export class RestoreProcessor {
-  private readonly lockSettings: ReturnType<typeof serviceLockSettings>;
-
-  constructor(private readonly deps: RestoreProcessorDeps) {
-    this.lockSettings = serviceLockSettings(deps.options);
-  }
+  constructor(private readonly deps: RestoreProcessorDeps) {}
 
   /** The job's payload is already validated (the dispatcher of @vaultline/jobs). */
   async process(
@@ -68,17 +58,8 @@ export class RestoreProcessor {
       snapshot: payload.snapshot,
     });
 
-    return withServiceLock(
-      job,
-      token,
-      {
-        ...this.lockSettings,
-        redis: this.deps.redis,
-        key: serviceLockKey(this.deps.queuePrefix, payload.serviceId),
-        log,
-        onWait: () => this.deps.metrics?.lockWaits.inc({ queue: 'restore' }),
-      },
-      (lock) => this.run(job, token, payload, lock, log),
+    return holdingService(this.deps, 'restore', job, token, payload.serviceId, log, (lock) =>
+      this.run(job, token, payload, lock, log),
     );
   }
 

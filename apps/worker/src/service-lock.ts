@@ -18,6 +18,8 @@ import { DelayedError, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 
+import type { ServiceJobDeps } from './service-job-deps';
+
 const RENEW_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
 const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
 
@@ -168,4 +170,31 @@ export function serviceLockSettings(
     retryMinMs: o.lockRetryMinMs ?? 1_000,
     retryMaxMs: o.lockRetryMaxMs ?? 30_000,
   };
+}
+
+/**
+ * Runs `fn` holding the service of a backup or restore job, with the process's lock settings;
+ * a wait is counted per queue.
+ */
+export function holdingService<T>(
+  deps: Pick<ServiceJobDeps, 'redis' | 'queuePrefix' | 'options' | 'metrics'>,
+  queue: 'backup' | 'restore',
+  job: Job,
+  token: string | undefined,
+  serviceId: string,
+  log: Logger,
+  fn: (lock: HeldLock) => Promise<T>,
+): Promise<T> {
+  return withServiceLock(
+    job,
+    token,
+    {
+      ...serviceLockSettings(deps.options),
+      redis: deps.redis,
+      key: serviceLockKey(deps.queuePrefix, serviceId),
+      log,
+      onWait: () => deps.metrics?.lockWaits.inc({ queue }),
+    },
+    fn,
+  );
 }
