@@ -5,7 +5,7 @@
  * consumer of the Nest Redis transport would.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
@@ -16,11 +16,14 @@ import { Redis } from 'ioredis';
 import type { WorkerConfig } from '@vaultline/config';
 import { parseJobResult, QUEUES, type JobPayload } from '@vaultline/contracts';
 import { applyMigrations, createPrismaClient, type PrismaClient } from '@vaultline/db';
+import { Repository } from '@vaultline/engine';
 import { sealPasswordEnvelope, serverKeys } from '@vaultline/secrets';
+import { FsBackend } from '@vaultline/storage';
 import { planRepoLocation } from '@vaultline/targets';
 
 import { createWorkerApp } from '../../apps/worker/src/main';
 import { makeSource, PASSWORD, snapshotOf, assertSameTree, tempDir } from '../support/fixtures';
+import { forge } from '../support/forge';
 import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from '../support/postgres';
 import {
   backupQueue,
@@ -180,6 +183,7 @@ describe('worker: restore.run', () => {
     assert.equal(result.snapshotId, snapshotId);
     assert.equal(result.verified, true);
     assert.equal(result.crossArch, false);
+    assert.deepEqual(result.warnings, []);
     assert.ok(result.files > 0 && result.bytes > 0);
     // The service excludes cache/ (createService), so the restore has everything else.
     assertSameTree(
@@ -191,6 +195,7 @@ describe('worker: restore.run', () => {
     assert.equal(row.status, 'success');
     assert.equal(row.snapshotId, snapshotId, "'latest' is recorded as the id it resolved to");
     assert.equal(row.error, null);
+    assert.deepEqual(row.warnings, []);
     assert.ok(row.startedAt && row.finishedAt);
     const service = await prisma.service.findUniqueOrThrow({ where: { id: serviceId } });
     assert.equal(service.state, 'idle');
@@ -416,5 +421,42 @@ describe('worker: restore.run', () => {
     const restored = snapshotOf(destination);
     const original = snapshotOf(source);
     assert.equal(restored.get('docs/readme.txt')?.hash, original.get('docs/readme.txt')?.hash);
+  });
+
+  test('metadata the destination cannot take: success, with the warnings in the result and the row', async () => {
+    // A snapshot of this service whose file carries an xattr in a namespace no Linux file system
+    // has: the kernel refuses it (EOPNOTSUPP) wherever the restore writes. Old, so not 'latest'.
+    const repo = await Repository.open(await FsBackend.open(plan.repoDir), { password: PASSWORD });
+    const bogus = (n: string): [string, string] => [
+      Buffer.from(n).toString('base64'),
+      Buffer.from('v').toString('base64'),
+    ];
+    const forged = await forge(
+      repo,
+      (file, dir) => [
+        file('notes.txt', 'kept', { xattrs: [bogus('bogus.first')] }),
+        dir('sub', [file('more.txt', 'kept too', { xattrs: [bogus('bogus.second')] })]),
+      ],
+      { service: serviceId, plan: plan.planId, time: '2001-01-01T00:00:00.000Z' },
+    );
+    const destination = join(dir.path, 'restored-warnings');
+    const { restoreId, result } = await runRestore({ destination, snapshot: forged });
+    assert.equal(result.status, 'success', JSON.stringify(result));
+    if (result.status !== 'success') return;
+    assert.equal(
+      readFileSync(join(destination, 'sub', 'more.txt'), 'utf8'),
+      'kept too',
+      'the data is restored',
+    );
+    const expected = [
+      /^notes\.txt: extended attribute "bogus\.first" not restored \(ENOTSUP\)$/,
+      /^sub\/more\.txt: extended attribute "bogus\.second" not restored \(ENOTSUP\)$/,
+    ];
+    const sorted = [...(result.warnings ?? [])].sort();
+    assert.equal(sorted.length, 2, JSON.stringify(sorted));
+    sorted.forEach((w, i) => assert.match(w, expected[i]!));
+    const row = await prisma.restore.findUniqueOrThrow({ where: { id: restoreId } });
+    assert.equal(row.status, 'success');
+    assert.deepEqual([...row.warnings].sort(), sorted);
   });
 });

@@ -11,14 +11,18 @@ import {
   type TreeNode,
 } from '@vaultline/engine';
 
-/** Commits a snapshot whose root tree is `nodes(fileNode)`, as a writer-key holder could. */
+/**
+ * Commits a snapshot whose root tree is `nodes(fileNode)`, as a writer-key holder could; `header`
+ * sets whose snapshot it claims to be (service, plan) and when it was taken.
+ */
 export async function forge(
   repo: Repository,
   build: (
     file: (name: string, content: string, extra?: Partial<TreeNode>) => TreeNode,
     dir: (name: string, nodes: TreeNode[]) => TreeNode,
   ) => TreeNode[],
-): Promise<void> {
+  header: { service?: string; plan?: string; time?: string } = {},
+): Promise<string> {
   const { index } = await repo.loadIndex();
   const pool = new WorkerPool(1);
   try {
@@ -43,7 +47,7 @@ export async function forge(
     const tree = session.addTree(encodeTree({ nodes })).toString('hex');
     await session.finish();
     const manifest: Manifest = { files: {}, trees: [tree] };
-    await session.commitSnapshot(
+    const committed = await session.commitSnapshot(
       manifest,
       {
         tree,
@@ -52,10 +56,10 @@ export async function forge(
         errors: [],
       },
       {
-        time: new Date().toISOString(),
+        time: header.time ?? new Date().toISOString(),
         host: 'forger',
-        service: null,
-        plan: null,
+        service: header.service ?? null,
+        plan: header.plan ?? null,
         tags: [],
         arch: 'x86_64',
         parent: null,
@@ -76,6 +80,7 @@ export async function forge(
         },
       },
     );
+    return committed.id;
   } finally {
     await pool.close();
   }

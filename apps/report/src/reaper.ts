@@ -108,7 +108,7 @@ export class Reaper {
       const ended = await catalog.restores.closeIfOpen(
         r.id,
         result?.status === 'success'
-          ? { status: 'success' }
+          ? { status: 'success', warnings: result.warnings ?? [] }
           : {
               status: 'failed',
               error: result

@@ -21,7 +21,13 @@
 import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
 
-import { parseJobResult, type JobPayload, type JobResult } from '@vaultline/contracts';
+import {
+  parseJobResult,
+  RESTORE_WARNING_CHARS,
+  RESTORE_WARNINGS_LIMIT,
+  type JobPayload,
+  type JobResult,
+} from '@vaultline/contracts';
 import { restore, type Repository, type SnapshotInfo } from '@vaultline/engine';
 import { openPasswordEnvelope } from '@vaultline/secrets';
 import { planRepoLocation } from '@vaultline/targets';
@@ -127,12 +133,22 @@ export class RestoreProcessor {
           },
         });
         const durationMs = Date.now() - started;
-        await catalog.restores.markSucceeded(row.id);
+        const warnings = outcome.warnings
+          .slice(0, RESTORE_WARNINGS_LIMIT)
+          .map((w) => w.slice(0, RESTORE_WARNING_CHARS));
+        await catalog.restores.markSucceeded(row.id, warnings);
         this.deps.metrics?.restores.inc({ target: target.name, status: 'success' });
         this.deps.metrics?.restoreDuration.observe({ target: target.name }, durationMs / 1000);
-        log.info(
-          { snapshotId: snapshot.id, files: outcome.files, bytes: outcome.bytes, durationMs },
-          'restore finished',
+        // Only their count: the warnings name the service's files (they are in the row and result).
+        log[warnings.length > 0 ? 'warn' : 'info'](
+          {
+            snapshotId: snapshot.id,
+            files: outcome.files,
+            bytes: outcome.bytes,
+            warnings: warnings.length,
+            durationMs,
+          },
+          warnings.length > 0 ? 'restore finished with metadata warnings' : 'restore finished',
         );
         events.emit('restore.finished', {
           at: eventTime(),
@@ -153,6 +169,7 @@ export class RestoreProcessor {
           bytes: outcome.bytes,
           verified: outcome.verified,
           crossArch,
+          warnings,
           durationMs,
         });
       } finally {

@@ -154,6 +154,13 @@ export const restoreRunPayloadSchema = z.object({
   passwordEnvelope: passwordEnvelopeSchema,
 });
 
+/**
+ * A restore's warnings as the result and the catalog keep them: the engine lists its first 100
+ * and counts the rest in one more line; each is cut to RESTORE_WARNING_CHARS.
+ */
+export const RESTORE_WARNINGS_LIMIT = 101;
+export const RESTORE_WARNING_CHARS = 1000;
+
 export const restoreRunResultSchema = z.discriminatedUnion('status', [
   z.object({
     status: z.literal('success'),
@@ -166,6 +173,12 @@ export const restoreRunResultSchema = z.discriminatedUnion('status', [
     verified: z.boolean(),
     /** The snapshot came from another architecture: warn that the service needs reinstalling. */
     crossArch: z.boolean(),
+    /**
+     * What the restore could not put back where the destination's file system or the worker's
+     * rights do not allow it (xattrs, ACLs, owners, device nodes): the engine's first warnings and
+     * a count of the rest. Absent from results of workers that predate it.
+     */
+    warnings: z.array(z.string().max(RESTORE_WARNING_CHARS)).max(RESTORE_WARNINGS_LIMIT).optional(),
     durationMs: count,
   }),
   z.object({

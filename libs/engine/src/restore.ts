@@ -144,7 +144,7 @@ function clearWay(path: Buffer): void {
   if (lstatSync(path, { throwIfNoEntry: false })) rmSync(path, { recursive: true, force: true });
 }
 
-function finishOf(node: TreeNode): FileFinish {
+function finishOf(node: TreeNode, rel: string): FileFinish {
   const f: FileFinish = {
     mode: node.mode,
     uid: node.uid,
@@ -152,7 +152,10 @@ function finishOf(node: TreeNode): FileFinish {
     mtimeNs: node.mtime,
     size: node.size ?? 0,
   };
-  if (node.xattrs) f.xattrs = node.xattrs;
+  if (node.xattrs) {
+    f.xattrs = node.xattrs;
+    f.rel = rel;
+  }
   return f;
 }
 
@@ -425,7 +428,7 @@ async function restoreLocked(repo: Repository, opts: RestoreOptions): Promise<Re
             const f = files[t.file]!;
             const w: SpanWrite = { path: f.path, offset: t.offset };
             if (f.node.sparse) w.sparse = true;
-            if (f.finishedByWorker) w.finish = finishOf(f.node);
+            if (f.finishedByWorker) w.finish = finishOf(f.node, f.rel);
             return w;
           }),
         );

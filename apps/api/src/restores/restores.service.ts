@@ -31,14 +31,26 @@ export interface RestoreView {
   error: string | null;
   /** The snapshot came from another architecture and the user consented. */
   crossArch: boolean;
+  /**
+   * Things the user should know: that a cross-architecture restore needs a reinstall, and, once
+   * it succeeded, what it could not put back (xattrs, ACLs, owners, device nodes the destination
+   * or the worker's rights do not allow).
+   */
+  warnings: string[];
   queuedAt: string;
   startedAt: string | null;
   finishedAt: string | null;
 }
 
-export interface CreatedRestoreView extends RestoreView {
-  /** Things the user should know, e.g. that a cross-architecture restore needs a reinstall. */
-  warnings: string[];
+export type CreatedRestoreView = RestoreView;
+
+/** Other than the service's: the snapshot's architecture, when a restore crosses (there are two). */
+function crossArchWarning(snapshotId: string, service: Service): string {
+  const other = service.arch === 'arm64' ? 'x86_64' : 'arm64';
+  return (
+    `snapshot ${snapshotId} was taken on ${other}, service ${JSON.stringify(service.name)} ` +
+    `is declared ${service.arch}: the service will need reinstalling after the restore`
+  );
 }
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
@@ -55,6 +67,7 @@ function viewOf(r: RestoreWithNames): RestoreView {
     status: r.status,
     error: r.error,
     crossArch: r.crossArch,
+    warnings: [...(r.crossArch ? [crossArchWarning(r.snapshotId, r.service)] : []), ...r.warnings],
     queuedAt: r.queuedAt.toISOString(),
     startedAt: iso(r.startedAt),
     finishedAt: iso(r.finishedAt),
@@ -154,13 +167,7 @@ export class RestoresService {
       { restoreId: restore.id, serviceId: service.id, snapshotId: snapshot.id, targetId: target.id },
       'restore queued',
     );
-    const warnings = crossArch
-      ? [
-          `snapshot ${snapshot.id} was taken on ${snapshot.arch}, service ${JSON.stringify(service.name)} ` +
-            `is declared ${service.arch}: the service will need reinstalling after the restore`,
-        ]
-      : [];
-    return { ...(await this.get(restore.id)), warnings };
+    return this.get(restore.id);
   }
 
   async get(id: string): Promise<RestoreView> {

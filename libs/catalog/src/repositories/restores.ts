@@ -51,8 +51,11 @@ export class RestoresRepository {
     await this.db.restore.update({ where: { id }, data: { snapshotId, crossArch } });
   }
 
-  async markSucceeded(id: string, at = new Date()): Promise<void> {
-    await this.db.restore.update({ where: { id }, data: { status: 'success', error: null, finishedAt: at } });
+  async markSucceeded(id: string, warnings: readonly string[] = [], at = new Date()): Promise<void> {
+    await this.db.restore.update({
+      where: { id },
+      data: { status: 'success', error: null, warnings: [...warnings], finishedAt: at },
+    });
   }
 
   /** Back to the queue (shutdown hand-back or a retry), with the attempt's error if any. */
@@ -82,13 +85,18 @@ export class RestoresRepository {
    */
   async closeIfOpen(
     id: string,
-    outcome: { status: 'success' } | { status: 'failed'; error: string },
+    outcome: { status: 'success'; warnings?: readonly string[] } | { status: 'failed'; error: string },
   ): Promise<boolean> {
     const ended = await this.db.restore.updateMany({
       where: { id, status: { in: ['queued', 'running'] } },
       data:
         outcome.status === 'success'
-          ? { status: 'success', error: null, finishedAt: new Date() }
+          ? {
+              status: 'success',
+              error: null,
+              warnings: [...(outcome.warnings ?? [])],
+              finishedAt: new Date(),
+            }
           : { status: 'failed', error: outcome.error, finishedAt: new Date() },
     });
     return ended.count > 0;

@@ -399,7 +399,7 @@ function finishFile(fd: number, w: SpanWrite, chown: boolean, warnings: string[]
   if (w.sparse) ftruncateSync(fd, f.size);
   // Owner first (chown clears setuid bits and capabilities), then xattrs, mode and times.
   if (chown) fchownSync(fd, f.uid, f.gid);
-  writeXattrs({ fd }, f.xattrs, Buffer.from(w.path).toString(), (m) => warnings.push(m));
+  writeXattrs({ fd }, f.xattrs, f.rel ?? Buffer.from(w.path).toString(), (m) => warnings.push(m));
   fchmodSync(fd, f.mode);
   setFileTimes(fd, f.mtimeNs);
 }

@@ -37,6 +37,8 @@ export interface FileFinish {
   size: number;
   /** Extended attributes, base64 name and value. */
   xattrs?: [string, string][];
+  /** The file's path in the snapshot, as every restore warning names it (set with xattrs only). */
+  rel?: string;
 }
 
 export interface SpanWrite {

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "restores" ADD COLUMN     "warnings" TEXT[] DEFAULT ARRAY[]::TEXT[];
