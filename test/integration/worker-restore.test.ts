@@ -20,6 +20,7 @@ import { sealPasswordEnvelope, serverKeys } from '@vaultline/secrets';
 import { planRepoLocation } from '@vaultline/targets';
 
 import { createWorkerApp } from '../../apps/worker/src/main';
+import { CatalogFactories } from '../support/factories';
 import { makeSource, PASSWORD, snapshotOf, assertSameTree, tempDir } from '../support/fixtures';
 import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from '../support/postgres';
 import {
@@ -387,6 +388,7 @@ describe('worker: restore.run', () => {
       where: { planId_targetId: { planId: plan.planId, targetId: plan.targetId } },
     });
     const target = await prisma.target.findUniqueOrThrow({ where: { id: plan.targetId } });
+    const planRow = await prisma.plan.findUniqueOrThrow({ where: { id: plan.planId } });
     const standard = planRepoLocation(target, plan.planId);
     mkdirSync(dirname(standard), { recursive: true });
     renameSync(plan.repoDir, standard);
@@ -403,7 +405,7 @@ describe('worker: restore.run', () => {
       );
     } finally {
       renameSync(standard, plan.repoDir);
-      await prisma.planTarget.create({ data: row });
+      await new CatalogFactories(prisma).newPlanTarget(planRow, target, row);
     }
   });
 
