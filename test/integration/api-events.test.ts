@@ -54,8 +54,7 @@ describe('API: live events (SSE)', () => {
   const emit = <N extends EventName>(name: N, payload: EventPayload<N>): void =>
     publisher.emit(name, payload);
 
-  const newRun = async (): Promise<string> =>
-    (await api.prisma.run.create({ data: { planId, trigger: 'manual' } })).id;
+  const newRun = async (): Promise<string> => (await api.factories.newRun(planId)).id;
 
   /** Publishes `marker` until a frame of its type comes out of the stream; returns that frame. */
   async function goLive(stream: EventStream, type: string, marker: () => void): Promise<SseFrame> {
@@ -201,10 +200,7 @@ describe('API: live events (SSE)', () => {
   test('a run already finished: its state, then the stream ends', async () => {
     const runId = await newRun();
     const finishedAt = new Date();
-    await api.prisma.run.update({
-      where: { id: runId },
-      data: { status: 'partial', startedAt: finishedAt, finishedAt },
-    });
+    await api.catalog.runs.markFinished(runId, 'partial', finishedAt, finishedAt);
     const stream = await openEventStream(api, `/v1/runs/${runId}/events`);
     const frames = await stream.rest();
     assert.deepEqual(
@@ -216,9 +212,10 @@ describe('API: live events (SSE)', () => {
   });
 
   test("a restore's stream: progress, a retried failure, and it ends after restore.finished", async () => {
-    const restore = await api.prisma.restore.create({
-      data: { serviceId, targetId, snapshotId: SNAPSHOT_ID, destination: '/srv/gitea' },
-    });
+    const restore = await api.factories.newRestore(
+      { serviceId, targetId },
+      { snapshotId: SNAPSHOT_ID, destination: '/srv/gitea' },
+    );
     const ref = { restoreId: restore.id, serviceId, targetId };
     const stream = await openEventStream(api, `/v1/restores/${restore.id}/events`);
     const isMarker = (f: SseFrame): boolean =>
@@ -263,16 +260,8 @@ describe('API: live events across a Redis restart', () => {
     let publisher: EventPublisher | undefined;
     try {
       api = await startTestApi('api_events_restart', { REDIS_URL: redis.url });
-      const plan = await api.prisma.plan.create({
-        data: {
-          name: 'p',
-          frequency: 'daily',
-          startTime: '02:00',
-          timezone: 'UTC',
-          retention: { keepLast: 1 },
-        },
-      });
-      const run = await api.prisma.run.create({ data: { planId: plan.id, trigger: 'manual' } });
+      const plan = await api.factories.newPlan({ fields: { name: 'p', retention: { keepLast: 1 } } });
+      const run = await api.factories.newRun(plan.id);
       const stream = await openEventStream(api, `/v1/runs/${run.id}/events`);
       assert.equal((await stream.next())?.type, 'state');
 

@@ -14,6 +14,7 @@ import { FsBackend, openBackend } from '@vaultline/storage';
 import { createWorkerApp } from '../../apps/worker/src/main';
 import { backupJobId, deletePlanJobId, reportJobId } from '@vaultline/contracts';
 import { startTestApi, type TestApi } from '../support/api-app';
+import type { SnapshotRow } from '../support/factories';
 import { makeSource, TEST_KDF, tempDir } from '../support/fixtures';
 import { startS3Server, type S3TestServer } from '../support/s3server';
 import { freePort, workerConfig, workerEnv } from '../support/worker-fleet';
@@ -388,23 +389,18 @@ describe('API: plans and runs', () => {
   test("a plan's size per target is the sum of its catalogued snapshots' bytesAdded", async () => {
     const plan = (await api.call('POST', '/v1/plans', body({ name: 'sized' }))).json as PlanJson;
     const snapshot = (n: number, targetId: string, bytesAdded: bigint) => ({
-      id: n.toString(16).padStart(64, '0'),
+      id: hexId(n),
       targetId,
       planId: plan.id,
-      serviceId: serviceIds[0],
-      time: new Date(),
-      arch: 'x86_64' as const,
+      serviceId: serviceIds[0] ?? null,
       totalBytes: 10_000n,
       bytesAdded,
-      files: 3,
     });
-    await api.prisma.snapshot.createMany({
-      data: [
-        snapshot(1, targetIds[0] ?? '', 1000n),
-        snapshot(2, targetIds[0] ?? '', 234n),
-        snapshot(3, targetIds[1] ?? '', 5n),
-      ],
-    });
+    await api.factories.newSnapshots([
+      snapshot(1, targetIds[0] ?? '', 1000n),
+      snapshot(2, targetIds[0] ?? '', 234n),
+      snapshot(3, targetIds[1] ?? '', 5n),
+    ]);
     const got = (await api.call('GET', `/v1/plans/${plan.id}`)).json as PlanJson;
     const size = (id: string | undefined) => got.targets.find((t) => t.id === id)?.sizeBytes;
     assert.equal(size(targetIds[0]), 1234);
@@ -590,13 +586,11 @@ describe('API: plans and runs', () => {
     const plan = (await api.call('POST', '/v1/plans', body({ name: 'logged' }))).json as PlanJson;
     const [a, b] = targetIds as [string, string];
     const t0 = Date.parse('2026-01-10T02:30:00Z');
-    await api.prisma.snapshot.createMany({
-      data: [
-        snapshotRow(plan.id, 101, a, serviceIds[0], t0, 1000n),
-        snapshotRow(plan.id, 102, a, serviceIds[1], t0 + 3_600_000, 24n),
-        snapshotRow(plan.id, 103, b, serviceIds[0], t0 - 86_400_000, 7n),
-      ],
-    });
+    await api.factories.newSnapshots([
+      snapshotRow(plan.id, 101, a, serviceIds[0], t0, 1000n),
+      snapshotRow(plan.id, 102, a, serviceIds[1], t0 + 3_600_000, 24n),
+      snapshotRow(plan.id, 103, b, serviceIds[0], t0 - 86_400_000, 7n),
+    ]);
     const got = (await api.call('GET', `/v1/plans/${plan.id}`)).json as PlanJson;
     assert.equal(got.state, 'active');
     const ta = got.targets.find((t) => t.id === a);
@@ -631,17 +625,15 @@ describe('API: plans and runs', () => {
     const [s0, s1] = serviceIds as [string, string];
     const t0 = Date.parse('2026-02-01T00:00:00Z');
     const run = await api.factories.newRun(plan.id, [], { trigger: 'schedule', status: 'partial' });
-    await api.prisma.snapshot.createMany({
-      data: [
-        snapshotRow(plan.id, 201, a, s0, t0, 10n, run.id),
-        // The same snapshot id on two targets, at one time: the cursor must tell them apart.
-        snapshotRow(plan.id, 201, b, s0, t0, 11n, run.id),
-        snapshotRow(plan.id, 203, a, s1, t0 + 1000, 12n),
-        snapshotRow(plan.id, 204, a, s0, t0 + 2000, 13n),
-        snapshotRow(plan.id, 205, b, s1, t0 + 3000, 14n),
-        snapshotRow(other.id, 206, a, s0, t0 + 4000, 15n),
-      ],
-    });
+    await api.factories.newSnapshots([
+      snapshotRow(plan.id, 201, a, s0, t0, 10n, run.id),
+      // The same snapshot id on two targets, at one time: the cursor must tell them apart.
+      snapshotRow(plan.id, 201, b, s0, t0, 11n, run.id),
+      snapshotRow(plan.id, 203, a, s1, t0 + 1000, 12n),
+      snapshotRow(plan.id, 204, a, s0, t0 + 2000, 13n),
+      snapshotRow(plan.id, 205, b, s1, t0 + 3000, 14n),
+      snapshotRow(other.id, 206, a, s0, t0 + 4000, 15n),
+    ]);
     await api.factories.newBackup(
       { runId: run.id, serviceId: s0, targetId: a },
       { status: 'success', snapshotId: hexId(201), unreadable: [{ path: 'locked.db', error: 'EACCES' }] },
@@ -767,7 +759,7 @@ describe('API: plans while Redis is down', () => {
 
 const hexId = (n: number): string => n.toString(16).padStart(64, '0');
 
-/** A catalog row as the report service writes it. */
+/** A catalog row as the report service writes it (for `factories.newSnapshots`). */
 function snapshotRow(
   planId: string,
   n: number,
@@ -776,17 +768,15 @@ function snapshotRow(
   time: number,
   bytesAdded: bigint,
   runId?: string,
-) {
+): SnapshotRow {
   return {
     id: hexId(n),
     targetId,
     planId,
     serviceId: serviceId ?? null,
     time: new Date(time),
-    arch: 'x86_64' as const,
     totalBytes: 10_000n,
     bytesAdded,
-    files: 3,
     runId: runId ?? null,
   };
 }

@@ -77,19 +77,17 @@ describe('API: restores', () => {
     const repo = await Repository.open(await FsBackend.open(row.repoLocation), { writerKey });
     try {
       const { snapshot } = await backup(repo, { source: dataPath, service: serviceId, plan: planId, arch });
-      await api.prisma.snapshot.create({
-        data: {
+      await api.factories.newSnapshot(
+        { planId, targetId, serviceId },
+        {
           id: snapshot.id,
-          targetId,
-          planId,
-          serviceId,
           time: new Date(snapshot.time),
           arch: snapshot.arch,
           totalBytes: BigInt(snapshot.stats.totalBytes),
           bytesAdded: BigInt(snapshot.stats.bytesAdded),
           files: snapshot.stats.files,
         },
-      });
+      );
       return snapshot.id;
     } finally {
       await repo.backend.close();
@@ -349,19 +347,7 @@ describe('API: restores', () => {
 
   test('a snapshot in the catalog but gone from the repository: 404', async () => {
     const ghost = randomBytes(32).toString('hex');
-    await api.prisma.snapshot.create({
-      data: {
-        id: ghost,
-        targetId,
-        planId,
-        serviceId,
-        time: new Date(),
-        arch: 'x86_64',
-        totalBytes: 0n,
-        bytesAdded: 0n,
-        files: 0,
-      },
-    });
+    await api.factories.newSnapshot({ planId, targetId, serviceId }, { id: ghost });
     const res = await api.call('POST', '/v1/restores', { serviceId, snapshotId: ghost, password: PASSWORD });
     assert.equal(res.status, 404, JSON.stringify(res.json));
     assert.match((res.json as ErrorJson).error.message, /no longer in the repository/);

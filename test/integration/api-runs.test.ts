@@ -94,9 +94,7 @@ describe('API: runs, reports and idempotent manual runs', () => {
     assert.equal((early.json as ErrorJson).error.code, 'CONFLICT');
 
     const summary = { runId: run.id, backups: [{ service: 'svc', target: 'disk', status: 'success' }] };
-    await api.prisma.report.create({
-      data: { runId: run.id, status: 'success', summary, webhookStatus: 'delivered' },
-    });
+    await api.factories.newReport(run.id, { status: 'success', summary, webhookStatus: 'delivered' });
     const res = await api.call('GET', `/v1/runs/${run.id}/report`);
     assert.equal(res.status, 200, JSON.stringify(res.json));
     assert.deepEqual(

@@ -63,9 +63,7 @@ describe('API: auth, services, health, docs', () => {
       assert.equal((res.json as ErrorJson).error.code, 'UNAUTHORIZED');
     }
     const revoked = 'vlt_revoked-token';
-    await api.prisma.apiToken.create({
-      data: { name: 'old', tokenHash: hashToken(revoked), revokedAt: new Date() },
-    });
+    await api.factories.newApiToken({ name: 'old', tokenHash: hashToken(revoked), revokedAt: new Date() });
     assert.equal((await api.call('GET', '/v1/services', undefined, revoked)).status, 401);
   });
 
@@ -188,15 +186,9 @@ describe('API: auth, services, health, docs', () => {
 
   test('a service in a plan cannot be deleted (409)', async () => {
     const s = (await api.call('POST', '/v1/services', { ...nextcloud, name: 'planned' })).json as ServiceJson;
-    await api.prisma.plan.create({
-      data: {
-        name: 'nightly',
-        frequency: 'daily',
-        startTime: '03:00',
-        timezone: 'UTC',
-        retention: { keepDaily: 7 },
-        services: { create: [{ serviceId: s.id }] },
-      },
+    await api.factories.newPlan({
+      fields: { name: 'nightly', startTime: '03:00', retention: { keepDaily: 7 } },
+      services: [s],
     });
     const res = await api.call('DELETE', `/v1/services/${s.id}`);
     assert.equal(res.status, 409);
@@ -240,33 +232,25 @@ describe('API: auth, services, health, docs', () => {
     const paused = await plan('fresh-paused', 'daily', { paused: true });
     await plan('fresh-deleting', 'daily', { deletedAt: new Date() });
 
-    let n = 0;
-    const snapshot = (planId: string, targetId: string, at: Date) => ({
-      id: (0xf000 + (n += 1)).toString(16).padStart(64, '0'),
+    const snapshot = (planId: string, targetId: string, time: Date) => ({
       planId,
       targetId,
       serviceId: svc.id,
-      time: at,
-      arch: 'x86_64' as const,
-      totalBytes: 1n,
-      bytesAdded: 1n,
-      files: 1,
+      time,
     });
-    await api.prisma.snapshot.createMany({
-      data: [
-        snapshot(daily.id, t1.id, hours(3)), // fresh
-        snapshot(daily.id, t2.id, hours(40)), // overdue: > 24 h + 6 h
-        snapshot(weekly.id, t1.id, hours(24 * 8)), // fresh: < 7 d + 42 h
-        snapshot(paused.id, t1.id, hours(24 * 20)),
-      ],
-    });
+    await api.factories.newSnapshots([
+      snapshot(daily.id, t1.id, hours(3)), // fresh
+      snapshot(daily.id, t2.id, hours(40)), // overdue: > 24 h + 6 h
+      snapshot(weekly.id, t1.id, hours(24 * 8)), // fresh: < 7 d + 42 h
+      snapshot(paused.id, t1.id, hours(24 * 20)),
+    ]);
     // weekly × t2: no snapshot in the catalog, but a successful run result 2 h ago.
     const run = await api.factories.newRun(weekly.id, [], { trigger: 'schedule', status: 'success' });
     await api.factories.newBackup(
       { runId: run.id, serviceId: svc.id, targetId: t2.id },
       { status: 'success', finishedAt: hours(2) },
     );
-    await api.prisma.service.update({ where: { id: svc.id }, data: { state: 'backing_up' } });
+    await api.catalog.services.markBusy(svc.id, 'backing_up');
 
     const res = await api.call('GET', `/v1/services/${svc.id}/freshness`);
     assert.equal(res.status, 200, JSON.stringify(res.json));

@@ -3,6 +3,7 @@
  * reachability probe on folders and on an S3-protocol server.
  */
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
@@ -234,25 +235,24 @@ describe('API: targets', () => {
   test('OUTBOUND_DENY_CIDRS at call time: a target stored before the policy is refused when probed', async () => {
     const strict = await startTestApi('api_targets_calltime', { OUTBOUND_DENY_CIDRS: '127.0.0.0/8,::1/128' });
     try {
-      // Stored straight in the catalog, as a row registered before the policy denied loopback.
-      const row = await strict.prisma.target.create({
-        data: {
-          name: 'old',
-          kind: 's3',
-          s3Endpoint: `http://localhost:${new URL(s3.endpoint).port}`,
-          s3Bucket: 'backups',
-          s3AccessKey: s3.accessKey,
-        },
-      });
+      // Stored straight in the catalog, as a row registered before the policy denied loopback; its
+      // secret sealed to the id it is given.
+      const id = randomUUID();
       const sealed = sealWithServerKey(
         serverKeys(strict.config),
         'target-credentials',
-        recordIds.targetCredentials(row.id),
+        recordIds.targetCredentials(id),
         s3.secretKey,
       );
-      await strict.prisma.target.update({
-        where: { id: row.id },
-        data: { s3SecretEnc: formatSealed(sealed) },
+      const row = await strict.factories.newTarget({
+        id,
+        name: 'old',
+        kind: 's3',
+        path: null,
+        s3Endpoint: `http://localhost:${new URL(s3.endpoint).port}`,
+        s3Bucket: 'backups',
+        s3AccessKey: s3.accessKey,
+        s3SecretEnc: formatSealed(sealed),
       });
       const probe = await strict.call('POST', `/v1/targets/${row.id}/test`);
       assert.equal(probe.status, 200);

@@ -8,10 +8,12 @@ import { after, before, describe, test } from 'node:test';
 
 import type { INestMicroservice } from '@nestjs/common';
 
+import { Catalog } from '@vaultline/catalog';
 import { reportSummarySchema } from '@vaultline/contracts';
 import { applyMigrations, createPrismaClient, type PrismaClient } from '@vaultline/db';
 
 import { createReportApp } from '../../apps/report/src/main';
+import { CatalogFactories } from '../support/factories';
 import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from '../support/postgres';
 import {
   addRunFlow,
@@ -49,30 +51,27 @@ describe('report service: the reaper', () => {
       { serviceId: lost!.id, targetId: target.id },
     ]);
     // The worker finished one backup before the queue lost the run; the other never ran.
-    await prisma.run.update({ where: { id: run.runId }, data: { status: 'running', startedAt: new Date() } });
-    await prisma.serviceBackup.update({
-      where: { runId_serviceId_targetId: { runId: run.runId, serviceId: done!.id, targetId: target.id } },
-      data: {
+    const repos = new Catalog(prisma);
+    await repos.runs.markStarted(run.runId, new Date());
+    await repos.backups.recordResult(
+      { runId: run.runId, serviceId: done!.id, targetId: target.id },
+      {
         status: 'success',
         snapshotId: 'a'.repeat(64),
-        totalBytes: 1000n,
-        bytesAdded: 100n,
+        totalBytes: 1000,
+        bytesAdded: 100,
         files: 3,
+        error: null,
         startedAt: new Date(),
         finishedAt: new Date(),
         durationMs: 20,
       },
-    });
-    const restore = await prisma.restore.create({
-      data: {
-        serviceId: lost!.id,
-        snapshotId: 'b'.repeat(64),
-        targetId: target.id,
-        destination: '/srv/restore',
-        status: 'running',
-      },
-    });
-    await prisma.service.update({ where: { id: lost!.id }, data: { state: 'restoring' } });
+    );
+    const restore = await new CatalogFactories(prisma).newRestore(
+      { serviceId: lost!.id, targetId: target.id },
+      { snapshotId: 'b'.repeat(64), destination: '/srv/restore', status: 'running' },
+    );
+    await repos.services.markBusy(lost!.id, 'restoring');
     const env = fleetEnv(db.url);
     const config = reportConfig(env);
     // A run whose flow is in the queue (its backups not done yet) is alive: left alone.

@@ -10,6 +10,7 @@ import { after, before, describe, test } from 'node:test';
 
 import type { Queue } from 'bullmq';
 
+import { Catalog } from '@vaultline/catalog';
 import type { WorkerConfig } from '@vaultline/config';
 import { parseJobResult, QUEUES, type JobResult } from '@vaultline/contracts';
 import { type PrismaClient } from '@vaultline/db';
@@ -17,6 +18,7 @@ import { Repository } from '@vaultline/engine';
 import { FsBackend } from '@vaultline/storage';
 
 import { retentionFromColumn } from '../../apps/worker/src/maintenance-processor';
+import { CatalogFactories } from '../support/factories';
 import { PASSWORD, pseudoRandom } from '../support/fixtures';
 import {
   addPlanTarget,
@@ -37,6 +39,8 @@ async function snapshotIdsIn(repoDir: string): Promise<string[]> {
 describe('worker: maintenance', () => {
   let suite: WorkerSuite<'backup' | 'maintenance'>;
   let prisma: PrismaClient;
+  let catalog: Catalog;
+  let factories: CatalogFactories;
   let dir: { path: string };
   let config: WorkerConfig;
   let backups: Queue;
@@ -49,6 +53,8 @@ describe('worker: maintenance', () => {
       runtime: { poolSize: 2, pruneSafetyMarginMs: 0 },
     });
     ({ prisma, dir, config } = suite);
+    catalog = new Catalog(prisma);
+    factories = new CatalogFactories(prisma);
     ({ backup: backups, maintenance } = suite.queues);
   });
 
@@ -76,12 +82,10 @@ describe('worker: maintenance', () => {
         const result = parseJobResult('backup.run', (await waitForJob(backups, job.id!)).returnvalue);
         assert.equal(result.status, 'success');
         if (result.status !== 'success') throw new Error('backup failed');
-        await prisma.snapshot.create({
-          data: {
+        await factories.newSnapshot(
+          { planId: fixture.planId, targetId: fixture.targetId, serviceId },
+          {
             id: result.snapshot.id,
-            targetId: fixture.targetId,
-            planId: fixture.planId,
-            serviceId,
             runId: payload.runId,
             time: new Date(result.snapshot.time),
             arch: result.snapshot.arch,
@@ -89,7 +93,7 @@ describe('worker: maintenance', () => {
             bytesAdded: BigInt(result.stats.bytesAdded),
             files: result.stats.files,
           },
-        });
+        );
         ids.get(fixture.targetId)!.push(result.snapshot.id);
       }
     }
@@ -188,7 +192,7 @@ describe('worker: maintenance', () => {
     const second = await addPlanTarget(prisma, config, first.planId, join(dir.path, 'targets-delete-b'));
     const ids = await backUp([first, second], 'delete', 2);
     const run = await prisma.run.findFirstOrThrow({ where: { planId: first.planId } });
-    await prisma.plan.update({ where: { id: first.planId }, data: { deletedAt: new Date() } });
+    await catalog.plans.markDeleting(first.planId);
 
     const a = await runMaintenance(
       'maintenance.deletePlan',
@@ -231,7 +235,7 @@ describe('worker: maintenance', () => {
 
   test('an unreachable target is retried, then the job fails (the plan stays for a later try)', async () => {
     const plan = await createPlan(prisma, config, join(dir.path, 'targets-gone'));
-    await prisma.plan.update({ where: { id: plan.planId }, data: { deletedAt: new Date() } });
+    await catalog.plans.markDeleting(plan.planId);
     // The drive is unplugged: the target's folder (and the repository in it) is gone.
     rmSync(join(dir.path, 'targets-gone'), { recursive: true, force: true });
     const job = await maintenance.add(

@@ -22,6 +22,7 @@ import { FsBackend } from '@vaultline/storage';
 import { planRepoLocation } from '@vaultline/targets';
 
 import { createWorkerApp } from '../../apps/worker/src/main';
+import { CatalogFactories } from '../support/factories';
 import { makeSource, PASSWORD, snapshotOf, assertSameTree, tempDir } from '../support/fixtures';
 import { forge } from '../support/forge';
 import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from '../support/postgres';
@@ -392,6 +393,7 @@ describe('worker: restore.run', () => {
       where: { planId_targetId: { planId: plan.planId, targetId: plan.targetId } },
     });
     const target = await prisma.target.findUniqueOrThrow({ where: { id: plan.targetId } });
+    const planRow = await prisma.plan.findUniqueOrThrow({ where: { id: plan.planId } });
     const standard = planRepoLocation(target, plan.planId);
     mkdirSync(dirname(standard), { recursive: true });
     renameSync(plan.repoDir, standard);
@@ -408,7 +410,7 @@ describe('worker: restore.run', () => {
       );
     } finally {
       renameSync(standard, plan.repoDir);
-      await prisma.planTarget.create({ data: row });
+      await new CatalogFactories(prisma).newPlanTarget(planRow, target, row);
     }
   });
 

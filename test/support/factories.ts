@@ -1,6 +1,7 @@
 /**
  * The one way tests make catalog rows: `ctx.newService()`, `ctx.newTarget()`, `ctx.newPlan()`,
- * `ctx.newRun()`, `ctx.newBackup()`, `ctx.newSnapshot()`, `ctx.newRestore()`, each with defaults
+ * `ctx.newRun()`, `ctx.newBackup()`, `ctx.newSnapshot()`, `ctx.newRestore()`, `ctx.newReport()`,
+ * `ctx.newApiToken()`, each with defaults
  * that satisfy every constraint (unique names included) and overrides for what a test is about.
  * Rows go in with Prisma directly, so a test can set up states no repository writes in one step
  * (a run already finished, a backup that succeeded hours ago) and the repositories under test are
@@ -10,12 +11,15 @@ import { randomBytes, randomUUID } from 'node:crypto';
 
 import { Catalog } from '@vaultline/catalog';
 import {
+  type ApiToken,
   applyMigrations,
   createPrismaClient,
   type Plan,
+  type PlanService,
   type PlanTarget,
   type Prisma,
   type PrismaClient,
+  type Report,
   type Restore,
   type Run,
   type Service,
@@ -28,6 +32,16 @@ import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from './postgre
 
 /** A plan's repository on a target as plan_targets keeps it (defaults: a folder under the target). */
 export type PlanTargetFields = Partial<Omit<Prisma.PlanTargetUncheckedCreateInput, 'planId' | 'targetId'>>;
+
+/** Which plan, target and service a snapshot belongs to. */
+export interface SnapshotKey {
+  planId: string;
+  targetId: string;
+  serviceId: string | null;
+}
+
+/** One snapshot of `newSnapshots`: its key and what differs from `newSnapshot`'s defaults. */
+export type SnapshotRow = SnapshotKey & Partial<Prisma.SnapshotUncheckedCreateInput>;
 
 export class CatalogFactories {
   private readonly tag = randomUUID().slice(0, 8);
@@ -81,9 +95,14 @@ export class CatalogFactories {
       await this.newPlanTarget(plan, target, await options.repository?.(target, plan));
     }
     for (const service of options.services ?? []) {
-      await this.prisma.planService.create({ data: { planId: plan.id, serviceId: service.id } });
+      await this.newPlanService(plan, service);
     }
     return plan;
+  }
+
+  /** Puts `service` in `plan`. */
+  newPlanService(plan: { id: string }, service: { id: string }): Promise<PlanService> {
+    return this.prisma.planService.create({ data: { planId: plan.id, serviceId: service.id } });
   }
 
   newPlanTarget(plan: Plan, target: Target, fields: PlanTargetFields = {}): Promise<PlanTarget> {
@@ -122,21 +141,15 @@ export class CatalogFactories {
 
   /** A catalogued snapshot; its id is random unless given. */
   newSnapshot(
-    key: { planId: string; targetId: string; serviceId: string | null },
+    key: SnapshotKey,
     fields: Partial<Prisma.SnapshotUncheckedCreateInput> = {},
   ): Promise<Snapshot> {
-    return this.prisma.snapshot.create({
-      data: {
-        id: randomBytes(32).toString('hex'),
-        ...key,
-        time: new Date(),
-        arch: 'x86_64',
-        totalBytes: 4096n,
-        bytesAdded: 1024n,
-        files: 3,
-        ...fields,
-      },
-    });
+    return this.prisma.snapshot.create({ data: snapshotData({ ...key, ...fields }) });
+  }
+
+  /** Several catalogued snapshots in one statement, each with `newSnapshot`'s defaults. */
+  newSnapshots(rows: readonly SnapshotRow[]): Promise<Snapshot[]> {
+    return this.prisma.snapshot.createManyAndReturn({ data: rows.map(snapshotData) });
   }
 
   /** A queued restore of the latest snapshot into the service's folder, unless told otherwise. */
@@ -148,6 +161,34 @@ export class CatalogFactories {
       data: { ...key, snapshotId: 'latest', destination: '/srv/restore', ...fields },
     });
   }
+
+  /** A successful run's report, no webhook configured, unless told otherwise. */
+  newReport(
+    runId: string,
+    fields: Partial<Omit<Prisma.ReportUncheckedCreateInput, 'runId'>> = {},
+  ): Promise<Report> {
+    return this.prisma.report.create({ data: { runId, status: 'success', summary: { runId }, ...fields } });
+  }
+
+  /** An API token (stored, as always, by its hash only); a random one unless `tokenHash` is given. */
+  newApiToken(fields: Partial<Prisma.ApiTokenUncheckedCreateInput> = {}): Promise<ApiToken> {
+    return this.prisma.apiToken.create({
+      data: { name: this.uniqueName('token'), tokenHash: randomBytes(32).toString('hex'), ...fields },
+    });
+  }
+}
+
+/** A snapshot row with the defaults under its own fields: a random id, now, a few small files. */
+function snapshotData(row: SnapshotRow): Prisma.SnapshotUncheckedCreateInput {
+  return {
+    id: randomBytes(32).toString('hex'),
+    time: new Date(),
+    arch: 'x86_64',
+    totalBytes: 4096n,
+    bytesAdded: 1024n,
+    files: 3,
+    ...row,
+  };
 }
 
 /** A migrated database of its own, the catalog on it, and the factories: for repository tests. */

@@ -101,7 +101,7 @@ export async function createService(
 ): Promise<string> {
   const ctx = new CatalogFactories(prisma);
   const service = await ctx.newService({ name, dataPath, arch: 'x86_64', excludes: ['cache/'] });
-  await ctx.prisma.planService.create({ data: { planId: plan.planId, serviceId: service.id } });
+  await ctx.newPlanService({ id: plan.planId }, service);
   return service.id;
 }
 
