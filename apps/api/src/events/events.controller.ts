@@ -4,7 +4,7 @@ import { Catalog } from '@vaultline/catalog';
 import type { Observable } from 'rxjs';
 
 import { notFound } from '../common/api-error';
-import { ApiError4xx } from '../common/openapi';
+import { ApiErrors } from '../common/openapi';
 import { UUID_RE } from '../common/zod-body.pipe';
 import { RestoresService } from '../restores/restores.service';
 import { EventsHub } from './events.hub';
@@ -25,7 +25,6 @@ const STREAM_DOC =
  */
 @ApiTags('events')
 @ApiBearerAuth()
-@ApiError4xx(401, 'missing, invalid or revoked token')
 @Controller()
 export class EventsController {
   constructor(
@@ -37,7 +36,7 @@ export class EventsController {
   @Sse('v1/runs/:id/events')
   @ApiProduces('text/event-stream')
   @ApiOkResponse({ description: `${STREAM_DOC} Ends after \`run.finished\`.` })
-  @ApiError4xx(404, 'unknown run')
+  @ApiErrors({ NOT_FOUND: 'unknown run' })
   async runEvents(@Param('id') id: string): Promise<Observable<MessageEvent>> {
     await this.runState(id);
     return liveStream(this.hub.events$, {
@@ -52,7 +51,7 @@ export class EventsController {
   @ApiOkResponse({
     description: `${STREAM_DOC} Ends after \`restore.finished\`, or \`restore.failed\` with willRetry false.`,
   })
-  @ApiError4xx(404, 'unknown restore')
+  @ApiErrors({ NOT_FOUND: 'unknown restore' })
   async restoreEvents(@Param('id') id: string): Promise<Observable<MessageEvent>> {
     await this.restores.get(id);
     return liveStream(this.hub.events$, {
