@@ -14,32 +14,8 @@ import { API_CONFIG, LOGGER, SERVER_KEYS } from '../common/tokens';
 import { UUID_RE } from '../common/zod-body.pipe';
 import { checkRestorePassword } from './restore-repository';
 import type { CreateRestore, ListRestoresQuery } from './restore.schemas';
-
-export interface RestoreView {
-  id: string;
-  serviceId: string;
-  serviceName: string;
-  /** The engine's snapshot id (64 hex). */
-  snapshotId: string;
-  targetId: string;
-  targetName: string;
-  /** Folder restored into (on the worker). */
-  destination: string;
-  /** queued, running, success or failed. */
-  status: string;
-  /** `<CODE>: <message>` when failed. */
-  error: string | null;
-  /** The snapshot came from another architecture and the user consented. */
-  crossArch: boolean;
-  queuedAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-}
-
-export interface CreatedRestoreView extends RestoreView {
-  /** Things the user should know, e.g. that a cross-architecture restore needs a reinstall. */
-  warnings: string[];
-}
+import type { CreatedRestoreView, RestoreView } from '@vaultline/contracts';
+export type { CreatedRestoreView, RestoreView };
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
 
