@@ -13,8 +13,9 @@ import { liveStream } from './live-stream';
 const FINISHED_RUN = new Set(['success', 'partial', 'failed']);
 const FINISHED_JOB = new Set(['success', 'failed']);
 
-const STREAM_DOC =
-  'Server-Sent Events: first `state` (the row as the database has it), then the live events ' +
+const streamDoc = (state: string): string =>
+  `Server-Sent Events: first \`state\` (the row as the database has it: a ${state} of the components), ` +
+  'then the live events ' +
   '(`event:` = the event name of libs/contracts EVENTS, `data:` = its JSON payload) until the ' +
   'last one, then the stream ends; it also ends right after `state` when the work is already ' +
   'over. A `: keep-alive` comment comes every 15 s.';
@@ -35,7 +36,7 @@ export class EventsController {
 
   @Sse('v1/runs/:id/events')
   @ApiProduces('text/event-stream')
-  @ApiOkResponse({ description: `${STREAM_DOC} Ends after \`run.finished\`.` })
+  @ApiOkResponse({ description: `${streamDoc('RunSummaryView')} Ends after \`run.finished\`.` })
   @ApiErrors({ NOT_FOUND: 'unknown run' })
   async runEvents(@Param('id') id: string): Promise<Observable<MessageEvent>> {
     await this.runState(id);
@@ -49,7 +50,7 @@ export class EventsController {
   @Sse('v1/restores/:id/events')
   @ApiProduces('text/event-stream')
   @ApiOkResponse({
-    description: `${STREAM_DOC} Ends after \`restore.finished\`, or \`restore.failed\` with willRetry false.`,
+    description: `${streamDoc('RestoreView')} Ends after \`restore.finished\`, or \`restore.failed\` with willRetry false.`,
   })
   @ApiErrors({ NOT_FOUND: 'unknown restore' })
   async restoreEvents(@Param('id') id: string): Promise<Observable<MessageEvent>> {

@@ -4254,7 +4254,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Server-Sent Events: first `state` (the row as the database has it), then the live events (`event:` = the event name of libs/contracts EVENTS, `data:` = its JSON payload) until the last one, then the stream ends; it also ends right after `state` when the work is already over. A `: keep-alive` comment comes every 15 s. Ends after `run.finished`. */
+      /** @description Server-Sent Events: first `state` (the row as the database has it: a RunSummaryView of the components), then the live events (`event:` = the event name of libs/contracts EVENTS, `data:` = its JSON payload) until the last one, then the stream ends; it also ends right after `state` when the work is already over. A `: keep-alive` comment comes every 15 s. Ends after `run.finished`. */
       200: {
         headers: {
           [name: string]: unknown;
@@ -4344,7 +4344,7 @@ export interface operations {
     };
     requestBody?: never;
     responses: {
-      /** @description Server-Sent Events: first `state` (the row as the database has it), then the live events (`event:` = the event name of libs/contracts EVENTS, `data:` = its JSON payload) until the last one, then the stream ends; it also ends right after `state` when the work is already over. A `: keep-alive` comment comes every 15 s. Ends after `restore.finished`, or `restore.failed` with willRetry false. */
+      /** @description Server-Sent Events: first `state` (the row as the database has it: a RestoreView of the components), then the live events (`event:` = the event name of libs/contracts EVENTS, `data:` = its JSON payload) until the last one, then the stream ends; it also ends right after `state` when the work is already over. A `: keep-alive` comment comes every 15 s. Ends after `restore.finished`, or `restore.failed` with willRetry false. */
       200: {
         headers: {
           [name: string]: unknown;
