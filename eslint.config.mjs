@@ -71,10 +71,12 @@ function moduleBoundaries(allow) {
 
 export default tseslint.config(
   {
-    // libs/db/src/generated: the Prisma client, generated at build (npm run prisma:generate).
+    // libs/db/src/generated: the Prisma client, generated at build (npm run prisma:generate);
+    // libs/api-client/src/generated: the API's types, generated and committed (npm run api:client).
     ignores: [
       'dist/**',
       'libs/db/src/generated/**',
+      'libs/api-client/src/generated/**',
       'node_modules/**',
       '.nx/**',
       '**/*.js',

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { QUEUES } from '@vaultline/contracts';
+import { QUEUES, type ReportSummary } from '@vaultline/contracts';
 import { Queue } from 'bullmq';
 import { startTestApi, type TestApi } from '../support/api-app';
 import { tempDir } from '../support/fixtures';
@@ -93,7 +93,21 @@ describe('API: runs, reports and idempotent manual runs', () => {
     assert.equal(early.status, 409, JSON.stringify(early.json));
     assert.equal((early.json as ErrorJson).error.code, 'CONFLICT');
 
-    const summary = { runId: run.id, backups: [{ service: 'svc', target: 'disk', status: 'success' }] };
+    // A summary as the report service writes it (ReportSummary): the response is checked against it.
+    const summary: ReportSummary = {
+      version: 1,
+      runId: run.id,
+      plan: { id: run.planId, name: 'plan' },
+      trigger: 'manual',
+      status: 'success',
+      queuedAt: run.queuedAt,
+      startedAt: run.queuedAt,
+      finishedAt: run.queuedAt,
+      durationMs: 0,
+      counts: { total: 0, succeeded: 0, failed: 0 },
+      totals: { totalBytes: 0, bytesAdded: 0, files: 0 },
+      backups: [],
+    };
     await api.factories.newReport(run.id, { status: 'success', summary, webhookStatus: 'delivered' });
     const res = await api.call('GET', `/v1/runs/${run.id}/report`);
     assert.equal(res.status, 200, JSON.stringify(res.json));

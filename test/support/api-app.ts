@@ -75,6 +75,8 @@ export async function startTestApi(
   try {
     app = await createApp(config, createLogger(config.logLevel, options.logDestination), {
       repoKdf: TEST_KDF,
+      // Every response of every API test is checked against its route's schema (libs/contracts).
+      checkResponses: true,
     });
     await app.listen(0, '127.0.0.1');
     const { port } = (app.getHttpServer() as Server).address() as AddressInfo;

@@ -5,6 +5,7 @@ import { serverKeys } from '@vaultline/secrets';
 import type { Logger } from 'pino';
 import { AuthGuard } from './auth/auth.guard';
 import { CATALOG_PROVIDER, CatalogLifecycle } from './common/catalog.provider';
+import { CHECK_RESPONSES, ResponseContractInterceptor } from './common/response-contract';
 import { StrictQueryGuard } from './common/strict-query';
 import { QueuesService } from './common/queues.service';
 import { API_CONFIG, LOGGER, REPO_KDF, SERVER_KEYS } from './common/tokens';
@@ -35,6 +36,11 @@ export interface AppOptions {
   repoKdf?: RepoKdf;
   /** Consume the `schedule` queue (plans' scheduled runs) in this process. Default: true. */
   scheduleConsumer?: boolean;
+  /**
+   * Check every response against its route's declared schema (libs/contracts api.ts); a mismatch
+   * is a 500. Default: false; the integration tests turn it on (response-contract.ts says why).
+   */
+  checkResponses?: boolean;
 }
 
 @Module({})
@@ -73,6 +79,8 @@ export class AppModule {
         RestoresService,
         EventsHub,
         LiveProgress,
+        { provide: CHECK_RESPONSES, useValue: options.checkResponses ?? false },
+        ResponseContractInterceptor,
       ],
     };
   }

@@ -3,13 +3,14 @@ import { performance } from 'node:perf_hooks';
 import { HttpAdapterHost, NestFactory } from '@nestjs/core';
 import { type NestExpressApplication } from '@nestjs/platform-express';
 import type { MicroserviceOptions } from '@nestjs/microservices';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { SwaggerModule } from '@nestjs/swagger';
 import { type ApiConfig, outboundPolicyOf } from '@vaultline/config';
 import { redisTransport } from '@vaultline/events';
 import { setTargetsOutboundPolicy } from '@vaultline/targets';
 import { FleetMetrics } from '@vaultline/observability';
 import type { Logger } from 'pino';
 import { AppModule, type AppOptions } from './app.module';
+import { apiDocument } from './document';
 import { ErrorFilter } from './common/error.filter';
 import { JSON_BODY_LIMIT, JSON_TYPES, jsonBody } from './common/json-body';
 import { EventsServer } from './events/events.server';
@@ -103,15 +104,7 @@ export async function createApp(
   app.useGlobalFilters(new ErrorFilter(app.get(HttpAdapterHost), logger));
   app.enableShutdownHooks();
 
-  const document = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder()
-      .setTitle('Vaultline API')
-      .setDescription('Encrypted, deduplicated backups of self-hosted services.')
-      .setVersion('1')
-      .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'an API token (create-token)' })
-      .build(),
-  );
+  const document = apiDocument(app);
   // Served by Swagger straight on Express, outside Nest's guards: documentation needs no token.
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
   return app;

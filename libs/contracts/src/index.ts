@@ -8,3 +8,4 @@ export * from './hooks';
 export * from './report';
 export * from './job-ids';
 export * from './strict';
+export * from './api';

@@ -1,22 +1,7 @@
-import type { ContractIssue } from '@vaultline/contracts';
+import type { ApiErrorCode, ContractIssue } from '@vaultline/contracts';
 
-/**
- * The API's stable error codes. Clients branch on these, never on messages, so a code is never
- * renamed; the HTTP status of each lives in one table (error.filter.ts) that the compiler keeps
- * exhaustive.
- */
-export type ApiErrorCode =
-  | 'VALIDATION_FAILED'
-  | 'UNAUTHORIZED'
-  | 'NOT_FOUND'
-  | 'CONFLICT'
-  /** The password given does not open the plan's repository (restore, password change). */
-  | 'WRONG_PASSWORD'
-  /** A restore across architectures without `allowCrossArch` (the service would need reinstalling). */
-  | 'CROSS_ARCH'
-  /** A dependency (the database) is down: retry later; health checks answer this. */
-  | 'UNAVAILABLE'
-  | 'INTERNAL';
+/** The API's stable error codes: the list is the contract's (libs/contracts api.ts). */
+export type { ApiErrorCode };
 
 /** A domain error the services throw; the filter turns it into `{ error: { code, message, fields? } }`. */
 export class ApiError extends Error {

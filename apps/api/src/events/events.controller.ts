@@ -4,7 +4,7 @@ import { Catalog } from '@vaultline/catalog';
 import type { Observable } from 'rxjs';
 
 import { notFound } from '../common/api-error';
-import { ApiError4xx } from '../common/openapi';
+import { ApiErrors } from '../common/openapi';
 import { UUID_RE } from '../common/zod-body.pipe';
 import { RestoresService } from '../restores/restores.service';
 import { EventsHub } from './events.hub';
@@ -13,8 +13,9 @@ import { liveStream } from './live-stream';
 const FINISHED_RUN = new Set(['success', 'partial', 'failed']);
 const FINISHED_JOB = new Set(['success', 'failed']);
 
-const STREAM_DOC =
-  'Server-Sent Events: first `state` (the row as the database has it), then the live events ' +
+const streamDoc = (state: string): string =>
+  `Server-Sent Events: first \`state\` (the row as the database has it: a ${state} of the components), ` +
+  'then the live events ' +
   '(`event:` = the event name of libs/contracts EVENTS, `data:` = its JSON payload) until the ' +
   'last one, then the stream ends; it also ends right after `state` when the work is already ' +
   'over. A `: keep-alive` comment comes every 15 s.';
@@ -25,7 +26,6 @@ const STREAM_DOC =
  */
 @ApiTags('events')
 @ApiBearerAuth()
-@ApiError4xx(401, 'missing, invalid or revoked token')
 @Controller()
 export class EventsController {
   constructor(
@@ -36,8 +36,8 @@ export class EventsController {
 
   @Sse('v1/runs/:id/events')
   @ApiProduces('text/event-stream')
-  @ApiOkResponse({ description: `${STREAM_DOC} Ends after \`run.finished\`.` })
-  @ApiError4xx(404, 'unknown run')
+  @ApiOkResponse({ description: `${streamDoc('RunSummaryView')} Ends after \`run.finished\`.` })
+  @ApiErrors({ NOT_FOUND: 'unknown run' })
   async runEvents(@Param('id') id: string): Promise<Observable<MessageEvent>> {
     await this.runState(id);
     return liveStream(this.hub.events$, {
@@ -50,9 +50,9 @@ export class EventsController {
   @Sse('v1/restores/:id/events')
   @ApiProduces('text/event-stream')
   @ApiOkResponse({
-    description: `${STREAM_DOC} Ends after \`restore.finished\`, or \`restore.failed\` with willRetry false.`,
+    description: `${streamDoc('RestoreView')} Ends after \`restore.finished\`, or \`restore.failed\` with willRetry false.`,
   })
-  @ApiError4xx(404, 'unknown restore')
+  @ApiErrors({ NOT_FOUND: 'unknown restore' })
   async restoreEvents(@Param('id') id: string): Promise<Observable<MessageEvent>> {
     await this.restores.get(id);
     return liveStream(this.hub.events$, {

@@ -4,6 +4,7 @@ import { Catalog } from '@vaultline/catalog';
 import type { Logger } from 'pino';
 import { Public } from '../auth/auth.guard';
 import { ApiError } from '../common/api-error';
+import { ApiReturns } from '../common/openapi';
 import { LOGGER } from '../common/tokens';
 
 /** Liveness plus the one dependency every request needs: the catalog database. No auth (probes). */
@@ -17,6 +18,7 @@ export class HealthController {
   ) {}
 
   @Get()
+  @ApiReturns(200, 'HealthView', 'the API and its database are up')
   async check(): Promise<{ status: 'ok'; db: 'ok' }> {
     try {
       await this.catalog.ping();

@@ -1,18 +1,6 @@
-import {
-  applyDecorators,
-  Body,
-  Controller,
-  Delete,
-  Get,
-  Headers,
-  HttpCode,
-  Param,
-  Patch,
-  Post,
-  Query,
-} from '@nestjs/common';
-import { ApiBearerAuth, ApiHeader, ApiQuery, ApiTags } from '@nestjs/swagger';
-import { ApiError4xx, ApiZodBody } from '../common/openapi';
+import { Body, Controller, Delete, Get, Headers, Param, Patch, Post, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiHeader, ApiTags } from '@nestjs/swagger';
+import { ApiErrors, ApiReturns, ApiZodBody, ApiZodQuery } from '../common/openapi';
 import { ZodBody, ZodQuery } from '../common/zod-body.pipe';
 import { type Page, type PageQuery, pageQuerySchema } from '../runs/pagination';
 import { type RunSummaryView, type RunView, RunsService } from '../runs/runs.service';
@@ -36,15 +24,12 @@ import {
   type VerificationView,
 } from './plans.service';
 
-const ApiPageQuery = (): MethodDecorator =>
-  applyDecorators(
-    ApiQuery({ name: 'limit', required: false, description: 'page size, 1-200 (default 50)' }),
-    ApiQuery({ name: 'cursor', required: false, description: '`nextCursor` of the previous page' }),
-  );
+const PAGE_QUERY = { limit: 'page size, 1-200 (default 50)', cursor: '`nextCursor` of the previous page' };
+const UNKNOWN_PLAN = { NOT_FOUND: 'unknown plan' } as const;
+const DELETING = 'the plan is being deleted';
 
 @ApiTags('plans')
 @ApiBearerAuth()
-@ApiError4xx(401, 'missing, invalid or revoked token')
 @Controller('v1/plans')
 export class PlansController {
   constructor(
@@ -54,47 +39,56 @@ export class PlansController {
 
   /** Creates the plan's repository on every target with the password, which is never stored. */
   @Post()
-  @ApiZodBody(createPlanSchema)
-  @ApiError4xx(400, 'invalid field, unknown target or service id')
-  @ApiError4xx(409, 'name already used')
+  @ApiReturns(201, 'PlanView')
+  @ApiZodBody('CreatePlan', createPlanSchema)
+  @ApiErrors({
+    VALIDATION_FAILED: 'invalid field, unknown target or service id',
+    CONFLICT: 'name already used, or a target or service was deleted meanwhile',
+    UNAVAILABLE: 'a target is unreachable (no repository was created)',
+  })
   create(@Body(new ZodBody(createPlanSchema)) body: CreatePlan): Promise<PlanView> {
     return this.plans.create(body);
   }
 
   @Get()
+  @ApiReturns(200, ['PlanView'])
   list(): Promise<PlanView[]> {
     return this.plans.list();
   }
 
   /** The plan log: state, and per target the snapshot count, the space added and the last success. */
   @Get(':id')
-  @ApiError4xx(404, 'unknown plan')
+  @ApiReturns(200, 'PlanView')
+  @ApiErrors(UNKNOWN_PLAN)
   get(@Param('id') id: string): Promise<PlanView> {
     return this.plans.get(id);
   }
 
   /** Schedule, retention, targets (adding one needs `password`) and services; never the name. */
   @Patch(':id')
-  @ApiZodBody(updatePlanSchema)
-  @ApiError4xx(400, 'invalid field, `name` given, or `password` missing or wrong for a new target')
-  @ApiError4xx(404, 'unknown plan')
-  @ApiError4xx(409, 'the plan is being deleted')
+  @ApiReturns(200, 'PlanView')
+  @ApiZodBody('UpdatePlan', updatePlanSchema)
+  @ApiErrors({
+    VALIDATION_FAILED: 'invalid field, `name` given, or `password` missing for a new target',
+    WRONG_PASSWORD: "`password` does not open the plan's repositories (a new target)",
+    ...UNKNOWN_PLAN,
+    CONFLICT: `${DELETING}, or a target or service was deleted meanwhile`,
+    UNAVAILABLE: 'a target is unreachable (a new target)',
+  })
   update(@Param('id') id: string, @Body(new ZodBody(updatePlanSchema)) body: UpdatePlan): Promise<PlanView> {
     return this.plans.update(id, body);
   }
 
   @Post(':id/pause')
-  @HttpCode(200)
-  @ApiError4xx(404, 'unknown plan')
-  @ApiError4xx(409, 'the plan is being deleted')
+  @ApiReturns(200, 'PlanView')
+  @ApiErrors({ ...UNKNOWN_PLAN, CONFLICT: DELETING, UNAVAILABLE: 'Redis unavailable' })
   pause(@Param('id') id: string): Promise<PlanView> {
     return this.plans.pause(id);
   }
 
   @Post(':id/resume')
-  @HttpCode(200)
-  @ApiError4xx(404, 'unknown plan')
-  @ApiError4xx(409, 'the plan is being deleted')
+  @ApiReturns(200, 'PlanView')
+  @ApiErrors({ ...UNKNOWN_PLAN, CONFLICT: DELETING, UNAVAILABLE: 'Redis unavailable' })
   resume(@Param('id') id: string): Promise<PlanView> {
     return this.plans.resume(id);
   }
@@ -105,9 +99,11 @@ export class PlansController {
    * what a failure left out.
    */
   @Delete(':id')
-  @HttpCode(202)
-  @ApiError4xx(404, 'unknown plan')
-  @ApiError4xx(503, 'Redis unavailable: the plan stays marked deleting; repeat the request')
+  @ApiReturns(202, 'PlanView', 'deletion queued: the plan, `state` deleting')
+  @ApiErrors({
+    ...UNKNOWN_PLAN,
+    UNAVAILABLE: 'Redis unavailable: the plan stays marked deleting; repeat the request',
+  })
   remove(@Param('id') id: string): Promise<PlanView> {
     return this.plans.remove(id);
   }
@@ -117,10 +113,8 @@ export class PlansController {
    * each target's snapshots with the writer key and corrects the catalog. 202: queued.
    */
   @Post(':id/catalog/sync')
-  @HttpCode(202)
-  @ApiError4xx(404, 'unknown plan')
-  @ApiError4xx(409, 'the plan is being deleted')
-  @ApiError4xx(503, 'Redis unavailable')
+  @ApiReturns(202, 'CatalogSyncView', 'queued: one sync per target')
+  @ApiErrors({ ...UNKNOWN_PLAN, CONFLICT: DELETING, UNAVAILABLE: 'Redis unavailable' })
   syncCatalog(@Param('id') id: string): Promise<{ planId: string; targetIds: string[] }> {
     return this.plans.syncCatalog(id);
   }
@@ -130,13 +124,15 @@ export class PlansController {
    * All targets must be reachable (docs/security.md, "Password change").
    */
   @Post(':id/password')
-  @HttpCode(200)
-  @ApiZodBody(changePasswordSchema)
-  @ApiError4xx(400, 'invalid field')
-  @ApiError4xx(422, 'WRONG_PASSWORD: `oldPassword` does not open the repositories (nothing changed)')
-  @ApiError4xx(404, 'unknown plan')
-  @ApiError4xx(409, 'the plan is being deleted, or its password is being changed')
-  @ApiError4xx(503, 'a target is unreachable (nothing changed)')
+  @ApiReturns(200, 'PasswordChangeView')
+  @ApiZodBody('ChangePassword', changePasswordSchema)
+  @ApiErrors({
+    VALIDATION_FAILED: 'invalid field',
+    WRONG_PASSWORD: '`oldPassword` does not open the repositories (nothing changed)',
+    ...UNKNOWN_PLAN,
+    CONFLICT: `${DELETING}, or its password is being changed`,
+    UNAVAILABLE: 'a target or Redis is unreachable (nothing changed)',
+  })
   changePassword(
     @Param('id') id: string,
     @Body(new ZodBody(changePasswordSchema)) body: ChangePassword,
@@ -146,11 +142,13 @@ export class PlansController {
 
   /** The plan's catalogued snapshots, newest first. */
   @Get(':id/snapshots')
-  @ApiPageQuery()
-  @ApiQuery({ name: 'serviceId', required: false })
-  @ApiQuery({ name: 'targetId', required: false })
-  @ApiError4xx(400, 'invalid filter, limit or cursor')
-  @ApiError4xx(404, 'unknown plan')
+  @ApiReturns(200, 'SnapshotPage')
+  @ApiZodQuery(snapshotQuerySchema, {
+    ...PAGE_QUERY,
+    serviceId: 'only the snapshots of this service',
+    targetId: 'only the snapshots on this target',
+  })
+  @ApiErrors({ VALIDATION_FAILED: 'invalid filter, limit or cursor', ...UNKNOWN_PLAN })
   snapshots(
     @Param('id') id: string,
     @Query(new ZodQuery(snapshotQuerySchema)) query: SnapshotQuery,
@@ -164,13 +162,15 @@ export class PlansController {
    * `maintenance.verify` job, its rows in GET verifications. 202: queued.
    */
   @Post(':id/verify')
-  @HttpCode(202)
-  @ApiZodBody(verifyNowSchema)
-  @ApiError4xx(400, 'invalid field')
-  @ApiError4xx(422, 'WRONG_PASSWORD: `password` does not open the repositories (nothing queued)')
-  @ApiError4xx(404, 'unknown plan')
-  @ApiError4xx(409, 'the plan is being deleted')
-  @ApiError4xx(503, 'Redis or a target (deep verify) unavailable')
+  @ApiReturns(202, 'VerifyQueuedView', 'queued: the `maintenance.verify` job')
+  @ApiZodBody('VerifyNow', verifyNowSchema)
+  @ApiErrors({
+    VALIDATION_FAILED: 'invalid field',
+    WRONG_PASSWORD: '`password` does not open the repositories (nothing queued)',
+    ...UNKNOWN_PLAN,
+    CONFLICT: DELETING,
+    UNAVAILABLE: 'Redis or a target (deep verify) unavailable',
+  })
   verify(
     @Param('id') id: string,
     @Body(new ZodBody(verifyNowSchema)) body: VerifyNow,
@@ -180,9 +180,9 @@ export class PlansController {
 
   /** The plan's verifications (one per target and run), newest first. */
   @Get(':id/verifications')
-  @ApiPageQuery()
-  @ApiError4xx(400, 'invalid limit or cursor')
-  @ApiError4xx(404, 'unknown plan')
+  @ApiReturns(200, 'VerificationPage')
+  @ApiZodQuery(pageQuerySchema, PAGE_QUERY)
+  @ApiErrors({ VALIDATION_FAILED: 'invalid limit or cursor', ...UNKNOWN_PLAN })
   listVerifications(
     @Param('id') id: string,
     @Query(new ZodQuery(pageQuerySchema)) query: PageQuery,
@@ -192,9 +192,9 @@ export class PlansController {
 
   /** The plan's runs, newest first. */
   @Get(':id/runs')
-  @ApiPageQuery()
-  @ApiError4xx(400, 'invalid limit or cursor')
-  @ApiError4xx(404, 'unknown plan')
+  @ApiReturns(200, 'RunSummaryPage')
+  @ApiZodQuery(pageQuerySchema, PAGE_QUERY)
+  @ApiErrors({ VALIDATION_FAILED: 'invalid limit or cursor', ...UNKNOWN_PLAN })
   listRuns(
     @Param('id') id: string,
     @Query(new ZodQuery(pageQuerySchema)) query: PageQuery,
@@ -207,11 +207,15 @@ export class PlansController {
    * Idempotency-Key within 24 h returns the run the first request queued.
    */
   @Post(':id/runs')
-  @HttpCode(202)
-  @ApiHeader({ name: 'Idempotency-Key', required: false, description: '1-255 printable ASCII characters' })
-  @ApiError4xx(400, 'invalid Idempotency-Key')
-  @ApiError4xx(404, 'unknown plan')
-  @ApiError4xx(409, 'the plan is being deleted, or a request with this Idempotency-Key is in progress')
+  @ApiReturns(202, 'RunView', 'queued (or the run this Idempotency-Key queued before)')
+  // Named as @Headers reads it (lower case), so it replaces the parameter Nest infers (required).
+  @ApiHeader({ name: 'idempotency-key', required: false, description: '1-255 printable ASCII characters' })
+  @ApiErrors({
+    VALIDATION_FAILED: 'invalid Idempotency-Key',
+    ...UNKNOWN_PLAN,
+    CONFLICT: `${DELETING}, or a request with this Idempotency-Key is in progress`,
+    UNAVAILABLE: 'Redis unavailable',
+  })
   run(@Param('id') id: string, @Headers('idempotency-key') idempotencyKey?: string): Promise<RunView> {
     return this.runs.startManual(id, idempotencyKey);
   }

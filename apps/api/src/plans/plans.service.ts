@@ -29,96 +29,14 @@ import { LOGGER, REPO_KDF, SERVER_KEYS } from '../common/tokens';
 import { UUID_RE } from '../common/zod-body.pipe';
 import { cursorOf, type Page, type PageQuery, pageOf } from '../runs/pagination';
 import type { ChangePassword, CreatePlan, SnapshotQuery, UpdatePlan, VerifyNow } from './plan.schemas';
-
-/** A plan's target as the API shows it: where its repository is, never its writer key. */
-export interface PlanTargetView {
-  id: string;
-  name: string;
-  kind: string;
-  repoId: string;
-  repoLocation: string;
-  /**
-   * Sum of the catalogued snapshots' bytesAdded: the space this plan added to the target (new,
-   * deduplicated, compressed data), not the size of the data it protects.
-   */
-  sizeBytes: number;
-  /** Snapshots of the plan catalogued on this target (what retention kept). */
-  snapshotCount: number;
-  /** The newest successful backup to this target (catalog or run results); null before the first. */
-  lastSuccessAt: string | null;
-}
-
-/** active: backs up on schedule; paused: only on demand; deleting: its snapshots are being removed. */
-export type PlanState = 'active' | 'paused' | 'deleting';
-
-export interface PlanView {
-  id: string;
-  name: string;
-  state: PlanState;
-  schedule: Schedule;
-  retention: RetentionPolicy;
-  /** Scheduled verification of the repositories (writer key, a rotating share of the packs). */
-  verify: VerifySettings;
-  paused: boolean;
-  /** When deletion was asked for; null unless `state` is deleting. */
-  deletedAt: string | null;
-  targets: PlanTargetView[];
-  services: { id: string; name: string }[];
-  createdAt: string;
-  updatedAt: string;
-}
-
-/** One verification of the plan's repository on a target. */
-export interface VerificationView {
-  id: string;
-  targetId: string;
-  targetName: string;
-  /** scheduled: writer key, a slice of the packs re-hashed; deep: every blob decrypted (password). */
-  kind: 'scheduled' | 'deep';
-  /** running; success: the check ran (see `ok`); failed: it could not run (see `errors`). */
-  status: 'queued' | 'running' | 'success' | 'failed';
-  /** The rotation's slice read (index of count); null for a deep verify. */
-  slice: { index: number; count: number } | null;
-  packsRead: number;
-  packsTotal: number;
-  /** What the check found (at most 100); empty when ok. */
-  errors: string[];
-  /** Null while running. */
-  ok: boolean | null;
-  startedAt: string;
-  finishedAt: string | null;
-}
-
-/** One snapshot of the plan log. */
-export interface SnapshotView {
-  id: string;
-  time: string;
-  serviceId: string | null;
-  serviceName: string | null;
-  targetId: string;
-  targetName: string;
-  runId: string | null;
-  arch: string;
-  /** Size of the service's data in the snapshot. */
-  totalBytes: number;
-  /** New data this snapshot added to the repository. */
-  bytesAdded: number;
-  files: number;
-  /** partial: some files could not be read and the backup went on without them (`unreadable`). */
-  status: 'success' | 'partial';
-  unreadable: number;
-}
-
-export interface PasswordChangeView {
-  planId: string;
-  /**
-   * Every target's repository now opens with the new password. `oldKeyRemoved` false: removing the
-   * old key file failed on that target, so the old password still opens it there too; the change
-   * can be repeated with the old password to finish it (see docs/security.md). `alreadyChanged`:
-   * the old password no longer opened the target but the new one did (a repeated request).
-   */
-  targets: { id: string; name: string; oldKeyRemoved: boolean; alreadyChanged: boolean }[];
-}
+import type {
+  PasswordChangeView,
+  PlanState,
+  PlanView,
+  SnapshotView,
+  VerificationView,
+} from '@vaultline/contracts';
+export type { PasswordChangeView, PlanState, PlanView, SnapshotView, VerificationView };
 
 /** Serialises password changes of one plan (two at once could leave each other's key files). */
 const PASSWORD_LOCK_TTL_S = 10 * 60;

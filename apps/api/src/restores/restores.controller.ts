@@ -1,7 +1,7 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query } from '@nestjs/common';
-import { ApiAcceptedResponse, ApiBearerAuth, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { Body, Controller, Get, Param, Post, Query } from '@nestjs/common';
+import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 
-import { ApiError4xx, ApiZodBody } from '../common/openapi';
+import { ApiErrors, ApiReturns, ApiZodBody, ApiZodQuery } from '../common/openapi';
 import { ZodBody, ZodQuery } from '../common/zod-body.pipe';
 import {
   type CreateRestore,
@@ -9,11 +9,10 @@ import {
   type ListRestoresQuery,
   listRestoresQuerySchema,
 } from './restore.schemas';
-import { type CreatedRestoreView, type RestoreView, RestoresService } from './restores.service';
+import { type RestoreView, RestoresService } from './restores.service';
 
 @ApiTags('restores')
 @ApiBearerAuth()
-@ApiError4xx(401, 'missing, invalid or revoked token')
 @Controller('v1/restores')
 export class RestoresController {
   constructor(private readonly restores: RestoresService) {}
@@ -23,35 +22,38 @@ export class RestoresController {
    * stored: the job carries it sealed with the server secret for this restore only (30 min).
    */
   @Post()
-  @HttpCode(202)
-  @ApiZodBody(createRestoreSchema)
-  @ApiAcceptedResponse({
-    description: 'queued: the restore (status `queued`) and `warnings` (e.g. a cross-architecture restore)',
+  @ApiReturns(
+    202,
+    'RestoreView',
+    'queued: the restore (status `queued`) and `warnings` (e.g. a cross-architecture restore)',
+  )
+  @ApiZodBody('CreateRestore', createRestoreSchema)
+  @ApiErrors({
+    VALIDATION_FAILED: 'invalid field (named in `fields`), or a destination outside the restore roots',
+    WRONG_PASSWORD: 'the password does not open the repository (`fields: [{ path: "password" }]`)',
+    NOT_FOUND: 'unknown service, target or plan, or no such snapshot in the catalog',
+    CROSS_ARCH:
+      'the snapshot is of another architecture (`fields: [{ path: "allowCrossArch" }]`); send allowCrossArch: true to consent',
+    UNAVAILABLE: 'the target is unreachable, or the job queue (Redis) is down',
   })
-  @ApiError4xx(
-    400,
-    'VALIDATION_FAILED: invalid field (named in `fields`); a wrong password is `fields: [{ path: "password" }]`',
-  )
-  @ApiError4xx(404, 'NOT_FOUND: unknown service, target or plan, or no such snapshot in the catalog')
-  @ApiError4xx(
-    409,
-    'CONFLICT on `allowCrossArch`: the snapshot is of another architecture; send allowCrossArch: true to consent',
-  )
-  @ApiError4xx(503, 'UNAVAILABLE: the target is unreachable, or the job queue (Redis) is down')
-  create(@Body(new ZodBody(createRestoreSchema)) body: CreateRestore): Promise<CreatedRestoreView> {
+  create(@Body(new ZodBody(createRestoreSchema)) body: CreateRestore): Promise<RestoreView> {
     return this.restores.create(body);
   }
 
   @Get()
-  @ApiQuery({ name: 'serviceId', required: false, description: 'only the restores of this service' })
-  @ApiQuery({ name: 'limit', required: false, description: '1-500, default 100' })
-  @ApiError4xx(400, 'invalid query parameter')
+  @ApiReturns(200, ['RestoreView'])
+  @ApiZodQuery(listRestoresQuerySchema, {
+    serviceId: 'only the restores of this service',
+    limit: 'the newest this many, 1-500 (default 100)',
+  })
+  @ApiErrors({ VALIDATION_FAILED: 'invalid query parameter' })
   list(@Query(new ZodQuery(listRestoresQuerySchema)) query: ListRestoresQuery): Promise<RestoreView[]> {
     return this.restores.list(query);
   }
 
   @Get(':id')
-  @ApiError4xx(404, 'unknown restore')
+  @ApiReturns(200, 'RestoreView')
+  @ApiErrors({ NOT_FOUND: 'unknown restore' })
   get(@Param('id') id: string): Promise<RestoreView> {
     return this.restores.get(id);
   }

@@ -14,35 +14,8 @@ import { API_CONFIG, LOGGER, SERVER_KEYS } from '../common/tokens';
 import { UUID_RE } from '../common/zod-body.pipe';
 import { checkRestorePassword } from './restore-repository';
 import type { CreateRestore, ListRestoresQuery } from './restore.schemas';
-
-export interface RestoreView {
-  id: string;
-  serviceId: string;
-  serviceName: string;
-  /** The engine's snapshot id (64 hex). */
-  snapshotId: string;
-  targetId: string;
-  targetName: string;
-  /** Folder restored into (on the worker). */
-  destination: string;
-  /** queued, running, success or failed. */
-  status: string;
-  /** `<CODE>: <message>` when failed. */
-  error: string | null;
-  /** The snapshot came from another architecture and the user consented. */
-  crossArch: boolean;
-  /**
-   * Things the user should know: that a cross-architecture restore needs a reinstall, and, once
-   * it succeeded, what it could not put back (xattrs, ACLs, owners, device nodes the destination
-   * or the worker's rights do not allow).
-   */
-  warnings: string[];
-  queuedAt: string;
-  startedAt: string | null;
-  finishedAt: string | null;
-}
-
-export type CreatedRestoreView = RestoreView;
+import type { RestoreView } from '@vaultline/contracts';
+export type { RestoreView };
 
 /** Other than the service's: the snapshot's architecture, when a restore crosses (there are two). */
 function crossArchWarning(snapshotId: string, service: Service): string {
@@ -89,7 +62,7 @@ export class RestoresService {
    * the password against the repository — then records the restore and queues it. The password
    * leaves this method only inside a sealed envelope bound to the restore id.
    */
-  async create(input: CreateRestore): Promise<CreatedRestoreView> {
+  async create(input: CreateRestore): Promise<RestoreView> {
     const service = await this.catalog.services.find(input.serviceId);
     if (!service) throw notFound('service', input.serviceId);
     // Before any repository is opened: a refused destination costs nothing.

@@ -1,6 +1,6 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post } from '@nestjs/common';
+import { Body, Controller, Delete, Get, Param, Patch, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
-import { ApiError4xx, ApiZodBody } from '../common/openapi';
+import { ApiErrors, ApiReturns, ApiZodBody } from '../common/openapi';
 import { ZodBody } from '../common/zod-body.pipe';
 import {
   type CreateService,
@@ -12,42 +12,47 @@ import { type FreshnessView, type ServiceView, ServicesService } from './service
 
 @ApiTags('services')
 @ApiBearerAuth()
-@ApiError4xx(401, 'missing, invalid or revoked token')
 @Controller('v1/services')
 export class ServicesController {
   constructor(private readonly services: ServicesService) {}
 
   @Post()
-  @ApiZodBody(createServiceSchema)
-  @ApiError4xx(400, 'invalid field')
-  @ApiError4xx(409, 'name already used')
+  @ApiReturns(201, 'ServiceView')
+  @ApiZodBody('CreateService', createServiceSchema)
+  @ApiErrors({ VALIDATION_FAILED: 'invalid field', CONFLICT: 'name already used' })
   create(@Body(new ZodBody(createServiceSchema)) body: CreateService): Promise<ServiceView> {
     return this.services.create(body);
   }
 
   @Get()
+  @ApiReturns(200, ['ServiceView'])
   list(): Promise<ServiceView[]> {
     return this.services.list();
   }
 
   @Get(':id')
-  @ApiError4xx(404, 'unknown service')
+  @ApiReturns(200, 'ServiceView')
+  @ApiErrors({ NOT_FOUND: 'unknown service' })
   get(@Param('id') id: string): Promise<ServiceView> {
     return this.services.get(id);
   }
 
   /** Per plan × target: the last successful backup and whether it is overdue for the plan's schedule. */
   @Get(':id/freshness')
-  @ApiError4xx(404, 'unknown service')
+  @ApiReturns(200, 'FreshnessView')
+  @ApiErrors({ NOT_FOUND: 'unknown service' })
   freshness(@Param('id') id: string): Promise<FreshnessView> {
     return this.services.freshness(id);
   }
 
   @Patch(':id')
-  @ApiZodBody(updateServiceSchema)
-  @ApiError4xx(400, 'invalid field')
-  @ApiError4xx(404, 'unknown service')
-  @ApiError4xx(409, 'name already used')
+  @ApiReturns(200, 'ServiceView')
+  @ApiZodBody('UpdateService', updateServiceSchema)
+  @ApiErrors({
+    VALIDATION_FAILED: 'invalid field',
+    NOT_FOUND: 'unknown service',
+    CONFLICT: 'name already used',
+  })
   update(
     @Param('id') id: string,
     @Body(new ZodBody(updateServiceSchema)) body: UpdateService,
@@ -56,9 +61,8 @@ export class ServicesController {
   }
 
   @Delete(':id')
-  @HttpCode(204)
-  @ApiError4xx(404, 'unknown service')
-  @ApiError4xx(409, 'the service is in a plan')
+  @ApiReturns(204, null)
+  @ApiErrors({ NOT_FOUND: 'unknown service', CONFLICT: 'the service is in a plan' })
   remove(@Param('id') id: string): Promise<void> {
     return this.services.remove(id);
   }

@@ -7,46 +7,8 @@ import { UUID_RE } from '../common/zod-body.pipe';
 import type { Hook } from '@vaultline/contracts';
 import { assessFreshness } from './freshness';
 import type { CreateService, UpdateService } from './service.schemas';
-
-export interface ServiceView {
-  id: string;
-  name: string;
-  dataPath: string;
-  excludes: string[];
-  arch: string;
-  preHook: Hook | null;
-  postHook: Hook | null;
-  state: string;
-  createdAt: string;
-  updatedAt: string;
-}
-
-/** One target of one (non-deleted) plan covering the service. */
-export interface FreshnessEntryView {
-  planId: string;
-  planName: string;
-  frequency: string;
-  /** A paused plan makes no scheduled backups: flagged here, never counted as overdue. */
-  paused: boolean;
-  targetId: string;
-  targetName: string;
-  /** Newest successful backup of the service to this target by this plan; null before the first. */
-  lastSuccessAt: string | null;
-  expectedIntervalHours: number;
-  /** Without a new success by then, the backup is overdue. */
-  dueBy: string;
-  overdue: boolean;
-}
-
-export interface FreshnessView {
-  serviceId: string;
-  serviceName: string;
-  state: string;
-  /** Whether any entry is overdue. */
-  overdue: boolean;
-  checkedAt: string;
-  entries: FreshnessEntryView[];
-}
+import type { FreshnessView, ServiceView } from '@vaultline/contracts';
+export type { FreshnessView, ServiceView };
 
 const later = (a: Date | null | undefined, b: Date | null | undefined): Date | null =>
   a && b ? (a > b ? a : b) : (a ?? b ?? null);
@@ -57,7 +19,8 @@ function view(s: Service): ServiceView {
     name: s.name,
     dataPath: s.dataPath,
     excludes: s.excludes,
-    arch: s.arch,
+    // Only the API writes this column, through architectureSchema ('other' is for snapshots).
+    arch: s.arch as ServiceView['arch'],
     // Only the API writes these columns, always through hookSchema.
     preHook: s.preHook as Hook | null,
     postHook: s.postHook as Hook | null,

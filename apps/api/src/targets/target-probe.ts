@@ -1,13 +1,8 @@
 import { randomBytes } from 'node:crypto';
+import type { ProbeResult } from '@vaultline/contracts';
 import { type StorageBackend, StorageError } from '@vaultline/storage';
 
-export interface ProbeResult {
-  reachable: boolean;
-  writable: boolean;
-  /** Free bytes where the backend can tell (filesystems); S3 cannot. */
-  freeBytes: number | null;
-  error?: { code: string; message: string };
-}
+export type { ProbeResult };
 
 function describe(err: unknown): { code: string; message: string } {
   // StorageError messages never contain credentials (storage's contract); anything else might

@@ -1,6 +1,6 @@
-import { Body, Controller, Delete, Get, HttpCode, Param, Patch, Post } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
-import { ApiError4xx, ApiZodBody } from '../common/openapi';
+import { Body, Controller, Delete, Get, Param, Patch, Post } from '@nestjs/common';
+import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { ApiErrors, ApiReturns, ApiZodBody } from '../common/openapi';
 import { ZodBody } from '../common/zod-body.pipe';
 import {
   type CreateTarget,
@@ -13,35 +13,42 @@ import { type TargetView, TargetsService } from './targets.service';
 
 @ApiTags('targets')
 @ApiBearerAuth()
-@ApiError4xx(401, 'missing, invalid or revoked token')
 @Controller('v1/targets')
 export class TargetsController {
   constructor(private readonly targets: TargetsService) {}
 
   @Post()
-  @ApiZodBody(createTargetSchema)
-  @ApiError4xx(400, 'invalid field')
-  @ApiError4xx(409, 'name already used')
+  @ApiReturns(201, 'TargetView')
+  @ApiZodBody('CreateTarget', createTargetSchema)
+  @ApiErrors({
+    VALIDATION_FAILED: 'invalid field, or an S3 endpoint the outbound policy denies',
+    CONFLICT: 'name already used',
+  })
   create(@Body(new ZodBody(createTargetSchema)) body: CreateTarget): Promise<TargetView> {
     return this.targets.create(body);
   }
 
   @Get()
+  @ApiReturns(200, ['TargetView'])
   list(): Promise<TargetView[]> {
     return this.targets.list();
   }
 
   @Get(':id')
-  @ApiError4xx(404, 'unknown target')
+  @ApiReturns(200, 'TargetView')
+  @ApiErrors({ NOT_FOUND: 'unknown target' })
   get(@Param('id') id: string): Promise<TargetView> {
     return this.targets.get(id);
   }
 
   @Patch(':id')
-  @ApiZodBody(updateTargetSchema)
-  @ApiError4xx(400, 'invalid field, or a field of the other kind of target')
-  @ApiError4xx(404, 'unknown target')
-  @ApiError4xx(409, 'name already used')
+  @ApiReturns(200, 'TargetView')
+  @ApiZodBody('UpdateTarget', updateTargetSchema)
+  @ApiErrors({
+    VALIDATION_FAILED: 'invalid field, or a field of the other kind of target',
+    NOT_FOUND: 'unknown target',
+    CONFLICT: 'name already used',
+  })
   update(
     @Param('id') id: string,
     @Body(new ZodBody(updateTargetSchema)) body: UpdateTarget,
@@ -50,20 +57,16 @@ export class TargetsController {
   }
 
   @Delete(':id')
-  @HttpCode(204)
-  @ApiError4xx(404, 'unknown target')
-  @ApiError4xx(409, 'the target is used by a plan')
+  @ApiReturns(204, null)
+  @ApiErrors({ NOT_FOUND: 'unknown target', CONFLICT: 'the target is used by a plan' })
   remove(@Param('id') id: string): Promise<void> {
     return this.targets.remove(id);
   }
 
   /** Reachability and free space, by writing and deleting a probe object. Failures are a 200 result. */
   @Post(':id/test')
-  @HttpCode(200)
-  @ApiOkResponse({
-    description: '{ reachable, writable, freeBytes (null on S3), error?: { code, message } }',
-  })
-  @ApiError4xx(404, 'unknown target')
+  @ApiReturns(200, 'ProbeResult', 'the probe, failed or not: `error` says why it failed')
+  @ApiErrors({ NOT_FOUND: 'unknown target' })
   test(@Param('id') id: string): Promise<ProbeResult> {
     return this.targets.test(id);
   }

@@ -17,22 +17,8 @@ import { API_CONFIG, LOGGER, SERVER_KEYS } from '../common/tokens';
 import { UUID_RE } from '../common/zod-body.pipe';
 import { type CreateTarget, S3_FIELDS, type UpdateTarget } from './target.schemas';
 import { type ProbeResult, probeTarget } from './target-probe';
-
-/** The S3 secret is never part of a response: only whether one is stored. */
-export interface TargetView {
-  id: string;
-  name: string;
-  kind: string;
-  path: string | null;
-  s3Endpoint: string | null;
-  s3Bucket: string | null;
-  s3Prefix: string | null;
-  s3Region: string | null;
-  s3AccessKey: string | null;
-  hasSecret: boolean;
-  createdAt: string;
-  updatedAt: string;
-}
+import type { TargetView } from '@vaultline/contracts';
+export type { TargetView };
 
 /** Field by field on purpose (no spread): a column added later is not exposed by accident. */
 function view(t: Target): TargetView {
