@@ -31,6 +31,7 @@ import {
   parseWriterKey,
   prune,
   restore,
+  type Progress,
 } from '@vaultline/engine';
 import {
   PASSWORD,
@@ -617,6 +618,61 @@ describe('engine behaviour (filesystem repository)', () => {
     }
   });
 
+  test("progress totals: counted beside a first backup, the parent's figures for the next", async () => {
+    const t = tempDir('progress-totals');
+    try {
+      const src = join(t.path, 'src');
+      for (let d = 0; d < 20; d++) {
+        mkdirSync(join(src, `d${d}`), { recursive: true });
+        for (let f = 0; f < 10; f++)
+          writeFileSync(join(src, `d${d}`, `f${f}.txt`), `file ${d}/${f}\n`.repeat(d + 1));
+      }
+      mkdirSync(join(src, 'cache'));
+      writeFileSync(join(src, 'cache', 'skip.bin'), 'excluded');
+      const totalBytes = Array.from({ length: 20 }, (_, d) => 10 * `file ${d}/0\n`.length * (d + 1)).reduce(
+        (a, b) => a + b,
+      );
+      const repo = await initFsRepo(join(t.path, 'repo'));
+      const seen: Progress[] = [];
+      const first = await backup(repo, {
+        source: src,
+        excludes: ['cache/'],
+        progressIntervalMs: 0,
+        onProgress: (p) => seen.push(p),
+      });
+      const phases = seen.map((p) => p.phase);
+      assert.equal(phases.at(-1), 'done');
+      assert.equal(phases.indexOf('done'), phases.length - 1, 'nothing after done');
+      const order = ['scan', 'backup', 'done'];
+      assert.ok(
+        phases.every((ph, i) => i === 0 || order.indexOf(ph) >= order.indexOf(phases[i - 1]!)),
+        phases.join(),
+      );
+      const last = seen.at(-1)!;
+      assert.deepEqual(
+        [last.filesTotal, last.bytesTotal],
+        [200, totalBytes],
+        'the count leaves out the excludes',
+      );
+      assert.equal(first.snapshot.stats.files, 200);
+
+      // The next backup starts from the parent's figures: no count of its own.
+      writeFileSync(join(src, 'd0', 'new.txt'), 'one more');
+      const next: Progress[] = [];
+      await backup(repo, {
+        source: src,
+        excludes: ['cache/'],
+        progressIntervalMs: 0,
+        onProgress: (p) => next.push(p),
+      });
+      assert.equal(next[0]!.phase, 'backup');
+      assert.deepEqual([next[0]!.filesTotal, next[0]!.bytesTotal], [200, first.snapshot.stats.totalBytes]);
+      assert.equal(next.at(-1)!.filesTotal, 201);
+    } finally {
+      t.cleanup();
+    }
+  });
+
   test('a vanishing file is recorded and the backup goes on', async () => {
     const t = tempDir('vanish');
     try {
@@ -635,7 +691,7 @@ describe('engine behaviour (filesystem repository)', () => {
         fileConcurrency: 1,
         // The directory was listed before its files were read: remove one in between.
         onProgress: (p) => {
-          if (p.phase === 'backup' && p.filesDone === 1 && !removed) {
+          if (p.filesDone === 1 && !removed) {
             removed = true;
             unlinkSync(join(src, 'z-vanishes.txt'));
           }

@@ -7,6 +7,7 @@
  * files travel to the worker threads many at a time, and large files step by step.
  */
 import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
+import { lstat, readdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import ignore, { type Ignore } from 'ignore';
@@ -110,10 +111,8 @@ const BATCH_FILES = 256;
 const BATCH_BYTES = 4 * 1024 * 1024;
 const PROGRESS_INTERVAL_MS = 250;
 /**
- * Folder listings requested ahead of the walk (each holds one folder's names and lstats, ~150 B
- * an entry). Generous: the walk is depth-first and a folder's siblings are requested before its
- * children, so a small budget fills with far siblings and the children are then listed one at a
- * time, a round trip each, on one worker.
+ * Folder listings requested ahead of the walk and not walked yet (each holds one folder's names
+ * and lstats, ~150 B an entry): what bounds the listing's memory on a tree of any size.
  */
 const PREFETCH_DIRS = 1024;
 const SCAN_GROUP = 8;
@@ -225,20 +224,105 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   // File reads still running when the walk fails or is cancelled: settled before the pool closes.
   const reading = new Set<Promise<unknown>>();
   let writer: WriterSession | undefined;
+  // Set when the walk ends or fails: listings still arriving then request no more.
+  let walkDone = false;
   try {
     const host = opts.host ?? hostname();
     const pk = pathKey(repo.keys);
     const sourceFp = pathFingerprint(pk, source);
     const service = opts.service ?? null;
     const plan = opts.plan ?? null;
-    const { index } = await repo.loadIndex();
+    const excluder = new Excluder(opts.excludes ?? []);
+
+    // ── folder listings in the worker threads ─────────────────────────────────────────────────
+    const rootDev = rootStat?.dev;
+    const prefetch = new Map<string, Promise<ScanDirResult>>();
+    let prefetching = 0;
+    const scanKey = new Uint8Array(pk);
+    const scanDirs = (dirs: [Buffer, Buffer | null][]): Promise<ScanDirResult[]> => {
+      const p = pool.run({
+        op: 'scanDir',
+        dirs: dirs.map(([path, rel]) => ({ path: ownedPath(path), rel: rel && ownedPath(rel) })),
+        pathKey: scanKey,
+      });
+      p.catch(() => undefined);
+      return p;
+    };
+    /**
+     * Listing runs ahead of the walk in the walk's own order: `toList` is a stack of folders known
+     * but not requested yet, each listing that arrives pushes its subfolders on top (first child
+     * topmost), and `pump` requests from the top — a few folders to a message, at most two
+     * messages per worker in flight, and at most PREFETCH_DIRS folders requested and not walked
+     * yet (each listing holds its names and lstats until the walk takes it). So the folders listed
+     * are always the next ones the walk needs, not far siblings that would fill the budget first.
+     */
+    const toList: [Buffer, Buffer | null][] = [];
+    /** Folders the walk listed itself (not requested in time): skipped when popped. */
+    const listedByWalk = new Set<string>();
+    let scanMessages = 0;
+    const pump = (): void => {
+      while (!walkDone && toList.length > 0 && prefetching < PREFETCH_DIRS && scanMessages < pool.size * 2) {
+        const group: [Buffer, Buffer | null][] = [];
+        while (group.length < SCAN_GROUP && toList.length > 0 && prefetching < PREFETCH_DIRS) {
+          const next = toList.pop()!;
+          const key = next[0].toString('latin1');
+          if (listedByWalk.delete(key)) continue;
+          group.push(next);
+          prefetching++;
+        }
+        if (group.length === 0) continue;
+        scanMessages++;
+        const results = scanDirs(group);
+        group.forEach(([abs, rel], k) => {
+          const p = results.then((r) => {
+            const listing = r[k]!;
+            if (!walkDone) queueChildren(abs, rel, listing);
+            return listing;
+          });
+          p.catch(() => undefined);
+          prefetch.set(abs.toString('latin1'), p);
+        });
+        results.then(
+          () => {
+            scanMessages--;
+            pump();
+          },
+          () => undefined,
+        );
+      }
+    };
+    /** A listed folder's subfolders the walk will enter, onto the stack in walk order. */
+    const queueChildren = (abs: Buffer, relBytes: Buffer | null, listing: ScanDirResult): void => {
+      const names = scannedNames(listing);
+      for (let i = names.length - 1; i >= 0; i--) {
+        if (listing.statErrors[i] !== null) continue;
+        const st = new PackedStat(listing.stats, i * PACKED_FIELDS);
+        if (!st.isDirectory()) continue;
+        const name = names[i]!;
+        const childRelBytes = relBytes ? Buffer.concat([relBytes, SLASH, name]) : name;
+        if (excluder.active && excluder.excluded(childRelBytes.toString(), true)) continue;
+        if (opts.oneFileSystem && rootDev !== undefined && st.dev !== rootDev) continue;
+        toList.push([Buffer.concat([abs, SLASH, name]), childRelBytes]);
+      }
+      pump();
+    };
+
     let parent = await findParent(repo, opts.parent, { service, plan, host, sourceFp });
-    const parentManifest = parent ? await loadParentManifest(repo, parent) : null;
+    // With a parent, the listings start now, while this thread reads the index and the parent's
+    // manifest (a second or more for a large tree): the walk then finds them ready. A filtered
+    // backup (`only`) lists just what it walks.
+    if (parent && !stdin && !only && opts.scanInWorkers !== false) {
+      toList.push([Buffer.from(source), null]);
+      pump();
+    }
+    const [{ index }, parentManifest] = await Promise.all([
+      repo.loadIndex(),
+      parent ? loadParentManifest(repo, parent) : null,
+    ]);
     // A parent whose manifest is damaged (check reports it) is no parent: this backup reads
     // everything and stores a whole manifest, so the next ones build on something sound.
     if (!parentManifest) parent = null;
     const parentFiles = parentManifest?.manifest ?? null;
-    const excluder = new Excluder(opts.excludes ?? []);
 
     const progress: Progress = { phase: 'scan', filesDone: 0, filesTotal: 0, bytesDone: 0, bytesTotal: 0 };
     let lastEmit = 0;
@@ -250,11 +334,27 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         opts.onProgress({ ...progress });
       }
     };
+    // The totals a progress display needs, without a walk of its own before the backup (a
+    // synchronous one blocked the event loop — lock renewals included — for seconds on a large
+    // tree): an incremental backup starts from its parent's figures; a first backup counts the
+    // tree in the background on libuv's threads, in phase 'scan' until the count is in.
+    let counting: Promise<void> | undefined;
     if (opts.onProgress && !stdin) {
-      scan(Buffer.from(source), '', excluder, progress);
+      if (parent) {
+        progress.filesTotal = parent.stats.files;
+        progress.bytesTotal = parent.stats.totalBytes;
+        progress.phase = 'backup';
+      } else {
+        counting = countTree(Buffer.from(source), '', excluder, progress, () => walkDone).then(() => {
+          if (progress.phase === 'scan') progress.phase = 'backup';
+          emit(true);
+        });
+        counting.catch(() => undefined);
+      }
       emit(true);
+    } else {
+      progress.phase = 'backup';
     }
-    progress.phase = 'backup';
 
     const session = (writer = new WriterSession(repo, index, pool, { dryRun: opts.dryRun === true }));
     const slots = new Budget(opts.fileConcurrency ?? pool.size * 2);
@@ -482,62 +582,12 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     // ── the walk ──────────────────────────────────────────────────────────────────────────────
     /** Hard-linked files seen so far (`dev:ino`): the first one is read, the others share it. */
     const links = new Map<string, Promise<Stored>>();
-    const rootDev = rootStat?.dev;
     // With a parent, most entries only need their lstat: listings come from the worker threads,
     // up to PREFETCH_DIRS folders ahead of the walk. A first backup keeps its workers busy reading
     // files, and lists folders itself so that the reads it feeds them never wait behind listings.
     const scanInWorkers = parentFiles !== null && opts.scanInWorkers !== false;
-    const prefetch = new Map<string, Promise<ScanDirResult>>();
-    let prefetching = 0;
-    let walkDone = false;
-    const scanKey = new Uint8Array(pk);
-    const scanDirs = (dirs: [Buffer, Buffer | null][]): Promise<ScanDirResult[]> => {
-      const p = pool.run({
-        op: 'scanDir',
-        dirs: dirs.map(([path, rel]) => ({ path: ownedPath(path), rel: rel && ownedPath(rel) })),
-        pathKey: scanKey,
-      });
-      p.catch(() => undefined);
-      return p;
-    };
     const xattrError = (rel: string) => (message: string) =>
       errors.push({ path: rel || '.', error: message });
-
-    /**
-     * Requests the listings of a listed folder's subfolders (those not requested yet), a few
-     * folders to a message, split over the workers. Called again as each arrives, so listing runs
-     * ahead of the walk at the workers' pace, up to PREFETCH_DIRS folders not yet walked.
-     */
-    const requestChildren = (abs: Buffer, relBytes: Buffer | null, listing: ScanDirResult): void => {
-      const ahead: [Buffer, Buffer][] = [];
-      scannedNames(listing).forEach((name, i) => {
-        if (prefetching + ahead.length >= PREFETCH_DIRS || listing.statErrors[i] !== null) return;
-        const st = new PackedStat(listing.stats, i * PACKED_FIELDS);
-        if (!st.isDirectory()) return;
-        const childAbs = Buffer.concat([abs, SLASH, name]);
-        if (prefetch.has(childAbs.toString('latin1'))) return;
-        const childRelBytes = relBytes ? Buffer.concat([relBytes, SLASH, name]) : name;
-        if (excluder.active && excluder.excluded(childRelBytes.toString(), true)) return;
-        if (opts.oneFileSystem && rootDev !== undefined && st.dev !== rootDev) return;
-        ahead.push([childAbs, childRelBytes]);
-      });
-      if (ahead.length === 0) return;
-      prefetching += ahead.length;
-      const groupSize = Math.min(SCAN_GROUP, Math.ceil(ahead.length / pool.size));
-      for (let g = 0; g < ahead.length; g += groupSize) {
-        const group = ahead.slice(g, g + groupSize);
-        const results = scanDirs(group);
-        group.forEach(([childAbs, childRel], k) => {
-          const p = results.then((r) => {
-            const child = r[k]!;
-            if (!walkDone) requestChildren(childAbs, childRel, child);
-            return child;
-          });
-          p.catch(() => undefined);
-          prefetch.set(childAbs.toString('latin1'), p);
-        });
-      }
-    };
 
     /**
      * Walks one directory, starting the reads of its changed files, and returns — once the walk
@@ -557,12 +607,21 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       const prefetched = prefetch.get(key);
       if (prefetched || (scanInWorkers && !filter)) {
         prefetch.delete(key);
-        const listing = await (prefetched ?? scanDirs([[abs, relBytes]]).then((r) => r[0]!));
+        let listing: ScanDirResult;
+        if (prefetched) {
+          listing = await prefetched;
+          prefetching--;
+          pump();
+        } else {
+          // Not requested yet (the walk caught up, or under a --files-from folder): listed now,
+          // and its subfolders queued.
+          listedByWalk.add(key);
+          listing = (await scanDirs([[abs, relBytes]]))[0]!;
+          queueChildren(abs, relBytes, listing);
+        }
         scanned = listing;
-        if (prefetched) prefetching--;
         if (listing.error !== undefined) errors.push({ path: rel || '.', error: listing.error });
         names = scannedNames(listing);
-        requestChildren(abs, relBytes, listing);
       } else {
         try {
           names = readdirSync(abs, { encoding: 'buffer' }).sort((a, b) => Buffer.compare(a, b));
@@ -836,6 +895,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       },
       parent && parentManifest ? { id: parent.manifest, ...parentManifest } : undefined,
     );
+    // The count stops at the walk's end; its last figures must not follow 'done'.
+    await counting;
     progress.phase = 'done';
     delete progress.current;
     progress.filesTotal = Math.max(progress.filesTotal, progress.filesDone);
@@ -851,13 +912,12 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     }
     throw err;
   } finally {
+    walkDone = true;
     await Promise.allSettled([...reading]);
     if (ownPool) await pool.close();
     await lock.release();
   }
 }
-
-/** Same files with the same chunks, same trees: compared without serialising either. */
 
 /** Chunks a stream on this thread (the worker threads seal); returns its size and chunk ids. */
 async function readStream(
@@ -912,27 +972,38 @@ async function readStream(
   return { size, content };
 }
 
-function scan(abs: Buffer, rel: string, excluder: Excluder, p: Progress): void {
+/** Counts the files and bytes under `abs` (what excludes leave), asynchronously; stops early on `stop()`. */
+async function countTree(
+  abs: Buffer,
+  rel: string,
+  excluder: Excluder,
+  p: Progress,
+  stop: () => boolean,
+): Promise<void> {
   let names: Buffer[];
   try {
-    names = readdirSync(abs, { encoding: 'buffer' });
+    names = await readdir(abs, { encoding: 'buffer' });
   } catch {
     return;
   }
-  for (const name of names) {
-    const childRel = rel ? `${rel}/${name.toString()}` : name.toString();
-    const childAbs = Buffer.concat([abs, SLASH, name]);
-    let st;
-    try {
-      st = lstatSync(childAbs);
-    } catch {
-      continue;
-    }
-    if (excluder.active && excluder.excluded(childRel, st.isDirectory())) continue;
-    if (st.isDirectory()) scan(childAbs, childRel, excluder, p);
-    else if (st.isFile()) {
+  const entries = await Promise.all(
+    names.map(async (name) => {
+      const childAbs = Buffer.concat([abs, SLASH, name]);
+      try {
+        return { name, childAbs, st: await lstat(childAbs) };
+      } catch {
+        return null;
+      }
+    }),
+  );
+  for (const e of entries) {
+    if (!e || stop()) continue;
+    const childRel = rel ? `${rel}/${e.name.toString()}` : e.name.toString();
+    if (excluder.active && excluder.excluded(childRel, e.st.isDirectory())) continue;
+    if (e.st.isDirectory()) await countTree(e.childAbs, childRel, excluder, p, stop);
+    else if (e.st.isFile()) {
       p.filesTotal++;
-      p.bytesTotal += st.size;
+      p.bytesTotal += e.st.size;
     }
   }
 }
