@@ -282,13 +282,11 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
           p.catch(() => undefined);
           prefetch.set(abs.toString('latin1'), p);
         });
-        results.then(
-          () => {
-            scanMessages--;
-            pump();
-          },
-          () => undefined,
-        );
+        const settled = (): void => {
+          scanMessages--;
+          pump();
+        };
+        results.then(settled, settled);
       }
     };
     /** A listed folder's subfolders the walk will enter, onto the stack in walk order. */
