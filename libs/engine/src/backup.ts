@@ -849,6 +849,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       await Promise.allSettled([...reading]);
       await writer.finish().catch(() => undefined);
     }
+    // Packs still being built are dropped with their spool files.
+    await writer?.discard();
     throw err;
   } finally {
     await Promise.allSettled([...reading]);
