@@ -29,6 +29,8 @@ import { normalizeArch, type SnapshotInfo, type SourceError } from './snapshot';
 import { assertSafeName, encodeTree, nameFields, type NodeType, type TreeNode } from './tree';
 import { WorkerPool } from './workers/pool';
 import type { FileBatchResult, FileStepResult, SealedBlobs } from './workers/protocol';
+import { SMALL_ARENA_BYTES, STEP_ARENA_BYTES, batchArenas } from './workers/protocol';
+import { SEAL_OVERHEAD_MAX } from './codec';
 import { Budget } from './util';
 import {
   PACKED_FIELDS,
@@ -366,7 +368,10 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
           op: 'fileBatch',
           session: session.workerConfig(),
           files: files.map((f) => ({ path: f.abs, size: f.size })),
-          spares: session.arenas.take(4),
+          spares: session.arenas.take(
+            batchArenas(files.reduce((n, f) => n + f.size + SEAL_OVERHEAD_MAX, 0)),
+            SMALL_ARENA_BYTES,
+          ),
         });
         takeSealed(r.ids, r.sealed);
       } catch (err) {
@@ -440,7 +445,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
             handle,
             session: config,
             maxBytes: STEP_BYTES,
-            spares: session.arenas.take(1),
+            spares: session.arenas.take(1, STEP_ARENA_BYTES),
             ...(first ? { path: abs } : {}),
           },
           worker,
