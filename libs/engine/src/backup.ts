@@ -260,6 +260,9 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
 
     const session = (writer = new WriterSession(repo, index, pool, { dryRun: opts.dryRun === true }));
     const slots = new Budget(opts.fileConcurrency ?? pool.size * 2);
+    // Large files one per worker: each holds a 16 MiB read window and two 9 MiB steps in flight,
+    // and one file per worker already keeps it busy (memory, docs/benchmarks.md).
+    const largeSlots = new Budget(Math.max(1, Math.min(pool.size, opts.fileConcurrency ?? pool.size)));
     const sessionTag = randomId(8);
     let fileCounter = 0;
     const errors: SourceError[] = [];
@@ -691,11 +694,13 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
             }));
           } else {
             await flushBatch();
+            await largeSlots.take(1);
             await slots.take(1);
             const read = readLarge(childAbs, childRel, fp, base, extra).finally(() => {
               progress.filesDone++;
               emit();
               slots.give(1);
+              largeSlots.give(1);
               reading.delete(read);
             });
             reading.add(read);
