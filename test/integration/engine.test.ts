@@ -54,6 +54,13 @@ async function dirSize(backend: StorageBackend, prefix: string): Promise<number>
   return n;
 }
 
+/** Temp files (`.tmp-…`: spools, interrupted puts) anywhere in a filesystem repository. */
+function tempLeftovers(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((p) =>
+    p.split('/').some((s) => s.startsWith('.tmp-')),
+  );
+}
+
 const backends = repositoryBackends('vaultline-test');
 
 for (const kind of backends) {
@@ -781,6 +788,8 @@ describe('engine behaviour (filesystem repository)', () => {
         password: PASSWORD,
       });
       assert.equal((await repo.listSnapshots()).length, 0, 'no half-visible snapshot');
+      // A pack being spooled when the process died stays a temp file, never listed as a pack.
+      for await (const name of repo.backend.listNames('data/')) assert.doesNotMatch(name, /\.tmp-/);
       const c = await check(repo, { readData: 100 });
       assert.deepEqual(c.errors, []);
 
@@ -874,6 +883,7 @@ describe('engine behaviour (filesystem repository)', () => {
         { code: 'ABORTED', message: 'backup cancelled' },
       );
       assert.equal((await repo.listSnapshots()).length, 0);
+      assert.deepEqual(tempLeftovers(join(t.path, 'repo')), [], 'no spool file outlives the backup');
       // The lock is gone (prune needs it exclusively) and what was sealed is indexed and reused.
       await prune(repo, { safetyMarginMs: 60 * 60_000 });
       const { index } = await repo.loadIndex();
@@ -928,6 +938,7 @@ describe('engine behaviour (filesystem repository)', () => {
         assert.match(err.message, /full/);
         return true;
       });
+      assert.deepEqual(tempLeftovers(join(mnt, 'repo')), [], 'a failed backup drops its spool files');
       const snaps = await repo.listSnapshots();
       assert.deepEqual(
         snaps.map((s) => s.id),

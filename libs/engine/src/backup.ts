@@ -30,6 +30,8 @@ import { normalizeArch, type SnapshotInfo, type SourceError } from './snapshot';
 import { assertSafeName, encodeTree, nameFields, type NodeType, type TreeNode } from './tree';
 import { WorkerPool } from './workers/pool';
 import type { FileBatchResult, FileStepResult, SealedBlobs } from './workers/protocol';
+import { SMALL_ARENA_BYTES, STEP_ARENA_BYTES, batchArenas } from './workers/protocol';
+import { SEAL_OVERHEAD_MAX } from './codec';
 import { Budget } from './util';
 import {
   PACKED_FIELDS,
@@ -356,6 +358,9 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
 
     const session = (writer = new WriterSession(repo, index, pool, { dryRun: opts.dryRun === true }));
     const slots = new Budget(opts.fileConcurrency ?? pool.size * 2);
+    // Large files one per worker: each holds a 16 MiB read window and two 9 MiB steps in flight,
+    // and one file per worker already keeps it busy (memory, docs/benchmarks.md).
+    const largeSlots = new Budget(Math.max(1, Math.min(pool.size, opts.fileConcurrency ?? pool.size)));
     const sessionTag = randomId(8);
     let fileCounter = 0;
     const errors: SourceError[] = [];
@@ -464,7 +469,10 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
           op: 'fileBatch',
           session: session.workerConfig(),
           files: files.map((f) => ({ path: f.abs, size: f.size })),
-          spares: session.arenas.take(4),
+          spares: session.arenas.take(
+            batchArenas(files.reduce((n, f) => n + f.size + SEAL_OVERHEAD_MAX, 0)),
+            SMALL_ARENA_BYTES,
+          ),
         });
         takeSealed(r.ids, r.sealed);
       } catch (err) {
@@ -538,7 +546,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
             handle,
             session: config,
             maxBytes: STEP_BYTES,
-            spares: session.arenas.take(1),
+            spares: session.arenas.take(1, STEP_ARENA_BYTES),
             ...(first ? { path: abs } : {}),
           },
           worker,
@@ -743,11 +751,13 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
             }));
           } else {
             await flushBatch();
+            await largeSlots.take(1);
             await slots.take(1);
             const read = readLarge(childAbs, childRel, fp, base, extra).finally(() => {
               progress.filesDone++;
               emit();
               slots.give(1);
+              largeSlots.give(1);
               reading.delete(read);
             });
             reading.add(read);
@@ -908,6 +918,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       await Promise.allSettled([...reading]);
       await writer.finish().catch(() => undefined);
     }
+    // Packs still being built are dropped with their spool files.
+    await writer?.discard();
     throw err;
   } finally {
     walkDone = true;

@@ -29,17 +29,26 @@ export function packName(id: string): string {
   return `data/${id.slice(0, 2)}/${id}`;
 }
 
-/** Assembles one pack in memory (packs are ~16 MiB, bounded). */
+/**
+ * Assembles one pack. Its bytes stay in memory (~16 MiB, bounded) unless the caller `drain`s them
+ * as it goes, e.g. into a spool file; the pack is hashed as it is drained, so nothing is read back.
+ */
 export class PackBuilder {
-  private readonly parts: Uint8Array[] = [];
+  private parts: Uint8Array[] = [];
+  /** Leading parts that are not blob bytes (a following blob never extends them). */
+  private fixed: number;
+  private readonly hasher = new Blake3Hasher();
   readonly entries: PackEntry[] = [];
-  /** The buffers the blobs' bytes live in (the writer recycles them once the pack is stored). */
-  readonly buffers = new Set<ArrayBufferLike>();
+  /** The buffers the undrained bytes live in (the writer recycles them once they are stored). */
+  buffers = new Set<ArrayBufferLike>();
+  /** Bytes added since the last `drain`. */
+  pending: number;
   size: number;
 
   constructor(readonly ephemeralPublic: Buffer) {
     this.parts.push(PACK_MAGIC, ephemeralPublic);
-    this.size = PACK_PREFIX_LEN;
+    this.fixed = this.parts.length;
+    this.size = this.pending = PACK_PREFIX_LEN;
   }
 
   /**
@@ -52,12 +61,8 @@ export class PackBuilder {
     for (const p of sealed) {
       length += p.length;
       this.buffers.add(p.buffer);
-      const last = this.parts[this.parts.length - 1]!;
-      if (
-        last.buffer === p.buffer &&
-        last.byteOffset + last.byteLength === p.byteOffset &&
-        this.parts.length > 2
-      )
+      const last = this.parts.length > this.fixed ? this.parts[this.parts.length - 1]! : undefined;
+      if (last && last.buffer === p.buffer && last.byteOffset + last.byteLength === p.byteOffset)
         this.parts[this.parts.length - 1] = new Uint8Array(
           last.buffer,
           last.byteOffset,
@@ -67,13 +72,32 @@ export class PackBuilder {
     }
     this.entries.push({ type, id, offset: this.size, length, rawLength });
     this.size += length;
+    this.pending += length;
   }
 
   get blobCount(): number {
     return this.entries.length;
   }
 
-  /** Seals the header; returns the pack's id and its bytes as parts (no 16 MiB concatenation). */
+  private hash(parts: readonly Uint8Array[]): void {
+    for (const p of parts) this.hasher.update(Buffer.from(p.buffer, p.byteOffset, p.byteLength));
+  }
+
+  /** Hands over (hashed) the bytes added since the last call, with the buffers they live in. */
+  drain(): { parts: Uint8Array[]; buffers: Set<ArrayBufferLike> } {
+    const out = { parts: this.parts, buffers: this.buffers };
+    this.hash(out.parts);
+    this.parts = [];
+    this.buffers = new Set();
+    this.fixed = 0;
+    this.pending = 0;
+    return out;
+  }
+
+  /**
+   * Seals the header; returns the pack's id and its undrained bytes as parts (no 16 MiB
+   * concatenation): the whole pack when nothing was drained.
+   */
   finish(sessionKey: Buffer): { id: string; parts: Uint8Array[]; size: number } {
     const header = Buffer.alloc(4 + this.entries.length * ENTRY_LEN);
     header.writeUInt32LE(this.entries.length, 0);
@@ -90,9 +114,12 @@ export class PackBuilder {
     const len = Buffer.alloc(4);
     len.writeUInt32LE(sealedHeader.length, 0);
     const parts = [...this.parts, sealedHeader, len];
-    const hasher = new Blake3Hasher();
-    for (const p of parts) hasher.update(Buffer.from(p.buffer, p.byteOffset, p.byteLength));
-    return { id: hasher.digestBuffer().toString('hex'), parts, size: this.size + sealedHeader.length + 4 };
+    this.hash(parts);
+    return {
+      id: this.hasher.digestBuffer().toString('hex'),
+      parts,
+      size: this.size + sealedHeader.length + 4,
+    };
   }
 }
 

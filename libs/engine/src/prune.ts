@@ -157,8 +157,9 @@ async function pruneLocked(
         inPlace.add(Buffer.from(id, 'hex'), { type: t, pack: p.id, offset, length, rawLength }, p.eph);
     const ownPool = !opts.pool;
     const pool = opts.pool ?? new WorkerPool();
+    let session: WriterSession | undefined;
     try {
-      const session = new WriterSession(repo, inPlace, pool);
+      session = new WriterSession(repo, inPlace, pool);
       for (const p of repack) {
         const key = repo.readKey(p.eph, 'repacking');
         const bytes = await repo.backend.get(packName(p.id));
@@ -183,6 +184,8 @@ async function pruneLocked(
       result.bytesFreed -= session.stats.bytesAdded;
       newIndexFiles.push(...session.indexFiles);
     } finally {
+      // A failed repack drops the packs it was building (and their spool files).
+      await session?.discard();
       if (ownPool) await pool.close();
     }
   }

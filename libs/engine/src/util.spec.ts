@@ -26,4 +26,14 @@ describe('ArenaRecycler', () => {
     for (let i = 0; i < 3; i++) r.settle([new Uint8Array(new ArrayBuffer(1024))]);
     assert.equal(r.take(4).length, 2, 'no more than 2048 bytes pooled');
   });
+
+  test('take gives arenas of the size asked for', () => {
+    const r = new ArenaRecycler(new Set([1024, 4096]), 1 << 20);
+    const small = [new ArrayBuffer(1024), new ArrayBuffer(1024)];
+    const big = new ArrayBuffer(4096);
+    r.settle([new Uint8Array(small[0]!), new Uint8Array(big), new Uint8Array(small[1]!)]);
+    assert.deepEqual(r.take(1, 4096), [big]);
+    assert.deepEqual(r.take(1, 4096), []);
+    assert.equal(r.take(5, 1024).length, 2);
+  });
 });

@@ -135,10 +135,19 @@ export class ArenaRecycler {
     this.pooled += buf.byteLength;
   }
 
-  /** Up to `n` free arenas for a job (transferred with it: the caller must not keep them). */
-  take(n: number): ArrayBuffer[] {
-    const out = this.free.splice(Math.max(0, this.free.length - n));
-    for (const b of out) this.pooled -= b.byteLength;
+  /**
+   * Up to `n` free arenas of `size` bytes for a job (transferred with it: the caller must not keep
+   * them), or of any size when `size` is absent.
+   */
+  take(n: number, size?: number): ArrayBuffer[] {
+    const out: ArrayBuffer[] = [];
+    for (let i = this.free.length - 1; i >= 0 && out.length < n; i--) {
+      const b = this.free[i]!;
+      if (size !== undefined && b.byteLength !== size) continue;
+      this.free.splice(i, 1);
+      this.pooled -= b.byteLength;
+      out.push(b);
+    }
     return out;
   }
 }

@@ -20,6 +20,7 @@ import {
 import { contentName, sealJson } from './meta';
 import { PackBuilder, packName } from './pack';
 import type { IndexFileBody, Repository } from './repository';
+import type { Spool } from '@vaultline/storage';
 import {
   SNAPSHOT_VERSION,
   SNAPSHOT_VERSION_WHOLE_MANIFEST,
@@ -41,6 +42,19 @@ const IN_FLIGHT_BYTES = 16 * 1024 * 1024;
 const CONCURRENT_UPLOADS = 2;
 /** Finished packs waiting for an upload slot; beyond this, reading pauses (backpressure). */
 const MAX_QUEUED_PACKS = 0;
+/** A pack's bytes go to its spool in writes of about this size, freeing their arenas. */
+const SPOOL_WRITE_BYTES = 1024 * 1024;
+/** Bytes handed to spools but not yet written; beyond this, reading pauses. */
+const SPOOL_PENDING_MAX = 8 * 1024 * 1024;
+
+/** A pack being built, with the spool its bytes go to as they arrive. */
+interface OpenPack {
+  builder: PackBuilder;
+  /** Null when the pack is held in memory (dry run, a backend without spools). */
+  spool: Promise<Spool> | null;
+  /** Its writes so far, one after another. */
+  written: Promise<void>;
+}
 
 export interface WriterStats {
   blobsAdded: number;
@@ -52,7 +66,7 @@ export class WriterSession {
   readonly eph: string;
   private readonly sessionKey: Buffer;
   private readonly fresh = new Set<string>();
-  private readonly packers: Record<BlobType, PackBuilder | null> = {
+  private readonly packers: Record<BlobType, OpenPack | null> = {
     [BlobType.Data]: null,
     [BlobType.Tree]: null,
   };
@@ -66,6 +80,8 @@ export class WriterSession {
   private knownSet: KnownSet | undefined;
   /** Packs finished but not yet stored; `packDone` wakes writers waiting on backpressure. */
   private queuedPacks = 0;
+  /** Bytes handed to spools, not yet written. */
+  private spooling = 0;
   private packDone: (() => void)[] = [];
   private failure: Error | null = null;
   readonly indexFiles: string[] = [];
@@ -129,7 +145,7 @@ export class WriterSession {
   /** Resolves when the pipeline has room for more data (backpressure on pack uploads). */
   async ready(): Promise<void> {
     this.check();
-    while (this.queuedPacks > MAX_QUEUED_PACKS + CONCURRENT_UPLOADS) {
+    while (this.queuedPacks > MAX_QUEUED_PACKS + CONCURRENT_UPLOADS || this.spooling > SPOOL_PENDING_MAX) {
       await new Promise<void>((resolve) => this.packDone.push(resolve));
       this.check();
     }
@@ -214,27 +230,71 @@ export class WriterSession {
     void p.finally(() => this.pending.delete(p));
   }
 
+  private fail(err: unknown): void {
+    this.failure ??= err instanceof Error ? err : new Error(String(err));
+  }
+
+  private wake(): void {
+    for (const wake of this.packDone.splice(0)) wake();
+  }
+
+  private openPack(): OpenPack {
+    const spool = !this.dryRun && this.repo.backend.spool ? this.repo.backend.spool('data') : null;
+    // Its failure surfaces in the pack's first write or commit.
+    spool?.catch(() => undefined);
+    return { builder: new PackBuilder(Buffer.from(this.eph, 'base64')), spool, written: Promise.resolve() };
+  }
+
   private pack(type: BlobType, id: Buffer, sealed: readonly Uint8Array[], rawLength: number): void {
-    let b = this.packers[type];
-    if (!b) b = this.packers[type] = new PackBuilder(Buffer.from(this.eph, 'base64'));
+    const p = (this.packers[type] ??= this.openPack());
+    const b = p.builder;
     // The pack holds each buffer once, however many of its blobs live there.
     const fresh = new Set(sealed.map((p) => p.buffer).filter((buf) => !b.buffers.has(buf)));
     b.add(type, id, sealed, rawLength);
     for (const buf of fresh) this.arenas.hold(buf);
     this.stats.blobsAdded++;
     if (b.size >= this.repo.config.packSize) this.flushPack(type);
+    else if (p.spool && b.pending >= Math.min(SPOOL_WRITE_BYTES, this.repo.config.packSize / 4))
+      this.spoolWrite(p, b.drain());
+  }
+
+  /** Queues bytes of a pack for its spool; their buffers go back to the recycler once written. */
+  private spoolWrite(
+    p: OpenPack,
+    { parts, buffers }: { parts: Uint8Array[]; buffers: Set<ArrayBufferLike> },
+  ): void {
+    const spool = p.spool!;
+    let bytes = 0;
+    for (const part of parts) bytes += part.length;
+    this.spooling += bytes;
+    p.written = p.written
+      .then(async () => (await spool).write(parts))
+      .finally(() => {
+        for (const buf of buffers) this.arenas.release(buf);
+        this.spooling -= bytes;
+        this.wake();
+      });
+    p.written.catch((err: unknown) => this.fail(err));
   }
 
   private flushPack(type: BlobType): void {
-    const b = this.packers[type];
+    const p = this.packers[type];
     this.packers[type] = null;
-    if (!b || b.blobCount === 0) return;
+    if (!p) return;
+    const b = p.builder;
     this.queuedPacks++;
     const upload = (async () => {
       await this.uploads.take(1);
       try {
         const { id, parts, size } = b.finish(this.sessionKey);
-        if (!this.dryRun) await this.repo.backend.put(packName(id), parts);
+        if (p.spool) {
+          this.spoolWrite(p, { parts, buffers: b.buffers });
+          await p.written;
+          await (await p.spool).commit(packName(id));
+        } else {
+          if (!this.dryRun) await this.repo.backend.put(packName(id), parts);
+          for (const buf of b.buffers) this.arenas.release(buf);
+        }
         this.stats.packs++;
         this.stats.bytesAdded += size;
         this.unindexed.push({
@@ -242,16 +302,16 @@ export class WriterSession {
           eph: this.eph,
           blobs: b.entries.map((e) => [e.type, e.id.toString('hex'), e.offset, e.length, e.rawLength]),
         });
+      } catch (err) {
+        await discardSpool(p);
+        throw err;
       } finally {
-        for (const buf of b.buffers) this.arenas.release(buf);
         this.uploads.give(1);
         this.queuedPacks--;
-        for (const wake of this.packDone.splice(0)) wake();
+        this.wake();
       }
       if (this.unindexed.length >= PACKS_PER_INDEX) await this.writeIndex();
-    })().catch((err: unknown) => {
-      this.failure ??= err instanceof Error ? err : new Error(String(err));
-    });
+    })().catch((err: unknown) => this.fail(err));
     this.track(upload);
   }
 
@@ -272,6 +332,17 @@ export class WriterSession {
   private async drain(): Promise<void> {
     while (this.pending.size > 0) await Promise.all([...this.pending]);
     this.check();
+  }
+
+  /**
+   * After a failure: waits for what is in flight and drops the packs still being built, so their
+   * spool files do not outlive the session. Nothing to do after `finish()`.
+   */
+  async discard(): Promise<void> {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+    const open = [this.packers[BlobType.Data], this.packers[BlobType.Tree]];
+    this.packers[BlobType.Data] = this.packers[BlobType.Tree] = null;
+    for (const p of open) if (p) await discardSpool(p);
   }
 
   /** Seals the last packs, waits for every upload and writes the final index. */
@@ -336,4 +407,11 @@ export class WriterSession {
     this.repo.cacheSnapshotInfo(info, file.length);
     return info;
   }
+}
+
+async function discardSpool(p: OpenPack): Promise<void> {
+  if (!p.spool) return;
+  await p.written.catch(() => undefined);
+  const spool = await p.spool.catch(() => null);
+  await spool?.discard();
 }

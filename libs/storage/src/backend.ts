@@ -24,6 +24,21 @@ export interface ByteRange {
   into?: Uint8Array;
 }
 
+/**
+ * An object written piece by piece before it has a name (a pack is named after its hash), kept
+ * out of memory until stored. Nothing of it is visible to `list`/`get` before `commit`.
+ */
+export interface Spool {
+  /** Bytes written so far. */
+  readonly size: number;
+  /** Appends `parts`; the caller may reuse their memory once the promise resolves. */
+  write(parts: readonly Uint8Array[]): Promise<void>;
+  /** Stores everything written as `name`, atomically like `put`. The spool is spent afterwards. */
+  commit(name: string): Promise<void>;
+  /** Throws away what was written. Harmless after `commit`, and when called twice. */
+  discard(): Promise<void>;
+}
+
 export interface StorageBackend {
   /** Human-readable location (path or s3://bucket/prefix), never containing credentials. */
   readonly location: string;
@@ -45,6 +60,11 @@ export interface StorageBackend {
    * repositories with thousands of them — needs nothing else.
    */
   listNames(prefix: string): AsyncIterable<string>;
+  /**
+   * A spool for an object that will land under `dir` (e.g. `data`). Optional: without it, callers
+   * hold the object in memory and `put` it.
+   */
+  spool?(dir: string): Promise<Spool>;
   /** Remove an object; removing an absent object is not an error. */
   delete(name: string): Promise<void>;
   /** Free bytes at the target when the backend can tell (filesystems), else null. */

@@ -56,6 +56,25 @@ describe('FsBackend specifics', () => {
     await rm(root, { recursive: true, force: true });
   });
 
+  test('a spool is a temp file beside the objects until committed, gone when discarded', async () => {
+    const s = await backend.spool('data');
+    await s.write([Buffer.from('pack bytes')]);
+    const during = await allFiles(root);
+    assert.ok(
+      during.some((f) => path.basename(f).startsWith(TEMP_PREFIX) && path.dirname(f) === 'data'),
+      String(during),
+    );
+    assert.deepEqual(await names(backend.list('data/')), []);
+    await s.commit('data/9f/9f00');
+    assert.ok(!(await allFiles(root)).some((f) => path.basename(f).startsWith(TEMP_PREFIX)));
+    const d = await backend.spool('data');
+    await d.write([Buffer.from('dropped')]);
+    await d.discard();
+    assert.ok(!(await allFiles(root)).some((f) => path.basename(f).startsWith(TEMP_PREFIX)));
+    assert.equal((await stat(path.join(root, 'data', '9f', '9f00'))).mode & 0o777, 0o600);
+    await backend.delete('data/9f/9f00');
+  });
+
   test('put leaves no temp file behind and writes private files and directories', async () => {
     await backend.put('data/aa/aa01', Buffer.from('x'));
     await backend.put('data/aa/aa01', Buffer.from('y'));

@@ -4,7 +4,7 @@ import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { getSystemErrorMessage } from 'node:util';
 
-import type { ByteRange, StorageBackend, StoredObject } from './backend';
+import type { ByteRange, Spool, StorageBackend, StoredObject } from './backend';
 import { StorageError, assertValidName, assertValidPrefix, errorCode, assertValidRange } from './errors';
 
 /** Leftovers of interrupted puts carry this prefix; they are never listed as objects. */
@@ -209,6 +209,75 @@ export class FsBackend implements StorageBackend {
   }
 
   /**
+   * A temporary file in `dir` (same directory tree as the object, so `commit` is a rename that
+   * never crosses a filesystem). A killed process leaves a `.tmp-` file, which `list` never shows.
+   */
+  async spool(dir: string): Promise<Spool> {
+    const at = path.dirname(this.pathOf(`${dir}/spool`));
+    const tmp = path.join(at, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    const ctx = { root: this.root, path: tmp, op: 'writing' };
+    let fh: fsp.FileHandle | undefined;
+    try {
+      try {
+        fh = await fsp.open(tmp, 'wx', FILE_MODE);
+      } catch (err) {
+        if (errorCode(err) !== 'ENOENT') throw err;
+        await this.makeParents(`${dir}/spool`);
+        fh = await fsp.open(tmp, 'wx', FILE_MODE);
+      }
+    } catch (err) {
+      throw mapFsError(err, ctx);
+    }
+    let open: fsp.FileHandle | undefined = fh;
+    let size = 0;
+    const discard = async (): Promise<void> => {
+      const closing = open;
+      open = undefined;
+      await closing?.close().catch(() => undefined);
+      await fsp.rm(tmp, { force: true }).catch(() => undefined);
+    };
+    const spent = (): StorageError =>
+      new StorageError('IO', `spool ${tmp} was already committed or discarded`);
+    return {
+      get size() {
+        return size;
+      },
+      write: async (parts) => {
+        if (!open) throw spent();
+        try {
+          await writeAll(open, parts);
+        } catch (err) {
+          throw mapFsError(err, ctx);
+        }
+        for (const p of parts) size += p.length;
+      },
+      commit: async (name) => {
+        const file = this.pathOf(name);
+        const closing = open;
+        if (!closing) throw spent();
+        open = undefined;
+        try {
+          await closing.sync();
+          await closing.close();
+          try {
+            await fsp.rename(tmp, file);
+          } catch (err) {
+            if (errorCode(err) !== 'ENOENT') throw err;
+            await this.makeParents(name);
+            await fsp.rename(tmp, file);
+          }
+          await syncDir(path.dirname(file));
+        } catch (err) {
+          await closing.close().catch(() => undefined);
+          await fsp.rm(tmp, { force: true }).catch(() => undefined);
+          throw mapFsError(err, { root: this.root, path: file, op: 'writing' });
+        }
+      },
+      discard,
+    };
+  }
+
+  /**
    * Create the directories between the root and `name`, one level at a time. The root itself is
    * never created here: if it vanished (drive unplugged, share unmounted) the put must fail
    * instead of silently writing into the empty mount point.
@@ -409,7 +478,7 @@ export class FsBackend implements StorageBackend {
  * Writes every part with as few syscalls as the kernel allows (writev), resuming after partial
  * writes. FileHandle.writeFile would split a large buffer into 512 KiB thread-pool round trips.
  */
-async function writeAll(fh: fsp.FileHandle, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
+export async function writeAll(fh: fsp.FileHandle, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
   let pending = (data instanceof Uint8Array ? [data] : [...data]).filter((p) => p.length > 0);
   while (pending.length > 0) {
     const { bytesWritten } = await fh.writev(pending);

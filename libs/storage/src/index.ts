@@ -1,4 +1,4 @@
-export type { ByteRange, StorageBackend, StoredObject } from './backend';
+export type { ByteRange, Spool, StorageBackend, StoredObject } from './backend';
 export { StorageError, assertValidName, assertValidPrefix, errorCode } from './errors';
 export type { StorageErrorCode } from './errors';
 export { FsBackend, TEMP_PREFIX, mapFsError } from './fs-backend';

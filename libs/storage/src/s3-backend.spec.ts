@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 
 import { collect, describeBackendContract, names, rejectsWithCode } from './testing/backend-contract.spec';
@@ -110,6 +113,34 @@ describe('S3Backend against s3rver', () => {
       await emptyOut(ab);
       await a.close();
       await ab.close();
+    }
+  });
+
+  test('a spool lives in an unlinked local file: nothing in TMPDIR, even before commit', async () => {
+    const b = await openBackend(`s3://${BUCKET}/spool-${randomBytes(4).toString('hex')}`, server.env);
+    const dir = await mkdtemp(path.join(tmpdir(), 'vaultline-spool-test-'));
+    const saved = process.env['TMPDIR'];
+    process.env['TMPDIR'] = dir;
+    try {
+      const body = randomBytes(2 * 1024 * 1024 + 17);
+      const s = await b.spool!('data');
+      await s.write([body.subarray(0, 1024 * 1024)]);
+      await s.write([body.subarray(1024 * 1024)]);
+      assert.deepEqual(await readdir(dir), []);
+      assert.deepEqual(await names(b.list('')), []);
+      await s.commit('data/aa/aa77');
+      assert.ok((await b.get('data/aa/aa77')).equals(body));
+      const d = await b.spool!('data');
+      await d.write([body]);
+      await d.discard();
+      assert.deepEqual(await names(b.list('')), ['data/aa/aa77']);
+      assert.deepEqual(await readdir(dir), []);
+    } finally {
+      if (saved === undefined) delete process.env['TMPDIR'];
+      else process.env['TMPDIR'] = saved;
+      await rm(dir, { recursive: true, force: true });
+      await emptyOut(b);
+      await b.close();
     }
   });
 

@@ -1,5 +1,9 @@
+import { randomBytes } from 'node:crypto';
+import * as fsp from 'node:fs/promises';
 import * as http from 'node:http';
 import * as https from 'node:https';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import type { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 
@@ -15,8 +19,9 @@ function minio(): typeof Minio {
   return require('minio') as typeof Minio;
 }
 
-import type { ByteRange, StorageBackend, StoredObject } from './backend';
+import type { ByteRange, Spool, StorageBackend, StoredObject } from './backend';
 import { StorageError, assertValidName, assertValidPrefix, errorCode, assertValidRange } from './errors';
+import { writeAll } from './fs-backend';
 
 export interface RetryPolicy {
   /** Total tries per request, including the first. */
@@ -412,6 +417,69 @@ export class S3Backend implements StorageBackend {
         : Buffer.concat(data);
     // S3 PUTs are atomic by themselves: the object appears whole or not at all.
     await this.attempt('writing', name, () => this.client.putObject(this.bucket, key, body, body.length));
+  }
+
+  /**
+   * A local temporary file (TMPDIR), unlinked as soon as it is open: the bytes live as long as the
+   * handle, so a killed process leaves nothing behind. `commit` reads it back and PUTs it.
+   */
+  async spool(): Promise<Spool> {
+    const tmp = path.join(os.tmpdir(), `vaultline-spool-${randomBytes(8).toString('hex')}`);
+    const local = (err: unknown): StorageError =>
+      new StorageError('IO', `local spool file ${tmp}: ${err instanceof Error ? err.message : String(err)}`, {
+        cause: err,
+      });
+    let open: fsp.FileHandle | undefined;
+    let linked = true;
+    try {
+      open = await fsp.open(tmp, 'wx+', 0o600);
+      await fsp.unlink(tmp);
+      linked = false;
+    } catch (err) {
+      // Where an open file cannot be unlinked, it is removed on commit or discard instead.
+      if (!open) throw local(err);
+    }
+    let size = 0;
+    const discard = async (): Promise<void> => {
+      const closing = open;
+      open = undefined;
+      await closing?.close().catch(() => undefined);
+      if (linked) await fsp.rm(tmp, { force: true }).catch(() => undefined);
+    };
+    return {
+      get size() {
+        return size;
+      },
+      write: async (parts) => {
+        if (!open) throw local(new Error('already committed or discarded'));
+        try {
+          await writeAll(open, parts);
+        } catch (err) {
+          throw local(err);
+        }
+        for (const p of parts) size += p.length;
+      },
+      commit: async (name) => {
+        const fh = open;
+        if (!fh) throw local(new Error('already committed or discarded'));
+        let body: Buffer;
+        try {
+          body = Buffer.allocUnsafe(size);
+          let done = 0;
+          while (done < size) {
+            const { bytesRead } = await fh.read(body, done, size - done, done);
+            if (bytesRead === 0) throw new Error(`ended after ${done} of ${size} bytes`);
+            done += bytesRead;
+          }
+        } catch (err) {
+          await discard();
+          throw local(err);
+        }
+        await discard();
+        await this.put(name, body);
+      },
+      discard,
+    };
   }
 
   async get(name: string, range?: ByteRange): Promise<Buffer> {

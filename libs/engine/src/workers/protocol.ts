@@ -97,6 +97,15 @@ export const STEP_ARENA_BYTES = 9 * 1024 * 1024;
 export const ARENA_SIZES: ReadonlySet<number> = new Set([SMALL_ARENA_BYTES, STEP_ARENA_BYTES]);
 
 /**
+ * Small arenas a file batch of `expected` sealed bytes (at most) fills: what the main thread
+ * hands it as spares, so the worker need not allocate fresh ones (an arena's tail a blob did not
+ * fit in is the `+ 1`). A batch below a quarter arena gets one exact-size buffer instead.
+ */
+export function batchArenas(expected: number): number {
+  return expected < SMALL_ARENA_BYTES / 4 ? 0 : Math.ceil(expected / SMALL_ARENA_BYTES) + 1;
+}
+
+/**
  * Sealed blobs of one reply, back to back in a few large buffers (arenas), so a reply carries a
  * handful of transferables whatever the number of blobs.
  */

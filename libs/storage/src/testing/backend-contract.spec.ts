@@ -36,6 +36,12 @@ export async function collect(objects: AsyncIterable<StoredObject>): Promise<Sto
   return out.sort((a, b) => a.name.localeCompare(b.name));
 }
 
+async function collect2(it: AsyncIterable<string>): Promise<string[]> {
+  const out: string[] = [];
+  for await (const n of it) out.push(n);
+  return out;
+}
+
 export async function names(objects: AsyncIterable<StoredObject>): Promise<string[]> {
   return (await collect(objects)).map((o) => o.name);
 }
@@ -200,6 +206,33 @@ export function describeBackendContract(label: string, factory: BackendFactory):
         await Promise.all(items.map((it) => b.put(it.name, it.body)));
         for (const it of items) assert.ok((await b.get(it.name)).equals(it.body));
         assert.equal((await names(b.list('data/'))).length, 20);
+      }));
+
+    test('a spool is invisible until committed, then is the object; a discarded one leaves nothing', () =>
+      withBackend(async (b) => {
+        if (!b.spool) return;
+        const one = randomBytes(300_000);
+        const two = randomBytes(70_000);
+        const s = await b.spool('data');
+        await s.write([one.subarray(0, 1000), one.subarray(1000)]);
+        await s.write([two]);
+        assert.equal(s.size, one.length + two.length);
+        assert.deepEqual(await names(b.list('')), []);
+        assert.deepEqual(await collect2(b.listNames('')), []);
+        await s.commit('data/cd/cd34');
+        assert.ok((await b.get('data/cd/cd34')).equals(Buffer.concat([one, two])));
+        assert.deepEqual(await names(b.list('')), ['data/cd/cd34']);
+        await rejectsWithCode(s.write([one]), 'IO');
+        await s.discard();
+        assert.ok((await b.get('data/cd/cd34')).equals(Buffer.concat([one, two])));
+
+        const dropped = await b.spool('data');
+        await dropped.write([one]);
+        await dropped.discard();
+        await dropped.discard();
+        await rejectsWithCode(dropped.commit('data/ef/ef56'), 'IO');
+        assert.equal(await b.stat('data/ef/ef56'), null);
+        assert.deepEqual(await names(b.list('')), ['data/cd/cd34']);
       }));
 
     test('invalid names and prefixes are rejected before touching the target', () =>
