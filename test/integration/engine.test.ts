@@ -17,6 +17,7 @@ import {
   rmSync,
   statSync,
   unlinkSync,
+  utimesSync,
   writeFileSync,
 } from 'node:fs';
 import { join } from 'node:path';
@@ -518,6 +519,41 @@ describe('engine behaviour (filesystem repository)', () => {
       await forget(repo, { all: true, plan: 'doomed' });
       assert.equal((await repo.listSnapshots()).filter((s) => s.plan === 'doomed').length, 0);
       assert.equal((await repo.listSnapshots()).length, 2);
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  test("prune removes what a killed backup's spools left once older than its margin, nothing younger", async () => {
+    const t = tempDir('prune-tmp');
+    try {
+      const dir = join(t.path, 'repo');
+      const repo = await initFsRepo(dir);
+      const src = join(t.path, 'src');
+      mkdirSync(src);
+      writeFileSync(join(src, 'a.txt'), 'kept');
+      await backup(repo, { source: src });
+      mkdirSync(join(dir, 'data', 'ff'), { recursive: true });
+      const stale = [join(dir, 'data', '.tmp-00aa'), join(dir, 'data', 'ff', '.tmp-00bb')];
+      const fresh = join(dir, 'index', '.tmp-00cc');
+      for (const f of [...stale, fresh]) writeFileSync(f, Buffer.alloc(1000));
+      const twoHoursAgo = new Date(Date.now() - 2 * 60 * 60_000);
+      for (const f of stale) utimesSync(f, twoHoursAgo, twoHoursAgo);
+
+      const dry = await prune(repo, { dryRun: true });
+      assert.equal(dry.tempFilesDeleted, 0, 'a dry run deletes nothing');
+      assert.ok(stale.every((f) => existsSync(f)));
+      const result = await prune(repo);
+      assert.equal(result.tempFilesDeleted, 2);
+      assert.ok(result.bytesFreed >= 2000);
+      assert.deepEqual(
+        stale.map((f) => existsSync(f)),
+        [false, false],
+      );
+      assert.ok(existsSync(fresh), 'a temporary file younger than the margin may be a write in progress');
+      const out = join(t.path, 'out');
+      await restore(repo, { snapshot: 'latest', target: out });
+      assert.equal(readFileSync(join(out, 'a.txt'), 'utf8'), 'kept');
     } finally {
       t.cleanup();
     }

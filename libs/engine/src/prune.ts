@@ -41,6 +41,8 @@ export interface PruneResult {
   bytesFreed: number;
   indexFilesRewritten: number;
   orphanManifestsDeleted: number;
+  /** Temporary files interrupted writes left (a killed backup's pack spools), older than the margin. */
+  tempFilesDeleted: number;
 }
 
 type PackBlobs = IndexFileBody['packs'][number];
@@ -74,6 +76,7 @@ async function pruneLocked(
     bytesFreed: 0,
     indexFilesRewritten: 0,
     orphanManifestsDeleted: 0,
+    tempFilesDeleted: 0,
   };
   const now = Date.now();
   const old = (mtime: Date | undefined): boolean => mtime !== undefined && now - mtime.getTime() >= margin;
@@ -207,5 +210,12 @@ async function pruneLocked(
     repo.backend.delete(packName(id)),
   );
   await mapLimit(orphanManifests, 8, (n) => repo.backend.delete(n));
+  // Under the exclusive lock no write is running: what a killed process left is stale (the
+  // margin covers a lock taken over from a process that only looked dead).
+  if (repo.backend.sweepTemp) {
+    const swept = await repo.backend.sweepTemp(new Date(now - margin));
+    result.tempFilesDeleted = swept.files;
+    result.bytesFreed += swept.bytes;
+  }
   return result;
 }

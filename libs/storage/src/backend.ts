@@ -65,6 +65,12 @@ export interface StorageBackend {
    * hold the object in memory and `put` it.
    */
   spool?(dir: string): Promise<Spool>;
+  /**
+   * Removes what interrupted writes left (a killed process's temporary files) last modified
+   * before `olderThan`, so no write still in progress is touched. Optional: backends whose
+   * temporary data cannot outlive the process (S3 spools are unlinked files) have none.
+   */
+  sweepTemp?(olderThan: Date): Promise<{ files: number; bytes: number }>;
   /** Remove an object; removing an absent object is not an error. */
   delete(name: string): Promise<void>;
   /** Free bytes at the target when the backend can tell (filesystems), else null. */

@@ -448,6 +448,33 @@ export class FsBackend implements StorageBackend {
     }
   }
 
+  async sweepTemp(olderThan: Date): Promise<{ files: number; bytes: number }> {
+    const swept = { files: 0, bytes: 0 };
+    const visit = async (rel: string): Promise<void> => {
+      for (const entry of await this.readDir(rel)) {
+        const childRel = rel === '' ? entry.name : `${rel}/${entry.name}`;
+        if (entry.isDirectory()) {
+          await visit(childRel);
+          continue;
+        }
+        if (!entry.name.startsWith(TEMP_PREFIX)) continue;
+        const file = path.join(this.root, ...childRel.split('/'));
+        const st = await this.statForList(childRel);
+        if (st === null || !st.isFile() || st.mtime >= olderThan) continue;
+        try {
+          await fsp.unlink(file);
+        } catch (err) {
+          if (errorCode(err) === 'ENOENT') continue;
+          throw mapFsError(err, { root: this.root, path: file, op: 'deleting' });
+        }
+        swept.files++;
+        swept.bytes += st.size;
+      }
+    };
+    await visit('');
+    return swept;
+  }
+
   async delete(name: string): Promise<void> {
     const file = this.pathOf(name);
     try {

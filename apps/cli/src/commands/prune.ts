@@ -23,6 +23,8 @@ export function describePrune(r: PruneResult, dryRun: boolean): string[] {
       `${r.blobsRemoved} blob(s), ${humanSize(r.bytesFreed)} ${dryRun ? 'to free' : 'freed'}`,
     `  index files rewritten: ${r.indexFilesRewritten}, orphan manifests deleted: ${r.orphanManifestsDeleted}`,
   ];
+  if (r.tempFilesDeleted > 0)
+    lines.push(`  temporary files of interrupted backups deleted: ${r.tempFilesDeleted}`);
   if (r.packsNeedingPassword > 0) {
     lines.push(`  ${r.packsNeedingPassword} partly used pack(s) kept: repacking them needs the password`);
   }
