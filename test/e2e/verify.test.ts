@@ -93,7 +93,10 @@ describe('the fleet: scheduled verification of a plan', { timeout: 5 * 60_000 },
       { name: 'app', dataPath: path, arch: ARCH },
       201,
     );
-    const plan = await api.expect<{ id: string; verify: { schedule: string; percent: number } }>(
+    const plan = await api.expect<{
+      id: string;
+      verify: { schedule: string; percent: number; time: string };
+    }>(
       'POST',
       '/v1/plans',
       {
@@ -108,7 +111,7 @@ describe('the fleet: scheduled verification of a plan', { timeout: 5 * 60_000 },
       },
       201,
     );
-    assert.deepEqual(plan.verify, { schedule: 'daily', percent: 50 });
+    assert.deepEqual(plan.verify, { schedule: 'daily', percent: 50, time: '04:00' });
     const run = await api.expect<{ id: string }>('POST', `/v1/plans/${plan.id}/runs`, undefined, 202);
     const report = await api.waitFor<{ status: string }>(`/v1/runs/${run.id}/report`, () => true, 120_000);
     assert.equal(report.status, 'success');
@@ -196,6 +199,20 @@ describe('the fleet: scheduled verification of a plan', { timeout: 5 * 60_000 },
     assert.deepEqual(await queue.getJobSchedulers(), []);
     await api.expect('PATCH', `/v1/plans/${plan.id}`, { verify: { schedule: 'weekly', percent: 50 } }, 200);
     assert.equal((await queue.getJobSchedulers())[0]?.pattern, '0 4 * * 0');
+    // Its own time of day; an impossible one is refused, naming the field.
+    const badTime = await api.call<{ error: { code: string } }>('PATCH', `/v1/plans/${plan.id}`, {
+      verify: { schedule: 'weekly', percent: 50, time: '24:00' },
+    });
+    assert.equal(badTime.status, 400);
+    assert.ok(JSON.stringify(badTime.json).includes('verify.time'), JSON.stringify(badTime.json));
+    const timed = await api.expect<{ verify: { time: string } }>(
+      'PATCH',
+      `/v1/plans/${plan.id}`,
+      { verify: { schedule: 'weekly', percent: 50, time: '02:30' } },
+      200,
+    );
+    assert.equal(timed.verify.time, '02:30');
+    assert.equal((await queue.getJobSchedulers())[0]?.pattern, '30 2 * * 0');
     await api.expect('POST', `/v1/plans/${plan.id}/pause`, undefined, 200);
     assert.deepEqual(await queue.getJobSchedulers(), []);
     assert.equal((await verifications(plan.id)).items.length, 4);
@@ -203,7 +220,7 @@ describe('the fleet: scheduled verification of a plan', { timeout: 5 * 60_000 },
     await api.expect('POST', `/v1/plans/${plan.id}/resume`, undefined, 200);
     assert.deepEqual(
       (await queue.getJobSchedulers()).map((s) => [s.key, s.pattern]),
-      [[`verify-${plan.id}`, '0 4 * * 0']],
+      [[`verify-${plan.id}`, '30 2 * * 0']],
     );
 
     // A deep verify whose sealed password expired while it waited: a failed row that says so,

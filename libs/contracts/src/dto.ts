@@ -198,29 +198,29 @@ export const VERIFY_SCHEDULES = ['off', 'daily', 'weekly'] as const;
 
 /**
  * A plan's scheduled verification: how often the worker re-reads a share of each target's packs
- * with the writer key, and how big that share is (a rotation: ceil(100 / percent) runs read every
- * pack once).
+ * with the writer key, how big that share is (a rotation: ceil(100 / percent) runs read every
+ * pack once), and when, in the plan's time zone (default 04:00, away from the usual backup
+ * hours; Sundays when weekly). The object is set whole: an omitted `time` is 04:00.
  */
 export const verifySettingsSchema = z.strictObject({
   schedule: z.enum(VERIFY_SCHEDULES),
   percent: z.number().int().min(1).max(100),
+  time: timeOfDaySchema.default('04:00'),
 });
 export type VerifySettings = z.output<typeof verifySettingsSchema>;
-export const DEFAULT_VERIFY: VerifySettings = Object.freeze({ schedule: 'off', percent: 10 });
+export const DEFAULT_VERIFY: VerifySettings = Object.freeze({ schedule: 'off', percent: 10, time: '04:00' });
 
 /** The slice count of a share: slice k of N is read on the k-th run (mod N). */
 export function verifySliceCount(percent: number): number {
   return Math.ceil(100 / percent);
 }
 
-/**
- * The verify scheduler's repeat options: 04:00 in the plan's time zone (daily, or Sundays), away
- * from the usual backup hours. Null when verification is off.
- */
+/** The verify scheduler's repeat options (daily, or Sundays), or null when verification is off. */
 export function verifyToCron(
-  schedule: VerifySettings['schedule'],
+  v: Pick<VerifySettings, 'schedule' | 'time'>,
   tz: string,
 ): { pattern: string; tz: string } | null {
-  if (schedule === 'off') return null;
-  return { pattern: schedule === 'daily' ? '0 4 * * *' : '0 4 * * 0', tz };
+  if (v.schedule === 'off') return null;
+  const [hh, mm] = v.time.split(':').map(Number) as [number, number];
+  return { pattern: `${mm} ${hh} * * ${v.schedule === 'daily' ? '*' : '0'}`, tz };
 }

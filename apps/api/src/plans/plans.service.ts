@@ -57,11 +57,11 @@ function scheduleOf(p: Plan): Schedule {
 }
 
 function verifyOf(p: Plan): VerifySettings {
-  return { schedule: p.verifySchedule, percent: p.verifyPercent };
+  return { schedule: p.verifySchedule, percent: p.verifyPercent, time: p.verifyTime };
 }
 
 function verifyColumns(v: VerifySettings) {
-  return { verifySchedule: v.schedule, verifyPercent: v.percent };
+  return { verifySchedule: v.schedule, verifyPercent: v.percent, verifyTime: v.time };
 }
 
 /** The verify scheduler of a plan: on the maintenance queue, beside its backup scheduler's id. */
@@ -522,11 +522,11 @@ export class PlansService {
   }
 
   /**
-   * The plan's verify scheduler as its row says: upserted (`maintenance.verify` at 04:00 in the
-   * plan's time zone, daily or weekly), or removed when verification is off.
+   * The plan's verify scheduler as its row says: upserted (`maintenance.verify` at its verify
+   * time in the plan's time zone, daily or weekly), or removed when verification is off.
    */
   private async syncVerifyScheduler(plan: Plan): Promise<void> {
-    const repeat = verifyToCron(plan.verifySchedule, plan.timezone);
+    const repeat = verifyToCron({ schedule: plan.verifySchedule, time: plan.verifyTime }, plan.timezone);
     if (!repeat) return this.removeVerifyScheduler(plan.id);
     await this.queues.run(() =>
       this.queues.jobs.upsertScheduler(verifySchedulerId(plan.id), repeat, {

@@ -738,6 +738,8 @@ export interface components {
       /** @enum {string} */
       schedule: 'off' | 'daily' | 'weekly';
       percent: number;
+      /** @default 04:00 */
+      time: string;
     };
     Hook:
       | {
@@ -777,6 +779,8 @@ export interface components {
         /** @enum {string} */
         schedule: 'off' | 'daily' | 'weekly';
         percent: number;
+        /** @default 04:00 */
+        time?: string;
       };
       targetIds: string[];
       serviceIds: string[];
@@ -805,6 +809,8 @@ export interface components {
         /** @enum {string} */
         schedule: 'off' | 'daily' | 'weekly';
         percent: number;
+        /** @default 04:00 */
+        time?: string;
       };
       targetIds?: string[];
       serviceIds?: string[];

@@ -19,6 +19,7 @@ export interface ScheduleColumns {
 export interface VerifyColumns {
   verifySchedule: VerifySchedule;
   verifyPercent: number;
+  verifyTime: string;
 }
 
 /** What plan_targets keeps of a repository created on a target (never the password). */

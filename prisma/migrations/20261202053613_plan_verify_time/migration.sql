@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "plans" ADD COLUMN     "verify_time" TEXT NOT NULL DEFAULT '04:00';
