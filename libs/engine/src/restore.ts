@@ -94,19 +94,66 @@ interface Need {
 }
 
 const GAP = 1024 * 1024;
-/** Sealed plus plaintext bytes of spans not yet written out: bounds memory. */
-const IN_FLIGHT = 32 * 1024 * 1024;
+/**
+ * Sealed plus plaintext bytes of spans not yet written out: bounds memory. 16 MiB keeps every
+ * writer busy (a span is at most 4 MiB) and took ~12 MiB off the restore's peak RSS on `small`.
+ */
+const IN_FLIGHT = 16 * 1024 * 1024;
 /** Largest span read at once, counted both sealed and decompressed. */
 const MAX_SPAN = 4 * 1024 * 1024;
-/** Creating files waits on the file system more than on the CPU: more writers than cores. */
-const RESTORE_WORKERS = Math.max(4, Math.min(8, availableParallelism() * 2));
+/**
+ * Creating files waits on the file system more than on the CPU: more writers than cores, but each
+ * writer thread costs ~40 MiB of RSS (its own heap and span/plaintext buffers), so 1.5 per core.
+ */
+const RESTORE_WORKERS = Math.max(3, Math.min(8, Math.round(availableParallelism() * 1.5)));
 const IS_ROOT = typeof process.getuid === 'function' && process.getuid() === 0;
 const SLASH = Buffer.from('/');
+const PATH_CHUNK = 256 * 1024;
 /** At most this many warnings are listed one by one; the rest are counted. */
 const MAX_WARNINGS = 100;
 
-function childPath(dir: Buffer, name: Buffer): Buffer {
-  return Buffer.concat([dir, SLASH, name]);
+/**
+ * Paths of the files and folders to restore, back to back in chunks of their own. A path made by
+ * `Buffer.concat` is a slice of Node's shared 64 KiB allocation pool, and the few live paths in
+ * each slab kept the garbage around them alive too: 54 MiB of slabs for ~4 MiB of paths on
+ * `small` (60,000 files).
+ */
+class PathArena {
+  private chunk = Buffer.allocUnsafeSlow(0);
+  private used = 0;
+
+  join(dir: Buffer, name: Buffer): Buffer {
+    const length = dir.length + 1 + name.length;
+    if (this.used + length > this.chunk.length) {
+      this.chunk = Buffer.allocUnsafeSlow(Math.max(length, PATH_CHUNK));
+      this.used = 0;
+    }
+    const out = this.chunk.subarray(this.used, this.used + length);
+    dir.copy(out, 0);
+    SLASH.copy(out, dir.length);
+    name.copy(out, dir.length + 1);
+    this.used += length;
+    return out;
+  }
+}
+
+/**
+ * A job's paths copied into one buffer of their own: a view is cloned to the worker with its
+ * whole ArrayBuffer, so sending arena (or pool) slices would copy whole chunks per job.
+ */
+function wirePaths(writes: SpanWrite[][]): void {
+  let total = 0;
+  for (const targets of writes) for (const w of targets) total += (w.path as Buffer).length;
+  const wire = Buffer.allocUnsafeSlow(total);
+  let at = 0;
+  for (const targets of writes) {
+    for (const w of targets) {
+      const path = w.path as Buffer;
+      path.copy(wire, at);
+      w.path = wire.subarray(at, at + path.length);
+      at += path.length;
+    }
+  }
 }
 
 function isErrno(err: unknown, code: string): boolean {
@@ -174,6 +221,8 @@ async function restoreLocked(repo: Repository, opts: RestoreOptions): Promise<Re
   if (!lstatSync(target).isDirectory())
     throw new EngineError('INVALID_ARGUMENT', `restore target ${target.toString()} is not a directory`);
 
+  const paths = new PathArena();
+  const childPath = (dir: Buffer, name: Buffer): Buffer => paths.join(dir, name);
   const warningList: string[] = [];
   let warningCount = 0;
   const warn = (message: string): void => {
@@ -432,6 +481,7 @@ async function restoreLocked(repo: Repository, opts: RestoreOptions): Promise<Re
             return w;
           }),
         );
+        wirePaths(writes);
         const { input, warnings } = await pool.run({
           op: 'openSpan',
           key,
