@@ -182,17 +182,10 @@ export class FsBackend implements StorageBackend {
   async put(name: string, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
     const file = this.pathOf(name);
     const dir = path.dirname(file);
-    // Same directory as the final name, so the rename is atomic (never crosses a filesystem).
-    const tmp = path.join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    let tmp: string | undefined;
     let fh: fsp.FileHandle | undefined;
     try {
-      try {
-        fh = await fsp.open(tmp, 'wx', FILE_MODE);
-      } catch (err) {
-        if (errorCode(err) !== 'ENOENT') throw err;
-        await this.makeParents(name);
-        fh = await fsp.open(tmp, 'wx', FILE_MODE);
-      }
+      ({ tmp, fh } = await this.openTemp(name));
       await writeAll(fh, data);
       await fh.sync();
       const closing = fh;
@@ -203,7 +196,7 @@ export class FsBackend implements StorageBackend {
     } catch (err) {
       await fh?.close().catch(() => undefined);
       // Best effort: after a successful rename the temp name no longer exists, which is fine.
-      await fsp.rm(tmp, { force: true }).catch(() => undefined);
+      if (tmp) await fsp.rm(tmp, { force: true }).catch(() => undefined);
       throw mapFsError(err, { root: this.root, path: file, op: 'writing' });
     }
   }
@@ -213,21 +206,18 @@ export class FsBackend implements StorageBackend {
    * never crosses a filesystem). A killed process leaves a `.tmp-` file, which `list` never shows.
    */
   async spool(dir: string): Promise<Spool> {
-    const at = path.dirname(this.pathOf(`${dir}/spool`));
-    const tmp = path.join(at, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
-    const ctx = { root: this.root, path: tmp, op: 'writing' };
-    let fh: fsp.FileHandle | undefined;
+    let tmp: string;
+    let fh: fsp.FileHandle;
     try {
-      try {
-        fh = await fsp.open(tmp, 'wx', FILE_MODE);
-      } catch (err) {
-        if (errorCode(err) !== 'ENOENT') throw err;
-        await this.makeParents(`${dir}/spool`);
-        fh = await fsp.open(tmp, 'wx', FILE_MODE);
-      }
+      ({ tmp, fh } = await this.openTemp(`${dir}/spool`));
     } catch (err) {
-      throw mapFsError(err, ctx);
+      throw mapFsError(err, {
+        root: this.root,
+        path: path.dirname(this.pathOf(`${dir}/spool`)),
+        op: 'writing in',
+      });
     }
+    const ctx = { root: this.root, path: tmp, op: 'writing' };
     let open: fsp.FileHandle | undefined = fh;
     let size = 0;
     const discard = async (): Promise<void> => {
@@ -282,6 +272,21 @@ export class FsBackend implements StorageBackend {
    * never created here: if it vanished (drive unplugged, share unmounted) the put must fail
    * instead of silently writing into the empty mount point.
    */
+  /**
+   * A new temporary file beside the object `name` — in the same directory, so renaming it into
+   * place is atomic (never crosses a filesystem) —, creating the directories on the way.
+   */
+  private async openTemp(name: string): Promise<{ tmp: string; fh: fsp.FileHandle }> {
+    const tmp = path.join(path.dirname(this.pathOf(name)), `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+    try {
+      return { tmp, fh: await fsp.open(tmp, 'wx', FILE_MODE) };
+    } catch (err) {
+      if (errorCode(err) !== 'ENOENT') throw err;
+      await this.makeParents(name);
+      return { tmp, fh: await fsp.open(tmp, 'wx', FILE_MODE) };
+    }
+  }
+
   private async makeParents(name: string): Promise<void> {
     const segments = name.split('/').slice(0, -1);
     let dir = this.root;
