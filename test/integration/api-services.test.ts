@@ -103,6 +103,36 @@ describe('API: auth, services, health, docs', () => {
     assert.equal((await api.call('GET', `/v1/services/${s.id}`)).status, 404);
   });
 
+  test("placement: a service's node is stored, changed and cleared; a malformed node is a 400", async () => {
+    const created = await api.call('POST', '/v1/services', {
+      name: 'immich',
+      dataPath: '/srv/immich',
+      arch: 'x86_64',
+      node: 'k3s-node-1.lan',
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.json));
+    const s = created.json as ServiceJson & { node: string | null };
+    assert.equal(s.node, 'k3s-node-1.lan');
+    const moved = await api.call('PATCH', `/v1/services/${s.id}`, { node: 'node-2' });
+    assert.equal((moved.json as { node: string }).node, 'node-2');
+    const renamed = await api.call('PATCH', `/v1/services/${s.id}`, { name: 'immich2' });
+    assert.equal((renamed.json as { node: string }).node, 'node-2', 'a PATCH without node keeps it');
+    const cleared = await api.call('PATCH', `/v1/services/${s.id}`, { node: null });
+    assert.equal((cleared.json as { node: null }).node, null);
+    for (const bad of ['Node_1', '', 'a'.repeat(254), 'node a', 7]) {
+      const r = await api.call('PATCH', `/v1/services/${s.id}`, { node: bad });
+      assert.equal(r.status, 400, JSON.stringify(bad));
+      assert.ok(JSON.stringify(r.json).includes('"node"'), JSON.stringify(r.json));
+    }
+    const plain = await api.call('POST', '/v1/services', {
+      name: 'plain',
+      dataPath: '/srv/p',
+      arch: 'arm64',
+    });
+    assert.equal((plain.json as { node: null }).node, null);
+    for (const id of [s.id, (plain.json as ServiceJson).id]) await api.call('DELETE', `/v1/services/${id}`);
+  });
+
   test('invalid input is a 400 naming each field', async () => {
     const res = await api.call('POST', '/v1/services', {
       ...nextcloud,

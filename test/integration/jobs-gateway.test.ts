@@ -166,4 +166,87 @@ describe('jobs: the gateway and the handler maps (real Redis)', () => {
     assert.equal(invalid.attemptsMade, 1);
     assert.deepEqual(seen, []);
   });
+
+  test("node routing: a node's jobs go to <queue>@<node>, taken only by that node's workers", async () => {
+    const backup = (id: string) => ({ runId: ID, planId: ID2, serviceId: id, targetId: ID2 });
+    const flow = await jobs.queueFlow({
+      name: 'report.aggregate',
+      data: { runId: ID2, planId: ID2 },
+      opts: { jobId: 'report-node' },
+      children: [
+        { name: 'backup.run', data: backup(ID), opts: { jobId: 'on-a' }, node: 'node-a' },
+        { name: 'backup.run', data: backup(ID2), opts: { jobId: 'shared' } },
+      ],
+    });
+    assert.deepEqual(flow.children?.map((c) => c.job.queueName).sort(), ['backup', 'backup@node-a']);
+    assert.equal(await queueOf('backup').getJob('on-a'), undefined, 'not on the shared queue');
+    assert.equal(await jobs.state('backup.run', 'on-a', 'node-a'), 'waiting');
+    assert.equal(
+      ((await jobs.find('backup.run', 'on-a', 'node-a'))?.data as { serviceId: string }).serviceId,
+      ID,
+    );
+    assert.equal((await jobs.counts('backup@node-a', ['waiting'])).waiting, 1);
+    assert.equal(await jobs.workerCount('backup@node-a'), 0);
+    assert.deepEqual(
+      (await jobs.waitingJobs('backup@node-a', 10)).map((j) => j.id),
+      ['on-a'],
+    );
+
+    // Neither a shared worker nor node-b's takes node-a's job; node-a's worker does.
+    const took: string[] = [];
+    const handlers = (who: string) => ({
+      'backup.run': (_p: unknown, job: Job) => {
+        took.push(`${who}:${job.id}`);
+        return Promise.resolve({
+          status: 'failed' as const,
+          error: { code: 'X', message: 'x' },
+          durationMs: 0,
+        });
+      },
+    });
+    workers.push(jobWorker('backup', handlers('shared'), { redisUrl: REDIS_URL, prefix, concurrency: 1 }));
+    workers.push(
+      jobWorker('backup', handlers('b'), { redisUrl: REDIS_URL, prefix, concurrency: 1, node: 'node-b' }),
+    );
+    for (let i = 0; i < 100 && !took.includes('shared:shared'); i++)
+      await new Promise((r) => setTimeout(r, 50));
+    // (Earlier tests left other jobs on the shared queue: only these two ids matter.)
+    const ours = () => took.filter((t) => t.endsWith(':on-a') || t.endsWith(':shared')).sort();
+    assert.deepEqual(ours(), ['shared:shared']);
+    assert.equal(await jobs.state('backup.run', 'on-a', 'node-a'), 'waiting');
+    const a = jobWorker('backup', handlers('a'), {
+      redisUrl: REDIS_URL,
+      prefix,
+      concurrency: 1,
+      node: 'node-a',
+    });
+    workers.push(a);
+    await a.waitUntilReady();
+    for (let i = 0; i < 100 && !took.includes('a:on-a'); i++) await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual(ours(), ['a:on-a', 'shared:shared']);
+    assert.ok((await jobs.workerCount('backup@node-a')) >= 1);
+    const nodeQueue = new Queue('backup@node-a', {
+      connection: { url: REDIS_URL, maxRetriesPerRequest: null },
+      prefix,
+    });
+    await nodeQueue.obliterate({ force: true }).catch(() => undefined);
+    await nodeQueue.close();
+  });
+
+  test('node routing: only backups and restores, and only node names', async () => {
+    await assert.rejects(
+      jobs.queue({ name: 'schedule.run', data: { planId: ID }, node: 'node-a' }),
+      /the schedule queue is not routed per node/,
+    );
+    await assert.rejects(
+      jobs.queue({
+        name: 'backup.run',
+        data: { runId: ID, planId: ID, serviceId: ID, targetId: ID },
+        node: 'Node_A',
+      }),
+      /invalid node name "Node_A"/,
+    );
+    await assert.rejects(jobs.counts('backup@Node_A', ['waiting']), /no queue backup@Node_A/);
+    await assert.rejects(jobs.counts('report@node-a', ['waiting']), /no queue report@node-a/);
+  });
 });

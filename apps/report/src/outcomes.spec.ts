@@ -5,7 +5,7 @@ import { reportSummarySchema } from '@vaultline/contracts';
 
 import {
   buildSummary,
-  childJobId,
+  childJob,
   deriveRunStatus,
   earliestStart,
   failedResult,
@@ -80,10 +80,22 @@ describe('report outcomes', () => {
   });
 
   test('child keys: the job id of the right prefix and queue only (prefixes may contain colons)', () => {
-    assert.equal(childJobId('vl:{a}:backup:backup-1-2-3', 'vl:{a}', 'backup'), 'backup-1-2-3');
-    assert.equal(childJobId('other:backup:x', 'vl', 'backup'), null);
-    assert.equal(childJobId('vl:restore:x', 'vl', 'backup'), null);
-    assert.equal(childJobId('vl:backup:', 'vl', 'backup'), null);
+    assert.deepEqual(childJob('vl:{a}:backup:backup-1-2-3', 'vl:{a}', 'backup'), { id: 'backup-1-2-3' });
+    assert.equal(childJob('other:backup:x', 'vl', 'backup'), null);
+    assert.equal(childJob('vl:restore:x', 'vl', 'backup'), null);
+    assert.equal(childJob('vl:backup:', 'vl', 'backup'), null);
+    assert.equal(childJob('vl:backupx:x', 'vl', 'backup'), null);
+  });
+
+  test("child keys on a node's queue carry the node; malformed node queues are not children", () => {
+    assert.deepEqual(childJob('vl:{a}:backup@node-a.lan:backup-1-2-3', 'vl:{a}', 'backup'), {
+      id: 'backup-1-2-3',
+      node: 'node-a.lan',
+    });
+    assert.equal(childJob('vl:restore@node-a:x', 'vl', 'backup'), null);
+    assert.equal(childJob('vl:backup@Node_A:x', 'vl', 'backup'), null);
+    assert.equal(childJob('vl:backup@:x', 'vl', 'backup'), null);
+    assert.equal(childJob('vl:report@node-a:x', 'vl', 'report'), null);
   });
 
   test('error texts: CODE: message, anything else UNKNOWN; failed results are one bounded line', () => {

@@ -4,6 +4,7 @@
  * so every rule is covered by unit tests (outcomes.spec.ts).
  */
 import {
+  parseQueueName,
   REPORT_UNREADABLE_SAMPLE,
   REPORT_VERIFY_ERRORS_SAMPLE,
   reportSummarySchema,
@@ -89,6 +90,8 @@ export const REPORT_ERROR_CODES = {
   invalidResult: 'INVALID_RESULT',
   /** The row was never finished and no child outcome exists (the child was removed from Redis). */
   noResult: 'NO_RESULT',
+  /** No worker on the service's node took the job (node-watch.ts): noted, then failed at the deadline. */
+  nodeUnavailable: 'NODE_UNAVAILABLE',
 } as const;
 
 const MAX_MESSAGE = 2000;
@@ -96,12 +99,20 @@ const MAX_MESSAGE = 2000;
 export const pairKey = (serviceId: string, targetId: string): string => `${serviceId}/${targetId}`;
 
 /**
- * The job id inside a BullMQ child key `<prefix>:<queue>:<jobId>`, or null when the key belongs to
- * another prefix or queue. The prefix may itself contain ':', so it is matched whole.
+ * The job id inside a BullMQ child key `<prefix>:<queue>:<jobId>` and, for a child on a node's
+ * queue (`<prefix>:<queue>@<node>:<jobId>`), that node; null when the key belongs to another
+ * prefix or queue. The prefix may itself contain ':', so it is matched whole; job ids never do.
  */
-export function childJobId(key: string, prefix: string, queue: string): string | null {
-  const head = `${prefix}:${queue}:`;
-  return key.startsWith(head) && key.length > head.length ? key.slice(head.length) : null;
+export function childJob(key: string, prefix: string, queue: string): { id: string; node?: string } | null {
+  const head = `${prefix}:`;
+  if (!key.startsWith(head)) return null;
+  const rest = key.slice(head.length);
+  const colon = rest.indexOf(':');
+  if (colon < 0 || colon === rest.length - 1) return null;
+  const parsed = parseQueueName(rest.slice(0, colon));
+  if (parsed?.queue !== queue) return null;
+  const id = rest.slice(colon + 1);
+  return parsed.node ? { id, node: parsed.node } : { id };
 }
 
 /** success: all succeeded (a run with nothing to back up included); partial: some; failed: none. */

@@ -74,8 +74,9 @@ export class Reaper {
   private async alive(
     name: 'report.aggregate' | 'restore.run',
     id: string,
+    node?: string | null,
   ): Promise<{ alive: boolean; why: string; returnvalue?: unknown }> {
-    const job = await this.deps.jobs.find(name, id);
+    const job = await this.deps.jobs.find(name, id, node);
     if (!job) return { alive: false, why: 'its job is no longer in the queue' };
     const state = await job.getState();
     if (state === 'failed') return { alive: false, why: `its job failed: ${job.failedReason}` };
@@ -97,7 +98,7 @@ export class Reaper {
     }
     const restores = await catalog.restores.listUnfinishedBefore(before, 100);
     for (const r of restores) {
-      const { alive, why, returnvalue } = await this.alive('restore.run', restoreJobId(r.id));
+      const { alive, why, returnvalue } = await this.alive('restore.run', restoreJobId(r.id), r.node);
       if (alive) continue;
       let result: JobResult<'restore.run'> | null = null;
       try {

@@ -32,7 +32,7 @@ import type { FleetMetrics } from '@vaultline/observability';
 
 import {
   buildSummary,
-  childJobId,
+  childJob,
   earliestStart,
   errorText,
   failedResult,
@@ -211,13 +211,15 @@ export class ReportProcessor {
         (durationMs) => failedResult(REPORT_ERROR_CODES.jobFailed, reason, durationMs),
       ]),
     ];
-    const ids = entries.map(([key]) => childJobId(key, this.deps.queuePrefix, QUEUES.backup));
+    const refs = entries.map(([key]) => childJob(key, this.deps.queuePrefix, QUEUES.backup));
     const jobs = await Promise.all(
-      ids.map((id) => (id ? this.deps.jobs.find('backup.run', id) : Promise.resolve(undefined))),
+      refs.map((ref) =>
+        ref ? this.deps.jobs.find('backup.run', ref.id, ref.node) : Promise.resolve(undefined),
+      ),
     );
     const out: ChildOutcome[] = [];
     for (const [i, [key, outcome]] of entries.entries()) {
-      const id = ids[i];
+      const id = refs[i]?.id;
       if (!id) {
         log.warn({ child: key }, 'child of another queue ignored');
         continue;

@@ -19,6 +19,7 @@ import { JobGateway, jobWorker } from '@vaultline/jobs';
 import { FleetMetrics, startHealthServer } from '@vaultline/observability';
 
 import { FleetGauges } from './fleet-gauges';
+import { NodeWatch, type NodeWatchOptions } from './node-watch';
 import { ProgressCoalescer, type ProgressValue } from './progress';
 import { Reaper, type ReaperOptions } from './reaper';
 import { ReportProcessor } from './report-processor';
@@ -41,6 +42,8 @@ export interface ReportRuntimeOptions {
   stalledIntervalMs?: number;
   /** How often and after how long open runs and restores whose jobs are gone are ended. */
   reaper?: ReaperOptions;
+  /** How often node queues are checked (grace and deadline come from the config). */
+  nodeWatch?: Pick<NodeWatchOptions, 'intervalMs'>;
 }
 
 /** Rows are keyed by UUIDs; another fleet sharing Redis may use other ids, which Postgres would reject. */
@@ -53,6 +56,7 @@ export class ReportRuntime {
   private jobs?: JobGateway;
   private reaper?: Reaper;
   private gauges?: FleetGauges;
+  private nodeWatch?: NodeWatch;
   readonly metrics = new FleetMetrics('report');
   private worker?: Worker;
   private health?: Server;
@@ -148,6 +152,15 @@ export class ReportRuntime {
       logger: logger.child({ component: 'metrics' }),
     });
     this.gauges.start();
+    this.nodeWatch = new NodeWatch(
+      { catalog, jobs, metrics: this.metrics, logger: logger.child({ component: 'node-watch' }) },
+      {
+        ...this.options.nodeWatch,
+        graceMs: config.nodeWorkerGraceSeconds * 1000,
+        deadlineMs: config.nodeJobDeadlineHours * 3_600_000,
+      },
+    );
+    this.nodeWatch.start();
     logger.info({ queue: QUEUES.report, healthPort: this.healthPort }, 'report service started');
   }
 
@@ -200,6 +213,7 @@ export class ReportRuntime {
       this.logger.info('report service stopping');
       await this.reaper?.stop();
       await this.gauges?.stop();
+      await this.nodeWatch?.stop();
       await this.worker?.close();
       await this.progress?.stop();
       await new Promise<void>((resolve) => (this.health ? this.health.close(() => resolve()) : resolve()));

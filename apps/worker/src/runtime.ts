@@ -69,8 +69,9 @@ export class WorkerRuntime {
       gid: process.getgid?.() ?? -1,
     });
     this.catalog = createCatalog(config.databaseUrl, {
-      // Backups and restores (WORKER_CONCURRENCY each) and one maintenance job at a time.
-      pool: { max: Math.max(4, config.workerConcurrency * 3 + 1) },
+      // Backups and restores (WORKER_CONCURRENCY each, twice with a NODE_NAME: shared and node
+      // queues) and one maintenance job at a time.
+      pool: { max: Math.max(4, config.workerConcurrency * (config.nodeName ? 5 : 3) + 1) },
     });
     this.redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 3, lazyConnect: false });
     this.redis.on('error', (err) => logger.warn({ err }, 'redis connection error'));
@@ -130,14 +131,24 @@ export class WorkerRuntime {
       // exclusive lock; more maintenance throughput comes from more pods, not from one pod's memory.
       maintenance: 1,
     };
-    this.workers = consumed.map((q) => {
+    // With NODE_NAME, backups and restores come from two queues: the shared one and this node's
+    // own (`backup@<node>`, jobs of services whose data lives here). Each queue gets its own
+    // WORKER_CONCURRENCY: a node's services are not starved by the shared queue's backlog.
+    const node = config.nodeName ?? undefined;
+    this.workers = consumed.flatMap((q) => {
       switch (q) {
         case 'backup':
-          return this.createWorker(QUEUES.backup, handlers.backup, concurrency.backup);
+          return [
+            this.createWorker(QUEUES.backup, handlers.backup, concurrency.backup),
+            ...(node ? [this.createWorker(QUEUES.backup, handlers.backup, concurrency.backup, node)] : []),
+          ];
         case 'restore':
-          return this.createWorker(QUEUES.restore, handlers.restore, concurrency.restore);
+          return [
+            this.createWorker(QUEUES.restore, handlers.restore, concurrency.restore),
+            ...(node ? [this.createWorker(QUEUES.restore, handlers.restore, concurrency.restore, node)] : []),
+          ];
         case 'maintenance':
-          return this.createWorker(QUEUES.maintenance, handlers.maintenance, concurrency.maintenance);
+          return [this.createWorker(QUEUES.maintenance, handlers.maintenance, concurrency.maintenance)];
       }
     });
 
@@ -155,7 +166,12 @@ export class WorkerRuntime {
     this.metrics.jobSlots.set(config.workerConcurrency);
     await Promise.all(this.workers.map((w) => w.waitUntilReady()));
     logger.info(
-      { queues: consumed, concurrency: config.workerConcurrency, healthPort: this.healthPort },
+      {
+        queues: consumed,
+        node: config.nodeName,
+        concurrency: config.workerConcurrency,
+        healthPort: this.healthPort,
+      },
       'worker started',
     );
   }
@@ -164,12 +180,14 @@ export class WorkerRuntime {
     queue: Q,
     handlers: JobHandlers<Q>,
     concurrency: number,
+    node?: string,
   ): Worker {
     const { config, logger } = this;
     const active = this.metrics.jobsActive.labels({ queue });
     const worker = jobWorker(queue, handlers, {
       redisUrl: config.redisUrl,
       prefix: config.queuePrefix,
+      ...(node ? { node } : {}),
       around: async (_job, run) => {
         active.inc();
         try {
@@ -184,9 +202,9 @@ export class WorkerRuntime {
       lockDuration: config.jobLockMs,
       stalledInterval: config.jobLockMs,
     });
-    worker.on('error', (err) => logger.error({ err, queue }, 'bullmq worker error'));
+    worker.on('error', (err) => logger.error({ err, queue, node }, 'bullmq worker error'));
     worker.on('failed', (job, err) =>
-      logger.warn({ queue, jobId: job?.id, err: err.message }, 'job attempt failed'),
+      logger.warn({ queue, node, jobId: job?.id, err: err.message }, 'job attempt failed'),
     );
     return worker;
   }

@@ -84,10 +84,19 @@ describe('loadConfig: defaults', () => {
       /WORKER_QUEUES must list only backup, restore, maintenance/,
     );
     assert.equal('httpPort' in c, false);
+    assert.equal(c.nodeName, null);
+    assert.equal(loadConfig(env({ NODE_NAME: 'k3s-node-1.lan' }), 'worker').nodeName, 'k3s-node-1.lan');
+    assert.throws(() => loadConfig(env({ NODE_NAME: 'Node_1' }), 'worker'), /NODE_NAME must be a node name/);
   });
 
   test('report', () => {
     const c: ReportConfig = loadConfig(env(), 'report');
+    assert.equal(c.nodeWorkerGraceSeconds, 300);
+    assert.equal(c.nodeJobDeadlineHours, 24);
+    assert.throws(
+      () => loadConfig(env({ NODE_JOB_DEADLINE_HOURS: '0' }), 'report'),
+      /NODE_JOB_DEADLINE_HOURS must be a whole number/,
+    );
     assert.equal(c.metricsPort, 9464);
     assert.equal(c.webhookUrl, null);
     assert.equal('workerConcurrency' in c, false);

@@ -11,6 +11,8 @@ import { posix, resolve } from 'node:path';
 
 import { z } from 'zod';
 
+import { NODE_NAME_RE } from '@vaultline/contracts';
+
 import { parseCidrList } from './outbound';
 import { Secret } from './secret';
 
@@ -200,6 +202,17 @@ export const VARIABLES = {
       'of it). A job whose worker died is handed to another worker after about this long.',
     schema: wholeNumber(1_000, 600_000),
   },
+  NODE_NAME: {
+    roles: ['worker'],
+    optional: true,
+    exposure: 'show',
+    description:
+      "The node this worker runs on (Kubernetes: the downward API's spec.nodeName). Set, the worker also " +
+      'takes the backups and restores of services placed on that node (queues backup@<node>, restore@<node>).',
+    schema: z.string().regex(NODE_NAME_RE, {
+      error: 'must be a node name (lowercase letters, digits, - and ., at most 253 characters)',
+    }),
+  },
   HOOK_UID: {
     roles: ['worker'],
     optional: true,
@@ -258,6 +271,24 @@ export const VARIABLES = {
     description:
       'Optional http(s) URL that receives every backup report as JSON (POST). Unset: no notification.',
     schema: url(['http:', 'https:'], 'an http:// or https:// URL'),
+  },
+  NODE_WORKER_GRACE_SECONDS: {
+    roles: ['report'],
+    default: '300',
+    exposure: 'show',
+    description:
+      "How long a job may wait on a node's queue (backup@<node>, restore@<node>) while no worker runs there " +
+      'before its run and the restore say NODE_UNAVAILABLE; the job still runs when a worker appears.',
+    schema: wholeNumber(1, 86_400),
+  },
+  NODE_JOB_DEADLINE_HOURS: {
+    roles: ['report'],
+    default: '24',
+    exposure: 'show',
+    description:
+      "A run's deadline for node-placed jobs: one still waiting this long after it was queued with no " +
+      'worker on its node is given up, and its backup or restore fails with NODE_UNAVAILABLE.',
+    schema: wholeNumber(1, 8_760),
   },
   VAULTLINE_DEFAULT_TARGET_DIR: {
     roles: ['api'],
@@ -336,6 +367,8 @@ export interface WorkerConfig extends BaseConfig {
   readonly metricsPort: number;
   readonly workerConcurrency: number;
   readonly workerQueues: readonly WorkerQueue[];
+  /** NODE_NAME: this worker's node; its backup/restore workers also consume that node's queues. */
+  readonly nodeName: string | null;
   readonly jobLockMs: number;
   readonly hookUid: number | null;
   readonly hookGid: number | null;
@@ -344,6 +377,8 @@ export interface ReportConfig extends BaseConfig {
   readonly role: 'report';
   readonly metricsPort: number;
   readonly webhookUrl: string | null;
+  readonly nodeWorkerGraceSeconds: number;
+  readonly nodeJobDeadlineHours: number;
 }
 export type Config = ApiConfig | WorkerConfig | ReportConfig;
 
@@ -363,8 +398,11 @@ const SOURCES = {
   workerConcurrency: 'WORKER_CONCURRENCY',
   jobLockMs: 'JOB_LOCK_MS',
   workerQueues: 'WORKER_QUEUES',
+  nodeName: 'NODE_NAME',
   backupRetryDelayMs: 'BACKUP_RETRY_DELAY_MS',
   webhookUrl: 'VAULTLINE_WEBHOOK_URL',
+  nodeWorkerGraceSeconds: 'NODE_WORKER_GRACE_SECONDS',
+  nodeJobDeadlineHours: 'NODE_JOB_DEADLINE_HOURS',
   hookUid: 'HOOK_UID',
   hookGid: 'HOOK_GID',
 } as const satisfies Record<
@@ -463,6 +501,7 @@ export function loadConfig(env: Env, role: Role): Config {
         workerConcurrency: get('WORKER_CONCURRENCY'),
         jobLockMs: get('JOB_LOCK_MS'),
         workerQueues: Object.freeze(get('WORKER_QUEUES')),
+        nodeName: get('NODE_NAME'),
         hookUid: get('HOOK_UID'),
         hookGid: get('HOOK_GID'),
       });
@@ -472,6 +511,8 @@ export function loadConfig(env: Env, role: Role): Config {
         ...base,
         metricsPort: get('METRICS_PORT'),
         webhookUrl: get('VAULTLINE_WEBHOOK_URL'),
+        nodeWorkerGraceSeconds: get('NODE_WORKER_GRACE_SECONDS'),
+        nodeJobDeadlineHours: get('NODE_JOB_DEADLINE_HOURS'),
       });
   }
 }

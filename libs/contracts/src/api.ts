@@ -12,7 +12,14 @@
  */
 import { z } from 'zod';
 
-import { architectureSchema, idSchema, isoTimeSchema, snapshotArchSchema, snapshotIdSchema } from './common';
+import {
+  architectureSchema,
+  idSchema,
+  isoTimeSchema,
+  nodeNameSchema,
+  snapshotArchSchema,
+  snapshotIdSchema,
+} from './common';
 import { retentionPolicySchema, scheduleSchema, verifySettingsSchema } from './dto';
 import { hookSchema } from './hooks';
 import { reportSummarySchema } from './report';
@@ -87,6 +94,8 @@ export const serviceViewSchema = z.strictObject({
   arch: architectureSchema,
   preHook: hookSchema.nullable(),
   postHook: hookSchema.nullable(),
+  /** The node holding the data (its jobs go to that node's workers); null: any worker. */
+  node: nodeNameSchema.nullable(),
   /** A service that is backing up (or being restored) is unavailable meanwhile. */
   state: z.enum(SERVICE_STATES),
   createdAt: time,
@@ -333,6 +342,8 @@ export const restoreViewSchema = z.strictObject({
    * or the worker's rights do not allow).
    */
   warnings: z.array(z.string()),
+  /** The node whose workers take this restore (the service's node when it was queued), or null. */
+  node: nodeNameSchema.nullable(),
   queuedAt: time,
   startedAt: nullableTime,
   finishedAt: nullableTime,

@@ -10,6 +10,8 @@
  */
 import { z } from 'zod';
 
+import { NODE_NAME_RE } from './queues';
+
 /**
  * Ids of database rows (plans, services, targets, runs, restores). The id strategy (uuid, cuid…)
  * is the database's choice; the contract only requires ids that are safe inside BullMQ job ids
@@ -32,6 +34,11 @@ export const snapshotIdSchema = z
 export const snapshotRefSchema = z
   .string()
   .regex(/^(latest|[0-9a-f]{64})$/, { error: "must be 'latest' or a snapshot id (64 lowercase hex digits)" });
+
+/** The Kubernetes node that holds a service's data (its jobs go to that node's queues). */
+export const nodeNameSchema = z.string().regex(NODE_NAME_RE, {
+  error: 'must be a node name (lowercase letters, digits, - and ., at most 253 characters)',
+});
 
 export const isoTimeSchema = z.iso.datetime({ error: 'must be an ISO 8601 UTC time (…Z)' });
 

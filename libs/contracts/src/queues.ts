@@ -32,3 +32,49 @@ export const QUEUES = {
 export type QueueName = (typeof QUEUES)[keyof typeof QUEUES];
 
 export const QUEUE_NAMES: readonly QueueName[] = Object.freeze(Object.values(QUEUES));
+
+/**
+ * Queues whose jobs can be pinned to the node that holds a service's data. A service with a node
+ * has its jobs put on `<queue>@<node>` (e.g. `backup@node-a`), a queue of its own that only the
+ * workers started with that NODE_NAME consume; services without one use the shared `<queue>`.
+ * Per-node queues (and not one queue with a filter) because a BullMQ worker takes whatever job is
+ * next in its queue: it cannot skip jobs meant for another node. They are BullMQ queues like the
+ * others (flows, retries, stalled-job recovery, job counts for the metrics); the `@` cannot occur
+ * in a base queue name, so `<queue>@<node>` never collides with one.
+ */
+export const NODE_ROUTED_QUEUES = [QUEUES.backup, QUEUES.restore] as const;
+export type NodeRoutedQueue = (typeof NODE_ROUTED_QUEUES)[number];
+
+/**
+ * A node name as Kubernetes writes one (a DNS subdomain: lowercase letters, digits, `-` and `.`,
+ * starting and ending with a letter or digit, at most 253 characters); it becomes part of a queue
+ * name and of Redis keys, so nothing else is allowed.
+ */
+export const NODE_NAME_RE = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+
+export function isNodeRoutedQueue(queue: string): queue is NodeRoutedQueue {
+  return (NODE_ROUTED_QUEUES as readonly string[]).includes(queue);
+}
+
+/** `<queue>@<node>`; throws for a queue that is not node-routed or a name that is not a node name. */
+export function nodeQueueName(queue: QueueName, node: string): string {
+  if (!isNodeRoutedQueue(queue)) throw new Error(`the ${queue} queue is not routed per node`);
+  if (!NODE_NAME_RE.test(node)) throw new Error(`invalid node name ${JSON.stringify(node)}`);
+  return `${queue}@${node}`;
+}
+
+/** The queue a job of `queue` goes to: the node's own queue when `node` is given, else the shared one. */
+export function routedQueueName(queue: QueueName, node?: string | null): string {
+  return node ? nodeQueueName(queue, node) : queue;
+}
+
+/** Splits `backup@node-a` into its base queue and node; undefined for a name that is neither form. */
+export function parseQueueName(name: string): { queue: QueueName; node?: string } | undefined {
+  const at = name.indexOf('@');
+  if (at < 0)
+    return (QUEUE_NAMES as readonly string[]).includes(name) ? { queue: name as QueueName } : undefined;
+  const queue = name.slice(0, at);
+  const node = name.slice(at + 1);
+  if (!isNodeRoutedQueue(queue) || !NODE_NAME_RE.test(node)) return undefined;
+  return { queue, node };
+}

@@ -27,10 +27,10 @@ import {
 import {
   JOBS,
   parseJobPayload,
-  QUEUE_NAMES,
+  parseQueueName,
+  routedQueueName,
   type JobName,
   type JobPayload,
-  type QueueName,
 } from '@vaultline/contracts';
 
 /** What a producer may set on one job, over the registry's defaults (flows link parents themselves). */
@@ -38,10 +38,11 @@ export type JobOptions = Omit<JobsOptions, 'parent' | 'repeat'>;
 
 /**
  * One job to queue. A union over the job names, so `data` must be the payload of that `name`: a
- * `backup.run` with a restore's data does not compile.
+ * `backup.run` with a restore's data does not compile. `node` puts a backup or restore on that
+ * node's own queue (`backup@<node>`), which only workers started with that NODE_NAME consume.
  */
 export type JobRequest = {
-  [N in JobName]: { name: N; data: JobPayload<N>; opts?: JobOptions };
+  [N in JobName]: { name: N; data: JobPayload<N>; opts?: JobOptions; node?: string | null };
 }[JobName];
 
 /** A flow: a parent job processed once all its children have finished (BullMQ FlowProducer). */
@@ -52,7 +53,7 @@ export interface JobGatewayOptions {
   /** QUEUE_PREFIX: the fleet's keys in a shared Redis. */
   prefix: string;
   /** A connection error of one queue or of the flow producer (BullMQ keeps reconnecting). */
-  onError?: (err: Error, queue: QueueName | 'flows') => void;
+  onError?: (err: Error, queue: string) => void;
 }
 
 /** The 'error' event Queue and FlowProducer share (their typed overloads differ otherwise). */
@@ -61,7 +62,8 @@ interface ErrorSource {
 }
 
 export class JobGateway {
-  private readonly queues = new Map<QueueName, Queue>();
+  /** By full queue name: `backup`, `backup@node-a`… */
+  private readonly queues = new Map<string, Queue>();
   private flows?: FlowProducer;
   private readonly connection: ConnectionOptions;
   private closed = false;
@@ -82,7 +84,7 @@ export class JobGateway {
 
   /** Several jobs at once, one round trip per queue (BullMQ addBulk); in the order given per queue. */
   async queueBulk(jobs: readonly JobRequest[]): Promise<Job[]> {
-    const byQueue = new Map<QueueName, { name: string; data: unknown; opts: JobsOptions }[]>();
+    const byQueue = new Map<string, { name: string; data: unknown; opts: JobsOptions }[]>();
     for (const job of jobs) {
       const { queue, ...rest } = this.prepare(job);
       const list = byQueue.get(queue) ?? [];
@@ -124,19 +126,32 @@ export class JobGateway {
     return this.queueOf(JOBS[name].queue).removeJobScheduler(schedulerId);
   }
 
-  /** The job `jobId` of `name`'s queue, if Redis still has it. */
-  find(name: JobName, jobId: string): Promise<Job | undefined> {
-    return this.queueOf(JOBS[name].queue).getJob(jobId);
+  /** The job `jobId` of `name`'s queue (of `node`'s queue when given), if Redis still has it. */
+  async find(name: JobName, jobId: string, node?: string | null): Promise<Job | undefined> {
+    return this.queueOf(routedQueueName(JOBS[name].queue, node)).getJob(jobId);
   }
 
-  /** The state of the job `jobId` of `name`'s queue ('unknown' when Redis does not have it). */
-  state(name: JobName, jobId: string): Promise<JobState | 'unknown'> {
-    return this.queueOf(JOBS[name].queue).getJobState(jobId);
+  /** The state of the job `jobId` of `name`'s (or `node`'s) queue ('unknown' when Redis does not have it). */
+  async state(name: JobName, jobId: string, node?: string | null): Promise<JobState | 'unknown'> {
+    return this.queueOf(routedQueueName(JOBS[name].queue, node)).getJobState(jobId);
   }
 
-  /** Job counts of a queue by state (metrics). */
-  counts<S extends JobType>(queue: QueueName, states: readonly S[]): Promise<Partial<Record<S, number>>> {
-    return this.queueOf(queue).getJobCounts(...states) as Promise<Partial<Record<S, number>>>;
+  /** Job counts of a queue (`backup`, or a node's `backup@node-a`) by state (metrics). */
+  async counts<S extends JobType>(queue: string, states: readonly S[]): Promise<Partial<Record<S, number>>> {
+    return (await this.queueOf(queue).getJobCounts(...states)) as Partial<Record<S, number>>;
+  }
+
+  /** The oldest `limit` jobs of `queue` waiting for a worker (waiting or prioritized), oldest first. */
+  async waitingJobs(queue: string, limit: number): Promise<Job[]> {
+    return this.queueOf(queue).getJobs(['waiting', 'prioritized'], 0, limit - 1, true);
+  }
+
+  /**
+   * How many BullMQ workers consume `queue` right now (BullMQ's CLIENT LIST of the queue's
+   * blocking connections): 0 for a node's queue means no worker runs on that node.
+   */
+  async workerCount(queue: string): Promise<number> {
+    return (await this.queueOf(queue).getWorkers()).length;
   }
 
   /** Closes every queue and the flow producer this gateway opened. */
@@ -146,11 +161,13 @@ export class JobGateway {
     await this.flows?.close();
   }
 
-  private prepare(job: JobRequest): { queue: QueueName; name: JobName; data: unknown; opts: JobsOptions } {
+  private prepare(job: JobRequest): { queue: string; name: JobName; data: unknown; opts: JobsOptions } {
     const def = JOBS[job.name];
     // Validated here too, not only by the type: casts and plain JS reach this as well.
     const data = parseJobPayload(job.name, job.data);
-    return { queue: def.queue, name: job.name, data, opts: { ...def.defaults, ...job.opts } };
+    // Throws for a node on a queue that is not routed per node, or for a malformed node name.
+    const queue = routedQueueName(def.queue, job.node);
+    return { queue, name: job.name, data, opts: { ...def.defaults, ...job.opts } };
   }
 
   private flowJob(flow: FlowRequest): FlowJob {
@@ -164,9 +181,9 @@ export class JobGateway {
     };
   }
 
-  private queueOf(name: QueueName): Queue {
+  private queueOf(name: string): Queue {
     if (this.closed) throw new Error('the job gateway is closed');
-    if (!QUEUE_NAMES.includes(name)) throw new Error(`no queue ${name}`);
+    if (!parseQueueName(name)) throw new Error(`no queue ${name}`);
     let queue = this.queues.get(name);
     if (!queue) {
       queue = this.connect(new Queue(name, { connection: this.connection, prefix: this.prefix }), name);
@@ -175,7 +192,7 @@ export class JobGateway {
     return queue;
   }
 
-  private connect<T extends Queue | FlowProducer>(client: T, name: QueueName | 'flows'): T {
+  private connect<T extends Queue | FlowProducer>(client: T, name: string): T {
     // Without a listener an 'error' event would crash the process.
     (client as unknown as ErrorSource).on('error', (err) => this.options.onError?.(err, name));
     return client;

@@ -17,6 +17,7 @@ import {
   ContractError,
   isJobName,
   parseJobPayload,
+  routedQueueName,
   type JobName,
   type JobPayload,
   type JobResult,
@@ -67,6 +68,8 @@ export interface JobWorkerOptions extends Omit<WorkerOptions, 'connection' | 'pr
   prefix: string;
   /** Around every job (metrics of active jobs, in-flight tracking). */
   around?: <T>(job: Job, run: () => Promise<T>) => Promise<T>;
+  /** Consume that node's own queue (`backup@<node>`) instead of the shared one. */
+  node?: string;
 }
 
 /** A BullMQ Worker on queue Q that runs `handlers` through jobDispatcher. */
@@ -75,11 +78,15 @@ export function jobWorker<Q extends QueueName>(
   handlers: JobHandlers<Q>,
   options: JobWorkerOptions,
 ): Worker {
-  const { redisUrl, prefix, around, ...workerOptions } = options;
+  const { redisUrl, prefix, around, node, ...workerOptions } = options;
   const dispatch = jobDispatcher(queue, handlers);
-  return new Worker(queue, around ? (job, token) => around(job, () => dispatch(job, token)) : dispatch, {
-    ...workerOptions,
-    connection: { url: redisUrl, maxRetriesPerRequest: null },
-    prefix,
-  });
+  return new Worker(
+    routedQueueName(queue, node),
+    around ? (job, token) => around(job, () => dispatch(job, token)) : dispatch,
+    {
+      ...workerOptions,
+      connection: { url: redisUrl, maxRetriesPerRequest: null },
+      prefix,
+    },
+  );
 }

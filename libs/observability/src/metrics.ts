@@ -66,6 +66,10 @@ export class FleetMetrics {
   readonly repositoryBytes: Gauge<'target'>;
   /** Jobs per queue and state (waiting, active, delayed, failed, waiting-children, prioritized). */
   readonly queueJobs: Gauge<'queue' | 'state'>;
+  /** Workers consuming a node's backup/restore queue (report service's node watch). */
+  readonly nodeWorkers: Gauge<'node' | 'queue'>;
+  /** Jobs waiting on a node's queue that no worker consumes. */
+  readonly nodeJobsUnserved: Gauge<'node' | 'queue'>;
 
   constructor(role: ProcessRole, opts: { defaultMetrics?: boolean } = {}) {
     const registry = (this.registry = new Registry());
@@ -222,6 +226,18 @@ export class FleetMetrics {
       name: 'vaultline_queue_jobs',
       help: 'BullMQ jobs per queue and state.',
       labelNames: ['queue', 'state'],
+      registers,
+    });
+    this.nodeWorkers = new Gauge({
+      name: 'vaultline_node_workers',
+      help: "Workers consuming a node's queue (backup@<node>, restore@<node>) of a node services are placed on.",
+      labelNames: ['node', 'queue'],
+      registers,
+    });
+    this.nodeJobsUnserved = new Gauge({
+      name: 'vaultline_node_jobs_unserved',
+      help: "Jobs waiting on a node's queue while no worker consumes it (no worker runs with that NODE_NAME).",
+      labelNames: ['node', 'queue'],
       registers,
     });
   }

@@ -41,6 +41,7 @@ function viewOf(r: RestoreWithNames): RestoreView {
     error: r.error,
     crossArch: r.crossArch,
     warnings: [...(r.crossArch ? [crossArchWarning(r.snapshotId, r.service)] : []), ...r.warnings],
+    node: r.node,
     queuedAt: r.queuedAt.toISOString(),
     startedAt: iso(r.startedAt),
     finishedAt: iso(r.finishedAt),
@@ -107,6 +108,8 @@ export class RestoresService {
       targetId: target.id,
       destination,
       crossArch,
+      // The data is on that node: only its workers can write it back.
+      node: service.node,
     });
     try {
       const data = parseJobPayload('restore.run', {
@@ -123,7 +126,12 @@ export class RestoresService {
       });
       // Attempts and backoff: the registry's (JOBS['restore.run'].defaults).
       await this.queues.run(() =>
-        this.queues.jobs.queue({ name: 'restore.run', data, opts: { jobId: restoreJobId(restore.id) } }),
+        this.queues.jobs.queue({
+          name: 'restore.run',
+          data,
+          opts: { jobId: restoreJobId(restore.id) },
+          node: restore.node,
+        }),
       );
     } catch (err) {
       // A restore whose job was never queued would stay "queued" forever: take it back. Should the
@@ -137,7 +145,13 @@ export class RestoresService {
       throw err;
     }
     this.logger.info(
-      { restoreId: restore.id, serviceId: service.id, snapshotId: snapshot.id, targetId: target.id },
+      {
+        restoreId: restore.id,
+        serviceId: service.id,
+        snapshotId: snapshot.id,
+        targetId: target.id,
+        node: restore.node,
+      },
       'restore queued',
     );
     return this.get(restore.id);

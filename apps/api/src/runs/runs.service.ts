@@ -116,8 +116,11 @@ export class RunsService {
     const plan = await this.plan(planId);
     if (plan.deletedAt) throw new ApiError('CONFLICT', `plan ${JSON.stringify(planId)} is being deleted`);
     const targetIds = await this.catalog.plans.targetIdsOf(planId);
-    const serviceIds = await this.catalog.plans.serviceIdsOf(planId);
-    const pairs = serviceIds.flatMap((serviceId) => targetIds.map((targetId) => ({ serviceId, targetId })));
+    const placements = await this.catalog.plans.servicePlacementsOf(planId);
+    const nodeOf = new Map(placements.map((p) => [p.serviceId, p.node]));
+    const pairs = placements.flatMap(({ serviceId }) =>
+      targetIds.map((targetId) => ({ serviceId, targetId })),
+    );
 
     const run: Run | null =
       trigger === 'manual'
@@ -150,6 +153,8 @@ export class RunsService {
               jobId: backupJobId(run.id, p.serviceId, p.targetId),
               backoff: { type: 'exponential', delay: this.config.backupRetryDelayMs },
             },
+            // A service placed on a node is backed up only by a worker on that node.
+            node: nodeOf.get(p.serviceId) ?? null,
           })),
         }),
       );

@@ -3,7 +3,7 @@
  * use the jsonb shape documented there, `{ kind, …, timeoutMs? }`, which is what the worker reads.
  */
 import path from 'node:path';
-import { architectureSchema, hookSchema } from '@vaultline/contracts';
+import { architectureSchema, hookSchema, nodeNameSchema } from '@vaultline/contracts';
 import { z } from 'zod';
 
 export const nameSchema = z
@@ -32,6 +32,8 @@ export const createServiceSchema = z.strictObject({
   arch: architectureSchema,
   preHook: hookSchema.nullable().optional(),
   postHook: hookSchema.nullable().optional(),
+  /** The Kubernetes node holding dataPath; its jobs are taken only by that node's workers. */
+  node: nodeNameSchema.nullable().optional(),
 });
 export type CreateService = z.output<typeof createServiceSchema>;
 
@@ -43,5 +45,7 @@ export const updateServiceSchema = z.strictObject({
   arch: architectureSchema.optional(),
   preHook: hookSchema.nullable().optional(),
   postHook: hookSchema.nullable().optional(),
+  /** `null` moves the service back to the shared queues. */
+  node: nodeNameSchema.nullable().optional(),
 });
 export type UpdateService = z.output<typeof updateServiceSchema>;

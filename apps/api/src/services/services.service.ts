@@ -24,6 +24,7 @@ function view(s: Service): ServiceView {
     // Only the API writes these columns, always through hookSchema.
     preHook: s.preHook as Hook | null,
     postHook: s.postHook as Hook | null,
+    node: s.node,
     state: s.state,
     createdAt: s.createdAt.toISOString(),
     updatedAt: s.updatedAt.toISOString(),
@@ -68,6 +69,7 @@ export class ServicesService {
         arch: input.arch,
         preHook: input.preHook,
         postHook: input.postHook,
+        node: input.node ?? null,
       });
       return view(row);
     } catch (err) {
@@ -150,6 +152,7 @@ export class ServicesService {
         arch: input.arch,
         preHook: input.preHook,
         postHook: input.postHook,
+        node: input.node,
       });
       return view(row);
     } catch (err) {

@@ -410,6 +410,7 @@ export interface components {
       arch: 'x86_64' | 'arm64' | 'riscv64';
       preHook: components['schemas']['Hook'] | null;
       postHook: components['schemas']['Hook'] | null;
+      node: string | null;
       /** @enum {string} */
       state: 'idle' | 'backing_up' | 'restoring';
       /** Format: date-time */
@@ -711,6 +712,7 @@ export interface components {
       error: string | null;
       crossArch: boolean;
       warnings: string[];
+      node: string | null;
       /** Format: date-time */
       queuedAt: string;
       /** Format: date-time */
@@ -886,6 +888,7 @@ export interface components {
               }
           )
         | null;
+      node?: string | null;
     };
     UpdateService: {
       name?: string;
@@ -931,6 +934,7 @@ export interface components {
               }
           )
         | null;
+      node?: string | null;
     };
     CreateTarget:
       | {

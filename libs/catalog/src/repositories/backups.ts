@@ -70,6 +70,27 @@ export class BackupsRepository {
     });
   }
 
+  /**
+   * A note on a backup that is still waiting (`NODE_UNAVAILABLE: …` when no worker serves its
+   * node), only while it is queued: a worker that took it meanwhile clears the error itself.
+   */
+  async noteWaiting(key: BackupKey, error: string): Promise<boolean> {
+    const { count } = await this.db.serviceBackup.updateMany({
+      where: { ...key, status: 'queued' },
+      data: { error },
+    });
+    return count > 0;
+  }
+
+  /** Fails a backup no worker took (its job is being removed), only if it is still queued. */
+  async failIfQueued(key: BackupKey, error: string, at = new Date()): Promise<boolean> {
+    const { count } = await this.db.serviceBackup.updateMany({
+      where: { ...key, status: 'queued' },
+      data: { status: 'failed', error, finishedAt: at },
+    });
+    return count > 0;
+  }
+
   /** The row's final outcome and figures. */
   async recordResult(key: BackupKey, r: BackupResult): Promise<void> {
     await this.db.serviceBackup.update({

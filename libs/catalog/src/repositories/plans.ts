@@ -215,9 +215,13 @@ export class PlansRepository {
     return rows.map((r) => r.targetId);
   }
 
-  async serviceIdsOf(planId: string): Promise<string[]> {
-    const rows = await this.db.planService.findMany({ where: { planId }, select: { serviceId: true } });
-    return rows.map((r) => r.serviceId);
+  /** The plan's services and where each one's data lives (its node, null for the shared queues). */
+  async servicePlacementsOf(planId: string): Promise<{ serviceId: string; node: string | null }[]> {
+    const rows = await this.db.planService.findMany({
+      where: { planId },
+      select: { serviceId: true, service: { select: { node: true } } },
+    });
+    return rows.map((r) => ({ serviceId: r.serviceId, node: r.service.node }));
   }
 
   /** The plan's repository on the target (where it is, its sealed writer key), or null. */

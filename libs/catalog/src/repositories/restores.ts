@@ -12,6 +12,8 @@ export class RestoresRepository {
     targetId: string;
     destination: string;
     crossArch?: boolean;
+    /** The service's node at queue time: the restore@<node> queue its job went to. */
+    node?: string | null;
   }): Promise<Restore> {
     return this.db.restore.create({ data: fields });
   }
@@ -70,11 +72,27 @@ export class RestoresRepository {
     await this.db.restore.update({ where: { id }, data: { status: 'failed', error, finishedAt: at } });
   }
 
+  /** A note on a restore that is still queued (no worker serves its node); see backups.noteWaiting. */
+  async noteWaiting(id: string, error: string): Promise<boolean> {
+    const { count } = await this.db.restore.updateMany({ where: { id, status: 'queued' }, data: { error } });
+    return count > 0;
+  }
+
+  /** Nodes of restores still queued (their node queues are watched even if the service moved). */
+  async queuedNodes(): Promise<string[]> {
+    const rows = await this.db.restore.findMany({
+      where: { status: 'queued', node: { not: null } },
+      distinct: ['node'],
+      select: { node: true },
+    });
+    return rows.flatMap((r) => (r.node ? [r.node] : []));
+  }
+
   /** Restores still queued or running that were queued before `before` (the reaper's candidates). */
-  listUnfinishedBefore(before: Date, take: number): Promise<{ id: string }[]> {
+  listUnfinishedBefore(before: Date, take: number): Promise<{ id: string; node: string | null }[]> {
     return this.db.restore.findMany({
       where: { status: { in: ['queued', 'running'] }, queuedAt: { lt: before } },
-      select: { id: true },
+      select: { id: true, node: true },
       take,
     });
   }

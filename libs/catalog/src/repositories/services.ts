@@ -9,6 +9,8 @@ export interface ServiceFields {
   /** A hook object, null to clear it; undefined leaves it (update) or unset (create). */
   preHook?: object | null;
   postHook?: object | null;
+  /** The node holding the data; null clears it (shared queues), undefined leaves it (update). */
+  node?: string | null;
 }
 
 export class ServicesRepository {
@@ -37,6 +39,16 @@ export class ServicesRepository {
   /** NOT_FOUND for an unknown id, FOREIGN_KEY while a plan still holds the service. */
   async remove(id: string): Promise<void> {
     await this.db.service.delete({ where: { id } });
+  }
+
+  /** The nodes services are placed on (each once). */
+  async nodes(): Promise<string[]> {
+    const rows = await this.db.service.findMany({
+      where: { node: { not: null } },
+      distinct: ['node'],
+      select: { node: true },
+    });
+    return rows.flatMap((r) => (r.node ? [r.node] : []));
   }
 
   /** Which of `ids` exist. */
@@ -83,5 +95,6 @@ function columns(f: Partial<ServiceFields>) {
     arch: f.arch,
     preHook: jsonOrDbNull(f.preHook),
     postHook: jsonOrDbNull(f.postHook),
+    node: f.node,
   } as const;
 }
