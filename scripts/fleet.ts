@@ -215,15 +215,42 @@ export class LocalFleet {
     };
   }
 
-  /** Starts one more process of `role` and waits until it is healthy. */
-  async spawn(role: Role): Promise<FleetProcess> {
+  /**
+   * Starts one more process of `role` and waits until it is healthy. `env` adds variables of this
+   * process only (a worker's NODE_NAME). `hide` lists folders the process must not see: it runs
+   * in a mount namespace of its own (unshare, root only) with an empty tmpfs over each, as a
+   * worker on another node would not see this node's data.
+   */
+  async spawn(
+    role: Role,
+    opts: { env?: Record<string, string>; hide?: readonly string[] } = {},
+  ): Promise<FleetProcess> {
     const port = await freePort();
     const name = `${role}-${++this.counter}`;
     const logFile = join(this.options.logDir, `${name}.log`);
     const fd = openSync(logFile, 'a');
-    const child = spawn(process.execPath, [entry(role)], {
+    const argv = [process.execPath, entry(role)];
+    const hide = opts.hide ?? [];
+    const [cmd, ...args] = hide.length
+      ? [
+          'unshare',
+          '--mount',
+          '--propagation',
+          'private',
+          '--',
+          'sh',
+          '-c',
+          // Folders as positional parameters ("$@"), never spliced into the script.
+          'node="$0"; main="$1"; shift; ' +
+            'for d in "$@"; do mount -t tmpfs -o size=1m vaultline-hidden "$d" || exit 97; done; ' +
+            'exec "$node" "$main"',
+          ...argv,
+          ...hide,
+        ]
+      : argv;
+    const child = spawn(cmd!, args, {
       cwd: REPO_ROOT,
-      env: this.env(role, port),
+      env: { ...this.env(role, port), ...opts.env },
       stdio: ['ignore', fd, fd],
     });
     closeSync(fd);

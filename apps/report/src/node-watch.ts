@@ -28,7 +28,7 @@ import type { FleetMetrics } from '@vaultline/observability';
 import { REPORT_ERROR_CODES } from './outcomes';
 
 export interface NodeWatchOptions {
-  /** How often the node queues are looked at (default 15 s). */
+  /** How often the node queues are looked at (default 15 s, or half the grace when shorter). */
   intervalMs?: number;
   /** How long a job may wait on a node with no worker before its run says so (default 5 min). */
   graceMs?: number;
@@ -55,9 +55,10 @@ export class NodeWatch {
     },
     options: NodeWatchOptions = {},
   ) {
-    this.intervalMs = options.intervalMs ?? 15_000;
     this.graceMs = options.graceMs ?? 5 * 60_000;
     this.deadlineMs = options.deadlineMs ?? 24 * 3_600_000;
+    // Often enough that a short grace is noticed about when it ends.
+    this.intervalMs = options.intervalMs ?? Math.min(15_000, Math.max(1_000, this.graceMs / 2));
   }
 
   start(): void {
