@@ -31,7 +31,7 @@ describe('worker: WORKER_QUEUES', () => {
   });
 
   /** How many BullMQ workers (connections named after the queue) consume `name` right now. */
-  async function consumers(prefix: string, redisUrl: string, name: QueueName): Promise<number> {
+  async function consumers(prefix: string, redisUrl: string, name: QueueName | string): Promise<number> {
     const q = new Queue(name, { connection: { url: redisUrl, maxRetriesPerRequest: null }, prefix });
     queues.push(q);
     return (await q.getWorkers()).length;
@@ -52,5 +52,32 @@ describe('worker: WORKER_QUEUES', () => {
     for (const q of [QUEUES.backup, QUEUES.restore, QUEUES.maintenance]) {
       assert.equal(await consumers(all.queuePrefix, redisUrl, q), 1, q);
     }
+  });
+
+  test("NODE_NAME adds the node's backup and restore queues; NODE_QUEUES_ONLY leaves the shared ones", async () => {
+    const node = workerConfig(
+      workerEnv(db.url, { METRICS_PORT: String(await freePort()), NODE_NAME: 'node-a' }),
+    );
+    apps.push(await createWorkerApp(node, { poolSize: 1 }));
+    const { queuePrefix: p1, redisUrl } = node;
+    for (const q of ['backup', 'restore', 'maintenance', 'backup@node-a', 'restore@node-a']) {
+      assert.equal(await consumers(p1, redisUrl, q), 1, q);
+    }
+    assert.equal(await consumers(p1, redisUrl, 'maintenance@node-a'), 0);
+
+    const only = workerConfig(
+      workerEnv(db.url, {
+        METRICS_PORT: String(await freePort()),
+        NODE_NAME: 'node-b',
+        NODE_QUEUES_ONLY: 'true',
+        WORKER_QUEUES: 'backup,restore',
+      }),
+    );
+    apps.push(await createWorkerApp(only, { poolSize: 1 }));
+    const p2 = only.queuePrefix;
+    assert.equal(await consumers(p2, redisUrl, 'backup@node-b'), 1);
+    assert.equal(await consumers(p2, redisUrl, 'restore@node-b'), 1);
+    for (const q of ['backup', 'restore', 'maintenance'])
+      assert.equal(await consumers(p2, redisUrl, q), 0, q);
   });
 });

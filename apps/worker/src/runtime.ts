@@ -134,17 +134,19 @@ export class WorkerRuntime {
     // With NODE_NAME, backups and restores come from two queues: the shared one and this node's
     // own (`backup@<node>`, jobs of services whose data lives here). Each queue gets its own
     // WORKER_CONCURRENCY: a node's services are not starved by the shared queue's backlog.
+    // NODE_QUEUES_ONLY: a node worker (DaemonSet) without the shared volume takes only its node's.
     const node = config.nodeName ?? undefined;
+    const sharedToo = !(node && config.nodeQueuesOnly);
     this.workers = consumed.flatMap((q) => {
       switch (q) {
         case 'backup':
           return [
-            this.createWorker(QUEUES.backup, handlers.backup, concurrency.backup),
+            ...(sharedToo ? [this.createWorker(QUEUES.backup, handlers.backup, concurrency.backup)] : []),
             ...(node ? [this.createWorker(QUEUES.backup, handlers.backup, concurrency.backup, node)] : []),
           ];
         case 'restore':
           return [
-            this.createWorker(QUEUES.restore, handlers.restore, concurrency.restore),
+            ...(sharedToo ? [this.createWorker(QUEUES.restore, handlers.restore, concurrency.restore)] : []),
             ...(node ? [this.createWorker(QUEUES.restore, handlers.restore, concurrency.restore, node)] : []),
           ];
         case 'maintenance':

@@ -87,6 +87,19 @@ describe('loadConfig: defaults', () => {
     assert.equal(c.nodeName, null);
     assert.equal(loadConfig(env({ NODE_NAME: 'k3s-node-1.lan' }), 'worker').nodeName, 'k3s-node-1.lan');
     assert.throws(() => loadConfig(env({ NODE_NAME: 'Node_1' }), 'worker'), /NODE_NAME must be a node name/);
+    assert.equal(c.nodeQueuesOnly, false);
+    assert.equal(
+      loadConfig(env({ NODE_NAME: 'n1', NODE_QUEUES_ONLY: 'true' }), 'worker').nodeQueuesOnly,
+      true,
+    );
+    assert.throws(
+      () => loadConfig(env({ NODE_QUEUES_ONLY: 'true' }), 'worker'),
+      /NODE_QUEUES_ONLY needs NODE_NAME/,
+    );
+    assert.throws(
+      () => loadConfig(env({ NODE_QUEUES_ONLY: 'yes' }), 'worker'),
+      /NODE_QUEUES_ONLY must be true or false/,
+    );
   });
 
   test('report', () => {

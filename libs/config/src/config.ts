@@ -213,6 +213,15 @@ export const VARIABLES = {
       error: 'must be a node name (lowercase letters, digits, - and ., at most 253 characters)',
     }),
   },
+  NODE_QUEUES_ONLY: {
+    roles: ['worker'],
+    default: 'false',
+    exposure: 'show',
+    description:
+      "true: with NODE_NAME, take only this node's jobs (backup@<node>, restore@<node>), not the shared " +
+      "queues' — for node workers (a DaemonSet) that do not mount the shared volume. Needs NODE_NAME.",
+    schema: z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true'),
+  },
   HOOK_UID: {
     roles: ['worker'],
     optional: true,
@@ -369,6 +378,8 @@ export interface WorkerConfig extends BaseConfig {
   readonly workerQueues: readonly WorkerQueue[];
   /** NODE_NAME: this worker's node; its backup/restore workers also consume that node's queues. */
   readonly nodeName: string | null;
+  /** NODE_QUEUES_ONLY: consume only the node's backup/restore queues, not the shared ones. */
+  readonly nodeQueuesOnly: boolean;
   readonly jobLockMs: number;
   readonly hookUid: number | null;
   readonly hookGid: number | null;
@@ -399,6 +410,7 @@ const SOURCES = {
   jobLockMs: 'JOB_LOCK_MS',
   workerQueues: 'WORKER_QUEUES',
   nodeName: 'NODE_NAME',
+  nodeQueuesOnly: 'NODE_QUEUES_ONLY',
   backupRetryDelayMs: 'BACKUP_RETRY_DELAY_MS',
   webhookUrl: 'VAULTLINE_WEBHOOK_URL',
   nodeWorkerGraceSeconds: 'NODE_WORKER_GRACE_SECONDS',
@@ -470,6 +482,10 @@ export function loadConfig(env: Env, role: Role): Config {
       problems.push({ variable: name, reason: `${reasons}${shown}` });
     }
   }
+  // The one rule across variables: a worker told to take only its node's jobs must have a node.
+  if (values.get('NODE_QUEUES_ONLY') === true && values.get('NODE_NAME') === null) {
+    problems.push({ variable: 'NODE_QUEUES_ONLY', reason: 'needs NODE_NAME (the node whose jobs to take)' });
+  }
   if (problems.length) throw new ConfigError(role, problems);
 
   // Every variable of the role parsed; `get` only restores the type the Map erased.
@@ -502,6 +518,7 @@ export function loadConfig(env: Env, role: Role): Config {
         jobLockMs: get('JOB_LOCK_MS'),
         workerQueues: Object.freeze(get('WORKER_QUEUES')),
         nodeName: get('NODE_NAME'),
+        nodeQueuesOnly: get('NODE_QUEUES_ONLY'),
         hookUid: get('HOOK_UID'),
         hookGid: get('HOOK_GID'),
       });
