@@ -178,6 +178,56 @@ function containers(workload: K8sObject): Container[] {
   return (podSpec(workload)['containers'] ?? []) as Container[];
 }
 
+/** A container's literal env value, or its fieldRef path as `fieldRef:<path>`. */
+function envValue(c: Container | undefined, name: string): string | undefined {
+  const e = ((c?.['env'] ?? []) as JsonObject[]).find((x) => x['name'] === name);
+  if (!e) return undefined;
+  const ref = at(e, 'valueFrom', 'fieldRef', 'fieldPath') as string | undefined;
+  return ref ? `fieldRef:${ref}` : (e['value'] as string | undefined);
+}
+
+/** The first container's mounts by path and the pod's volumes by name. */
+function mountsOf(workload: K8sObject): {
+  mounts: Map<unknown, JsonObject>;
+  volumes: Map<unknown, JsonObject>;
+} {
+  const pod = podSpec(workload);
+  const [c] = containers(workload);
+  return {
+    mounts: new Map(((c?.['volumeMounts'] ?? []) as JsonObject[]).map((m) => [m['mountPath'], m])),
+    volumes: new Map(((pod['volumes'] ?? []) as JsonObject[]).map((v) => [v['name'], v])),
+  };
+}
+
+/** What docs/operations.md promises of every Vaultline pod. */
+function assertHardened(workload: K8sObject): void {
+  const name = workload.metadata.name;
+  const pod = podSpec(workload);
+  assert.equal(at(pod, 'securityContext', 'runAsNonRoot'), true, `${name}: runAsNonRoot`);
+  assert.equal(at(pod, 'securityContext', 'runAsUser'), 10001, `${name}: runAsUser = the image's UID`);
+  assert.equal(at(pod, 'securityContext', 'seccompProfile', 'type'), 'RuntimeDefault', `${name}: seccomp`);
+  assert.equal(pod['automountServiceAccountToken'], false, `${name}: no API token`);
+  for (const c of containers(workload)) {
+    assert.equal(
+      at(c, 'securityContext', 'allowPrivilegeEscalation'),
+      false,
+      `${name}: allowPrivilegeEscalation`,
+    );
+    assert.equal(at(c, 'securityContext', 'readOnlyRootFilesystem'), true, `${name}: readOnlyRootFilesystem`);
+    assert.deepEqual(at(c, 'securityContext', 'capabilities', 'drop'), ['ALL'], `${name}: drop ALL`);
+    const tmp = ((c['volumeMounts'] ?? []) as JsonObject[]).find((m) => m['mountPath'] === '/tmp');
+    assert.ok(tmp, `${name}: /tmp is mounted`);
+    const volume = ((pod['volumes'] ?? []) as JsonObject[]).find((v) => v['name'] === tmp['name']);
+    assert.ok(isObject(volume?.['emptyDir']), `${name}: /tmp is an emptyDir`);
+    assert.ok(
+      at(c, 'resources', 'requests', 'memory') && at(c, 'resources', 'limits', 'memory'),
+      `${name}: memory request and limit`,
+    );
+    const args = c['args'] as string[];
+    assert.ok(ROLES.includes(args[0] ?? ''), `${name}: role ${args[0]}`);
+  }
+}
+
 describe('Kubernetes manifests (kustomize build k8s/overlays/example)', { skip: NO_KUSTOMIZE }, () => {
   let rendered: K8sObject[] = [];
   const objects = (): K8sObject[] => {
@@ -287,39 +337,7 @@ describe('Kubernetes manifests (kustomize build k8s/overlays/example)', { skip: 
 
   test('every pod is hardened: non-root, no privilege escalation, no capabilities, read-only root, seccomp, /tmp', () => {
     for (const workload of objects().filter((o) => o.kind === 'Deployment' || o.kind === 'Job')) {
-      const name = workload.metadata.name;
-      const pod = podSpec(workload);
-      assert.equal(at(pod, 'securityContext', 'runAsNonRoot'), true, `${name}: runAsNonRoot`);
-      assert.equal(at(pod, 'securityContext', 'runAsUser'), 10001, `${name}: runAsUser = the image's UID`);
-      assert.equal(
-        at(pod, 'securityContext', 'seccompProfile', 'type'),
-        'RuntimeDefault',
-        `${name}: seccomp`,
-      );
-      assert.equal(pod['automountServiceAccountToken'], false, `${name}: no API token`);
-      for (const c of containers(workload)) {
-        assert.equal(
-          at(c, 'securityContext', 'allowPrivilegeEscalation'),
-          false,
-          `${name}: allowPrivilegeEscalation`,
-        );
-        assert.equal(
-          at(c, 'securityContext', 'readOnlyRootFilesystem'),
-          true,
-          `${name}: readOnlyRootFilesystem`,
-        );
-        assert.deepEqual(at(c, 'securityContext', 'capabilities', 'drop'), ['ALL'], `${name}: drop ALL`);
-        const tmp = ((c['volumeMounts'] ?? []) as JsonObject[]).find((m) => m['mountPath'] === '/tmp');
-        assert.ok(tmp, `${name}: /tmp is mounted`);
-        const volume = ((pod['volumes'] ?? []) as JsonObject[]).find((v) => v['name'] === tmp['name']);
-        assert.ok(isObject(volume?.['emptyDir']), `${name}: /tmp is an emptyDir`);
-        assert.ok(
-          at(c, 'resources', 'requests', 'memory') && at(c, 'resources', 'limits', 'memory'),
-          `${name}: memory request and limit`,
-        );
-        const args = c['args'] as string[];
-        assert.ok(ROLES.includes(args[0] ?? ''), `${name}: role ${args[0]}`);
-      }
+      assertHardened(workload);
     }
   });
 
@@ -327,6 +345,7 @@ describe('Kubernetes manifests (kustomize build k8s/overlays/example)', { skip: 
     const expected: Record<string, { role: string; port: number; portName: string }> = {
       'vaultline-api': { role: 'api', port: 3000, portName: 'http' },
       'vaultline-worker': { role: 'worker', port: 9464, portName: 'metrics' },
+      'vaultline-worker-restore': { role: 'worker', port: 9464, portName: 'metrics' },
       'vaultline-report': { role: 'report', port: 9464, portName: 'metrics' },
     };
     for (const [name, { role, port, portName }] of Object.entries(expected)) {
@@ -337,7 +356,11 @@ describe('Kubernetes manifests (kustomize build k8s/overlays/example)', { skip: 
       for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
         assert.deepEqual(at(c, probe, 'httpGet'), { path: '/health', port: portName }, `${name}: ${probe}`);
       }
-      const service = find(objects(), 'Service', name);
+      const service = find(
+        objects(),
+        'Service',
+        name === 'vaultline-worker-restore' ? 'vaultline-worker' : name,
+      );
       assert.equal(at(service, 'spec', 'ports', 0, 'targetPort'), portName);
       assert.equal(at(service, 'spec', 'ports', 0, 'port'), port);
       assert.equal(at(service, 'metadata', 'labels', 'app.kubernetes.io/component'), role);
@@ -350,8 +373,8 @@ describe('Kubernetes manifests (kustomize build k8s/overlays/example)', { skip: 
     const pod = podSpec(worker);
     assert.ok(Number(pod['terminationGracePeriodSeconds']) >= 120, 'terminationGracePeriodSeconds ≥ 120');
     const [c] = containers(worker);
-    const mounts = new Map(((c?.['volumeMounts'] ?? []) as JsonObject[]).map((m) => [m['mountPath'], m]));
-    const volumes = new Map(((pod['volumes'] ?? []) as JsonObject[]).map((v) => [v['name'], v]));
+    assert.equal(envValue(c, 'WORKER_QUEUES'), 'backup,maintenance', 'backups and maintenance only');
+    const { mounts, volumes } = mountsOf(worker);
     const services = mounts.get('/srv/services');
     assert.equal(services?.['readOnly'], true, '/srv/services is mounted read-only');
     assert.equal(
@@ -359,10 +382,26 @@ describe('Kubernetes manifests (kustomize build k8s/overlays/example)', { skip: 
       true,
       'and its claim is read-only',
     );
-    for (const path of ['/var/lib/vaultline/targets', '/var/lib/vaultline/restores']) {
-      assert.ok(mounts.has(path), `${path} is mounted`);
-      assert.notEqual(mounts.get(path)?.['readOnly'], true, `${path} is writable`);
+    assert.ok(mounts.has('/var/lib/vaultline/targets'), 'targets are mounted');
+    assert.notEqual(mounts.get('/var/lib/vaultline/targets')?.['readOnly'], true, 'targets are writable');
+
+    // Restores: their own Deployment, the only one that writes the services' data.
+    const restore = find(objects(), 'Deployment', 'vaultline-worker-restore');
+    assert.equal(envValue(containers(restore)[0], 'WORKER_QUEUES'), 'restore');
+    assert.ok(Number(podSpec(restore)['terminationGracePeriodSeconds']) >= 120);
+    const r = mountsOf(restore);
+    for (const path of ['/srv/services', '/var/lib/vaultline/targets', '/var/lib/vaultline/restores']) {
+      assert.ok(r.mounts.has(path), `restore worker: ${path} is mounted`);
+      assert.notEqual(r.mounts.get(path)?.['readOnly'], true, `restore worker: ${path} is writable`);
+      const claim = r.volumes.get(r.mounts.get(path)?.['name'] as string);
+      assert.notEqual(at(claim, 'persistentVolumeClaim', 'readOnly'), true, `restore worker: ${path} claim`);
     }
+    const selector = (w: K8sObject) => at(w, 'spec', 'selector', 'matchLabels') as Record<string, string>;
+    assert.notEqual(
+      selector(worker)['vaultline.io/worker-pool'],
+      selector(restore)['vaultline.io/worker-pool'],
+      'the two Deployments select disjoint pods',
+    );
     const claims = new Map(
       objects()
         .filter((o) => o.kind === 'PersistentVolumeClaim')
@@ -405,9 +444,10 @@ describe('Kubernetes manifests (kustomize build k8s/overlays/example)', { skip: 
       `a trigger on ${prefix}:${QUEUES.backup}:wait`,
     );
     assert.ok(
-      lists.includes(`${prefix}:${QUEUES.restore}:wait`),
-      `a trigger on ${prefix}:${QUEUES.restore}:wait`,
+      lists.includes(`${prefix}:${QUEUES.maintenance}:wait`),
+      `a trigger on ${prefix}:${QUEUES.maintenance}:wait`,
     );
+    assert.ok(!lists.includes(`${prefix}:${QUEUES.restore}:wait`), 'restores are not this Deployment’s');
     for (const t of triggers) {
       assert.equal(t['type'], 'redis');
       assert.match(String(at(t, 'metadata', 'address')), /^[a-z0-9.-]+:[0-9]+$/);
@@ -445,13 +485,24 @@ describe('Kubernetes manifests (kustomize build k8s/overlays/example)', { skip: 
   });
 
   test('PodDisruptionBudgets and NetworkPolicies select the fleet', () => {
-    for (const name of ['vaultline-api', 'vaultline-worker']) {
+    // Each PDB covers its Deployment's pods (the worker's: every worker pool's).
+    for (const [name, deployments] of [
+      ['vaultline-api', ['vaultline-api']],
+      ['vaultline-worker', ['vaultline-worker', 'vaultline-worker-restore']],
+    ] as const) {
       const pdb = find(objects(), 'PodDisruptionBudget', name);
-      const deployment = find(objects(), 'Deployment', name);
-      assert.deepEqual(
-        at(pdb, 'spec', 'selector', 'matchLabels'),
-        at(deployment, 'spec', 'selector', 'matchLabels'),
-      );
+      const selector = at(pdb, 'spec', 'selector', 'matchLabels') as Record<string, string>;
+      for (const d of deployments) {
+        const labels = at(
+          find(objects(), 'Deployment', d),
+          'spec',
+          'template',
+          'metadata',
+          'labels',
+        ) as Record<string, string>;
+        for (const [k, v] of Object.entries(selector))
+          assert.equal(labels[k], v, `${name} selects ${d}: ${k}`);
+      }
     }
     const policies = objects().filter((o) => o.kind === 'NetworkPolicy');
     const deny = policies.find(
@@ -511,5 +562,65 @@ describe('Kubernetes manifests (kustomize build k8s/overlays/example-hpa)', { sk
     assert.equal(at(hpa, 'spec', 'scaleTargetRef', 'name'), 'vaultline-worker');
     const problems = (await Promise.all(objects.map(validateObject))).filter((p) => p !== undefined);
     assert.deepEqual(problems, []);
+  });
+});
+
+describe('Kubernetes manifests (kustomize build k8s/overlays/node-local)', { skip: NO_KUSTOMIZE }, () => {
+  test('a backup and a restore worker per data node, each taking only its node’s jobs', async () => {
+    const objects = build('k8s/overlays/node-local');
+    const problems = (await Promise.all(objects.map(validateObject))).filter((p) => p !== undefined);
+    assert.deepEqual(problems, []);
+    const ns = find(objects, 'Namespace', NAMESPACE);
+    assert.equal(
+      at(ns, 'metadata', 'labels', 'pod-security.kubernetes.io/enforce'),
+      'privileged',
+      'hostPath',
+    );
+    assert.equal(at(ns, 'metadata', 'labels', 'pod-security.kubernetes.io/warn'), 'restricted');
+    // The shared workers of the base stay (maintenance, services without a node).
+    find(objects, 'Deployment', 'vaultline-worker');
+    find(objects, 'Deployment', 'vaultline-worker-restore');
+    const pools = new Set<string>();
+    for (const [name, queues, readOnly] of [
+      ['vaultline-worker-node-backup', 'backup', true],
+      ['vaultline-worker-node-restore', 'restore', false],
+    ] as const) {
+      const ds = find(objects, 'DaemonSet', name);
+      assertHardened(ds);
+      const [c] = containers(ds);
+      assert.equal(envValue(c, 'WORKER_QUEUES'), queues, `${name}: WORKER_QUEUES`);
+      assert.equal(
+        envValue(c, 'NODE_NAME'),
+        'fieldRef:spec.nodeName',
+        `${name}: NODE_NAME from the downward API`,
+      );
+      assert.equal(envValue(c, 'NODE_QUEUES_ONLY'), 'true', `${name}: only its node's queues`);
+      assert.equal(c?.['image'], IMAGE);
+      assert.equal(
+        at(podSpec(ds), 'nodeSelector', 'vaultline.io/service-data'),
+        'true',
+        `${name}: data nodes`,
+      );
+      const { mounts, volumes } = mountsOf(ds);
+      const data = mounts.get('/srv/services');
+      assert.equal(data?.['readOnly'] === true, readOnly, `${name}: /srv/services readOnly=${readOnly}`);
+      assert.ok(at(volumes.get(data?.['name']), 'hostPath', 'path'), `${name}: the node's own folder`);
+      assert.equal(at(podSpec(ds), 'terminationGracePeriodSeconds'), 120);
+      for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
+        assert.deepEqual(at(c, probe, 'httpGet'), { path: '/health', port: 'metrics' }, `${name}: ${probe}`);
+      }
+      const labels = at(ds, 'spec', 'template', 'metadata', 'labels') as Record<string, string>;
+      assert.equal(labels['app.kubernetes.io/component'], 'worker', `${name}: scraped as a worker`);
+      pools.add(labels['vaultline.io/worker-pool'] ?? '');
+    }
+    const all = objects
+      .filter((o) => o.kind === 'Deployment' || o.kind === 'DaemonSet')
+      .map(
+        (o) =>
+          (at(o, 'spec', 'selector', 'matchLabels') as Record<string, string>)['vaultline.io/worker-pool'],
+      )
+      .filter((p) => p !== undefined);
+    assert.equal(new Set(all).size, all.length, 'no two worker workloads select the same pods');
+    assert.equal(pools.size, 2);
   });
 });
