@@ -27,7 +27,7 @@ import {
 } from './manifest';
 import type { Repository } from './repository';
 import { normalizeArch, type SnapshotInfo, type SourceError } from './snapshot';
-import { assertSafeName, encodeTree, nameFields, type NodeType, type TreeNode } from './tree';
+import { assertSafeName, encodeTree, nameFields, nodeNameBytes, type NodeType, type TreeNode } from './tree';
 import { WorkerPool } from './workers/pool';
 import type { FileBatchResult, FileStepResult, SealedBlobs } from './workers/protocol';
 import { SMALL_ARENA_BYTES, STEP_ARENA_BYTES, batchArenas } from './workers/protocol';
@@ -91,6 +91,14 @@ export interface BackupOptions {
    * deduplicated like any other file.
    */
   stdin?: { stream: AsyncIterable<Buffer | string>; name: string };
+  /**
+   * Files made from streams (a service's database dumps), stored beside the source folder's
+   * content at `path` (relative, `/`-separated, e.g. `.vaultline-dumps/postgres/app.dump`), chunked
+   * and deduplicated like any other file. Each is opened and read to its end, one after the
+   * other, before the folder is walked; an error thrown by a stream fails the backup. The first
+   * component of every path must not exist in the source folder (the backup fails otherwise).
+   */
+  streams?: readonly { path: string; open: () => AsyncIterable<Buffer | string> }[];
   /**
    * List folders (readdir, lstat, xattrs) in the worker threads when there is a parent (the
    * default); false lists them on the calling thread. The same snapshot either way.
@@ -381,6 +389,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       trees: string[];
     }
     type Stored = { node: TreeNode; file?: [string, ManifestFile]; dir?: DirResult } | null;
+    /** The root entries made from opts.streams (read before the walk), or null without any. */
+    let streamed: NonNullable<Stored>[] | null = null;
     type Base = Omit<TreeNode, 'type'>;
 
     /** Takes the sealed blobs of a worker reply into the session; `ids` are the reply's chunk ids. */
@@ -793,6 +803,12 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       const result = Promise.all(pending).then((done) => {
         const nodes: TreeNode[] = [];
         const dir: DirResult = { tree: '', files: [], trees: [] };
+        if (rel === '' && streamed) {
+          // The streamed files and folders join the root, in the byte order names are kept in.
+          done = [...done.filter((d) => d !== null), ...streamed].sort((x, y) =>
+            Buffer.compare(nodeNameBytes(x.node), nodeNameBytes(y.node)),
+          );
+        }
         for (const stored of done) {
           if (!stored) continue;
           nodes.push(stored.node);
@@ -812,8 +828,88 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       return { result };
     };
 
+    /** Reads opts.streams into files under their paths, and their folders' trees. */
+    const readStreams = async (
+      list: NonNullable<BackupOptions['streams']>,
+    ): Promise<NonNullable<Stored>[]> => {
+      interface Folder {
+        files: Map<string, NonNullable<Stored>>;
+        dirs: Map<string, Folder>;
+      }
+      const top: Folder = { files: new Map(), dirs: new Map() };
+      const now = (BigInt(Date.now()) * 1_000_000n).toString();
+      const uid = process.getuid?.() ?? 0;
+      const gid = process.getgid?.() ?? 0;
+      const seen = new Set<string>();
+      for (const { path } of list) {
+        const parts = path.split('/');
+        for (const part of parts) {
+          if (!part)
+            throw new EngineError(
+              'INVALID_ARGUMENT',
+              `stream path ${JSON.stringify(path)} has an empty part`,
+            );
+          assertSafeName(Buffer.from(part));
+        }
+        if (seen.has(path))
+          throw new EngineError('INVALID_ARGUMENT', `stream path ${JSON.stringify(path)} is given twice`);
+        seen.add(path);
+        if (lstatOrNull(`${source}/${parts[0]!}`)) {
+          throw new EngineError(
+            'INVALID_ARGUMENT',
+            `stream path ${JSON.stringify(path)}: ${JSON.stringify(parts[0])} exists in the source folder ${source}`,
+          );
+        }
+      }
+      for (const { path, open } of list) {
+        const parts = path.split('/');
+        const file = await readStream(session, open(), opts.signal, (n) => {
+          progress.bytesDone += n;
+          progress.current = path;
+          emit();
+        });
+        let folder = top;
+        for (const part of parts.slice(0, -1)) {
+          let next = folder.dirs.get(part);
+          if (!next) folder.dirs.set(part, (next = { files: new Map(), dirs: new Map() }));
+          folder = next;
+        }
+        const name = parts[parts.length - 1]!;
+        const stat = { mtimeNs: now, ctimeNs: now, ino: '0' };
+        const base = { name, mode: 0o600, mtime: now, uid, gid };
+        folder.files.set(
+          name,
+          storedFile(pathFingerprint(pk, path), base, {}, file.size, file.content, stat)!,
+        );
+        stats.files++;
+      }
+      const entries = (folder: Folder): NonNullable<Stored>[] =>
+        [
+          ...folder.files.values(),
+          ...[...folder.dirs].map(([name, sub]): NonNullable<Stored> => {
+            const children = entries(sub);
+            const dir: DirResult = { tree: '', files: [], trees: [] };
+            for (const c of children) {
+              if (c.file) dir.files.push(c.file);
+              if (c.dir) {
+                dir.files.push(...c.dir.files);
+                dir.trees.push(...c.dir.trees);
+              }
+            }
+            dir.tree = session.addTree(encodeTree({ nodes: children.map((c) => c.node) })).toString('hex');
+            dir.trees.push(dir.tree);
+            return { node: { name, type: 'dir', mode: 0o700, mtime: now, uid, gid, subtree: dir.tree }, dir };
+          }),
+        ].sort((x, y) => Buffer.compare(nodeNameBytes(x.node), nodeNameBytes(y.node)));
+      return entries(top);
+    };
+
     let rootDir: DirResult;
     let rootNode: TreeNode;
+    if (stdin && opts.streams?.length) {
+      throw new EngineError('INVALID_ARGUMENT', 'streams go with a source folder, not with stdin');
+    }
+    if (opts.streams?.length) streamed = await readStreams(opts.streams);
     if (stdin) {
       const file = await readStream(session, stdin.stream, opts.signal, (n) => {
         progress.bytesDone += n;
@@ -1038,4 +1134,13 @@ async function findParent(
   return (
     all.find((s) => s.service === key.service && s.plan === key.plan && s.sourceFp === key.sourceFp) ?? null
   );
+}
+
+/** lstat, or null when there is nothing at `path` (a dangling symlink is something). */
+function lstatOrNull(path: string): BigIntStats | null {
+  try {
+    return lstatSync(path, { bigint: true });
+  } catch {
+    return null;
+  }
 }

@@ -19,3 +19,4 @@ export { setMetadataCacheLimit } from './meta-cache';
 export * from './stats';
 export * from './diff';
 export * from './find';
+export * from './cat';

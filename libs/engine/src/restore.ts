@@ -51,6 +51,11 @@ export interface RestoreOptions {
   target: string;
   /** A path inside the snapshot (e.g. `db/main`): restore only it, keeping its place under target. */
   include?: string;
+  /**
+   * Names at the snapshot's top level not to restore (the worker leaves out its database dumps'
+   * folder, which it feeds to their restore commands instead). Without `include` only.
+   */
+  excludeTop?: readonly string[];
   /** Re-read every restored file and compare with the snapshot. */
   verify?: boolean;
   onProgress?: (p: Progress) => void;
@@ -398,9 +403,11 @@ async function restoreLocked(repo: Repository, opts: RestoreOptions): Promise<Re
   if (start.rel.length === 0) {
     dirs.push({ path: target, rel: '.', node: start.node });
     const tree = await readTree(repo, index, start.node.subtree!);
+    const skip = new Set(opts.excludeTop ?? []);
     for (const child of tree.nodes) {
       const name = nodeNameBytes(child);
       assertSafeName(name);
+      if (child.nameRaw === undefined && skip.has(child.name)) continue;
       await planNode(child, childPath(target, name), child.name, false);
     }
   } else {
