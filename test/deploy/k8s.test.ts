@@ -393,7 +393,7 @@ describe('Kubernetes manifests (kustomize build k8s/overlays/example)', { skip: 
     for (const path of ['/srv/services', '/var/lib/vaultline/targets', '/var/lib/vaultline/restores']) {
       assert.ok(r.mounts.has(path), `restore worker: ${path} is mounted`);
       assert.notEqual(r.mounts.get(path)?.['readOnly'], true, `restore worker: ${path} is writable`);
-      const claim = r.volumes.get(r.mounts.get(path)?.['name'] as string);
+      const claim = r.volumes.get(r.mounts.get(path)?.['name']);
       assert.notEqual(at(claim, 'persistentVolumeClaim', 'readOnly'), true, `restore worker: ${path} claim`);
     }
     const selector = (w: K8sObject) => at(w, 'spec', 'selector', 'matchLabels') as Record<string, string>;

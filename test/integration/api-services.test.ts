@@ -133,6 +133,43 @@ describe('API: auth, services, health, docs', () => {
     for (const id of [s.id, (plain.json as ServiceJson).id]) await api.call('DELETE', `/v1/services/${id}`);
   });
 
+  test('dump sources: presets stored as plain commands, replaced by PATCH; invalid ones are a 400 at their field', async () => {
+    const created = await api.call('POST', '/v1/services', {
+      name: 'db-app',
+      dataPath: '/srv/db-app',
+      arch: 'x86_64',
+      dumps: [
+        { preset: 'postgres', database: 'app' },
+        { name: 'extra/state.json', argv: ['cat', '/srv/state.json'] },
+      ],
+    });
+    assert.equal(created.status, 201, JSON.stringify(created.json));
+    const s = created.json as ServiceJson & { dumps: { name: string; argv: string[] }[] };
+    assert.deepEqual(
+      s.dumps.map((d) => d.name),
+      ['postgres/app.dump', 'extra/state.json'],
+    );
+    assert.equal(s.dumps[0]!.argv[0], 'pg_dump');
+    assert.deepEqual((await api.call('GET', `/v1/services/${s.id}`)).json, s);
+    const cleared = await api.call('PATCH', `/v1/services/${s.id}`, { dumps: [] });
+    assert.deepEqual((cleared.json as { dumps: unknown[] }).dumps, []);
+    for (const bad of [
+      [{ preset: 'postgres' }],
+      [{ name: '../escape', argv: ['x'] }],
+      [{ name: 'a', argv: ['x'], shell: 'sh -c' }],
+      [
+        { name: 'a', argv: ['x'] },
+        { name: 'a', argv: ['y'] },
+      ],
+      'pg_dump app',
+    ]) {
+      const r = await api.call('PATCH', `/v1/services/${s.id}`, { dumps: bad });
+      assert.equal(r.status, 400, JSON.stringify(bad));
+      assert.ok(JSON.stringify(r.json).includes('dumps'), JSON.stringify(r.json));
+    }
+    await api.call('DELETE', `/v1/services/${s.id}`);
+  });
+
   test('invalid input is a 400 naming each field', async () => {
     const res = await api.call('POST', '/v1/services', {
       ...nextcloud,

@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import type { INestApplicationContext } from '@nestjs/common';
 import { Queue } from 'bullmq';
 
-import { QUEUES, type QueueName } from '@vaultline/contracts';
+import { QUEUES } from '@vaultline/contracts';
 import { applyMigrations } from '@vaultline/db';
 
 import { createWorkerApp } from '../../apps/worker/src/main';
@@ -31,7 +31,7 @@ describe('worker: WORKER_QUEUES', () => {
   });
 
   /** How many BullMQ workers (connections named after the queue) consume `name` right now. */
-  async function consumers(prefix: string, redisUrl: string, name: QueueName | string): Promise<number> {
+  async function consumers(prefix: string, redisUrl: string, name: string): Promise<number> {
     const q = new Queue(name, { connection: { url: redisUrl, maxRetriesPerRequest: null }, prefix });
     queues.push(q);
     return (await q.getWorkers()).length;

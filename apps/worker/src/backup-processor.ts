@@ -37,6 +37,7 @@ import { backup, type Repository, type SnapshotInfo, type SourceError } from '@v
 
 import { classify, targetUnreachable, WorkerError } from './errors';
 import { eventTime } from './events';
+import { dumpOutput, dumpPath, parseDumps } from './dumps';
 import { parseHook, runHook } from './hooks';
 import { holdingService, type HeldLock, type ServiceLockOptions } from './service-lock';
 import type { ServiceJobDeps } from './service-job-deps';
@@ -138,6 +139,7 @@ export class BackupProcessor {
       // Parsed before anything runs: a malformed post-hook must not leave a service quiesced.
       const preHook = parseHook(service.preHook, 'pre');
       const postHook = parseHook(service.postHook, 'post');
+      const dumps = parseDumps(service.dumps);
 
       // One round trip: the row running, the service busy, and — for the first child to start —
       // the run running (the guard keeps later children, and a report that already finished the
@@ -179,6 +181,12 @@ export class BackupProcessor {
             plan: payload.planId,
             arch: service.arch,
             excludes: service.excludes,
+            // Each dump command's output, read to its end before the folder is walked (after the
+            // pre-hook, so a hook can prepare the database); a failed command fails the backup.
+            streams: dumps.map((d) => ({
+              path: dumpPath(d),
+              open: () => dumpOutput(d, { signal, identity: this.deps.hookIdentity }),
+            })),
             tags: [runTag(payload.runId)],
             signal,
             pool: this.deps.pool,

@@ -22,6 +22,7 @@ import type { Job } from 'bullmq';
 import type { Logger } from 'pino';
 
 import {
+  DUMP_FOLDER,
   parseJobResult,
   RESTORE_WARNING_CHARS,
   RESTORE_WARNINGS_LIMIT,
@@ -32,6 +33,7 @@ import { restore, type Repository, type SnapshotInfo } from '@vaultline/engine';
 import { openPasswordEnvelope } from '@vaultline/secrets';
 import { planRepoLocation } from '@vaultline/targets';
 
+import { parseDumps, restoreDumps } from './dumps';
 import { classify, envelopeFailure, RESTORE_ENGINE_RETRY, snapshotNotFound, WorkerError } from './errors';
 import { eventTime } from './events';
 import { holdingService, type HeldLock, type ServiceLockOptions } from './service-lock';
@@ -118,11 +120,14 @@ export class RestoreProcessor {
         // The resolved id, so the row names what is being restored even when 'latest' was asked.
         await catalog.restores.recordResolved(row.id, snapshot.id, crossArch);
         log.info({ snapshotId: snapshot.id, destination: payload.destination, crossArch }, 'restore started');
+        const dumps = parseDumps(service.dumps);
         const outcome = await restore(repo, {
           // The full id, not the job's ref: 'latest' must not move under us between the checks
           // above and the restore.
           snapshot: snapshot.id,
           target: payload.destination,
+          // The dumps' folder goes to their restore commands (or back as files) below.
+          excludeTop: [DUMP_FOLDER],
           verify: payload.verify,
           pool: this.deps.pool,
           signal,
@@ -132,8 +137,16 @@ export class RestoreProcessor {
             job.updateProgress({ ...progress }).catch(() => undefined);
           },
         });
+        const fromDumps = await restoreDumps(
+          repo,
+          snapshot.id,
+          dumps,
+          { destination: payload.destination, dataPath: service.dataPath },
+          { signal, identity: this.deps.hookIdentity },
+        );
+        if (dumps.length) log.info({ ran: fromDumps.ran, written: fromDumps.written }, 'dumps restored');
         const durationMs = Date.now() - started;
-        const warnings = outcome.warnings
+        const warnings = [...fromDumps.warnings, ...outcome.warnings]
           .slice(0, RESTORE_WARNINGS_LIMIT)
           .map((w) => w.slice(0, RESTORE_WARNING_CHARS));
         await catalog.restores.markSucceeded(row.id, warnings);

@@ -21,6 +21,7 @@ import {
   snapshotIdSchema,
 } from './common';
 import { retentionPolicySchema, scheduleSchema, verifySettingsSchema } from './dto';
+import { dumpSourcesSchema } from './dumps';
 import { hookSchema } from './hooks';
 import { reportSummarySchema } from './report';
 
@@ -96,6 +97,8 @@ export const serviceViewSchema = z.strictObject({
   postHook: hookSchema.nullable(),
   /** The node holding the data (its jobs go to that node's workers); null: any worker. */
   node: nodeNameSchema.nullable(),
+  /** Commands whose output is stored as a file of each snapshot (database dumps). */
+  dumps: dumpSourcesSchema,
   /** A service that is backing up (or being restored) is unavailable meanwhile. */
   state: z.enum(SERVICE_STATES),
   createdAt: time,

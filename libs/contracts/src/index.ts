@@ -5,6 +5,7 @@ export * from './events';
 export * from './jobs';
 export * from './queues';
 export * from './hooks';
+export * from './dumps';
 export * from './report';
 export * from './job-ids';
 export * from './strict';

@@ -3,7 +3,15 @@
  * use the jsonb shape documented there, `{ kind, …, timeoutMs? }`, which is what the worker reads.
  */
 import path from 'node:path';
-import { architectureSchema, hookSchema, nodeNameSchema } from '@vaultline/contracts';
+import {
+  architectureSchema,
+  dumpPresetInputSchema,
+  dumpSourceSchema,
+  dumpSourcesSchema,
+  expandDumpPreset,
+  hookSchema,
+  nodeNameSchema,
+} from '@vaultline/contracts';
 import { z } from 'zod';
 
 export const nameSchema = z
@@ -25,6 +33,16 @@ const excludeSchema = z
   .max(1024, { error: 'must have at most 1024 characters' })
   .refine((p) => !/[\r\n\0]/.test(p), { error: 'must be a single gitignore pattern (no line breaks)' });
 
+/**
+ * Dump sources as plain commands, or presets (`{ preset: 'postgres', database: 'app' }`) that are
+ * turned into plain commands here: what is stored, shown and edited is always the commands.
+ */
+const dumpsInputSchema = z
+  .array(z.union([dumpPresetInputSchema, dumpSourceSchema]))
+  .max(32, { error: 'must have at most 32 dump sources' })
+  .transform((list) => list.map((d) => ('preset' in d ? expandDumpPreset(d) : d)))
+  .pipe(dumpSourcesSchema);
+
 export const createServiceSchema = z.strictObject({
   name: nameSchema,
   dataPath: absolutePathSchema,
@@ -34,6 +52,7 @@ export const createServiceSchema = z.strictObject({
   postHook: hookSchema.nullable().optional(),
   /** The Kubernetes node holding dataPath; its jobs are taken only by that node's workers. */
   node: nodeNameSchema.nullable().optional(),
+  dumps: dumpsInputSchema.default([]),
 });
 export type CreateService = z.output<typeof createServiceSchema>;
 
@@ -47,5 +66,7 @@ export const updateServiceSchema = z.strictObject({
   postHook: hookSchema.nullable().optional(),
   /** `null` moves the service back to the shared queues. */
   node: nodeNameSchema.nullable().optional(),
+  /** Replaces the list ([] removes them all). */
+  dumps: dumpsInputSchema.optional(),
 });
 export type UpdateService = z.output<typeof updateServiceSchema>;

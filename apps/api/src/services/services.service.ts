@@ -4,7 +4,7 @@ import { Catalog, isCatalogError, type Service } from '@vaultline/catalog';
 import { ApiError, invalidField, notFound } from '../common/api-error';
 import { API_CONFIG } from '../common/tokens';
 import { UUID_RE } from '../common/zod-body.pipe';
-import type { Hook } from '@vaultline/contracts';
+import type { DumpSource, Hook } from '@vaultline/contracts';
 import { assessFreshness } from './freshness';
 import type { CreateService, UpdateService } from './service.schemas';
 import type { FreshnessView, ServiceView } from '@vaultline/contracts';
@@ -25,6 +25,8 @@ function view(s: Service): ServiceView {
     preHook: s.preHook as Hook | null,
     postHook: s.postHook as Hook | null,
     node: s.node,
+    // Only the API writes this column, always through dumpSourcesSchema.
+    dumps: s.dumps as DumpSource[],
     state: s.state,
     createdAt: s.createdAt.toISOString(),
     updatedAt: s.updatedAt.toISOString(),
@@ -70,6 +72,7 @@ export class ServicesService {
         preHook: input.preHook,
         postHook: input.postHook,
         node: input.node ?? null,
+        dumps: input.dumps,
       });
       return view(row);
     } catch (err) {
@@ -153,6 +156,7 @@ export class ServicesService {
         preHook: input.preHook,
         postHook: input.postHook,
         node: input.node,
+        dumps: input.dumps,
       });
       return view(row);
     } catch (err) {

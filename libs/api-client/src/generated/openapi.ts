@@ -411,6 +411,12 @@ export interface components {
       preHook: components['schemas']['Hook'] | null;
       postHook: components['schemas']['Hook'] | null;
       node: string | null;
+      dumps: {
+        name: string;
+        argv: string[];
+        restoreArgv?: string[] | null;
+        timeoutMs?: number;
+      }[];
       /** @enum {string} */
       state: 'idle' | 'backing_up' | 'restoring';
       /** Format: date-time */
@@ -889,6 +895,23 @@ export interface components {
           )
         | null;
       node?: string | null;
+      dumps?: (
+        | {
+            /** @enum {string} */
+            preset: 'postgres' | 'mariadb' | 'mysql' | 'redis';
+            database?: string;
+            host?: string;
+            port?: number;
+            user?: string;
+            timeoutMs?: number;
+          }
+        | {
+            name: string;
+            argv: string[];
+            restoreArgv?: string[] | null;
+            timeoutMs?: number;
+          }
+      )[];
     };
     UpdateService: {
       name?: string;
@@ -935,6 +958,23 @@ export interface components {
           )
         | null;
       node?: string | null;
+      dumps?: (
+        | {
+            /** @enum {string} */
+            preset: 'postgres' | 'mariadb' | 'mysql' | 'redis';
+            database?: string;
+            host?: string;
+            port?: number;
+            user?: string;
+            timeoutMs?: number;
+          }
+        | {
+            name: string;
+            argv: string[];
+            restoreArgv?: string[] | null;
+            timeoutMs?: number;
+          }
+      )[];
     };
     CreateTarget:
       | {

@@ -9,6 +9,8 @@ export interface ServiceFields {
   /** A hook object, null to clear it; undefined leaves it (update) or unset (create). */
   preHook?: object | null;
   postHook?: object | null;
+  /** Dump sources (contracts' dumpSourcesSchema); undefined leaves them (update). */
+  dumps?: object[];
   /** The node holding the data; null clears it (shared queues), undefined leaves it (update). */
   node?: string | null;
 }
@@ -96,5 +98,6 @@ function columns(f: Partial<ServiceFields>) {
     preHook: jsonOrDbNull(f.preHook),
     postHook: jsonOrDbNull(f.postHook),
     node: f.node,
+    dumps: f.dumps,
   } as const;
 }
