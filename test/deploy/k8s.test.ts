@@ -565,6 +565,17 @@ describe('Kubernetes manifests (kustomize build k8s/overlays/example-hpa)', { sk
   });
 });
 
+describe('Kubernetes base image', () => {
+  test("the base pins the release it was written for (package.json's version), never latest", () => {
+    const kustomization = loadYamlFile('k8s/base/kustomization.yaml') as JsonObject;
+    const images = kustomization['images'] as JsonObject[];
+    const version = (JSON.parse(readRepoFile('package.json')) as { version: string }).version;
+    assert.deepEqual(images, [
+      { name: 'vaultline', newName: 'ghcr.io/vaultline/vaultline', newTag: version },
+    ]);
+  });
+});
+
 describe('Kubernetes manifests (kustomize build k8s/overlays/node-local)', { skip: NO_KUSTOMIZE }, () => {
   test('a backup and a restore worker per data node, each taking only its node’s jobs', async () => {
     const objects = build('k8s/overlays/node-local');
