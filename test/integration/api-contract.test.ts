@@ -24,7 +24,7 @@ import { backup, parseWriterKey, Repository } from '@vaultline/engine';
 import { openWithServerKey, parseSealed, recordIds, serverKeys } from '@vaultline/secrets';
 import { FsBackend } from '@vaultline/storage';
 import { z } from 'zod';
-import { openEventStream, startTestApi, type TestApi } from '../support/api-app';
+import { createTestUser, openEventStream, startTestApi, type TestApi } from '../support/api-app';
 import { makeSource, tempDir } from '../support/fixtures';
 
 const PASSWORD = 'the owner password';
@@ -300,6 +300,25 @@ describe('API contract: every route answers what /docs-json says', () => {
     assert.equal(wrong.error?.error.code, 'WRONG_PASSWORD');
     const inUse = await client.DELETE('/v1/services/{id}', { params: { path: { id: serviceId } } });
     assert.equal(inUse.error?.error.code, 'CONFLICT');
+  });
+
+  test('the web UI session: sign in, read it, a change with the cookie, sign out', async () => {
+    await createTestUser(api, 'admin', PASSWORD);
+    const wrong = await anonymous.POST('/v1/session', { body: { name: 'admin', password: 'not it' } });
+    assert.equal(wrong.error?.error.code, 'UNAUTHORIZED');
+    const signedIn = await anonymous.POST('/v1/session', { body: { name: 'admin', password: PASSWORD } });
+    assert.equal(signedIn.response.status, 201);
+    const cookie = (signedIn.response.headers.get('set-cookie') ?? '').split(';', 1)[0]!;
+    const browser = createApiClient({ baseUrl: api.baseUrl, headers: { cookie } });
+    browser.use(checker);
+    const got = await browser.GET('/v1/session');
+    assert.equal(got.data?.csrfToken, signedIn.data?.csrfToken);
+    const forged = await browser.POST('/v1/targets', {
+      body: { name: 'forged', kind: 'local', path: join(dir.path, 'disk') },
+    });
+    assert.equal(forged.error?.error.code, 'CSRF');
+    assert.equal((await browser.DELETE('/v1/session')).response.status, 204);
+    assert.equal((await browser.GET('/v1/session')).error?.error.code, 'UNAUTHORIZED');
   });
 
   test('deletions', async () => {

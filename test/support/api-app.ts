@@ -10,6 +10,7 @@ import type { INestApplication } from '@nestjs/common';
 import type { DestinationStream } from 'pino';
 import { createApp } from '../../apps/api/src/app';
 import { createApiToken } from '../../apps/api/src/auth/api-tokens';
+import { hashPassword } from '../../apps/api/src/auth/passwords';
 import { createLogger } from '../../apps/api/src/common/logger';
 import { type ApiConfig, loadConfig } from '@vaultline/config';
 import { Catalog } from '@vaultline/catalog';
@@ -67,6 +68,8 @@ export async function startTestApi(
     REDIS_URL,
     // Each test app has its own BullMQ keys, so parallel test files never see each other's jobs.
     QUEUE_PREFIX: `vltest-api-${process.pid}-${randomBytes(4).toString('hex')}`,
+    // The decoy hash of unknown names at sign-in: cheap, like TEST_KDF.
+    VAULTLINE_USER_KDF_MEMORY_KIB: '1024',
     ...overrides,
   };
   const config = loadConfig(env, 'api');
@@ -120,6 +123,34 @@ export async function startTestApi(
   }
 }
 
+/** A web UI user, stored as create-user stores one but with a test-sized Argon2id cost. */
+export async function createTestUser(api: TestApi, name: string, password: string): Promise<void> {
+  await api.catalog.users.create(name, await hashPassword(password, TEST_KDF));
+}
+
+export interface SignedIn {
+  /** The `Cookie` header value to send (`vaultline_session=…`). */
+  cookie: string;
+  csrfToken: string;
+  /** The raw Set-Cookie header of the sign-in. */
+  setCookie: string;
+}
+
+/** POST /v1/session as a browser would; throws unless it answered 201 with a cookie. */
+export async function signIn(api: TestApi, name: string, password: string): Promise<SignedIn> {
+  const res = await fetch(`${api.baseUrl}/v1/session`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name, password }),
+  });
+  const body = (await res.json()) as { csrfToken?: string };
+  const setCookie = res.headers.get('set-cookie') ?? '';
+  if (res.status !== 201 || !body.csrfToken || !setCookie) {
+    throw new Error(`sign-in of ${name} answered ${res.status}: ${JSON.stringify(body)}`);
+  }
+  return { cookie: setCookie.split(';', 1)[0]!, csrfToken: body.csrfToken, setCookie };
+}
+
 /** One Server-Sent Event as the client sees it; `comment` for a `: …` line (heartbeats). */
 export interface SseFrame {
   type?: string;
@@ -136,10 +167,17 @@ export interface EventStream {
   close(): Promise<void>;
 }
 
-/** GET `path` as an SSE client (fetch streaming) with the API's token; frames are parsed as they come. */
-export async function openEventStream(api: TestApi, path: string): Promise<EventStream> {
+/**
+ * GET `path` as an SSE client (fetch streaming) with the API's token, or with `credentials`
+ * (e.g. a session cookie) instead; frames are parsed as they come.
+ */
+export async function openEventStream(
+  api: TestApi,
+  path: string,
+  credentials: Record<string, string> = { authorization: `Bearer ${api.token}` },
+): Promise<EventStream> {
   const res = await fetch(api.baseUrl + path, {
-    headers: { authorization: `Bearer ${api.token}`, accept: 'text/event-stream' },
+    headers: { ...credentials, accept: 'text/event-stream' },
   });
   const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';

@@ -4,6 +4,8 @@ import type { ApiConfig } from '@vaultline/config';
 import { serverKeys } from '@vaultline/secrets';
 import type { Logger } from 'pino';
 import { AuthGuard } from './auth/auth.guard';
+import { SessionController } from './auth/session.controller';
+import { SessionsService } from './auth/sessions.service';
 import { CATALOG_PROVIDER, CatalogLifecycle } from './common/catalog.provider';
 import { CHECK_RESPONSES, ResponseContractInterceptor } from './common/response-contract';
 import { StrictQueryGuard } from './common/strict-query';
@@ -50,6 +52,7 @@ export class AppModule {
       module: AppModule,
       controllers: [
         HealthController,
+        SessionController,
         ServicesController,
         TargetsController,
         PlansController,
@@ -67,6 +70,7 @@ export class AppModule {
         CATALOG_PROVIDER,
         CatalogLifecycle,
         QueuesService,
+        SessionsService,
         { provide: APP_GUARD, useClass: AuthGuard },
         // After the auth guard: 401 before any word about the query.
         { provide: APP_GUARD, useClass: StrictQueryGuard },

@@ -37,6 +37,10 @@ export const API_ERROR_CODES = [
   'WRONG_PASSWORD',
   /** A restore across architectures without `allowCrossArch` (the service would need reinstalling). */
   'CROSS_ARCH',
+  /** A request signed in by the session cookie that changes something, without the right X-CSRF-Token. */
+  'CSRF',
+  /** Too many failed sign-ins from this address or for this name: wait `Retry-After` seconds. */
+  'RATE_LIMITED',
   /** A dependency (the database, Redis, a target) is down: retry later; health checks answer this. */
   'UNAVAILABLE',
   'INTERNAL',
@@ -340,6 +344,18 @@ export const restoreViewSchema = z.strictObject({
 export type RestoreView = z.output<typeof restoreViewSchema>;
 
 // ---------------------------------------------------------------------------------------------
+// Session (web UI sign-in)
+
+export const sessionViewSchema = z.strictObject({
+  user: z.strictObject({ name: z.string() }),
+  /** Send it as `X-CSRF-Token` with every request that is not GET or HEAD. */
+  csrfToken: z.string(),
+  /** When the session ends if it is not used again: the idle timeout or the absolute end, the sooner. */
+  expiresAt: time,
+});
+export type SessionView = z.output<typeof sessionViewSchema>;
+
+// ---------------------------------------------------------------------------------------------
 // The named components
 
 /**
@@ -370,6 +386,7 @@ export const API_SCHEMAS = {
   ReportSummary: reportSummarySchema,
   ReportView: reportViewSchema,
   RestoreView: restoreViewSchema,
+  SessionView: sessionViewSchema,
   Schedule: scheduleSchema,
   RetentionPolicy: retentionPolicySchema,
   VerifySettings: verifySettingsSchema,

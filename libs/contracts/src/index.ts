@@ -8,4 +8,5 @@ export * from './hooks';
 export * from './report';
 export * from './job-ids';
 export * from './strict';
+export * from './session';
 export * from './api';

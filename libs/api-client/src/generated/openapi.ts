@@ -19,6 +19,22 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/session': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get: operations['SessionController_get'];
+    put?: never;
+    post: operations['SessionController_create'];
+    delete: operations['SessionController_remove'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/services': {
     parameters: {
       query?: never;
@@ -385,6 +401,8 @@ export interface components {
           | 'CONFLICT'
           | 'WRONG_PASSWORD'
           | 'CROSS_ARCH'
+          | 'CSRF'
+          | 'RATE_LIMITED'
           | 'UNAVAILABLE'
           | 'INTERNAL';
         message: string;
@@ -718,6 +736,14 @@ export interface components {
       /** Format: date-time */
       finishedAt: string | null;
     };
+    SessionView: {
+      user: {
+        name: string;
+      };
+      csrfToken: string;
+      /** Format: date-time */
+      expiresAt: string;
+    };
     Schedule: {
       /** @enum {string} */
       frequency: 'daily' | 'weekly';
@@ -757,6 +783,10 @@ export interface components {
           argv: string[];
           timeoutMs?: number;
         };
+    CreateSession: {
+      name: string;
+      password: string;
+    };
     CreatePlan: {
       name: string;
       schedule: {
@@ -1041,6 +1071,250 @@ export interface operations {
       };
     };
   };
+  SessionController_get: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['SessionView'];
+        };
+      };
+      /** @description `VALIDATION_FAILED`: an unknown or repeated query parameter */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'VALIDATION_FAILED';
+            };
+          };
+        };
+      };
+      /** @description `UNAUTHORIZED`: no session cookie, or the session has ended */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `INTERNAL`: an unexpected error (the body carries `correlationId`) */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'INTERNAL';
+            };
+          };
+        };
+      };
+      /** @description `UNAVAILABLE`: the database is unavailable */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'UNAVAILABLE';
+            };
+          };
+        };
+      };
+    };
+  };
+  SessionController_create: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['CreateSession'];
+      };
+    };
+    responses: {
+      /** @description signed in: the session cookie is set (`Set-Cookie`) */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['SessionView'];
+        };
+      };
+      /** @description `VALIDATION_FAILED`: invalid JSON or UTF-8 in the body; or an unknown or repeated query parameter */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'VALIDATION_FAILED';
+            };
+          };
+        };
+      };
+      /** @description `UNAUTHORIZED`: invalid name or password (the same answer for both) */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `VALIDATION_FAILED`: the body is larger than 100 kB */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'VALIDATION_FAILED';
+            };
+          };
+        };
+      };
+      /** @description `RATE_LIMITED`: too many failed sign-ins from this address or for this name; retry after `Retry-After` s */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'RATE_LIMITED';
+            };
+          };
+        };
+      };
+      /** @description `INTERNAL`: an unexpected error (the body carries `correlationId`) */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'INTERNAL';
+            };
+          };
+        };
+      };
+      /** @description `UNAVAILABLE`: Redis (which counts failed sign-ins) is unavailable; or the database is unavailable */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'UNAVAILABLE';
+            };
+          };
+        };
+      };
+    };
+  };
+  SessionController_remove: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description no content */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description `VALIDATION_FAILED`: an unknown or repeated query parameter */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'VALIDATION_FAILED';
+            };
+          };
+        };
+      };
+      /** @description `INTERNAL`: an unexpected error (the body carries `correlationId`) */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'INTERNAL';
+            };
+          };
+        };
+      };
+      /** @description `UNAVAILABLE`: the database is unavailable */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'UNAVAILABLE';
+            };
+          };
+        };
+      };
+    };
+  };
   ServicesController_list: {
     parameters: {
       query?: never;
@@ -1073,7 +1347,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -1153,7 +1427,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -1163,6 +1437,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -1259,7 +1547,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -1349,7 +1637,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -1359,6 +1647,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -1459,7 +1761,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -1469,6 +1771,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -1579,7 +1895,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -1669,7 +1985,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -1749,7 +2065,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -1759,6 +2075,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -1855,7 +2185,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -1945,7 +2275,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -1955,6 +2285,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -2055,7 +2399,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2065,6 +2409,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -2175,7 +2533,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2185,6 +2543,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -2265,7 +2637,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2345,7 +2717,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2355,6 +2727,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -2451,7 +2837,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2543,7 +2929,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2553,6 +2939,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -2639,7 +3039,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2649,6 +3049,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -2773,7 +3187,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2783,6 +3197,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -2879,7 +3307,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2889,6 +3317,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -2985,7 +3427,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2995,6 +3437,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -3095,7 +3551,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3105,6 +3561,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -3238,7 +3708,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3334,7 +3804,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3344,6 +3814,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -3473,7 +3957,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3570,7 +4054,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3665,7 +4149,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3675,6 +4159,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -3771,7 +4269,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3863,7 +4361,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3972,7 +4470,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4052,7 +4550,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4062,6 +4560,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -4186,7 +4698,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4276,7 +4788,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4366,7 +4878,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
