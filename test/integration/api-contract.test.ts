@@ -24,7 +24,7 @@ import { backup, parseWriterKey, Repository } from '@vaultline/engine';
 import { openWithServerKey, parseSealed, recordIds, serverKeys } from '@vaultline/secrets';
 import { FsBackend } from '@vaultline/storage';
 import { z } from 'zod';
-import { openEventStream, startTestApi, type TestApi } from '../support/api-app';
+import { createTestUser, openEventStream, startTestApi, type TestApi } from '../support/api-app';
 import { makeSource, tempDir } from '../support/fixtures';
 
 const PASSWORD = 'the owner password';
@@ -76,6 +76,13 @@ describe('API contract: every route answers what /docs-json says', () => {
       const documented = op.responses[String(response.status)];
       if (!documented) return void problems.push(`${where}: status not documented`);
       const media = documented.content?.['application/json'];
+      // A binary answer (a download): its content type must be one the document lists.
+      const binary = Object.keys(documented.content ?? {}).filter((t) => t !== 'application/json');
+      const type = response.headers.get('content-type')?.split(';')[0] ?? '';
+      if (!media && binary.length > 0) {
+        if (!binary.includes(type)) problems.push(`${where}: content type ${type} not documented`);
+        return;
+      }
       const text = await response.clone().text();
       if (!media) {
         if (text) problems.push(`${where}: a body where the document has none`);
@@ -258,6 +265,22 @@ describe('API contract: every route answers what /docs-json says', () => {
       params: { path, query: { serviceId, targetId } },
     });
     assert.equal(snapshots.data?.items[0]?.id, snapshotId);
+    const browse = { params: { path: { id: snapshotId } }, body: { targetId, password: PASSWORD } };
+    const root = await client.POST('/v1/snapshots/{id}/tree', browse);
+    assert.ok(root.data?.entries.some((e) => e.name === 'docs' && e.type === 'dir'));
+    const file = await client.POST('/v1/snapshots/{id}/download', {
+      ...browse,
+      body: { ...browse.body, path: '/docs/readme.txt' },
+      parseAs: 'arrayBuffer',
+    });
+    assert.equal(file.response.status, 200);
+    const folder = await client.POST('/v1/snapshots/{id}/download', { ...browse, parseAs: 'arrayBuffer' });
+    assert.equal(folder.response.headers.get('content-type'), 'application/x-tar');
+    const wrongPassword = await client.POST('/v1/snapshots/{id}/tree', {
+      ...browse,
+      body: { targetId, password: 'not it' },
+    });
+    assert.equal(wrongPassword.error?.error.code, 'WRONG_PASSWORD');
 
     const restore = await client.POST('/v1/restores', { body: { serviceId, password: PASSWORD } });
     assert.equal(restore.response.status, 202, JSON.stringify(restore.error));
@@ -300,6 +323,25 @@ describe('API contract: every route answers what /docs-json says', () => {
     assert.equal(wrong.error?.error.code, 'WRONG_PASSWORD');
     const inUse = await client.DELETE('/v1/services/{id}', { params: { path: { id: serviceId } } });
     assert.equal(inUse.error?.error.code, 'CONFLICT');
+  });
+
+  test('the web UI session: sign in, read it, a change with the cookie, sign out', async () => {
+    await createTestUser(api, 'admin', PASSWORD);
+    const wrong = await anonymous.POST('/v1/session', { body: { name: 'admin', password: 'not it' } });
+    assert.equal(wrong.error?.error.code, 'UNAUTHORIZED');
+    const signedIn = await anonymous.POST('/v1/session', { body: { name: 'admin', password: PASSWORD } });
+    assert.equal(signedIn.response.status, 201);
+    const cookie = (signedIn.response.headers.get('set-cookie') ?? '').split(';', 1)[0]!;
+    const browser = createApiClient({ baseUrl: api.baseUrl, headers: { cookie } });
+    browser.use(checker);
+    const got = await browser.GET('/v1/session');
+    assert.equal(got.data?.csrfToken, signedIn.data?.csrfToken);
+    const forged = await browser.POST('/v1/targets', {
+      body: { name: 'forged', kind: 'local', path: join(dir.path, 'disk') },
+    });
+    assert.equal(forged.error?.error.code, 'CSRF');
+    assert.equal((await browser.DELETE('/v1/session')).response.status, 204);
+    assert.equal((await browser.GET('/v1/session')).error?.error.code, 'UNAUTHORIZED');
   });
 
   test('deletions', async () => {

@@ -10,10 +10,14 @@ import type { INestApplication } from '@nestjs/common';
 import type { DestinationStream } from 'pino';
 import { createApp } from '../../apps/api/src/app';
 import { createApiToken } from '../../apps/api/src/auth/api-tokens';
+import { hashPassword } from '../../apps/api/src/auth/passwords';
 import { createLogger } from '../../apps/api/src/common/logger';
 import { type ApiConfig, loadConfig } from '@vaultline/config';
 import { Catalog } from '@vaultline/catalog';
 import { applyMigrations, createPrismaClient, type PrismaClient } from '@vaultline/db';
+import { type Arch, backup, parseWriterKey, Repository } from '@vaultline/engine';
+import { openWithServerKey, parseSealed, recordIds, serverKeys } from '@vaultline/secrets';
+import { FsBackend } from '@vaultline/storage';
 import { CatalogFactories } from './factories';
 import { TEST_KDF } from './fixtures';
 import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from './postgres';
@@ -67,6 +71,8 @@ export async function startTestApi(
     REDIS_URL,
     // Each test app has its own BullMQ keys, so parallel test files never see each other's jobs.
     QUEUE_PREFIX: `vltest-api-${process.pid}-${randomBytes(4).toString('hex')}`,
+    // The decoy hash of unknown names at sign-in: cheap, like TEST_KDF.
+    VAULTLINE_USER_KDF_MEMORY_KIB: '1024',
     ...overrides,
   };
   const config = loadConfig(env, 'api');
@@ -120,6 +126,72 @@ export async function startTestApi(
   }
 }
 
+/**
+ * Backs `source` up into the plan's repository on a filesystem target with the plan's sealed
+ * writer key (as a worker does) and catalogues the snapshot; its id.
+ */
+export async function backUpAsWorker(
+  api: TestApi,
+  ref: { planId: string; targetId: string; serviceId: string },
+  source: string,
+  arch: Arch = 'x86_64',
+): Promise<string> {
+  const row = await api.prisma.planTarget.findUniqueOrThrow({
+    where: { planId_targetId: { planId: ref.planId, targetId: ref.targetId } },
+  });
+  const writerKey = parseWriterKey(
+    openWithServerKey(
+      serverKeys(api.config),
+      'writer-key',
+      recordIds.writerKey(ref.planId, ref.targetId),
+      parseSealed(row.writerKeyEnc),
+    ).toString('utf8'),
+  );
+  const repo = await Repository.open(await FsBackend.open(row.repoLocation), { writerKey });
+  try {
+    const { snapshot } = await backup(repo, { source, service: ref.serviceId, plan: ref.planId, arch });
+    await api.factories.newSnapshot(ref, {
+      id: snapshot.id,
+      time: new Date(snapshot.time),
+      arch: snapshot.arch,
+      totalBytes: BigInt(snapshot.stats.totalBytes),
+      bytesAdded: BigInt(snapshot.stats.bytesAdded),
+      files: snapshot.stats.files,
+    });
+    return snapshot.id;
+  } finally {
+    await repo.backend.close();
+  }
+}
+
+/** A web UI user, stored as create-user stores one but with a test-sized Argon2id cost. */
+export async function createTestUser(api: TestApi, name: string, password: string): Promise<void> {
+  await api.catalog.users.create(name, await hashPassword(password, TEST_KDF));
+}
+
+export interface SignedIn {
+  /** The `Cookie` header value to send (`vaultline_session=…`). */
+  cookie: string;
+  csrfToken: string;
+  /** The raw Set-Cookie header of the sign-in. */
+  setCookie: string;
+}
+
+/** POST /v1/session as a browser would; throws unless it answered 201 with a cookie. */
+export async function signIn(api: TestApi, name: string, password: string): Promise<SignedIn> {
+  const res = await fetch(`${api.baseUrl}/v1/session`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name, password }),
+  });
+  const body = (await res.json()) as { csrfToken?: string };
+  const setCookie = res.headers.get('set-cookie') ?? '';
+  if (res.status !== 201 || !body.csrfToken || !setCookie) {
+    throw new Error(`sign-in of ${name} answered ${res.status}: ${JSON.stringify(body)}`);
+  }
+  return { cookie: setCookie.split(';', 1)[0]!, csrfToken: body.csrfToken, setCookie };
+}
+
 /** One Server-Sent Event as the client sees it; `comment` for a `: …` line (heartbeats). */
 export interface SseFrame {
   type?: string;
@@ -136,10 +208,17 @@ export interface EventStream {
   close(): Promise<void>;
 }
 
-/** GET `path` as an SSE client (fetch streaming) with the API's token; frames are parsed as they come. */
-export async function openEventStream(api: TestApi, path: string): Promise<EventStream> {
+/**
+ * GET `path` as an SSE client (fetch streaming) with the API's token, or with `credentials`
+ * (e.g. a session cookie) instead; frames are parsed as they come.
+ */
+export async function openEventStream(
+  api: TestApi,
+  path: string,
+  credentials: Record<string, string> = { authorization: `Bearer ${api.token}` },
+): Promise<EventStream> {
   const res = await fetch(api.baseUrl + path, {
-    headers: { authorization: `Bearer ${api.token}`, accept: 'text/event-stream' },
+    headers: { ...credentials, accept: 'text/event-stream' },
   });
   const reader = res.body!.pipeThrough(new TextDecoderStream()).getReader();
   let buffer = '';

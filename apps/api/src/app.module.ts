@@ -4,6 +4,8 @@ import type { ApiConfig } from '@vaultline/config';
 import { serverKeys } from '@vaultline/secrets';
 import type { Logger } from 'pino';
 import { AuthGuard } from './auth/auth.guard';
+import { SessionController } from './auth/session.controller';
+import { SessionsService } from './auth/sessions.service';
 import { CATALOG_PROVIDER, CatalogLifecycle } from './common/catalog.provider';
 import { CHECK_RESPONSES, ResponseContractInterceptor } from './common/response-contract';
 import { StrictQueryGuard } from './common/strict-query';
@@ -24,6 +26,8 @@ import { RunsService } from './runs/runs.service';
 import { SCHEDULE_CONSUMER_ENABLED, ScheduleConsumer } from './schedule/schedule.consumer';
 import { ServicesController } from './services/services.controller';
 import { ServicesService } from './services/services.service';
+import { SnapshotsController } from './snapshots/snapshots.controller';
+import { SnapshotsService } from './snapshots/snapshots.service';
 import { TargetsController } from './targets/targets.controller';
 import { TargetsService } from './targets/targets.service';
 
@@ -50,11 +54,13 @@ export class AppModule {
       module: AppModule,
       controllers: [
         HealthController,
+        SessionController,
         ServicesController,
         TargetsController,
         PlansController,
         RunsController,
         RestoresController,
+        SnapshotsController,
         EventsController,
         EventsConsumer,
       ],
@@ -67,6 +73,7 @@ export class AppModule {
         CATALOG_PROVIDER,
         CatalogLifecycle,
         QueuesService,
+        SessionsService,
         { provide: APP_GUARD, useClass: AuthGuard },
         // After the auth guard: 401 before any word about the query.
         { provide: APP_GUARD, useClass: StrictQueryGuard },
@@ -77,6 +84,7 @@ export class AppModule {
         { provide: SCHEDULE_CONSUMER_ENABLED, useValue: options.scheduleConsumer ?? true },
         ScheduleConsumer,
         RestoresService,
+        SnapshotsService,
         EventsHub,
         LiveProgress,
         { provide: CHECK_RESPONSES, useValue: options.checkResponses ?? false },

@@ -24,6 +24,17 @@ export function apiDocument(app: INestApplication): OpenAPIObject {
         .setDescription('Encrypted, deduplicated backups of self-hosted services.')
         .setVersion('1')
         .addBearerAuth({ type: 'http', scheme: 'bearer', description: 'an API token (create-token)' })
+        .addCookieAuth(
+          'vaultline_session',
+          {
+            type: 'apiKey',
+            in: 'cookie',
+            name: 'vaultline_session',
+            description:
+              'the web UI session (POST /v1/session); requests other than GET and HEAD also need X-CSRF-Token',
+          },
+          'session',
+        )
         .build(),
     ),
   );

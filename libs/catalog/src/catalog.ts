@@ -7,15 +7,19 @@ import { PlansRepository } from './repositories/plans';
 import { ReportsRepository } from './repositories/reports';
 import { RestoresRepository } from './repositories/restores';
 import { RunsRepository } from './repositories/runs';
+import { SessionsRepository } from './repositories/sessions';
 import { ServicesRepository } from './repositories/services';
 import { SnapshotsRepository } from './repositories/snapshots';
 import { TargetsRepository } from './repositories/targets';
 import { TokensRepository } from './repositories/tokens';
+import { UsersRepository } from './repositories/users';
 import { VerificationsRepository } from './repositories/verifications';
 
 /** Every repository, on one client: the catalog's own, or a transaction's (`catalog.transaction`). */
 export interface Repositories {
   readonly tokens: TokensRepository;
+  readonly users: UsersRepository;
+  readonly sessions: SessionsRepository;
   readonly services: ServicesRepository;
   readonly targets: TargetsRepository;
   readonly plans: PlansRepository;
@@ -31,6 +35,8 @@ export interface Repositories {
 function repositories(db: Db): Repositories {
   return {
     tokens: translating(new TokensRepository(db)),
+    users: translating(new UsersRepository(db)),
+    sessions: translating(new SessionsRepository(db)),
     services: translating(new ServicesRepository(db)),
     targets: translating(new TargetsRepository(db)),
     plans: translating(new PlansRepository(db)),
@@ -57,6 +63,8 @@ export interface TransactionOptions {
  */
 export class Catalog implements Repositories {
   readonly tokens: TokensRepository;
+  readonly users: UsersRepository;
+  readonly sessions: SessionsRepository;
   readonly services: ServicesRepository;
   readonly targets: TargetsRepository;
   readonly plans: PlansRepository;
@@ -72,6 +80,8 @@ export class Catalog implements Repositories {
   constructor(private readonly client: PrismaClient) {
     const repos = repositories(client);
     this.tokens = repos.tokens;
+    this.users = repos.users;
+    this.sessions = repos.sessions;
     this.services = repos.services;
     this.targets = repos.targets;
     this.plans = repos.plans;

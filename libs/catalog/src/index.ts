@@ -23,7 +23,9 @@ export type { Cursor, RunForReport, RunsRepository, RunWithBackups } from './rep
 export type { ServiceFields, ServicesRepository } from './repositories/services';
 export type { PublishedSnapshot, SnapshotsRepository, SnapshotWithNames } from './repositories/snapshots';
 export type { TargetFields, TargetsRepository } from './repositories/targets';
+export type { SessionsRepository, SessionWithUser } from './repositories/sessions';
 export type { TokensRepository } from './repositories/tokens';
+export type { UsersRepository } from './repositories/users';
 export type {
   VerificationsRepository,
   VerificationWithTarget,
@@ -39,7 +41,9 @@ export type {
   Service,
   ServiceBackup,
   Snapshot,
+  Session,
   Target,
+  User,
 } from '@vaultline/db';
 export type {
   Arch,

@@ -53,6 +53,11 @@ describe('loadConfig: defaults', () => {
         defaultTargetDir: resolve('.vaultline/targets'),
         backupRetryDelayMs: 30_000,
         restoreRoots: ['/srv', '/mnt', '/media', '/tmp', '/var/tmp'],
+        sessionIdleMinutes: 720,
+        sessionMaxHours: 168,
+        trustProxy: false,
+        loginFailuresPerMinute: 5,
+        userKdfMemoryKib: 65536,
         outboundAllowCidrs: '',
         outboundDenyCidrs: '',
       },
@@ -324,6 +329,11 @@ describe('redaction', () => {
       defaultTargetDir: resolve('.vaultline/targets'),
       backupRetryDelayMs: 30_000,
       restoreRoots: '/srv,/mnt,/media,/tmp,/var/tmp',
+      sessionIdleMinutes: 720,
+      sessionMaxHours: 168,
+      trustProxy: false,
+      loginFailuresPerMinute: 5,
+      userKdfMemoryKib: 65536,
       outboundAllowCidrs: '',
       outboundDenyCidrs: '',
     });
@@ -370,6 +380,17 @@ describe('the README', () => {
         `${name} in the README`,
       );
     }
+  });
+});
+
+describe('VAULTLINE_TRUST_PROXY', () => {
+  test('0 or 1', () => {
+    assert.equal(loadConfig(env({ VAULTLINE_TRUST_PROXY: '1' }), 'api').trustProxy, true);
+    assert.equal(loadConfig(env({ VAULTLINE_TRUST_PROXY: '0' }), 'api').trustProxy, false);
+    assert.throws(
+      () => loadConfig(env({ VAULTLINE_TRUST_PROXY: 'yes' }), 'api'),
+      /VAULTLINE_TRUST_PROXY must be 0 or 1/,
+    );
   });
 });
 

@@ -336,6 +336,49 @@ export const VARIABLES = {
       })
       .transform((roots) => roots.map((p) => posix.normalize(p).replace(/(.)\/$/, '$1'))),
   },
+  VAULTLINE_SESSION_IDLE_MINUTES: {
+    roles: ['api'],
+    default: '720',
+    exposure: 'show',
+    description:
+      'A web UI session that has made no request for this many minutes has ended (sign in again); 1-525600.',
+    schema: wholeNumber(1, 525_600),
+  },
+  VAULTLINE_SESSION_MAX_HOURS: {
+    roles: ['api'],
+    default: '168',
+    exposure: 'show',
+    description: 'A web UI session ends this many hours after sign-in, however active it is; 1-8760.',
+    schema: wholeNumber(1, 8_760),
+  },
+  VAULTLINE_TRUST_PROXY: {
+    roles: ['api'],
+    default: '0',
+    exposure: 'show',
+    description:
+      '1 when the API is reached only through a reverse proxy that sets X-Forwarded-Proto and X-Forwarded-For: ' +
+      'the session cookie is then Secure when X-Forwarded-Proto is https, and sign-in attempts are counted per ' +
+      "the proxy's X-Forwarded-For client address. 0: both headers are ignored.",
+    schema: z.enum(['0', '1'], { error: 'must be 0 or 1' }).transform((v) => v === '1'),
+  },
+  VAULTLINE_LOGIN_FAILURES_PER_MINUTE: {
+    roles: ['api'],
+    default: '5',
+    exposure: 'show',
+    description:
+      'Failed sign-ins allowed per client address and per user name within a minute; more are refused (429) ' +
+      'until the minute is over. Counted in Redis, so shared by every API process; 1-1000.',
+    schema: wholeNumber(1, 1_000),
+  },
+  VAULTLINE_USER_KDF_MEMORY_KIB: {
+    roles: ['api'],
+    default: '65536',
+    exposure: 'show',
+    description:
+      'Argon2id memory (KiB) of the password hashes create-user makes (3 passes). Existing hashes keep the cost ' +
+      'they were made with; lower it only for tests; 1024-4194304.',
+    schema: wholeNumber(1_024, 4_194_304),
+  },
   QUEUE_PREFIX: {
     roles: ROLES,
     default: 'vaultline',
@@ -370,6 +413,13 @@ export interface ApiConfig extends BaseConfig {
   readonly backupRetryDelayMs: number;
   /** Normalised absolute folders restores may write into, besides the service's own data folder. */
   readonly restoreRoots: readonly string[];
+  readonly sessionIdleMinutes: number;
+  readonly sessionMaxHours: number;
+  /** Believe X-Forwarded-Proto / X-Forwarded-For (the API is only reachable through a proxy). */
+  readonly trustProxy: boolean;
+  readonly loginFailuresPerMinute: number;
+  /** Argon2id memory of new user password hashes. */
+  readonly userKdfMemoryKib: number;
 }
 export interface WorkerConfig extends BaseConfig {
   readonly role: 'worker';
@@ -405,6 +455,11 @@ const SOURCES = {
   httpPort: 'HTTP_PORT',
   defaultTargetDir: 'VAULTLINE_DEFAULT_TARGET_DIR',
   restoreRoots: 'VAULTLINE_RESTORE_ROOTS',
+  sessionIdleMinutes: 'VAULTLINE_SESSION_IDLE_MINUTES',
+  sessionMaxHours: 'VAULTLINE_SESSION_MAX_HOURS',
+  trustProxy: 'VAULTLINE_TRUST_PROXY',
+  loginFailuresPerMinute: 'VAULTLINE_LOGIN_FAILURES_PER_MINUTE',
+  userKdfMemoryKib: 'VAULTLINE_USER_KDF_MEMORY_KIB',
   metricsPort: 'METRICS_PORT',
   workerConcurrency: 'WORKER_CONCURRENCY',
   jobLockMs: 'JOB_LOCK_MS',
@@ -508,6 +563,11 @@ export function loadConfig(env: Env, role: Role): Config {
         defaultTargetDir: get('VAULTLINE_DEFAULT_TARGET_DIR'),
         backupRetryDelayMs: get('BACKUP_RETRY_DELAY_MS'),
         restoreRoots: get('VAULTLINE_RESTORE_ROOTS'),
+        sessionIdleMinutes: get('VAULTLINE_SESSION_IDLE_MINUTES'),
+        sessionMaxHours: get('VAULTLINE_SESSION_MAX_HOURS'),
+        trustProxy: get('VAULTLINE_TRUST_PROXY'),
+        loginFailuresPerMinute: get('VAULTLINE_LOGIN_FAILURES_PER_MINUTE'),
+        userKdfMemoryKib: get('VAULTLINE_USER_KDF_MEMORY_KIB'),
       });
     case 'worker':
       return Object.freeze({
@@ -545,12 +605,12 @@ function redactUrl(value: string, exposure: 'credentials' | 'path'): string {
  * The config as a plain object to log at startup: the server secret is replaced, URL passwords are
  * hidden and the webhook URL is cut to its origin (its path is usually the token).
  */
-export function redactedConfig(config: Config): Readonly<Record<string, string | number | null>> {
-  const out: Record<string, string | number | null> = {};
+export function redactedConfig(config: Config): Readonly<Record<string, string | number | boolean | null>> {
+  const out: Record<string, string | number | boolean | null> = {};
   for (const [key, value] of Object.entries(config) as [string, unknown][]) {
     const exposure: Exposure =
       key === 'role' ? 'show' : VARIABLES[SOURCES[key as keyof typeof SOURCES]].exposure;
-    if (value === null || typeof value === 'number') out[key] = value;
+    if (value === null || typeof value === 'number' || typeof value === 'boolean') out[key] = value;
     // A list of shown values (restore roots) is logged as it was given: comma-separated.
     else if (exposure === 'show' && Array.isArray(value) && value.every((v) => typeof v === 'string'))
       out[key] = value.join(',');

@@ -45,6 +45,10 @@ export const API_ERROR_CODES = [
   'WRONG_PASSWORD',
   /** A restore across architectures without `allowCrossArch` (the service would need reinstalling). */
   'CROSS_ARCH',
+  /** A request signed in by the session cookie that changes something, without the right X-CSRF-Token. */
+  'CSRF',
+  /** Too many failed sign-ins from this address or for this name: wait `Retry-After` seconds. */
+  'RATE_LIMITED',
   /** A dependency (the database, Redis, a target) is down: retry later; health checks answer this. */
   'UNAVAILABLE',
   'INTERNAL',
@@ -270,6 +274,32 @@ export const verificationViewSchema = z.strictObject({
 });
 export type VerificationView = z.output<typeof verificationViewSchema>;
 
+/** One entry of a snapshot's folder (POST /v1/snapshots/:id/tree). */
+export const snapshotEntryViewSchema = z.strictObject({
+  /** The name; when its bytes are not valid UTF-8, a rendering for display and `nameB64` holds them. */
+  name: z.string(),
+  /** base64 of the name's bytes, only when they are not valid UTF-8 (send it back in `pathB64`). */
+  nameB64: z.string().optional(),
+  /** other: a FIFO, socket or device node (listed, not downloadable). */
+  type: z.enum(['file', 'dir', 'symlink', 'other']),
+  /** Bytes of a file; 0 for everything else. */
+  size: count,
+  mtime: time,
+  /** Permission bits (setuid, setgid, sticky included). */
+  mode: count,
+});
+
+export const snapshotTreeViewSchema = z.strictObject({
+  /** The folder listed, absolute inside the snapshot (`/` the root). */
+  path: z.string(),
+  /** base64 of the path's bytes, only when they are not valid UTF-8. */
+  pathB64: z.string().optional(),
+  /** In the snapshot's order (by name bytes). */
+  entries: z.array(snapshotEntryViewSchema),
+});
+export type SnapshotTreeView = z.output<typeof snapshotTreeViewSchema>;
+export type SnapshotEntryView = z.output<typeof snapshotEntryViewSchema>;
+
 // ---------------------------------------------------------------------------------------------
 // Runs
 
@@ -354,6 +384,18 @@ export const restoreViewSchema = z.strictObject({
 export type RestoreView = z.output<typeof restoreViewSchema>;
 
 // ---------------------------------------------------------------------------------------------
+// Session (web UI sign-in)
+
+export const sessionViewSchema = z.strictObject({
+  user: z.strictObject({ name: z.string() }),
+  /** Send it as `X-CSRF-Token` with every request that is not GET or HEAD. */
+  csrfToken: z.string(),
+  /** When the session ends if it is not used again: the idle timeout or the absolute end, the sooner. */
+  expiresAt: time,
+});
+export type SessionView = z.output<typeof sessionViewSchema>;
+
+// ---------------------------------------------------------------------------------------------
 // The named components
 
 /**
@@ -375,6 +417,8 @@ export const API_SCHEMAS = {
   VerifyQueuedView: verifyQueuedViewSchema,
   SnapshotView: snapshotViewSchema,
   SnapshotPage: pageSchema(snapshotViewSchema),
+  SnapshotEntryView: snapshotEntryViewSchema,
+  SnapshotTreeView: snapshotTreeViewSchema,
   VerificationView: verificationViewSchema,
   VerificationPage: pageSchema(verificationViewSchema),
   RunSummaryView: runSummaryViewSchema,
@@ -384,6 +428,7 @@ export const API_SCHEMAS = {
   ReportSummary: reportSummarySchema,
   ReportView: reportViewSchema,
   RestoreView: restoreViewSchema,
+  SessionView: sessionViewSchema,
   Schedule: scheduleSchema,
   RetentionPolicy: retentionPolicySchema,
   VerifySettings: verifySettingsSchema,

@@ -9,4 +9,5 @@ export * from './dumps';
 export * from './report';
 export * from './job-ids';
 export * from './strict';
+export * from './session';
 export * from './api';

@@ -37,8 +37,10 @@ export type {
   Run,
   Service,
   ServiceBackup,
+  Session,
   Snapshot,
   Target,
+  User,
   Verification,
 } from './generated/prisma/client';
 export * from './generated/prisma/enums';

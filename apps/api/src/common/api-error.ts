@@ -10,6 +10,8 @@ export class ApiError extends Error {
     readonly code: ApiErrorCode,
     message: string,
     readonly fields?: readonly ContractIssue[],
+    /** Response headers that go with the error (`Retry-After` of a 429). */
+    readonly headers?: Readonly<Record<string, string>>,
   ) {
     super(message);
   }

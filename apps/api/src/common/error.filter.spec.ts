@@ -36,6 +36,8 @@ describe('mapError', () => {
       CONFLICT: 409,
       WRONG_PASSWORD: 422,
       CROSS_ARCH: 409,
+      CSRF: 403,
+      RATE_LIMITED: 429,
       UNAVAILABLE: 503,
     };
     for (const [code, status] of Object.entries(expected) as [ApiErrorCode, number][]) {

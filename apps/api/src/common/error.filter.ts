@@ -17,6 +17,8 @@ export interface MappedError {
   body: ErrorBody;
   /** Only unexpected errors are logged with their details; expected ones are the client's business. */
   unexpected: boolean;
+  /** Headers to send with it (`Retry-After`). */
+  headers?: Readonly<Record<string, string>>;
 }
 
 /** `satisfies Record<ApiErrorCode, …>`: adding a code without a status does not compile. */
@@ -27,6 +29,8 @@ export const STATUS_OF = {
   CONFLICT: 409,
   WRONG_PASSWORD: 422,
   CROSS_ARCH: 409,
+  CSRF: 403,
+  RATE_LIMITED: 429,
   UNAVAILABLE: 503,
   INTERNAL: 500,
 } as const satisfies Record<ApiErrorCode, number>;
@@ -34,6 +38,7 @@ export const STATUS_OF = {
 /** Nest's own HTTP exceptions (unknown route, body too large) get the code closest to their status. */
 function codeOfStatus(status: number): ApiErrorCode {
   if (status === 401 || status === 403) return 'UNAUTHORIZED';
+  if (status === 429) return 'RATE_LIMITED';
   if (status === 404) return 'NOT_FOUND';
   if (status === 409) return 'CONFLICT';
   if (status >= 400 && status < 500) return 'VALIDATION_FAILED';
@@ -65,6 +70,7 @@ function mapApiError(err: ApiError, correlationId: string): MappedError {
     status: STATUS_OF[err.code],
     body: { error: { code: err.code, message: err.message, ...(fields ? { fields } : {}) } },
     unexpected: false,
+    ...(err.headers ? { headers: err.headers } : {}),
   };
 }
 
@@ -119,6 +125,9 @@ export class ErrorFilter implements ExceptionFilter {
     } else if (mapped.status === 503 && !(err instanceof ApiError)) {
       // A translated driver error: the client hears "retry later", the operator what failed.
       this.logger.warn({ err }, 'dependency unavailable');
+    }
+    for (const [name, value] of Object.entries(mapped.headers ?? {})) {
+      this.adapterHost.httpAdapter.setHeader(res, name, value);
     }
     this.adapterHost.httpAdapter.reply(res, mapped.body, mapped.status);
   }

@@ -7,7 +7,8 @@
  * - query parameters are typed from the route's ZodQuery schema;
  * - every route lists the error codes it can answer, grouped by HTTP status, with the one error
  *   body; `completeDocument` adds those every route shares (400 for an unknown query parameter,
- *   401 without a token, 413 for a body over the limit, 500, and 503 when the database is down).
+ *   401 without a token, 403 CSRF for a cookie-signed change without its X-CSRF-Token, 413 for a
+ *   body over the limit, 500, and 503 when the database is down).
  *
  * `ApiReturns` also sets the route's status (HttpCode) and records its response schema for the
  * response check (response-contract.ts), so the status documented is the status answered.
@@ -199,7 +200,9 @@ export function completeDocument(document: OpenAPIObject): OpenAPIObject {
       ...(jsonSchemas(requestBodies, 'input') as Record<string, SchemaObject>),
     },
   };
-  for (const { op } of operationsOf(document)) {
+  for (const { method, op } of operationsOf(document)) {
+    // Every route that takes a token also takes the web UI's session cookie (auth.guard.ts).
+    if (op.security?.length) op.security = [...op.security, { session: [] }];
     if (op.requestBody) addError(op, 'VALIDATION_FAILED', 'invalid JSON or UTF-8 in the body');
     addError(op, 'VALIDATION_FAILED', 'an unknown or repeated query parameter');
     if (op.requestBody) {
@@ -208,7 +211,12 @@ export function completeDocument(document: OpenAPIObject): OpenAPIObject {
         content: { 'application/json': { schema: errorSchema(['VALIDATION_FAILED']) } },
       };
     }
-    if (op.security?.length) addError(op, 'UNAUTHORIZED', 'missing, invalid or revoked token');
+    if (op.security?.length) {
+      addError(op, 'UNAUTHORIZED', 'missing, invalid or revoked token, or no live session');
+      if (method !== 'get' && method !== 'head') {
+        addError(op, 'CSRF', 'signed in by the session cookie without its X-CSRF-Token');
+      }
+    }
     addError(op, 'UNAVAILABLE', 'the database is unavailable');
     addError(op, 'INTERNAL', 'an unexpected error (the body carries `correlationId`)');
   }

@@ -19,6 +19,22 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/session': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get: operations['SessionController_get'];
+    put?: never;
+    post: operations['SessionController_create'];
+    delete: operations['SessionController_remove'];
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/services': {
     parameters: {
       query?: never;
@@ -339,6 +355,38 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/snapshots/{id}/tree': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post: operations['SnapshotsController_tree'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/snapshots/{id}/download': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post: operations['SnapshotsController_download'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/runs/{id}/events': {
     parameters: {
       query?: never;
@@ -385,6 +433,8 @@ export interface components {
           | 'CONFLICT'
           | 'WRONG_PASSWORD'
           | 'CROSS_ARCH'
+          | 'CSRF'
+          | 'RATE_LIMITED'
           | 'UNAVAILABLE'
           | 'INTERNAL';
         message: string;
@@ -548,6 +598,21 @@ export interface components {
     SnapshotPage: {
       items: components['schemas']['SnapshotView'][];
       nextCursor: string | null;
+    };
+    SnapshotEntryView: {
+      name: string;
+      nameB64?: string;
+      /** @enum {string} */
+      type: 'file' | 'dir' | 'symlink' | 'other';
+      size: number;
+      /** Format: date-time */
+      mtime: string;
+      mode: number;
+    };
+    SnapshotTreeView: {
+      path: string;
+      pathB64?: string;
+      entries: components['schemas']['SnapshotEntryView'][];
     };
     VerificationView: {
       id: string;
@@ -726,6 +791,14 @@ export interface components {
       /** Format: date-time */
       finishedAt: string | null;
     };
+    SessionView: {
+      user: {
+        name: string;
+      };
+      csrfToken: string;
+      /** Format: date-time */
+      expiresAt: string;
+    };
     Schedule: {
       /** @enum {string} */
       frequency: 'daily' | 'weekly';
@@ -765,6 +838,10 @@ export interface components {
           argv: string[];
           timeoutMs?: number;
         };
+    CreateSession: {
+      name: string;
+      password: string;
+    };
     CreatePlan: {
       name: string;
       schedule: {
@@ -976,6 +1053,14 @@ export interface components {
           }
       )[];
     };
+    BrowseSnapshot: {
+      /** Format: uuid */
+      targetId: string;
+      password: string;
+      path?: string;
+      /** Format: base64 */
+      pathB64?: string;
+    };
     CreateTarget:
       | {
           name: string;
@@ -1085,6 +1170,250 @@ export interface operations {
       };
     };
   };
+  SessionController_get: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description success */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['SessionView'];
+        };
+      };
+      /** @description `VALIDATION_FAILED`: an unknown or repeated query parameter */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'VALIDATION_FAILED';
+            };
+          };
+        };
+      };
+      /** @description `UNAUTHORIZED`: no session cookie, or the session has ended */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `INTERNAL`: an unexpected error (the body carries `correlationId`) */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'INTERNAL';
+            };
+          };
+        };
+      };
+      /** @description `UNAVAILABLE`: the database is unavailable */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'UNAVAILABLE';
+            };
+          };
+        };
+      };
+    };
+  };
+  SessionController_create: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['CreateSession'];
+      };
+    };
+    responses: {
+      /** @description signed in: the session cookie is set (`Set-Cookie`) */
+      201: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['SessionView'];
+        };
+      };
+      /** @description `VALIDATION_FAILED`: invalid JSON or UTF-8 in the body; or an unknown or repeated query parameter */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'VALIDATION_FAILED';
+            };
+          };
+        };
+      };
+      /** @description `UNAUTHORIZED`: invalid name or password (the same answer for both) */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `VALIDATION_FAILED`: the body is larger than 100 kB */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'VALIDATION_FAILED';
+            };
+          };
+        };
+      };
+      /** @description `RATE_LIMITED`: too many failed sign-ins from this address or for this name; retry after `Retry-After` s */
+      429: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'RATE_LIMITED';
+            };
+          };
+        };
+      };
+      /** @description `INTERNAL`: an unexpected error (the body carries `correlationId`) */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'INTERNAL';
+            };
+          };
+        };
+      };
+      /** @description `UNAVAILABLE`: Redis (which counts failed sign-ins) is unavailable; or the database is unavailable */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'UNAVAILABLE';
+            };
+          };
+        };
+      };
+    };
+  };
+  SessionController_remove: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    requestBody?: never;
+    responses: {
+      /** @description no content */
+      204: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content?: never;
+      };
+      /** @description `VALIDATION_FAILED`: an unknown or repeated query parameter */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'VALIDATION_FAILED';
+            };
+          };
+        };
+      };
+      /** @description `INTERNAL`: an unexpected error (the body carries `correlationId`) */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'INTERNAL';
+            };
+          };
+        };
+      };
+      /** @description `UNAVAILABLE`: the database is unavailable */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'UNAVAILABLE';
+            };
+          };
+        };
+      };
+    };
+  };
   ServicesController_list: {
     parameters: {
       query?: never;
@@ -1117,7 +1446,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -1197,7 +1526,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -1207,6 +1536,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -1303,7 +1646,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -1393,7 +1736,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -1403,6 +1746,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -1503,7 +1860,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -1513,6 +1870,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -1623,7 +1994,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -1713,7 +2084,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -1793,7 +2164,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -1803,6 +2174,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -1899,7 +2284,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -1989,7 +2374,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -1999,6 +2384,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -2099,7 +2498,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2109,6 +2508,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -2219,7 +2632,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2229,6 +2642,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -2309,7 +2736,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2389,7 +2816,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2399,6 +2826,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -2495,7 +2936,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2587,7 +3028,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2597,6 +3038,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -2683,7 +3138,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2693,6 +3148,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -2817,7 +3286,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2827,6 +3296,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -2923,7 +3406,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -2933,6 +3416,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -3029,7 +3526,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3039,6 +3536,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -3139,7 +3650,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3149,6 +3660,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -3282,7 +3807,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3378,7 +3903,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3388,6 +3913,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -3517,7 +4056,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3614,7 +4153,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3709,7 +4248,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3719,6 +4258,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -3815,7 +4368,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -3907,7 +4460,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4016,7 +4569,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4096,7 +4649,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4106,6 +4659,20 @@ export interface operations {
             error?: {
               /** @enum {string} */
               code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
             };
           };
         };
@@ -4230,7 +4797,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4288,6 +4855,283 @@ export interface operations {
       };
     };
   };
+  SnapshotsController_tree: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['BrowseSnapshot'];
+      };
+    };
+    responses: {
+      /** @description the folder's entries */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['SnapshotTreeView'];
+        };
+      };
+      /** @description `VALIDATION_FAILED`: invalid field (named in `fields`), or a path that is not a folder (tree) / file or folder (download); or invalid JSON or UTF-8 in the body; or an unknown or repeated query parameter */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'VALIDATION_FAILED';
+            };
+          };
+        };
+      };
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
+            };
+          };
+        };
+      };
+      /** @description `NOT_FOUND`: no such snapshot on the target in the catalog or in the repository, or no such path in it */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'NOT_FOUND';
+            };
+          };
+        };
+      };
+      /** @description `VALIDATION_FAILED`: the body is larger than 100 kB */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'VALIDATION_FAILED';
+            };
+          };
+        };
+      };
+      /** @description `WRONG_PASSWORD`: the password does not open the repository (`fields: [{ path: "password" }]`), as for a restore */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'WRONG_PASSWORD';
+            };
+          };
+        };
+      };
+      /** @description `INTERNAL`: an unexpected error (the body carries `correlationId`) */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'INTERNAL';
+            };
+          };
+        };
+      };
+      /** @description `UNAVAILABLE`: the target is unreachable; or the database is unavailable */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'UNAVAILABLE';
+            };
+          };
+        };
+      };
+    };
+  };
+  SnapshotsController_download: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['BrowseSnapshot'];
+      };
+    };
+    responses: {
+      /** @description a file as `application/octet-stream` (Content-Length, Content-Disposition attachment with its name), or a folder as `application/x-tar` of it and everything below (pax; FIFOs, sockets and devices left out) */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/octet-stream': string;
+          'application/x-tar': string;
+        };
+      };
+      /** @description `VALIDATION_FAILED`: invalid field (named in `fields`), or a path that is not a folder (tree) / file or folder (download); or invalid JSON or UTF-8 in the body; or an unknown or repeated query parameter */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'VALIDATION_FAILED';
+            };
+          };
+        };
+      };
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
+            };
+          };
+        };
+      };
+      /** @description `NOT_FOUND`: no such snapshot on the target in the catalog or in the repository, or no such path in it */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'NOT_FOUND';
+            };
+          };
+        };
+      };
+      /** @description `VALIDATION_FAILED`: the body is larger than 100 kB */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'VALIDATION_FAILED';
+            };
+          };
+        };
+      };
+      /** @description `WRONG_PASSWORD`: the password does not open the repository (`fields: [{ path: "password" }]`), as for a restore */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'WRONG_PASSWORD';
+            };
+          };
+        };
+      };
+      /** @description `INTERNAL`: an unexpected error (the body carries `correlationId`) */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'INTERNAL';
+            };
+          };
+        };
+      };
+      /** @description `UNAVAILABLE`: the target is unreachable; or the database is unavailable */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'UNAVAILABLE';
+            };
+          };
+        };
+      };
+    };
+  };
   EventsController_runEvents: {
     parameters: {
       query?: never;
@@ -4320,7 +5164,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
@@ -4410,7 +5254,7 @@ export interface operations {
           };
         };
       };
-      /** @description `UNAUTHORIZED`: missing, invalid or revoked token */
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
       401: {
         headers: {
           [name: string]: unknown;
