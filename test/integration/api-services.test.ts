@@ -117,9 +117,11 @@ describe('API: auth, services, health, docs', () => {
     assert.equal((moved.json as { node: string }).node, 'node-2');
     const renamed = await api.call('PATCH', `/v1/services/${s.id}`, { name: 'immich2' });
     assert.equal((renamed.json as { node: string }).node, 'node-2', 'a PATCH without node keeps it');
+    const labelled = await api.call('PATCH', `/v1/services/${s.id}`, { node: 'vaultline.io/pool=nas' });
+    assert.equal((labelled.json as { node: string }).node, 'vaultline.io/pool=nas', 'a node label');
     const cleared = await api.call('PATCH', `/v1/services/${s.id}`, { node: null });
     assert.equal((cleared.json as { node: null }).node, null);
-    for (const bad of ['Node_1', '', 'a'.repeat(254), 'node a', 7]) {
+    for (const bad of ['Node_1', '', 'a'.repeat(254), 'node a', 7, 'disk=', 'a=b=c']) {
       const r = await api.call('PATCH', `/v1/services/${s.id}`, { node: bad });
       assert.equal(r.status, 400, JSON.stringify(bad));
       assert.ok(JSON.stringify(r.json).includes('"node"'), JSON.stringify(r.json));

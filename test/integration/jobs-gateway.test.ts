@@ -244,7 +244,7 @@ describe('jobs: the gateway and the handler maps (real Redis)', () => {
         data: { runId: ID, planId: ID, serviceId: ID, targetId: ID },
         node: 'Node_A',
       }),
-      /invalid node name "Node_A"/,
+      /invalid node name or label "Node_A"/,
     );
     await assert.rejects(jobs.counts('backup@Node_A', ['waiting']), /no queue backup@Node_A/);
     await assert.rejects(jobs.counts('report@node-a', ['waiting']), /no queue report@node-a/);

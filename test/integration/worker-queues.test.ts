@@ -69,14 +69,17 @@ describe('worker: WORKER_QUEUES', () => {
       workerEnv(db.url, {
         METRICS_PORT: String(await freePort()),
         NODE_NAME: 'node-b',
+        NODE_LABELS: 'disk=ssd,vaultline.io/pool=nas',
         NODE_QUEUES_ONLY: 'true',
         WORKER_QUEUES: 'backup,restore',
       }),
     );
     apps.push(await createWorkerApp(only, { poolSize: 1 }));
     const p2 = only.queuePrefix;
-    assert.equal(await consumers(p2, redisUrl, 'backup@node-b'), 1);
-    assert.equal(await consumers(p2, redisUrl, 'restore@node-b'), 1);
+    for (const placement of ['node-b', 'disk=ssd', 'vaultline.io/pool=nas']) {
+      assert.equal(await consumers(p2, redisUrl, `backup@${placement}`), 1, placement);
+      assert.equal(await consumers(p2, redisUrl, `restore@${placement}`), 1, placement);
+    }
     for (const q of ['backup', 'restore', 'maintenance'])
       assert.equal(await consumers(p2, redisUrl, q), 0, q);
   });

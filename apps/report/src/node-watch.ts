@@ -116,12 +116,13 @@ export class NodeWatch {
   }
 
   private message(node: string, since: string, failed: boolean): string {
+    // A placement is a node's name or a node label key=value (`=` never occurs in a node name).
+    const label = node.includes('=');
+    const where = label ? `on a node labelled ${JSON.stringify(node)}` : `on node ${JSON.stringify(node)}`;
+    const who = label ? `a worker with ${node} in NODE_LABELS` : `a worker with NODE_NAME=${node}`;
     return (
-      `${REPORT_ERROR_CODES.nodeUnavailable}: no worker on node ${JSON.stringify(node)} has taken this job ` +
-      `(queued ${since}); ` +
-      (failed
-        ? 'it reached its deadline and was given up'
-        : 'it runs when a worker with NODE_NAME=' + node + ' starts')
+      `${REPORT_ERROR_CODES.nodeUnavailable}: no worker ${where} has taken this job (queued ${since}); ` +
+      (failed ? 'it reached its deadline and was given up' : `it runs when ${who} starts`)
     );
   }
 

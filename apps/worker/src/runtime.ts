@@ -69,9 +69,15 @@ export class WorkerRuntime {
       gid: process.getgid?.() ?? -1,
     });
     this.catalog = createCatalog(config.databaseUrl, {
-      // Backups and restores (WORKER_CONCURRENCY each, twice with a NODE_NAME: shared and node
-      // queues) and one maintenance job at a time.
-      pool: { max: Math.max(4, config.workerConcurrency * (config.nodeName ? 5 : 3) + 1) },
+      // Backups and restores (WORKER_CONCURRENCY each, per queue: the shared ones and one per
+      // NODE_NAME / NODE_LABELS placement) and one maintenance job at a time.
+      pool: {
+        max: Math.max(
+          4,
+          config.workerConcurrency * (3 + 2 * (Number(Boolean(config.nodeName)) + config.nodeLabels.length)) +
+            1,
+        ),
+      },
     });
     this.redis = new Redis(config.redisUrl, { maxRetriesPerRequest: 3, lazyConnect: false });
     this.redis.on('error', (err) => logger.warn({ err }, 'redis connection error'));
@@ -134,20 +140,25 @@ export class WorkerRuntime {
     // With NODE_NAME, backups and restores come from two queues: the shared one and this node's
     // own (`backup@<node>`, jobs of services whose data lives here). Each queue gets its own
     // WORKER_CONCURRENCY: a node's services are not starved by the shared queue's backlog.
+    // And one per label in NODE_LABELS (`backup@disk=ssd`: services placed on nodes so labelled).
     // NODE_QUEUES_ONLY: a node worker (DaemonSet) without the shared volume takes only its node's.
-    const node = config.nodeName ?? undefined;
-    const sharedToo = !(node && config.nodeQueuesOnly);
+    const placements = [...(config.nodeName ? [config.nodeName] : []), ...config.nodeLabels];
+    const sharedToo = !(placements.length && config.nodeQueuesOnly);
     this.workers = consumed.flatMap((q) => {
       switch (q) {
         case 'backup':
           return [
             ...(sharedToo ? [this.createWorker(QUEUES.backup, handlers.backup, concurrency.backup)] : []),
-            ...(node ? [this.createWorker(QUEUES.backup, handlers.backup, concurrency.backup, node)] : []),
+            ...placements.map((p) =>
+              this.createWorker(QUEUES.backup, handlers.backup, concurrency.backup, p),
+            ),
           ];
         case 'restore':
           return [
             ...(sharedToo ? [this.createWorker(QUEUES.restore, handlers.restore, concurrency.restore)] : []),
-            ...(node ? [this.createWorker(QUEUES.restore, handlers.restore, concurrency.restore, node)] : []),
+            ...placements.map((p) =>
+              this.createWorker(QUEUES.restore, handlers.restore, concurrency.restore, p),
+            ),
           ];
         case 'maintenance':
           return [this.createWorker(QUEUES.maintenance, handlers.maintenance, concurrency.maintenance)];

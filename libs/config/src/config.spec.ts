@@ -99,12 +99,24 @@ describe('loadConfig: defaults', () => {
     );
     assert.throws(
       () => loadConfig(env({ NODE_QUEUES_ONLY: 'true' }), 'worker'),
-      /NODE_QUEUES_ONLY needs NODE_NAME/,
+      /NODE_QUEUES_ONLY needs NODE_NAME or NODE_LABELS/,
     );
     assert.throws(
       () => loadConfig(env({ NODE_QUEUES_ONLY: 'yes' }), 'worker'),
       /NODE_QUEUES_ONLY must be true or false/,
     );
+    assert.deepEqual(c.nodeLabels, []);
+    const labelled = loadConfig(
+      env({ NODE_LABELS: 'disk=ssd, vaultline.io/pool=nas,disk=ssd', NODE_QUEUES_ONLY: 'true' }),
+      'worker',
+    );
+    assert.deepEqual(labelled.nodeLabels, ['disk=ssd', 'vaultline.io/pool=nas']);
+    for (const bad of ['disk', 'disk=', '=ssd', 'a b=c', 'Pool/x=y', 'k=v=w'])
+      assert.throws(
+        () => loadConfig(env({ NODE_LABELS: bad }), 'worker'),
+        /NODE_LABELS must list node labels/,
+        bad,
+      );
   });
 
   test('report', () => {

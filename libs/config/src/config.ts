@@ -11,7 +11,7 @@ import { posix, resolve } from 'node:path';
 
 import { z } from 'zod';
 
-import { NODE_NAME_RE } from '@vaultline/contracts';
+import { NODE_LABEL_RE, NODE_NAME_RE } from '@vaultline/contracts';
 
 import { parseCidrList } from './outbound';
 import { Secret } from './secret';
@@ -213,13 +213,32 @@ export const VARIABLES = {
       error: 'must be a node name (lowercase letters, digits, - and ., at most 253 characters)',
     }),
   },
+  NODE_LABELS: {
+    roles: ['worker'],
+    optional: true,
+    exposure: 'show',
+    description:
+      'Comma-separated key=value labels of the node this worker runs on (Kubernetes cannot hand node labels ' +
+      'to a pod: set them per DaemonSet). The worker also takes the jobs of services placed on one of them.',
+    schema: z
+      .string()
+      .transform((s) => [
+        ...new Set(
+          s
+            .split(',')
+            .map((l) => l.trim())
+            .filter(Boolean),
+        ),
+      ])
+      .pipe(z.array(z.string().regex(NODE_LABEL_RE, { error: 'must list node labels key=value' })).min(1)),
+  },
   NODE_QUEUES_ONLY: {
     roles: ['worker'],
     default: 'false',
     exposure: 'show',
     description:
       "true: with NODE_NAME, take only this node's jobs (backup@<node>, restore@<node>), not the shared " +
-      "queues' — for node workers (a DaemonSet) that do not mount the shared volume. Needs NODE_NAME.",
+      "queues' — for node workers (a DaemonSet) that do not mount the shared volume. Needs NODE_NAME or NODE_LABELS.",
     schema: z.enum(['true', 'false'], { error: 'must be true or false' }).transform((v) => v === 'true'),
   },
   HOOK_UID: {
@@ -428,6 +447,8 @@ export interface WorkerConfig extends BaseConfig {
   readonly workerQueues: readonly WorkerQueue[];
   /** NODE_NAME: this worker's node; its backup/restore workers also consume that node's queues. */
   readonly nodeName: string | null;
+  /** NODE_LABELS: labels of the node; its workers also consume `<queue>@<key>=<value>`. */
+  readonly nodeLabels: readonly string[];
   /** NODE_QUEUES_ONLY: consume only the node's backup/restore queues, not the shared ones. */
   readonly nodeQueuesOnly: boolean;
   readonly jobLockMs: number;
@@ -466,6 +487,7 @@ const SOURCES = {
   workerQueues: 'WORKER_QUEUES',
   nodeName: 'NODE_NAME',
   nodeQueuesOnly: 'NODE_QUEUES_ONLY',
+  nodeLabels: 'NODE_LABELS',
   backupRetryDelayMs: 'BACKUP_RETRY_DELAY_MS',
   webhookUrl: 'VAULTLINE_WEBHOOK_URL',
   nodeWorkerGraceSeconds: 'NODE_WORKER_GRACE_SECONDS',
@@ -538,8 +560,15 @@ export function loadConfig(env: Env, role: Role): Config {
     }
   }
   // The one rule across variables: a worker told to take only its node's jobs must have a node.
-  if (values.get('NODE_QUEUES_ONLY') === true && values.get('NODE_NAME') === null) {
-    problems.push({ variable: 'NODE_QUEUES_ONLY', reason: 'needs NODE_NAME (the node whose jobs to take)' });
+  if (
+    values.get('NODE_QUEUES_ONLY') === true &&
+    values.get('NODE_NAME') === null &&
+    values.get('NODE_LABELS') === null
+  ) {
+    problems.push({
+      variable: 'NODE_QUEUES_ONLY',
+      reason: 'needs NODE_NAME or NODE_LABELS (the node whose jobs to take)',
+    });
   }
   if (problems.length) throw new ConfigError(role, problems);
 
@@ -579,6 +608,7 @@ export function loadConfig(env: Env, role: Role): Config {
         workerQueues: Object.freeze(get('WORKER_QUEUES')),
         nodeName: get('NODE_NAME'),
         nodeQueuesOnly: get('NODE_QUEUES_ONLY'),
+        nodeLabels: Object.freeze(get('NODE_LABELS') ?? []),
         hookUid: get('HOOK_UID'),
         hookGid: get('HOOK_GID'),
       });

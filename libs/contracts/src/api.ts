@@ -16,7 +16,7 @@ import {
   architectureSchema,
   idSchema,
   isoTimeSchema,
-  nodeNameSchema,
+  placementSchema,
   snapshotArchSchema,
   snapshotIdSchema,
 } from './common';
@@ -99,8 +99,11 @@ export const serviceViewSchema = z.strictObject({
   arch: architectureSchema,
   preHook: hookSchema.nullable(),
   postHook: hookSchema.nullable(),
-  /** The node holding the data (its jobs go to that node's workers); null: any worker. */
-  node: nodeNameSchema.nullable(),
+  /**
+   * Where the data lives: a node name, or a node label `key=value` (its jobs go to the workers on
+   * that node, or with that label in NODE_LABELS); null: any worker.
+   */
+  node: placementSchema.nullable(),
   /** Commands whose output is stored as a file of each snapshot (database dumps). */
   dumps: dumpSourcesSchema,
   /** A service that is backing up (or being restored) is unavailable meanwhile. */
@@ -376,7 +379,7 @@ export const restoreViewSchema = z.strictObject({
    */
   warnings: z.array(z.string()),
   /** The node whose workers take this restore (the service's node when it was queued), or null. */
-  node: nodeNameSchema.nullable(),
+  node: placementSchema.nullable(),
   queuedAt: time,
   startedAt: nullableTime,
   finishedAt: nullableTime,

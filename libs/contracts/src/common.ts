@@ -10,7 +10,7 @@
  */
 import { z } from 'zod';
 
-import { NODE_NAME_RE } from './queues';
+import { isPlacement, NODE_NAME_RE } from './queues';
 
 /**
  * Ids of database rows (plans, services, targets, runs, restores). The id strategy (uuid, cuid…)
@@ -35,9 +35,14 @@ export const snapshotRefSchema = z
   .string()
   .regex(/^(latest|[0-9a-f]{64})$/, { error: "must be 'latest' or a snapshot id (64 lowercase hex digits)" });
 
-/** The Kubernetes node that holds a service's data (its jobs go to that node's queues). */
+/** A Kubernetes node name. */
 export const nodeNameSchema = z.string().regex(NODE_NAME_RE, {
   error: 'must be a node name (lowercase letters, digits, - and ., at most 253 characters)',
+});
+
+/** Where a service's data lives: a node name, or one node label `key=value` (its jobs go there). */
+export const placementSchema = z.string().refine(isPlacement, {
+  error: 'must be a node name (lowercase letters, digits, - and .) or a node label key=value',
 });
 
 export const isoTimeSchema = z.iso.datetime({ error: 'must be an ISO 8601 UTC time (…Z)' });

@@ -1,8 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { nodeNameSchema } from './common';
-import { NODE_NAME_RE, nodeQueueName, parseQueueName, QUEUE_NAMES, routedQueueName } from './queues';
+import { nodeNameSchema, placementSchema } from './common';
+import {
+  NODE_LABEL_RE,
+  NODE_NAME_RE,
+  nodeQueueName,
+  parseQueueName,
+  QUEUE_NAMES,
+  routedQueueName,
+} from './queues';
 
 describe('node queues', () => {
   test('backup and restore have <queue>@<node>; nothing else does', () => {
@@ -20,6 +27,37 @@ describe('node queues', () => {
       assert.ok(!NODE_NAME_RE.test(bad), bad);
       assert.throws(() => nodeQueueName('backup', bad), /invalid node name/);
       assert.equal(nodeNameSchema.safeParse(bad).success, false, bad);
+    }
+  });
+
+  test('node labels key=value (with an optional DNS prefix) are placements too, never node names', () => {
+    for (const ok of [
+      'disk=ssd',
+      'vaultline.io/pool=nas-1',
+      'topology.kubernetes.io/zone=eu-west-1a',
+      'A_b.c=X-y_z.1',
+    ]) {
+      assert.ok(NODE_LABEL_RE.test(ok), ok);
+      assert.ok(!NODE_NAME_RE.test(ok), ok);
+      assert.equal(placementSchema.safeParse(ok).success, true, ok);
+      assert.equal(nodeQueueName('backup', ok), `backup@${ok}`);
+      assert.deepEqual(parseQueueName(`restore@${ok}`), { queue: 'restore', node: ok });
+    }
+    for (const bad of [
+      'disk',
+      'disk=',
+      '=ssd',
+      'a=b=c',
+      'Pool/x=y',
+      'a b=c',
+      'x/y/z=1',
+      `k=${'v'.repeat(64)}`,
+      `${'k'.repeat(64)}=v`,
+      '-a=b',
+      'a=b-',
+    ]) {
+      assert.ok(!NODE_LABEL_RE.test(bad), bad);
+      assert.equal(placementSchema.safeParse(bad).success, bad === 'disk', bad);
     }
   });
 

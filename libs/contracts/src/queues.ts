@@ -52,14 +52,34 @@ export type NodeRoutedQueue = (typeof NODE_ROUTED_QUEUES)[number];
  */
 export const NODE_NAME_RE = /^(?=.{1,253}$)[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 
+/**
+ * A node label selector of one label, `key=value`, as Kubernetes writes labels: an optional DNS
+ * prefix and `/`, a name and a value of at most 63 letters, digits, `-`, `_`, `.` (starting and ending
+ * with a letter or digit). `=` cannot occur in a node name, so the two never collide.
+ */
+export const NODE_LABEL_RE =
+  /^(?:(?=[^/]{1,253}\/)[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/)?(?=[^=]{1,63}=)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?=(?=.{1,63}$)[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+
+/**
+ * Where a service's data lives: a node's name, or a label (`key=value`) of the nodes that have it.
+ * Its jobs go to `<queue>@<placement>`, consumed by workers with that NODE_NAME or that label in
+ * NODE_LABELS.
+ */
+export function isPlacement(p: string): boolean {
+  return NODE_NAME_RE.test(p) || NODE_LABEL_RE.test(p);
+}
+
 export function isNodeRoutedQueue(queue: string): queue is NodeRoutedQueue {
   return (NODE_ROUTED_QUEUES as readonly string[]).includes(queue);
 }
 
-/** `<queue>@<node>`; throws for a queue that is not node-routed or a name that is not a node name. */
+/**
+ * `<queue>@<node>` (or `<queue>@<key>=<value>`); throws for a queue that is not node-routed or a
+ * placement that is neither a node name nor a label.
+ */
 export function nodeQueueName(queue: QueueName, node: string): string {
   if (!isNodeRoutedQueue(queue)) throw new Error(`the ${queue} queue is not routed per node`);
-  if (!NODE_NAME_RE.test(node)) throw new Error(`invalid node name ${JSON.stringify(node)}`);
+  if (!isPlacement(node)) throw new Error(`invalid node name or label ${JSON.stringify(node)}`);
   return `${queue}@${node}`;
 }
 
@@ -75,6 +95,6 @@ export function parseQueueName(name: string): { queue: QueueName; node?: string 
     return (QUEUE_NAMES as readonly string[]).includes(name) ? { queue: name as QueueName } : undefined;
   const queue = name.slice(0, at);
   const node = name.slice(at + 1);
-  if (!isNodeRoutedQueue(queue) || !NODE_NAME_RE.test(node)) return undefined;
+  if (!isNodeRoutedQueue(queue) || !isPlacement(node)) return undefined;
   return { queue, node };
 }

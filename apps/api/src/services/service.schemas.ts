@@ -10,7 +10,7 @@ import {
   dumpSourcesSchema,
   expandDumpPreset,
   hookSchema,
-  nodeNameSchema,
+  placementSchema,
 } from '@vaultline/contracts';
 import { z } from 'zod';
 
@@ -50,8 +50,8 @@ export const createServiceSchema = z.strictObject({
   arch: architectureSchema,
   preHook: hookSchema.nullable().optional(),
   postHook: hookSchema.nullable().optional(),
-  /** The Kubernetes node holding dataPath; its jobs are taken only by that node's workers. */
-  node: nodeNameSchema.nullable().optional(),
+  /** The node holding dataPath, or a node label `key=value`; only workers there take its jobs. */
+  node: placementSchema.nullable().optional(),
   dumps: dumpsInputSchema.default([]),
 });
 export type CreateService = z.output<typeof createServiceSchema>;
@@ -65,7 +65,7 @@ export const updateServiceSchema = z.strictObject({
   preHook: hookSchema.nullable().optional(),
   postHook: hookSchema.nullable().optional(),
   /** `null` moves the service back to the shared queues. */
-  node: nodeNameSchema.nullable().optional(),
+  node: placementSchema.nullable().optional(),
   /** Replaces the list ([] removes them all). */
   dumps: dumpsInputSchema.optional(),
 });
