@@ -33,7 +33,7 @@ function fitsUstar(b: Buffer): boolean {
 }
 
 /** One pax record: `<length> <key>=<value>\n`, the length counting itself. */
-function paxRecord(key: string, value: Buffer): Buffer {
+export function paxRecord(key: string, value: Buffer): Buffer {
   const rest = Buffer.concat([Buffer.from(` ${key}=`), value, Buffer.from('\n')]);
   let length = rest.length + 1;
   while (String(length).length + rest.length !== length) length = String(length).length + rest.length;
