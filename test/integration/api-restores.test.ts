@@ -13,16 +13,8 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { Catalog } from '@vaultline/catalog';
 import { parseJobPayload, QUEUES, restoreJobId } from '@vaultline/contracts';
-import { backup, parseWriterKey, Repository } from '@vaultline/engine';
-import {
-  openPasswordEnvelope,
-  openWithServerKey,
-  parseSealed,
-  recordIds,
-  serverKeys,
-} from '@vaultline/secrets';
-import { FsBackend } from '@vaultline/storage';
-import { startTestApi, type TestApi } from '../support/api-app';
+import { openPasswordEnvelope, serverKeys } from '@vaultline/secrets';
+import { backUpAsWorker, startTestApi, type TestApi } from '../support/api-app';
 import { makeSource, tempDir } from '../support/fixtures';
 
 interface ErrorJson {
@@ -62,37 +54,8 @@ describe('API: restores', () => {
   const codeOf = (json: unknown): string => (json as ErrorJson).error.code;
 
   /** Backs the service's folder up into the plan's repository with the writer key, and catalogues it. */
-  async function backUp(arch: 'x86_64' | 'arm64'): Promise<string> {
-    const row = await api.prisma.planTarget.findUniqueOrThrow({
-      where: { planId_targetId: { planId, targetId } },
-    });
-    const writerKey = parseWriterKey(
-      openWithServerKey(
-        serverKeys(api.config),
-        'writer-key',
-        recordIds.writerKey(planId, targetId),
-        parseSealed(row.writerKeyEnc),
-      ).toString('utf8'),
-    );
-    const repo = await Repository.open(await FsBackend.open(row.repoLocation), { writerKey });
-    try {
-      const { snapshot } = await backup(repo, { source: dataPath, service: serviceId, plan: planId, arch });
-      await api.factories.newSnapshot(
-        { planId, targetId, serviceId },
-        {
-          id: snapshot.id,
-          time: new Date(snapshot.time),
-          arch: snapshot.arch,
-          totalBytes: BigInt(snapshot.stats.totalBytes),
-          bytesAdded: BigInt(snapshot.stats.bytesAdded),
-          files: snapshot.stats.files,
-        },
-      );
-      return snapshot.id;
-    } finally {
-      await repo.backend.close();
-    }
-  }
+  const backUp = (arch: 'x86_64' | 'arm64'): Promise<string> =>
+    backUpAsWorker(api, { planId, targetId, serviceId }, dataPath, arch);
 
   async function jobCount(): Promise<number> {
     const counts = await restoreQueue.getJobCounts();
