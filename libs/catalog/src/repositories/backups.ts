@@ -73,10 +73,11 @@ export class BackupsRepository {
   /**
    * A note on a backup that is still waiting (`NODE_UNAVAILABLE: …` when no worker serves its
    * node), only while it is queued: a worker that took it meanwhile clears the error itself.
+   * False when the row already says so (the watch notes on every pass, and logs only news).
    */
   async noteWaiting(key: BackupKey, error: string): Promise<boolean> {
     const { count } = await this.db.serviceBackup.updateMany({
-      where: { ...key, status: 'queued' },
+      where: { ...key, status: 'queued', OR: [{ error: null }, { error: { not: error } }] },
       data: { error },
     });
     return count > 0;

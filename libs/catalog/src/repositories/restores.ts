@@ -74,7 +74,10 @@ export class RestoresRepository {
 
   /** A note on a restore that is still queued (no worker serves its node); see backups.noteWaiting. */
   async noteWaiting(id: string, error: string): Promise<boolean> {
-    const { count } = await this.db.restore.updateMany({ where: { id, status: 'queued' }, data: { error } });
+    const { count } = await this.db.restore.updateMany({
+      where: { id, status: 'queued', OR: [{ error: null }, { error: { not: error } }] },
+      data: { error },
+    });
     return count > 0;
   }
 
