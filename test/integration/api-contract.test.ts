@@ -76,6 +76,13 @@ describe('API contract: every route answers what /docs-json says', () => {
       const documented = op.responses[String(response.status)];
       if (!documented) return void problems.push(`${where}: status not documented`);
       const media = documented.content?.['application/json'];
+      // A binary answer (a download): its content type must be one the document lists.
+      const binary = Object.keys(documented.content ?? {}).filter((t) => t !== 'application/json');
+      const type = response.headers.get('content-type')?.split(';')[0] ?? '';
+      if (!media && binary.length > 0) {
+        if (!binary.includes(type)) problems.push(`${where}: content type ${type} not documented`);
+        return;
+      }
       const text = await response.clone().text();
       if (!media) {
         if (text) problems.push(`${where}: a body where the document has none`);
@@ -258,6 +265,22 @@ describe('API contract: every route answers what /docs-json says', () => {
       params: { path, query: { serviceId, targetId } },
     });
     assert.equal(snapshots.data?.items[0]?.id, snapshotId);
+    const browse = { params: { path: { id: snapshotId } }, body: { targetId, password: PASSWORD } };
+    const root = await client.POST('/v1/snapshots/{id}/tree', browse);
+    assert.ok(root.data?.entries.some((e) => e.name === 'docs' && e.type === 'dir'));
+    const file = await client.POST('/v1/snapshots/{id}/download', {
+      ...browse,
+      body: { ...browse.body, path: '/docs/readme.txt' },
+      parseAs: 'arrayBuffer',
+    });
+    assert.equal(file.response.status, 200);
+    const folder = await client.POST('/v1/snapshots/{id}/download', { ...browse, parseAs: 'arrayBuffer' });
+    assert.equal(folder.response.headers.get('content-type'), 'application/x-tar');
+    const wrongPassword = await client.POST('/v1/snapshots/{id}/tree', {
+      ...browse,
+      body: { targetId, password: 'not it' },
+    });
+    assert.equal(wrongPassword.error?.error.code, 'WRONG_PASSWORD');
 
     const restore = await client.POST('/v1/restores', { body: { serviceId, password: PASSWORD } });
     assert.equal(restore.response.status, 202, JSON.stringify(restore.error));

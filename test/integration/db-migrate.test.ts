@@ -88,8 +88,10 @@ const EXPECTED_TABLES = [
   'runs',
   'service_backups',
   'services',
+  'sessions',
   'snapshots',
   'targets',
+  'users',
   'verifications',
 ];
 

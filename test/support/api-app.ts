@@ -15,6 +15,9 @@ import { createLogger } from '../../apps/api/src/common/logger';
 import { type ApiConfig, loadConfig } from '@vaultline/config';
 import { Catalog } from '@vaultline/catalog';
 import { applyMigrations, createPrismaClient, type PrismaClient } from '@vaultline/db';
+import { type Arch, backup, parseWriterKey, Repository } from '@vaultline/engine';
+import { openWithServerKey, parseSealed, recordIds, serverKeys } from '@vaultline/secrets';
+import { FsBackend } from '@vaultline/storage';
 import { CatalogFactories } from './factories';
 import { TEST_KDF } from './fixtures';
 import { createTestDatabase, MIGRATIONS_DIR, type TestDatabase } from './postgres';
@@ -120,6 +123,44 @@ export async function startTestApi(
     await prisma.$disconnect();
     await db.drop();
     throw err;
+  }
+}
+
+/**
+ * Backs `source` up into the plan's repository on a filesystem target with the plan's sealed
+ * writer key (as a worker does) and catalogues the snapshot; its id.
+ */
+export async function backUpAsWorker(
+  api: TestApi,
+  ref: { planId: string; targetId: string; serviceId: string },
+  source: string,
+  arch: Arch = 'x86_64',
+): Promise<string> {
+  const row = await api.prisma.planTarget.findUniqueOrThrow({
+    where: { planId_targetId: { planId: ref.planId, targetId: ref.targetId } },
+  });
+  const writerKey = parseWriterKey(
+    openWithServerKey(
+      serverKeys(api.config),
+      'writer-key',
+      recordIds.writerKey(ref.planId, ref.targetId),
+      parseSealed(row.writerKeyEnc),
+    ).toString('utf8'),
+  );
+  const repo = await Repository.open(await FsBackend.open(row.repoLocation), { writerKey });
+  try {
+    const { snapshot } = await backup(repo, { source, service: ref.serviceId, plan: ref.planId, arch });
+    await api.factories.newSnapshot(ref, {
+      id: snapshot.id,
+      time: new Date(snapshot.time),
+      arch: snapshot.arch,
+      totalBytes: BigInt(snapshot.stats.totalBytes),
+      bytesAdded: BigInt(snapshot.stats.bytesAdded),
+      files: snapshot.stats.files,
+    });
+    return snapshot.id;
+  } finally {
+    await repo.backend.close();
   }
 }
 

@@ -26,6 +26,8 @@ import { RunsService } from './runs/runs.service';
 import { SCHEDULE_CONSUMER_ENABLED, ScheduleConsumer } from './schedule/schedule.consumer';
 import { ServicesController } from './services/services.controller';
 import { ServicesService } from './services/services.service';
+import { SnapshotsController } from './snapshots/snapshots.controller';
+import { SnapshotsService } from './snapshots/snapshots.service';
 import { TargetsController } from './targets/targets.controller';
 import { TargetsService } from './targets/targets.service';
 
@@ -58,6 +60,7 @@ export class AppModule {
         PlansController,
         RunsController,
         RestoresController,
+        SnapshotsController,
         EventsController,
         EventsConsumer,
       ],
@@ -81,6 +84,7 @@ export class AppModule {
         { provide: SCHEDULE_CONSUMER_ENABLED, useValue: options.scheduleConsumer ?? true },
         ScheduleConsumer,
         RestoresService,
+        SnapshotsService,
         EventsHub,
         LiveProgress,
         { provide: CHECK_RESPONSES, useValue: options.checkResponses ?? false },

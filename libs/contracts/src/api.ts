@@ -262,6 +262,32 @@ export const verificationViewSchema = z.strictObject({
 });
 export type VerificationView = z.output<typeof verificationViewSchema>;
 
+/** One entry of a snapshot's folder (POST /v1/snapshots/:id/tree). */
+export const snapshotEntryViewSchema = z.strictObject({
+  /** The name; when its bytes are not valid UTF-8, a rendering for display and `nameB64` holds them. */
+  name: z.string(),
+  /** base64 of the name's bytes, only when they are not valid UTF-8 (send it back in `pathB64`). */
+  nameB64: z.string().optional(),
+  /** other: a FIFO, socket or device node (listed, not downloadable). */
+  type: z.enum(['file', 'dir', 'symlink', 'other']),
+  /** Bytes of a file; 0 for everything else. */
+  size: count,
+  mtime: time,
+  /** Permission bits (setuid, setgid, sticky included). */
+  mode: count,
+});
+
+export const snapshotTreeViewSchema = z.strictObject({
+  /** The folder listed, absolute inside the snapshot (`/` the root). */
+  path: z.string(),
+  /** base64 of the path's bytes, only when they are not valid UTF-8. */
+  pathB64: z.string().optional(),
+  /** In the snapshot's order (by name bytes). */
+  entries: z.array(snapshotEntryViewSchema),
+});
+export type SnapshotTreeView = z.output<typeof snapshotTreeViewSchema>;
+export type SnapshotEntryView = z.output<typeof snapshotEntryViewSchema>;
+
 // ---------------------------------------------------------------------------------------------
 // Runs
 
@@ -377,6 +403,8 @@ export const API_SCHEMAS = {
   VerifyQueuedView: verifyQueuedViewSchema,
   SnapshotView: snapshotViewSchema,
   SnapshotPage: pageSchema(snapshotViewSchema),
+  SnapshotEntryView: snapshotEntryViewSchema,
+  SnapshotTreeView: snapshotTreeViewSchema,
   VerificationView: verificationViewSchema,
   VerificationPage: pageSchema(verificationViewSchema),
   RunSummaryView: runSummaryViewSchema,

@@ -13,7 +13,7 @@ export * from './forget';
 export * from './prune';
 export { WorkerPool } from './workers/pool';
 export { BlobIndex } from './blob-index';
-export { readTree, readBlob } from './reader';
+export { readTree, readBlob, readFileContent } from './reader';
 export { WriterSession } from './writer';
 export { setMetadataCacheLimit } from './meta-cache';
 export * from './stats';

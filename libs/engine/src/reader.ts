@@ -4,7 +4,7 @@ import type { BlobIndex, BlobLocation } from './blob-index';
 import { corrupt } from './errors';
 import { packName } from './pack';
 import type { Repository } from './repository';
-import { decodeTree, type Tree } from './tree';
+import { decodeTree, type Tree, type TreeNode } from './tree';
 
 export function locate(index: BlobIndex, idHex: string, what: string): BlobLocation {
   const loc = index.get(Buffer.from(idHex, 'hex'));
@@ -37,6 +37,26 @@ export async function readBlob(
     sealed,
     loc.rawLength,
   );
+}
+
+/**
+ * A file node's content, chunk by chunk, each verified; fails (corrupt) when the chunks do not add
+ * up to the size the tree records, so a consumer that announced the size never sends a wrong file.
+ */
+export async function* readFileContent(
+  repo: Repository,
+  index: BlobIndex,
+  node: TreeNode,
+): AsyncGenerator<Buffer, void, undefined> {
+  let total = 0;
+  for (const id of node.content ?? []) {
+    const chunk = await readBlob(repo, index, id, BlobType.Data, `file ${node.name}`);
+    total += chunk.length;
+    yield chunk;
+  }
+  if (total !== (node.size ?? 0)) {
+    throw corrupt(`file ${node.name}: its chunks hold ${total} bytes, the tree says ${node.size ?? 0}`);
+  }
 }
 
 export async function readTree(repo: Repository, index: BlobIndex, idHex: string): Promise<Tree> {

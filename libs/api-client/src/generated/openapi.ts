@@ -355,6 +355,38 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/v1/snapshots/{id}/tree': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post: operations['SnapshotsController_tree'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/v1/snapshots/{id}/download': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post: operations['SnapshotsController_download'];
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/v1/runs/{id}/events': {
     parameters: {
       query?: never;
@@ -559,6 +591,21 @@ export interface components {
     SnapshotPage: {
       items: components['schemas']['SnapshotView'][];
       nextCursor: string | null;
+    };
+    SnapshotEntryView: {
+      name: string;
+      nameB64?: string;
+      /** @enum {string} */
+      type: 'file' | 'dir' | 'symlink' | 'other';
+      size: number;
+      /** Format: date-time */
+      mtime: string;
+      mode: number;
+    };
+    SnapshotTreeView: {
+      path: string;
+      pathB64?: string;
+      entries: components['schemas']['SnapshotEntryView'][];
     };
     VerificationView: {
       id: string;
@@ -961,6 +1008,14 @@ export interface components {
               }
           )
         | null;
+    };
+    BrowseSnapshot: {
+      /** Format: uuid */
+      targetId: string;
+      password: string;
+      path?: string;
+      /** Format: base64 */
+      pathB64?: string;
     };
     CreateTarget:
       | {
@@ -4741,6 +4796,283 @@ export interface operations {
         };
       };
       /** @description `UNAVAILABLE`: the database is unavailable */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'UNAVAILABLE';
+            };
+          };
+        };
+      };
+    };
+  };
+  SnapshotsController_tree: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['BrowseSnapshot'];
+      };
+    };
+    responses: {
+      /** @description the folder's entries */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['SnapshotTreeView'];
+        };
+      };
+      /** @description `VALIDATION_FAILED`: invalid field (named in `fields`), or a path that is not a folder (tree) / file or folder (download); or invalid JSON or UTF-8 in the body; or an unknown or repeated query parameter */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'VALIDATION_FAILED';
+            };
+          };
+        };
+      };
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
+            };
+          };
+        };
+      };
+      /** @description `NOT_FOUND`: no such snapshot on the target in the catalog or in the repository, or no such path in it */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'NOT_FOUND';
+            };
+          };
+        };
+      };
+      /** @description `VALIDATION_FAILED`: the body is larger than 100 kB */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'VALIDATION_FAILED';
+            };
+          };
+        };
+      };
+      /** @description `WRONG_PASSWORD`: the password does not open the repository (`fields: [{ path: "password" }]`), as for a restore */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'WRONG_PASSWORD';
+            };
+          };
+        };
+      };
+      /** @description `INTERNAL`: an unexpected error (the body carries `correlationId`) */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'INTERNAL';
+            };
+          };
+        };
+      };
+      /** @description `UNAVAILABLE`: the target is unreachable; or the database is unavailable */
+      503: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'UNAVAILABLE';
+            };
+          };
+        };
+      };
+    };
+  };
+  SnapshotsController_download: {
+    parameters: {
+      query?: never;
+      header?: never;
+      path: {
+        id: string;
+      };
+      cookie?: never;
+    };
+    requestBody: {
+      content: {
+        'application/json': components['schemas']['BrowseSnapshot'];
+      };
+    };
+    responses: {
+      /** @description a file as `application/octet-stream` (Content-Length, Content-Disposition attachment with its name), or a folder as `application/x-tar` of it and everything below (pax; FIFOs, sockets and devices left out) */
+      200: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/octet-stream': string;
+          'application/x-tar': string;
+        };
+      };
+      /** @description `VALIDATION_FAILED`: invalid field (named in `fields`), or a path that is not a folder (tree) / file or folder (download); or invalid JSON or UTF-8 in the body; or an unknown or repeated query parameter */
+      400: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'VALIDATION_FAILED';
+            };
+          };
+        };
+      };
+      /** @description `UNAUTHORIZED`: missing, invalid or revoked token, or no live session */
+      401: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'UNAUTHORIZED';
+            };
+          };
+        };
+      };
+      /** @description `CSRF`: signed in by the session cookie without its X-CSRF-Token */
+      403: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'CSRF';
+            };
+          };
+        };
+      };
+      /** @description `NOT_FOUND`: no such snapshot on the target in the catalog or in the repository, or no such path in it */
+      404: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'NOT_FOUND';
+            };
+          };
+        };
+      };
+      /** @description `VALIDATION_FAILED`: the body is larger than 100 kB */
+      413: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'VALIDATION_FAILED';
+            };
+          };
+        };
+      };
+      /** @description `WRONG_PASSWORD`: the password does not open the repository (`fields: [{ path: "password" }]`), as for a restore */
+      422: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'WRONG_PASSWORD';
+            };
+          };
+        };
+      };
+      /** @description `INTERNAL`: an unexpected error (the body carries `correlationId`) */
+      500: {
+        headers: {
+          [name: string]: unknown;
+        };
+        content: {
+          'application/json': components['schemas']['ErrorBody'] & {
+            error?: {
+              /** @enum {string} */
+              code?: 'INTERNAL';
+            };
+          };
+        };
+      };
+      /** @description `UNAVAILABLE`: the target is unreachable; or the database is unavailable */
       503: {
         headers: {
           [name: string]: unknown;

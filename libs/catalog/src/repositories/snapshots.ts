@@ -115,6 +115,14 @@ export class SnapshotsRepository {
     });
   }
 
+  /** A catalogued snapshot on a target, unless its plan is being deleted (its snapshots are going). */
+  findOnTarget(id: string, targetId: string): Promise<(Snapshot & { target: Target }) | null> {
+    return this.db.snapshot.findFirst({
+      where: { id, targetId, plan: { deletedAt: null } },
+      include: { target: true },
+    });
+  }
+
   /** The service's newest catalogued snapshot per plan × target, keyed `<planId>/<targetId>`. */
   async lastTimes(serviceId: string, planIds: readonly string[]): Promise<Map<string, Date | null>> {
     const rows = await this.db.snapshot.groupBy({
