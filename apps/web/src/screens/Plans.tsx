@@ -33,7 +33,7 @@ export function Plans() {
         ? await api.POST('/v1/plans/{id}/pause', path)
         : what === 'resume'
           ? await api.POST('/v1/plans/{id}/resume', path)
-          : await api.POST('/v1/plans/{id}/run', path);
+          : await api.POST('/v1/plans/{id}/runs', path);
     if (r.error !== undefined) setMessage({ text: '', error: errorOf(r.error, r.response) });
     else if (what === 'run') navigate(`/plans/${plan.id}`);
     else {
