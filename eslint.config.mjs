@@ -84,6 +84,8 @@ export default tseslint.config(
       '**/*.js',
       '**/*.cjs',
       '**/*.mjs',
+      // the web UI's Vite config (Node, ESM): outside apps/web/tsconfig.json's browser program
+      'apps/web/vite.config.mts',
     ],
   },
   js.configs.recommended,

@@ -38,7 +38,7 @@ api.use({
 /** The API's error body, or a stand-in when the response was not one (a proxy's 502 page). */
 export function errorOf(error: unknown, response?: Response): ApiError {
   if (typeof error === 'object' && error !== null && 'error' in error) {
-    const inner = (error as { error: unknown }).error;
+    const inner = (error).error;
     if (typeof inner === 'object' && inner !== null && 'message' in inner) return inner as ApiError;
   }
   return {
@@ -55,7 +55,9 @@ export function fieldError(error: ApiError | null, path: string): string | undef
 /** The API's errors that name no field the form shows, as one line. */
 export function formError(error: ApiError | null, shown: readonly string[]): string | undefined {
   if (!error) return undefined;
-  const rest = (error.fields ?? []).filter((f) => !shown.some((p) => f.path === p || f.path.startsWith(`${p}.`)));
+  const rest = (error.fields ?? []).filter(
+    (f) => !shown.some((p) => f.path === p || f.path.startsWith(`${p}.`)),
+  );
   if (error.fields?.length && rest.length === 0) return undefined;
   return rest.length ? rest.map((f) => `${f.path}: ${f.message}`).join('; ') : error.message;
 }

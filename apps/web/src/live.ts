@@ -60,7 +60,9 @@ export function useLiveEvents(kind: 'runs' | 'restores', id: string | null): Liv
         };
         const key = `${p.serviceId ?? ''}:${p.targetId ?? ''}`;
         const terminal =
-          name === 'run.finished' || name === 'restore.finished' || (name === 'restore.failed' && !p.willRetry);
+          name === 'run.finished' ||
+          name === 'restore.finished' ||
+          (name === 'restore.failed' && !p.willRetry);
         if (terminal) done = true;
         setState((s) => ({
           progress: p.progress

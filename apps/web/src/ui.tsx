@@ -40,7 +40,11 @@ export function Field({
   return (
     <div className="field">
       <label htmlFor={id}>{label}</label>
-      {children({ id, ...(described ? { 'aria-describedby': described } : {}), ...(message ? { 'aria-invalid': true } : {}) })}
+      {children({
+        id,
+        ...(described ? { 'aria-describedby': described } : {}),
+        ...(message ? { 'aria-invalid': true } : {}),
+      })}
       {hint ? (
         <small id={`${id}-hint`} className="hint">
           {hint}
@@ -79,7 +83,7 @@ export function ProgressBar({ done, total, label }: { done: number; total: numbe
 }
 
 export function Status({ value }: { value: string }) {
-  return <span className={`status status-${value}`}>{value.replace('_', ' ')}</span>;
+  return <span className={`status status-${value}`}>{value.replaceAll('_', ' ')}</span>;
 }
 
 /** Loads once (and again when `deps` change or `reload()` is called); errors become ApiError. */

@@ -36,7 +36,11 @@ export function serveWebUi(app: NestExpressApplication, logger: Logger, root = W
   });
   app.use((req: IncomingMessage, res: ServerResponse, next: () => void) => {
     const url = req.url ?? '/';
-    if ((req.method !== 'GET' && req.method !== 'HEAD') || API_PATHS.test(url) || url.startsWith('/assets/')) {
+    if (
+      (req.method !== 'GET' && req.method !== 'HEAD') ||
+      API_PATHS.test(url) ||
+      url.startsWith('/assets/')
+    ) {
       next();
       return;
     }

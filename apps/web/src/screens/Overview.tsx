@@ -17,7 +17,11 @@ export function Overview() {
       services.data.map((s) => api.GET('/v1/services/{id}/freshness', { params: { path: { id: s.id } } })),
     );
     const rows: Row[] = views.flatMap((v) =>
-      (v.data?.entries ?? []).map((e) => ({ ...e, serviceName: v.data?.serviceName ?? '', serviceState: v.data?.state ?? '' })),
+      (v.data?.entries ?? []).map((e) => ({
+        ...e,
+        serviceName: v.data?.serviceName ?? '',
+        serviceState: v.data?.state ?? '',
+      })),
     );
     rows.sort((a, b) => Number(b.overdue) - Number(a.overdue) || a.dueBy.localeCompare(b.dueBy));
     return { data: rows, response: services.response };
@@ -26,7 +30,9 @@ export function Overview() {
     const plans = await api.GET('/v1/plans');
     if (!plans.data) return plans;
     const pages = await Promise.all(
-      plans.data.map((p) => api.GET('/v1/plans/{id}/runs', { params: { path: { id: p.id }, query: { limit: 5 } } })),
+      plans.data.map((p) =>
+        api.GET('/v1/plans/{id}/runs', { params: { path: { id: p.id }, query: { limit: 5 } } }),
+      ),
     );
     const all = pages.flatMap((p) => p.data?.items ?? []);
     const running = all.filter((r) => r.status === 'queued' || r.status === 'running');
@@ -71,7 +77,8 @@ export function Overview() {
                   </td>
                   <td>{formatTime(r.lastSuccessAt)}</td>
                   <td>
-                    <Status value={r.overdue ? 'overdue' : 'up_to_date'} /> {r.serviceState === 'backing_up' ? <Status value="backing_up" /> : null}
+                    <Status value={r.overdue ? 'overdue' : 'up_to_date'} />{' '}
+                    {r.serviceState === 'backing_up' ? <Status value="backing_up" /> : null}
                     <small> due by {formatTime(r.dueBy)}</small>
                   </td>
                 </tr>
@@ -84,7 +91,12 @@ export function Overview() {
       <ErrorBanner error={runs.error} />
       {runs.data?.running.length === 0 ? <p>Nothing is running.</p> : null}
       {runs.data?.running.map((r) => (
-        <RunProgress key={r.id} runId={r.id} title={`${runs.data?.names[r.planId] ?? 'Plan'} — ${r.trigger} run`} onFinished={runs.reload} />
+        <RunProgress
+          key={r.id}
+          runId={r.id}
+          title={`${runs.data?.names[r.planId] ?? 'Plan'} — ${r.trigger} run`}
+          onFinished={runs.reload}
+        />
       ))}
       <h2>Last report</h2>
       {runs.data && !runs.data.last ? <p>No run has finished yet.</p> : null}

@@ -11,8 +11,14 @@ import { ReportView, RunProgress } from './shared';
 
 export function PlanLog({ id }: { id: string }) {
   const plan = useLoad(() => api.GET('/v1/plans/{id}', { params: { path: { id } } }), [id]);
-  const runs = useLoad(() => api.GET('/v1/plans/{id}/runs', { params: { path: { id }, query: { limit: 20 } } }), [id]);
-  const snaps = useLoad(() => api.GET('/v1/plans/{id}/snapshots', { params: { path: { id }, query: { limit: 100 } } }), [id]);
+  const runs = useLoad(
+    () => api.GET('/v1/plans/{id}/runs', { params: { path: { id }, query: { limit: 20 } } }),
+    [id],
+  );
+  const snaps = useLoad(
+    () => api.GET('/v1/plans/{id}/snapshots', { params: { path: { id }, query: { limit: 100 } } }),
+    [id],
+  );
   const [open, setOpen] = useState<string | null>(null);
   const p = plan.data;
   if (plan.error) return <ErrorBanner error={plan.error} />;
@@ -102,10 +108,19 @@ export function PlanLog({ id }: { id: string }) {
         {runs.data?.items.map((r) => (
           <li key={r.id} className="run-row">
             {r.status === 'queued' || r.status === 'running' ? (
-              <RunProgress runId={r.id} title={`${r.trigger} run, queued ${formatTime(r.queuedAt)}`} onFinished={reload} />
+              <RunProgress
+                runId={r.id}
+                title={`${r.trigger} run, queued ${formatTime(r.queuedAt)}`}
+                onFinished={reload}
+              />
             ) : (
               <>
-                <button type="button" className="link" aria-expanded={open === r.id} onClick={() => setOpen(open === r.id ? null : r.id)}>
+                <button
+                  type="button"
+                  className="link"
+                  aria-expanded={open === r.id}
+                  onClick={() => setOpen(open === r.id ? null : r.id)}
+                >
                   {formatTime(r.queuedAt)} — {r.trigger} run
                 </button>{' '}
                 <Status value={r.status} />

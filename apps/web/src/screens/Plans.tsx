@@ -6,7 +6,16 @@
  */
 import { useState } from 'react';
 
-import { api, type ApiError, errorOf, fieldError, formatBytes, formatTime, formError, type Schemas } from '../api';
+import {
+  api,
+  type ApiError,
+  errorOf,
+  fieldError,
+  formatBytes,
+  formatTime,
+  formError,
+  type Schemas,
+} from '../api';
 import { navigate } from '../router';
 import { ErrorBanner, Field, Link, Status, useLoad } from '../ui';
 
@@ -23,7 +32,9 @@ function zones(): string[] {
 
 export function Plans() {
   const list = useLoad(() => api.GET('/v1/plans'), []);
-  const [mode, setMode] = useState<{ kind: 'new' } | { kind: 'edit' | 'password' | 'delete'; plan: Plan } | null>(null);
+  const [mode, setMode] = useState<
+    { kind: 'new' } | { kind: 'edit' | 'password' | 'delete'; plan: Plan } | null
+  >(null);
   const [message, setMessage] = useState<{ text: string; error?: ApiError } | null>(null);
 
   const act = async (plan: Plan, what: 'pause' | 'resume' | 'run'): Promise<void> => {
@@ -52,7 +63,11 @@ export function Plans() {
     <section>
       <h1>Plans</h1>
       <ErrorBanner error={list.error} />
-      {message?.error ? <ErrorBanner error={message.error} /> : message ? <p role="status">{message.text}</p> : null}
+      {message?.error ? (
+        <ErrorBanner error={message.error} />
+      ) : message ? (
+        <p role="status">{message.text}</p>
+      ) : null}
       <ul className="plain cards">
         {list.data?.map((p) => (
           <li key={p.id} className="card" data-plan={p.name}>
@@ -61,19 +76,28 @@ export function Plans() {
             </h2>
             <p>
               {describeSchedule(p.schedule)} · {p.services.map((s) => s.name).join(', ') || 'no service'} →{' '}
-              {p.targets.map((t) => t.name).join(', ')} · {formatBytes(p.targets.reduce((n, t) => n + t.sizeBytes, 0))}
+              {p.targets.map((t) => t.name).join(', ')} ·{' '}
+              {formatBytes(p.targets.reduce((n, t) => n + t.sizeBytes, 0))}
             </p>
             <div className="actions">
               <button type="button" onClick={() => void act(p, 'run')} disabled={p.state !== 'active'}>
                 Run {p.name} now
               </button>
-              <button type="button" onClick={() => void act(p, p.paused ? 'resume' : 'pause')} disabled={p.state === 'deleting'}>
+              <button
+                type="button"
+                onClick={() => void act(p, p.paused ? 'resume' : 'pause')}
+                disabled={p.state === 'deleting'}
+              >
                 {p.paused ? 'Resume' : 'Pause'}
               </button>
               <button type="button" className="secondary" onClick={() => setMode({ kind: 'edit', plan: p })}>
                 Edit
               </button>
-              <button type="button" className="secondary" onClick={() => setMode({ kind: 'password', plan: p })}>
+              <button
+                type="button"
+                className="secondary"
+                onClick={() => setMode({ kind: 'password', plan: p })}
+              >
                 Change password
               </button>
               <button type="button" className="danger" onClick={() => setMode({ kind: 'delete', plan: p })}>
@@ -111,29 +135,42 @@ function PlanForm({ plan, onDone }: { plan: Plan | null; onDone: (text?: string)
   const [name, setName] = useState(plan?.name ?? '');
   const [frequency, setFrequency] = useState(plan?.schedule.frequency ?? 'daily');
   const [time, setTime] = useState(plan?.schedule.time ?? '02:00');
-  const [day, setDay] = useState<string>(plan?.schedule.dayOfWeek === undefined ? '' : String(plan.schedule.dayOfWeek));
-  const [timezone, setTimezone] = useState(plan?.schedule.timezone ?? Intl.DateTimeFormat().resolvedOptions().timeZone);
+  const [day, setDay] = useState<string>(
+    plan?.schedule.dayOfWeek === undefined ? '' : String(plan.schedule.dayOfWeek),
+  );
+  const [timezone, setTimezone] = useState(
+    plan?.schedule.timezone ?? Intl.DateTimeFormat().resolvedOptions().timeZone,
+  );
   const [password, setPassword] = useState('');
   const [confirm, setConfirm] = useState('');
   const [targetIds, setTargetIds] = useState<string[]>(plan?.targets.map((t) => t.id) ?? []);
   const [serviceIds, setServiceIds] = useState<string[]>(plan?.services.map((s) => s.id) ?? []);
   const [retention, setRetention] = useState<Record<string, string>>(
-    Object.fromEntries(RETENTION_KEYS.map((k) => [k, plan?.retention[k] === undefined ? '' : String(plan.retention[k])])),
+    Object.fromEntries(
+      RETENTION_KEYS.map((k) => [k, plan?.retention[k] === undefined ? '' : String(plan.retention[k])]),
+    ),
   );
   const [apiError, setApiError] = useState<ApiError | null>(null);
   const [touched, setTouched] = useState(false);
 
   // The documents' rules, shown as the user types (the API checks them again and its error wins).
   const local: { path: string; message: string }[] = [];
-  if (!plan && name.trim().length < 1) local.push({ path: 'name', message: 'must contain at least one character' });
+  if (!plan && name.trim().length < 1)
+    local.push({ path: 'name', message: 'must contain at least one character' });
   if (frequency === 'weekly' && day === '')
     local.push({ path: 'schedule.dayOfWeek', message: 'choose the day of the week for a weekly backup' });
-  if (!plan && password.length < 4) local.push({ path: 'password', message: 'must be at least 4 characters long' });
-  if (!plan && confirm !== password) local.push({ path: 'passwordConfirmation', message: 'the two passwords differ' });
+  if (!plan && password.length < 4)
+    local.push({ path: 'password', message: 'must be at least 4 characters long' });
+  if (!plan && confirm !== password)
+    local.push({ path: 'passwordConfirmation', message: 'the two passwords differ' });
   const shown: ApiError | null =
-    apiError ?? (touched && local.length ? { code: 'VALIDATION_FAILED', message: 'check the form', fields: local } : null);
+    apiError ??
+    (touched && local.length
+      ? { code: 'VALIDATION_FAILED', message: 'check the form', fields: local }
+      : null);
   const liveRule = (path: string): ApiError | null =>
-    local.some((l) => l.path === path) && (touched || (path.startsWith('password') ? password.length > 0 : true))
+    local.some((l) => l.path === path) &&
+    (touched || (path.startsWith('password') ? password.length > 0 : true))
       ? { code: 'VALIDATION_FAILED', message: '', fields: local }
       : shown;
 
@@ -158,7 +195,15 @@ function PlanForm({ plan, onDone }: { plan: Plan | null; onDone: (text?: string)
           body: { schedule, retention: keep, targetIds, serviceIds },
         })
       : await api.POST('/v1/plans', {
-          body: { name, schedule, retention: keep, targetIds, serviceIds, password, passwordConfirmation: confirm },
+          body: {
+            name,
+            schedule,
+            retention: keep,
+            targetIds,
+            serviceIds,
+            password,
+            passwordConfirmation: confirm,
+          },
         });
     if (r.data) onDone(plan ? `${plan.name}: saved.` : `${name}: created.`);
     else setApiError(errorOf(r.error, r.response));
@@ -178,21 +223,41 @@ function PlanForm({ plan, onDone }: { plan: Plan | null; onDone: (text?: string)
       }}
     >
       <h2>{plan ? `Edit ${plan.name}` : 'Create a plan'}</h2>
-      <Field label="Name" path="name" error={touched ? shown : null} hint={plan ? 'The name cannot be changed.' : 'At least one character.'}>
-        {(p) => <input {...p} name="planName" value={name} readOnly={plan !== null} onChange={(e) => setName(e.target.value)} />}
+      <Field
+        label="Name"
+        path="name"
+        error={touched ? shown : null}
+        hint={plan ? 'The name cannot be changed.' : 'At least one character.'}
+      >
+        {(p) => (
+          <input
+            {...p}
+            name="planName"
+            value={name}
+            readOnly={plan !== null}
+            onChange={(e) => setName(e.target.value)}
+          />
+        )}
       </Field>
       <fieldset>
         <legend>Schedule</legend>
         <Field label="Frequency" path="schedule.frequency" error={shown}>
           {(p) => (
-            <select {...p} name="frequency" value={frequency} onChange={(e) => setFrequency(e.target.value as 'daily')}>
+            <select
+              {...p}
+              name="frequency"
+              value={frequency}
+              onChange={(e) => setFrequency(e.target.value as 'daily')}
+            >
               <option value="daily">daily</option>
               <option value="weekly">weekly</option>
             </select>
           )}
         </Field>
         <Field label="Start time" path="schedule.time" error={shown}>
-          {(p) => <input {...p} name="time" type="time" value={time} onChange={(e) => setTime(e.target.value)} />}
+          {(p) => (
+            <input {...p} name="time" type="time" value={time} onChange={(e) => setTime(e.target.value)} />
+          )}
         </Field>
         {frequency === 'weekly' ? (
           <Field label="Day of the week" path="schedule.dayOfWeek" error={liveRule('schedule.dayOfWeek')}>
@@ -226,12 +291,30 @@ function PlanForm({ plan, onDone }: { plan: Plan | null; onDone: (text?: string)
           </p>
           <Field label="Password" path="password" error={liveRule('password')} hint="At least 4 characters.">
             {(p) => (
-              <input {...p} name="password" type="password" autoComplete="new-password" value={password} onChange={(e) => setPassword(e.target.value)} />
+              <input
+                {...p}
+                name="password"
+                type="password"
+                autoComplete="new-password"
+                value={password}
+                onChange={(e) => setPassword(e.target.value)}
+              />
             )}
           </Field>
-          <Field label="Password again" path="passwordConfirmation" error={confirm ? liveRule('passwordConfirmation') : shown}>
+          <Field
+            label="Password again"
+            path="passwordConfirmation"
+            error={confirm ? liveRule('passwordConfirmation') : shown}
+          >
             {(p) => (
-              <input {...p} name="passwordConfirmation" type="password" autoComplete="new-password" value={confirm} onChange={(e) => setConfirm(e.target.value)} />
+              <input
+                {...p}
+                name="passwordConfirmation"
+                type="password"
+                autoComplete="new-password"
+                value={confirm}
+                onChange={(e) => setConfirm(e.target.value)}
+              />
             )}
           </Field>
         </fieldset>
@@ -241,27 +324,57 @@ function PlanForm({ plan, onDone }: { plan: Plan | null; onDone: (text?: string)
         <small className="hint">Back up to more than one target, and keep all of them up to date.</small>
         {targets.data?.map((t) => (
           <label key={t.id} className="inline">
-            <input type="checkbox" checked={targetIds.includes(t.id)} onChange={() => toggle(targetIds, setTargetIds, t.id)} /> {t.name}
+            <input
+              type="checkbox"
+              checked={targetIds.includes(t.id)}
+              onChange={() => toggle(targetIds, setTargetIds, t.id)}
+            />{' '}
+            {t.name}
           </label>
         ))}
-        {fieldError(shown, 'targetIds') ? <small className="field-error" role="alert">{fieldError(shown, 'targetIds')}</small> : null}
+        {fieldError(shown, 'targetIds') ? (
+          <small className="field-error" role="alert">
+            {fieldError(shown, 'targetIds')}
+          </small>
+        ) : null}
       </fieldset>
       <fieldset>
         <legend>Services</legend>
         {services.data?.map((s) => (
           <label key={s.id} className="inline">
-            <input type="checkbox" checked={serviceIds.includes(s.id)} onChange={() => toggle(serviceIds, setServiceIds, s.id)} /> {s.name}
+            <input
+              type="checkbox"
+              checked={serviceIds.includes(s.id)}
+              onChange={() => toggle(serviceIds, setServiceIds, s.id)}
+            />{' '}
+            {s.name}
           </label>
         ))}
-        {fieldError(shown, 'serviceIds') ? <small className="field-error" role="alert">{fieldError(shown, 'serviceIds')}</small> : null}
+        {fieldError(shown, 'serviceIds') ? (
+          <small className="field-error" role="alert">
+            {fieldError(shown, 'serviceIds')}
+          </small>
+        ) : null}
       </fieldset>
       <fieldset>
         <legend>Retention (snapshots to keep; empty = no rule)</legend>
         <div className="grid">
           {RETENTION_KEYS.map((k) => (
-            <Field key={k} label={k.replace('keep', 'Keep ').toLowerCase()} path={`retention.${k}`} error={shown}>
+            <Field
+              key={k}
+              label={k.replace('keep', 'Keep ').toLowerCase()}
+              path={`retention.${k}`}
+              error={shown}
+            >
               {(p) => (
-                <input {...p} type="number" min={0} inputMode="numeric" value={retention[k]} onChange={(e) => setRetention({ ...retention, [k]: e.target.value })} />
+                <input
+                  {...p}
+                  type="number"
+                  min={0}
+                  inputMode="numeric"
+                  value={retention[k]}
+                  onChange={(e) => setRetention({ ...retention, [k]: e.target.value })}
+                />
               )}
             </Field>
           ))}
@@ -269,7 +382,15 @@ function PlanForm({ plan, onDone }: { plan: Plan | null; onDone: (text?: string)
       </fieldset>
       <ErrorBanner
         error={apiError}
-        message={formError(apiError, ['name', 'schedule', 'password', 'passwordConfirmation', 'targetIds', 'serviceIds', 'retention'])}
+        message={formError(apiError, [
+          'name',
+          'schedule',
+          'password',
+          'passwordConfirmation',
+          'targetIds',
+          'serviceIds',
+          'retention',
+        ])}
       />
       <div className="actions">
         <button type="submit">{plan ? 'Save' : 'Create plan'}</button>
@@ -291,23 +412,55 @@ function ChangePassword({ plan, onDone }: { plan: Plan; onDone: (text?: string) 
       params: { path: { id: plan.id } },
       body: { oldPassword, newPassword, newPasswordConfirmation: confirm },
     });
-    if (r.data) onDone(`${plan.name}: password changed. Backups taken before keep working with the new password too.`);
+    if (r.data)
+      onDone(`${plan.name}: password changed. Backups taken before keep working with the new password too.`);
     else setError(errorOf(r.error, r.response));
   };
   return (
-    <form className="card" aria-label={`Change the password of ${plan.name}`} onSubmit={(e) => (e.preventDefault(), void submit())}>
+    <form
+      className="card"
+      aria-label={`Change the password of ${plan.name}`}
+      onSubmit={(e) => (e.preventDefault(), void submit())}
+    >
       <h2>Change the password of {plan.name}</h2>
       <p className="warning">{LOST_PASSWORD}</p>
       <Field label="Current password" path="oldPassword" error={error}>
-        {(p) => <input {...p} type="password" autoComplete="current-password" value={oldPassword} onChange={(e) => setOld(e.target.value)} />}
+        {(p) => (
+          <input
+            {...p}
+            type="password"
+            autoComplete="current-password"
+            value={oldPassword}
+            onChange={(e) => setOld(e.target.value)}
+          />
+        )}
       </Field>
       <Field label="New password" path="newPassword" error={error} hint="At least 4 characters.">
-        {(p) => <input {...p} type="password" autoComplete="new-password" value={newPassword} onChange={(e) => setNew(e.target.value)} />}
+        {(p) => (
+          <input
+            {...p}
+            type="password"
+            autoComplete="new-password"
+            value={newPassword}
+            onChange={(e) => setNew(e.target.value)}
+          />
+        )}
       </Field>
       <Field label="New password again" path="newPasswordConfirmation" error={error}>
-        {(p) => <input {...p} type="password" autoComplete="new-password" value={confirm} onChange={(e) => setConfirm(e.target.value)} />}
+        {(p) => (
+          <input
+            {...p}
+            type="password"
+            autoComplete="new-password"
+            value={confirm}
+            onChange={(e) => setConfirm(e.target.value)}
+          />
+        )}
       </Field>
-      <ErrorBanner error={error} message={formError(error, ['oldPassword', 'newPassword', 'newPasswordConfirmation'])} />
+      <ErrorBanner
+        error={error}
+        message={formError(error, ['oldPassword', 'newPassword', 'newPasswordConfirmation'])}
+      />
       <div className="actions">
         <button type="submit">Change password</button>
         <button type="button" className="secondary" onClick={() => onDone()}>
@@ -327,13 +480,32 @@ function DeletePlan({ plan, onDone }: { plan: Plan; onDone: (text?: string) => v
     else setError(errorOf(r.error, r.response));
   };
   return (
-    <form className="card danger-zone" aria-label={`Delete ${plan.name}`} onSubmit={(e) => (e.preventDefault(), void submit())}>
+    <form
+      className="card danger-zone"
+      aria-label={`Delete ${plan.name}`}
+      onSubmit={(e) => (e.preventDefault(), void submit())}
+    >
       <h2>Delete {plan.name}</h2>
       <p className="warning" role="alert">
-        {DELETE_WARNING} Last backup: {formatTime(plan.targets.map((t) => t.lastSuccessAt).sort().pop() ?? null)}.
+        {DELETE_WARNING} Last backup:{' '}
+        {formatTime(
+          plan.targets
+            .map((t) => t.lastSuccessAt)
+            .sort()
+            .pop() ?? null,
+        )}
+        .
       </p>
       <Field label={`Type the plan's name (${plan.name}) to confirm`} path="confirm">
-        {(p) => <input {...p} name="confirmName" autoComplete="off" value={typed} onChange={(e) => setTyped(e.target.value)} />}
+        {(p) => (
+          <input
+            {...p}
+            name="confirmName"
+            autoComplete="off"
+            value={typed}
+            onChange={(e) => setTyped(e.target.value)}
+          />
+        )}
       </Field>
       <ErrorBanner error={error} />
       <div className="actions">

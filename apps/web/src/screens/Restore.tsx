@@ -16,10 +16,14 @@ export function Restore({ initialServiceId }: { initialServiceId: string | null 
   const plans = useLoad(() => api.GET('/v1/plans'), []);
   const [serviceId, setServiceId] = useState(initialServiceId ?? '');
   const service = services.data?.find((s) => s.id === serviceId);
-  const planIds = (plans.data ?? []).filter((p) => p.services.some((s) => s.id === serviceId)).map((p) => p.id);
+  const planIds = (plans.data ?? [])
+    .filter((p) => p.services.some((s) => s.id === serviceId))
+    .map((p) => p.id);
   const snaps = useLoad(async () => {
     const pages = await Promise.all(
-      planIds.map((id) => api.GET('/v1/plans/{id}/snapshots', { params: { path: { id }, query: { serviceId, limit: 50 } } })),
+      planIds.map((id) =>
+        api.GET('/v1/plans/{id}/snapshots', { params: { path: { id }, query: { serviceId, limit: 50 } } }),
+      ),
     );
     const items = pages.flatMap((p) => p.data?.items ?? []).sort((a, b) => b.time.localeCompare(a.time));
     return { data: items, response: pages[0]?.response ?? new Response() };
@@ -86,7 +90,13 @@ export function Restore({ initialServiceId }: { initialServiceId: string | null 
         </Field>
         <Field label="Snapshot" path="snapshotId" error={error} hint="By time and target, newest first.">
           {(p) => (
-            <select {...p} name="snapshot" value={choice} onChange={(e) => setChoice(e.target.value)} disabled={!serviceId}>
+            <select
+              {...p}
+              name="snapshot"
+              value={choice}
+              onChange={(e) => setChoice(e.target.value)}
+              disabled={!serviceId}
+            >
               <option value="">— choose a snapshot —</option>
               {snaps.data?.map((s) => (
                 <option key={`${s.id}:${s.targetId}`} value={`${s.id}:${s.targetId}`}>
@@ -108,12 +118,33 @@ export function Restore({ initialServiceId }: { initialServiceId: string | null 
           </label>
           {!own ? (
             <Field label="Folder to restore into" path="destination" error={error}>
-              {(p) => <input {...p} name="destination" value={destination} onChange={(e) => setDestination(e.target.value)} />}
+              {(p) => (
+                <input
+                  {...p}
+                  name="destination"
+                  value={destination}
+                  onChange={(e) => setDestination(e.target.value)}
+                />
+              )}
             </Field>
           ) : null}
         </fieldset>
-        <Field label="Backup password" path="password" error={error} hint="The plan's password when this snapshot was taken.">
-          {(p) => <input {...p} name="password" type="password" autoComplete="off" value={password} onChange={(e) => setPassword(e.target.value)} />}
+        <Field
+          label="Backup password"
+          path="password"
+          error={error}
+          hint="The plan's password when this snapshot was taken."
+        >
+          {(p) => (
+            <input
+              {...p}
+              name="password"
+              type="password"
+              autoComplete="off"
+              value={password}
+              onChange={(e) => setPassword(e.target.value)}
+            />
+          )}
         </Field>
         {crossArch || error?.code === 'CROSS_ARCH' ? (
           <div className="warning" role="alert">
@@ -121,12 +152,20 @@ export function Restore({ initialServiceId }: { initialServiceId: string | null 
               {CROSS_ARCH} ({snap?.arch} → {service?.arch})
             </p>
             <label className="inline">
-              <input type="checkbox" name="allowCrossArch" checked={consent} onChange={(e) => setConsent(e.target.checked)} /> I
-              understand; restore anyway
+              <input
+                type="checkbox"
+                name="allowCrossArch"
+                checked={consent}
+                onChange={(e) => setConsent(e.target.checked)}
+              />{' '}
+              I understand; restore anyway
             </label>
           </div>
         ) : null}
-        <ErrorBanner error={error} message={formError(error, ['serviceId', 'snapshotId', 'destination', 'password'])} />
+        <ErrorBanner
+          error={error}
+          message={formError(error, ['serviceId', 'snapshotId', 'destination', 'password'])}
+        />
         <div className="actions">
           <button type="submit" disabled={!snap || (crossArch && !consent)}>
             Restore
@@ -139,7 +178,10 @@ export function Restore({ initialServiceId }: { initialServiceId: string | null 
 
 function RestoreProgress({ restore, onAgain }: { restore: Schemas['RestoreView']; onAgain: () => void }) {
   const live = useLiveEvents('restores', restore.id);
-  const view = useLoad(() => api.GET('/v1/restores/{id}', { params: { path: { id: restore.id } } }), [restore.id, live.finished]);
+  const view = useLoad(
+    () => api.GET('/v1/restores/{id}', { params: { path: { id: restore.id } } }),
+    [restore.id, live.finished],
+  );
   const r = view.data ?? restore;
   const p = Object.values(live.progress)[0];
   const done = r.status === 'success';
@@ -148,7 +190,8 @@ function RestoreProgress({ restore, onAgain }: { restore: Schemas['RestoreView']
       <h1>Restore</h1>
       <article className="card" aria-live="polite" data-restore={r.id}>
         <h2>
-          {r.serviceName} from {r.targetName} <Status value={live.finished ? r.status : (live.status ?? r.status)} />
+          {r.serviceName} from {r.targetName}{' '}
+          <Status value={live.finished ? r.status : (live.status ?? r.status)} />
         </h2>
         <p>
           Into <code>{r.destination}</code>, queued {formatTime(r.queuedAt)}
@@ -158,7 +201,11 @@ function RestoreProgress({ restore, onAgain }: { restore: Schemas['RestoreView']
             {w}
           </p>
         ))}
-        <ProgressBar label="Restore progress" done={done ? 1 : (p?.bytesDone ?? 0)} total={done ? 1 : (p?.bytesTotal ?? 0)} />
+        <ProgressBar
+          label="Restore progress"
+          done={done ? 1 : (p?.bytesDone ?? 0)}
+          total={done ? 1 : (p?.bytesTotal ?? 0)}
+        />
         {p && !done ? (
           <small>
             {p.filesDone}/{p.filesTotal} files, {formatBytes(p.bytesDone)} of {formatBytes(p.bytesTotal)}

@@ -84,7 +84,10 @@ function ServiceForm({ service, onDone }: { service: Service | null; onDone: () 
     const body = {
       name,
       dataPath,
-      excludes: excludes.split('\n').map((l) => l.trim()).filter(Boolean),
+      excludes: excludes
+        .split('\n')
+        .map((l) => l.trim())
+        .filter(Boolean),
       arch,
       preHook,
       postHook,
@@ -109,8 +112,15 @@ function ServiceForm({ service, onDone }: { service: Service | null; onDone: () 
       <Field label="Name" path="name" error={error}>
         {(p) => <input {...p} name="serviceName" value={name} onChange={(e) => setName(e.target.value)} />}
       </Field>
-      <Field label="Data folder" path="dataPath" error={error} hint="The service's folder on this server (absolute path).">
-        {(p) => <input {...p} name="dataPath" value={dataPath} onChange={(e) => setDataPath(e.target.value)} />}
+      <Field
+        label="Data folder"
+        path="dataPath"
+        error={error}
+        hint="The service's folder on this server (absolute path)."
+      >
+        {(p) => (
+          <input {...p} name="dataPath" value={dataPath} onChange={(e) => setDataPath(e.target.value)} />
+        )}
       </Field>
       <Field
         label="Exclusions"
@@ -118,7 +128,15 @@ function ServiceForm({ service, onDone }: { service: Service | null; onDone: () 
         error={error}
         hint="One pattern a line (gitignore syntax), e.g. a cache that can be rebuilt."
       >
-        {(p) => <textarea {...p} name="excludes" rows={3} value={excludes} onChange={(e) => setExcludes(e.target.value)} />}
+        {(p) => (
+          <textarea
+            {...p}
+            name="excludes"
+            rows={3}
+            value={excludes}
+            onChange={(e) => setExcludes(e.target.value)}
+          />
+        )}
       </Field>
       <Field
         label="Architecture"
@@ -127,16 +145,36 @@ function ServiceForm({ service, onDone }: { service: Service | null; onDone: () 
         hint="Backups are for this architecture; restored elsewhere, the service likely needs a reinstall."
       >
         {(p) => (
-          <select {...p} name="arch" value={arch} onChange={(e) => setArch(e.target.value as Service['arch'])}>
+          <select
+            {...p}
+            name="arch"
+            value={arch}
+            onChange={(e) => setArch(e.target.value as Service['arch'])}
+          >
             {ARCHES.map((a) => (
               <option key={a}>{a}</option>
             ))}
           </select>
         )}
       </Field>
-      <HookFields title="Before the backup (quiesce)" path="preHook" hook={preHook} onChange={setPreHook} error={error} />
-      <HookFields title="After the backup (resume)" path="postHook" hook={postHook} onChange={setPostHook} error={error} />
-      <ErrorBanner message={formError(error, ['name', 'dataPath', 'excludes', 'arch', 'preHook', 'postHook'])} error={error} />
+      <HookFields
+        title="Before the backup (quiesce)"
+        path="preHook"
+        hook={preHook}
+        onChange={setPreHook}
+        error={error}
+      />
+      <HookFields
+        title="After the backup (resume)"
+        path="postHook"
+        hook={postHook}
+        onChange={setPostHook}
+        error={error}
+      />
+      <ErrorBanner
+        message={formError(error, ['name', 'dataPath', 'excludes', 'arch', 'preHook', 'postHook'])}
+        error={error}
+      />
       <div className="actions">
         <button type="submit">{service ? 'Save' : 'Register'}</button>
         <button type="button" className="secondary" onClick={onDone}>
@@ -189,7 +227,14 @@ function HookFields({
       {hook?.kind === 'http' ? (
         <>
           <Field label="URL" path={`${path}.url`} error={error}>
-            {(p) => <input {...p} name={`${path}Url`} value={hook.url} onChange={(e) => onChange({ ...hook, url: e.target.value })} />}
+            {(p) => (
+              <input
+                {...p}
+                name={`${path}Url`}
+                value={hook.url}
+                onChange={(e) => onChange({ ...hook, url: e.target.value })}
+              />
+            )}
           </Field>
           <Field label="Method" path={`${path}.method`} error={error}>
             {(p) => (

@@ -3,7 +3,13 @@ import { useState } from 'react';
 import { api, type ApiError, errorOf, type Schemas } from '../api';
 import { ErrorBanner, Field } from '../ui';
 
-export function SignIn({ expired, onSignedIn }: { expired: boolean; onSignedIn: (s: Schemas['SessionView']) => void }) {
+export function SignIn({
+  expired,
+  onSignedIn,
+}: {
+  expired: boolean;
+  onSignedIn: (s: Schemas['SessionView']) => void;
+}) {
   const [name, setName] = useState('');
   const [password, setPassword] = useState('');
   const [error, setError] = useState<ApiError | null>(null);
@@ -33,7 +39,16 @@ export function SignIn({ expired, onSignedIn }: { expired: boolean; onSignedIn: 
         }}
       >
         <Field label="Name" path="name" error={error}>
-          {(p) => <input {...p} name="name" autoComplete="username" required value={name} onChange={(e) => setName(e.target.value)} />}
+          {(p) => (
+            <input
+              {...p}
+              name="name"
+              autoComplete="username"
+              required
+              value={name}
+              onChange={(e) => setName(e.target.value)}
+            />
+          )}
         </Field>
         <Field label="Password" path="password" error={error}>
           {(p) => (

@@ -21,7 +21,10 @@ export function SnapshotBrowser({ id, targetId }: { id: string; targetId: string
 
   const open = async (path: string): Promise<void> => {
     setError(null);
-    const r = await api.POST('/v1/snapshots/{id}/tree', { params: { path: { id } }, body: { targetId, password, path } });
+    const r = await api.POST('/v1/snapshots/{id}/tree', {
+      params: { path: { id } },
+      body: { targetId, password, path },
+    });
     if (r.data) setTree(r.data);
     else setError(errorOf(r.error, r.response));
   };
@@ -66,7 +69,16 @@ export function SnapshotBrowser({ id, targetId }: { id: string; targetId: string
           }}
         >
           <Field label="Backup password" path="password" error={error}>
-            {(p) => <input {...p} name="password" type="password" autoComplete="off" value={password} onChange={(e) => setPassword(e.target.value)} />}
+            {(p) => (
+              <input
+                {...p}
+                name="password"
+                type="password"
+                autoComplete="off"
+                value={password}
+                onChange={(e) => setPassword(e.target.value)}
+              />
+            )}
           </Field>
           <ErrorBanner error={error?.fields?.some((f) => f.path === 'password') ? null : error} />
           <button type="submit">Open</button>
@@ -82,7 +94,11 @@ export function SnapshotBrowser({ id, targetId }: { id: string; targetId: string
                 Up to {parent}
               </button>
             ) : null}
-            <button type="button" className="secondary" onClick={() => void download(tree.path, tree.path.split('/').pop() ?? '', true)}>
+            <button
+              type="button"
+              className="secondary"
+              onClick={() => void download(tree.path, tree.path.split('/').pop() ?? '', true)}
+            >
               Download this folder (tar)
             </button>
           </div>
@@ -103,7 +119,11 @@ export function SnapshotBrowser({ id, targetId }: { id: string; targetId: string
                   <tr key={e.nameB64 ?? e.name}>
                     <td>
                       {e.type === 'dir' ? (
-                        <button type="button" className="link" onClick={() => void open(join(tree.path, e.name))}>
+                        <button
+                          type="button"
+                          className="link"
+                          onClick={() => void open(join(tree.path, e.name))}
+                        >
                           {e.name}/
                         </button>
                       ) : (

@@ -9,7 +9,11 @@ import { api, type ApiError, errorOf, formatBytes, formError, type Schemas } fro
 import { ErrorBanner, Field, Status, useLoad } from '../ui';
 
 type Kind = Schemas['TargetView']['kind'];
-const KIND_LABEL: Record<Kind, string> = { local: 'Physical drive', network: 'Network folder', s3: 'S3 / MinIO' };
+const KIND_LABEL: Record<Kind, string> = {
+  local: 'Physical drive',
+  network: 'Network folder',
+  s3: 'S3 / MinIO',
+};
 
 /** The probe may report the folder's file system type (`fsType`); FAT32/exFAT get the documents' warning. */
 function fsWarning(probe: Schemas['ProbeResult']): string | null {
@@ -43,7 +47,9 @@ export function Targets() {
                 {t.name} <small>{KIND_LABEL[t.kind]}</small>
               </h2>
               <p>
-                <code>{t.kind === 's3' ? `${t.s3Endpoint ?? ''}/${t.s3Bucket ?? ''}/${t.s3Prefix ?? ''}` : t.path}</code>
+                <code>
+                  {t.kind === 's3' ? `${t.s3Endpoint ?? ''}/${t.s3Bucket ?? ''}/${t.s3Prefix ?? ''}` : t.path}
+                </code>
               </p>
               <button type="button" onClick={() => void test(t.id)}>
                 Test {t.name}
@@ -51,7 +57,8 @@ export function Targets() {
               {probe && 'reachable' in probe ? (
                 <p className="probe" role="status">
                   <Status value={probe.reachable ? 'reachable' : 'unreachable'} />{' '}
-                  <Status value={probe.writable ? 'writable' : 'read_only'} /> free space: {formatBytes(probe.freeBytes)}
+                  <Status value={probe.writable ? 'writable' : 'read_only'} /> free space:{' '}
+                  {formatBytes(probe.freeBytes)}
                   {probe.error ? <span className="field-error"> {probe.error.message}</span> : null}
                   {fsWarning(probe) ? <span className="warning">{fsWarning(probe)}</span> : null}
                 </p>
@@ -79,9 +86,19 @@ export function Targets() {
 
 function TargetForm({ onDone }: { onDone: () => void }) {
   const [kind, setKind] = useState<Kind>('local');
-  const [v, setV] = useState({ name: '', path: '', endpoint: '', bucket: '', prefix: '', region: '', accessKey: '', secretKey: '' });
+  const [v, setV] = useState({
+    name: '',
+    path: '',
+    endpoint: '',
+    bucket: '',
+    prefix: '',
+    region: '',
+    accessKey: '',
+    secretKey: '',
+  });
   const [error, setError] = useState<ApiError | null>(null);
-  const set = (k: keyof typeof v) => (e: { target: { value: string } }) => setV({ ...v, [k]: e.target.value });
+  const set = (k: keyof typeof v) => (e: { target: { value: string } }) =>
+    setV({ ...v, [k]: e.target.value });
 
   const submit = async (): Promise<void> => {
     const body: Schemas['CreateTarget'] =
@@ -116,7 +133,8 @@ function TargetForm({ onDone }: { onDone: () => void }) {
         <legend>Kind</legend>
         {(Object.keys(KIND_LABEL) as Kind[]).map((k) => (
           <label key={k} className="inline">
-            <input type="radio" name="kind" value={k} checked={kind === k} onChange={() => setKind(k)} /> {KIND_LABEL[k]}
+            <input type="radio" name="kind" value={k} checked={kind === k} onChange={() => setKind(k)} />{' '}
+            {KIND_LABEL[k]}
           </label>
         ))}
       </fieldset>
@@ -126,23 +144,38 @@ function TargetForm({ onDone }: { onDone: () => void }) {
       {kind === 'local' ? (
         <>
           <p className="warning">
-            EXT4 is the recommended format of a backup drive; FAT32 and exFAT are not recommended and may not work. USB
-            thumb drives and SD cards are not recommended unless high-endurance; on a Raspberry Pi the drive must be
-            self-powered or on a powered hub.
+            EXT4 is the recommended format of a backup drive; FAT32 and exFAT are not recommended and may not
+            work. USB thumb drives and SD cards are not recommended unless high-endurance; on a Raspberry Pi
+            the drive must be self-powered or on a powered hub.
           </p>
-          <Field label="Folder on the drive" path="path" error={error} hint="Absolute path where the drive is mounted.">
+          <Field
+            label="Folder on the drive"
+            path="path"
+            error={error}
+            hint="Absolute path where the drive is mounted."
+          >
             {(p) => <input {...p} name="path" value={v.path} onChange={set('path')} />}
           </Field>
         </>
       ) : null}
       {kind === 'network' ? (
-        <Field label="Mounted network folder" path="path" error={error} hint="The share's mount point on this server (SMB/NFS).">
+        <Field
+          label="Mounted network folder"
+          path="path"
+          error={error}
+          hint="The share's mount point on this server (SMB/NFS)."
+        >
           {(p) => <input {...p} name="path" value={v.path} onChange={set('path')} />}
         </Field>
       ) : null}
       {kind === 's3' ? (
         <>
-          <Field label="Endpoint" path="endpoint" error={error} hint="e.g. https://s3.eu-west-1.amazonaws.com or http://minio:9000">
+          <Field
+            label="Endpoint"
+            path="endpoint"
+            error={error}
+            hint="e.g. https://s3.eu-west-1.amazonaws.com or http://minio:9000"
+          >
             {(p) => <input {...p} name="endpoint" value={v.endpoint} onChange={set('endpoint')} />}
           </Field>
           <Field label="Bucket" path="bucket" error={error}>
@@ -155,15 +188,41 @@ function TargetForm({ onDone }: { onDone: () => void }) {
             {(p) => <input {...p} name="region" value={v.region} onChange={set('region')} />}
           </Field>
           <Field label="Access key" path="accessKey" error={error}>
-            {(p) => <input {...p} name="accessKey" autoComplete="off" value={v.accessKey} onChange={set('accessKey')} />}
+            {(p) => (
+              <input
+                {...p}
+                name="accessKey"
+                autoComplete="off"
+                value={v.accessKey}
+                onChange={set('accessKey')}
+              />
+            )}
           </Field>
           <Field label="Secret key" path="secretKey" error={error}>
-            {(p) => <input {...p} name="secretKey" type="password" autoComplete="off" value={v.secretKey} onChange={set('secretKey')} />}
+            {(p) => (
+              <input
+                {...p}
+                name="secretKey"
+                type="password"
+                autoComplete="off"
+                value={v.secretKey}
+                onChange={set('secretKey')}
+              />
+            )}
           </Field>
         </>
       ) : null}
       <ErrorBanner
-        message={formError(error, ['name', 'path', 'endpoint', 'bucket', 'prefix', 'region', 'accessKey', 'secretKey'])}
+        message={formError(error, [
+          'name',
+          'path',
+          'endpoint',
+          'bucket',
+          'prefix',
+          'region',
+          'accessKey',
+          'secretKey',
+        ])}
         error={error}
       />
       <div className="actions">

@@ -4,9 +4,20 @@ import { useLiveEvents } from '../live';
 import { ErrorBanner, ProgressBar, Status, useLoad } from '../ui';
 import { useEffect } from 'react';
 
-export function RunProgress({ runId, title, onFinished }: { runId: string; title: string; onFinished?: () => void }) {
+export function RunProgress({
+  runId,
+  title,
+  onFinished,
+}: {
+  runId: string;
+  title: string;
+  onFinished?: () => void;
+}) {
   const live = useLiveEvents('runs', runId);
-  const run = useLoad(() => api.GET('/v1/runs/{id}', { params: { path: { id: runId } } }), [runId, live.finished]);
+  const run = useLoad(
+    () => api.GET('/v1/runs/{id}', { params: { path: { id: runId } } }),
+    [runId, live.finished],
+  );
   useEffect(() => {
     if (live.finished) onFinished?.();
     // onFinished changes identity every render; only the transition matters.
@@ -33,7 +44,8 @@ export function RunProgress({ runId, title, onFinished }: { runId: string; title
               />
               {p && !done ? (
                 <small>
-                  {p.phase}: {p.filesDone}/{p.filesTotal} files, {formatBytes(p.bytesDone)} of {formatBytes(p.bytesTotal)}
+                  {p.phase}: {p.filesDone}/{p.filesTotal} files, {formatBytes(p.bytesDone)} of{' '}
+                  {formatBytes(p.bytesTotal)}
                 </small>
               ) : null}
               {b.error ? <small className="field-error">{b.error}</small> : null}
@@ -59,9 +71,9 @@ export function Report({ summary: s }: { summary: Schemas['ReportSummary'] }) {
         Report: {s.plan.name} <Status value={s.status} />
       </h3>
       <p>
-        {s.trigger} run, finished {formatTime(s.finishedAt)} in {formatDuration(s.durationMs)} — {s.counts.succeeded} of{' '}
-        {s.counts.total} backed up, {s.counts.failed} failed; {formatBytes(s.totals.totalBytes)} in {s.totals.files} files,{' '}
-        {formatBytes(s.totals.bytesAdded)} new.
+        {s.trigger} run, finished {formatTime(s.finishedAt)} in {formatDuration(s.durationMs)} —{' '}
+        {s.counts.succeeded} of {s.counts.total} backed up, {s.counts.failed} failed;{' '}
+        {formatBytes(s.totals.totalBytes)} in {s.totals.files} files, {formatBytes(s.totals.bytesAdded)} new.
       </p>
       <div className="table-wrap">
         <table>
