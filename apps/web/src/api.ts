@@ -38,7 +38,7 @@ api.use({
 /** The API's error body, or a stand-in when the response was not one (a proxy's 502 page). */
 export function errorOf(error: unknown, response?: Response): ApiError {
   if (typeof error === 'object' && error !== null && 'error' in error) {
-    const inner = (error).error;
+    const inner = error.error;
     if (typeof inner === 'object' && inner !== null && 'message' in inner) return inner as ApiError;
   }
   return {
