@@ -53,6 +53,8 @@ const DEP_CONSTRAINTS = [
   { sourceTag: 'scope:worker', onlyDependOnLibsWithTags: ['scope:shared', 'scope:fleet'] },
   { sourceTag: 'scope:report', onlyDependOnLibsWithTags: ['scope:shared', 'scope:fleet'] },
   { sourceTag: 'scope:cli', onlyDependOnLibsWithTags: ['scope:shared'] },
+  // The web UI speaks to the API only through the typed client (a shared lib).
+  { sourceTag: 'scope:web', onlyDependOnLibsWithTags: ['scope:shared'] },
 ];
 
 /** `allow`: import paths exempt from the rule (matched as written, `/**` a prefix). */
@@ -82,6 +84,8 @@ export default tseslint.config(
       '**/*.js',
       '**/*.cjs',
       '**/*.mjs',
+      // the web UI's Vite config (Node, ESM): outside apps/web/tsconfig.json's browser program
+      'apps/web/vite.config.mts',
     ],
   },
   js.configs.recommended,

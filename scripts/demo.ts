@@ -36,6 +36,12 @@ const redisUrl = process.env['REDIS_URL'] || 'redis://127.0.0.1:6379';
 // A demo password, sent to the API over the local connection; the fleet never stores it.
 const password = process.env['VAULTLINE_DEMO_PASSWORD'] || 'correct horse battery staple';
 
+// The web UI's demo login (create-user); printed, since this is a throwaway demo fleet.
+const uiUser = 'demo';
+const uiPassword = process.env['VAULTLINE_DEMO_UI_PASSWORD'] || randomBytes(9).toString('base64url');
+// VAULTLINE_DEMO_KEEP=1 keeps the fleet (and the web UI) running after the demo until Ctrl-C.
+const keep = process.env['VAULTLINE_DEMO_KEEP'] === '1';
+
 const say = (line: string): void => void process.stdout.write(`${line}\n`);
 const arch = process.arch === 'arm64' ? 'arm64' : process.arch === 'riscv64' ? 'riscv64' : 'x86_64';
 
@@ -149,6 +155,10 @@ async function main(): Promise<void> {
       `fleet up: api ${fleet.baseUrl}, ${fleet.workers().length} worker, report service (logs in ${join(root, 'logs')})`,
     );
     const api = new ApiClient(fleet.baseUrl, await fleet.createToken('demo'));
+    await fleet.createUser(uiUser, uiPassword);
+    say(
+      `web UI: ${fleet.baseUrl}/  (sign in as "${uiUser}" with password "${uiPassword}"; plan password "${password}")`,
+    );
 
     const target = await api.expect<{ id: string }>(
       'POST',
@@ -214,6 +224,10 @@ async function main(): Promise<void> {
       `\nrestored notes-app (latest snapshot) into ${restored}: ${same ? 'identical to the source' : 'DIFFERENT'}`,
     );
     if (!same) throw new Error('the restored folder differs from the source');
+    if (keep) {
+      say(`\nweb UI still up at ${fleet.baseUrl}/ as "${uiUser}" / "${uiPassword}"; Ctrl-C stops the fleet`);
+      await new Promise<void>((ok) => process.once('SIGINT', () => ok()));
+    } else say(`\n(VAULTLINE_DEMO_KEEP=1 npm run demo keeps the fleet and the web UI up after the demo)`);
   } finally {
     await fleet.stop();
   }

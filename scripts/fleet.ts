@@ -276,6 +276,19 @@ export class LocalFleet {
     return out.trim();
   }
 
+  /** Creates a web UI user with the API's own command (`create-user`); the password goes by environment, never argv. */
+  async createUser(name: string, password: string): Promise<void> {
+    const child = spawn(process.execPath, [entry('api', 'create-user.js'), name], {
+      cwd: REPO_ROOT,
+      env: { ...this.env('api', this.api.port), VAULTLINE_USER_PASSWORD: password },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise<number | null>((ok) => child.once('exit', ok));
+    if (code !== 0) throw new Error(`create-user failed (${code}): ${err.trim()}`);
+  }
+
   /** SIGTERM to every process (API first, so nothing new is queued), waiting for each to exit. */
   async stop(): Promise<void> {
     const order: Role[] = ['api', 'worker', 'report'];

@@ -14,6 +14,7 @@ import { apiDocument } from './document';
 import { ErrorFilter } from './common/error.filter';
 import { JSON_BODY_LIMIT, JSON_TYPES, jsonBody } from './common/json-body';
 import { EventsServer } from './events/events.server';
+import { serveWebUi } from './common/web-ui';
 import { PinoNestLogger } from './common/logger';
 import { requestContext, requestIdOf, resumeRequestContext } from './common/request-context';
 
@@ -107,5 +108,6 @@ export async function createApp(
   const document = apiDocument(app);
   // Served by Swagger straight on Express, outside Nest's guards: documentation needs no token.
   SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'docs-json' });
+  serveWebUi(app, logger);
   return app;
 }
