@@ -16,6 +16,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import {
+  chmodSync,
   appendFileSync,
   lstatSync,
   mkdirSync,
@@ -136,6 +137,10 @@ async function main(): Promise<void> {
   makeNotesApp(notes);
   makePhotoGallery(photos);
   mkdirSync(targetDir, { recursive: true });
+  // A worker running as root runs command hooks as nobody (HOOK_UID unset, docs/configuration.md):
+  // the hooks' log must be writable by them too (a throwaway file of the demo).
+  writeFileSync(hookLog, '');
+  chmodSync(hookLog, 0o666);
 
   say(
     `catalog: ${new URL(databaseUrl).host}${new URL(databaseUrl).pathname} (fresh), redis: ${new URL(redisUrl).host}`,
