@@ -4,7 +4,8 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer as createHttpServer } from 'node:http';
 import { type AddressInfo, createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -27,6 +28,7 @@ interface ProbeJson {
   writable: boolean;
   freeBytes: number | null;
   error?: { code: string; message: string };
+  fsType?: string;
 }
 interface ErrorJson {
   error: { code: string; fields?: { path: string; message: string }[] };
@@ -59,6 +61,23 @@ describe('API: targets', () => {
     secretKey,
   });
 
+  test('the probe names the file system of a folder target (a tmpfs mounted here, as root)', async (t) => {
+    if (process.getuid?.() !== 0) return t.skip('needs root to mount a tmpfs');
+    const mnt = path.join(dir, 'tmpfs-mount');
+    mkdirSync(mnt);
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'vaultline-probe', mnt]);
+    try {
+      const created = await api.call('POST', '/v1/targets', { name: 'on-tmpfs', kind: 'local', path: mnt });
+      const id = (created.json as TargetJson).id;
+      const p = (await api.call('POST', `/v1/targets/${id}/test`)).json as ProbeJson;
+      assert.equal(p.reachable, true);
+      assert.equal(p.fsType, 'tmpfs');
+      assert.equal((await api.call('DELETE', `/v1/targets/${id}`)).status, 204);
+    } finally {
+      execFileSync('umount', [mnt]);
+    }
+  });
+
   test('a folder target: create, list, get, update, test, delete', async () => {
     const created = await api.call('POST', '/v1/targets', { name: 'usb', kind: 'local', path: dir });
     assert.equal(created.status, 201, JSON.stringify(created.json));
@@ -75,6 +94,7 @@ describe('API: targets', () => {
     assert.equal(p.writable, true);
     assert.ok((p.freeBytes ?? 0) > 0, 'reports free space');
     assert.equal(p.error, undefined);
+    assert.match(p.fsType ?? '', /^([a-z0-9]+|0x[0-9a-f]+)$/, 'names the file system');
 
     const renamed = await api.call('PATCH', `/v1/targets/${t.id}`, { name: 'usb-drive' });
     assert.equal((renamed.json as TargetJson).name, 'usb-drive');

@@ -169,6 +169,12 @@ export const probeResultSchema = z.strictObject({
   freeBytes: count.nullable(),
   /** Why it is unreachable or not writable: a storage error code (UNREACHABLE, READ_ONLY, …). */
   error: z.strictObject({ code: z.string(), message: z.string() }).optional(),
+  /**
+   * A folder target's file system as the kernel names it (statfs): ext4, xfs, btrfs, vfat, exfat,
+   * nfs, cifs, fuseblk, tmpfs, zfs, overlay, or `0x…` for one this list does not know; absent for S3.
+   * The UI warns on vfat/exfat (FAT32 and exFAT are not recommended for backups).
+   */
+  fsType: z.string().optional(),
 });
 export type ProbeResult = z.output<typeof probeResultSchema>;
 

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { statfs } from 'node:fs/promises';
 import type { ProbeResult } from '@vaultline/contracts';
 import { type StorageBackend, StorageError } from '@vaultline/storage';
 
@@ -9,6 +10,38 @@ function describe(err: unknown): { code: string; message: string } {
   // (a driver's message quoting a URL), so only its class of failure is reported.
   if (err instanceof StorageError) return { code: err.code, message: err.message };
   return { code: 'IO', message: 'unexpected storage failure (see the API log)' };
+}
+
+/** statfs magic numbers (linux/magic.h) of the file systems a backup target is likely to be on. */
+const FS_TYPES: ReadonlyMap<number, string> = new Map([
+  [0xef53, 'ext4'], // ext2/3/4 share it
+  [0x58465342, 'xfs'],
+  [0x9123683e, 'btrfs'],
+  [0x4d44, 'vfat'], // FAT12/16/32
+  [0x2011bab0, 'exfat'],
+  [0x5346544e, 'ntfs'],
+  [0x7366746e, 'ntfs3'],
+  [0x6969, 'nfs'],
+  [0xff534d42, 'cifs'],
+  [0xfe534d42, 'smb2'],
+  [0x65735546, 'fuseblk'], // FUSE (exFAT and NTFS through FUSE show as this)
+  [0x01021994, 'tmpfs'],
+  [0x2fc12fc1, 'zfs'],
+  [0x794c7630, 'overlay'],
+  [0xf15f, 'ecryptfs'],
+  [0x73717368, 'squashfs'],
+]);
+
+/** The file system of `path` by name (`0x…` for an unknown one), or undefined if statfs fails. */
+export async function fileSystemType(path: string): Promise<string | undefined> {
+  try {
+    const { type } = await statfs(path);
+    // statfs reports the magic as a signed number on some platforms.
+    const magic = type >>> 0;
+    return FS_TYPES.get(magic) ?? `0x${magic.toString(16)}`;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

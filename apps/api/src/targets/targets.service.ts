@@ -16,7 +16,7 @@ import { ApiError, invalidField, notFound } from '../common/api-error';
 import { API_CONFIG, LOGGER, SERVER_KEYS } from '../common/tokens';
 import { UUID_RE } from '../common/zod-body.pipe';
 import { type CreateTarget, S3_FIELDS, type UpdateTarget } from './target.schemas';
-import { type ProbeResult, probeTarget } from './target-probe';
+import { fileSystemType, type ProbeResult, probeTarget } from './target-probe';
 import type { TargetView } from '@vaultline/contracts';
 export type { TargetView };
 
@@ -154,7 +154,9 @@ export class TargetsService {
     const onUnexpected = (err: unknown): void =>
       this.logger.warn({ err, targetId: id }, 'target probe failed unexpectedly');
     if (t.kind !== 's3') {
-      return probeTarget(() => FsBackend.open(t.path ?? ''), onUnexpected);
+      const result = await probeTarget(() => FsBackend.open(t.path ?? ''), onUnexpected);
+      const fsType = result.reachable ? await fileSystemType(t.path ?? '') : undefined;
+      return fsType ? { ...result, fsType } : result;
     }
     if (!t.s3Endpoint || !t.s3Bucket || !t.s3AccessKey || !t.s3SecretEnc) {
       throw new ApiError('INTERNAL', `target ${id} is an s3 target with missing settings`);

@@ -15,12 +15,13 @@ const KIND_LABEL: Record<Kind, string> = {
   s3: 'S3 / MinIO',
 };
 
-/** The probe may report the folder's file system type (`fsType`); FAT32/exFAT get the documents' warning. */
+/** The probe reports a folder's file system (`fsType`); FAT32/exFAT get the documents' warning. */
 function fsWarning(probe: Schemas['ProbeResult']): string | null {
-  const fs = (probe as { fsType?: unknown }).fsType;
-  if (typeof fs !== 'string') return null;
-  return /^(v?fat|msdos|fat32|exfat)$/i.test(fs)
-    ? `This folder is on ${fs}: FAT32 and exFAT are not recommended and may not work. Use EXT4.`
+  const fs = probe.fsType;
+  if (fs === undefined) return null;
+  const name = fs === 'vfat' ? 'FAT32' : fs === 'exfat' ? 'exFAT' : null;
+  return name
+    ? `This folder is on ${name}: FAT32 and exFAT are not recommended and may not work. Use EXT4.`
     : null;
 }
 

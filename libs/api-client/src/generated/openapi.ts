@@ -524,6 +524,7 @@ export interface components {
         code: string;
         message: string;
       };
+      fsType?: string;
     };
     PlanTargetView: {
       id: string;
