@@ -6,7 +6,8 @@
  */
 import { lstatSync, readdirSync, type BigIntStats } from 'node:fs';
 import { keyedHash } from './crypto';
-import { readXattrs } from './fsmeta';
+import * as native from '@vaultline/native';
+import { nativeMeta, readXattrs } from './fsmeta';
 
 /** Bytes of a path fingerprint (`pathFingerprint` in manifest.ts). */
 const FP_LEN = 16;
@@ -134,7 +135,7 @@ export interface ScanDirResult {
   statErrors: (string | null)[];
   xattrs: ([string, string][] | null)[];
   xattrErrors: (string | null)[];
-  /** 16 bytes per entry: the path fingerprint of the entry's path relative to the source. */
+  /** 16 bytes per entry: the path fingerprint of a regular file's path relative to the source (zeros for other entries). */
   fps: Uint8Array;
 }
 
@@ -155,34 +156,92 @@ export function scanTransfer(results: ScanDirResult[]): ArrayBuffer[] {
   );
 }
 
-function scanDir(path: Uint8Array, rel: Uint8Array | null, key: Buffer): ScanDirResult {
+function emptyScan(error: string): ScanDirResult {
+  return {
+    error,
+    names: new Uint8Array(0),
+    ends: new Uint32Array(0),
+    fps: new Uint8Array(0),
+    stats: new BigInt64Array(0),
+    statErrors: [],
+    xattrs: [],
+    xattrErrors: [],
+  };
+}
+
+const SLASH = Buffer.from('/');
+const S_IFREG = 0o100000n;
+
+/** One folder: the native listing (one call, fstatat per entry) where the helper loads, else Node's. */
+export function scanDir(path: Uint8Array, rel: Uint8Array | null, key: Buffer): ScanDirResult {
   const dir = Buffer.from(path.buffer, path.byteOffset, path.byteLength);
   const relDir = rel ? Buffer.from(rel.buffer, rel.byteOffset, rel.byteLength) : null;
+  return nativeMeta ? scanNative(dir, relDir, key) : scanNode(dir, relDir, key);
+}
+
+/** The native listing (exported beside `scanNode` so tests can hold the two to the same result). */
+export function scanNative(dir: Buffer, relDir: Buffer | null, key: Buffer): ScanDirResult {
+  let scan: native.DirScan;
+  try {
+    scan = native.scanDir(dir, true);
+  } catch (err) {
+    return emptyScan(describe(err));
+  }
+  const { names, ends, stats, flags } = scan;
+  const n = ends.length;
+  const statErrors = new Array<string | null>(n).fill(null);
+  const xattrs = new Array<[string, string][] | null>(n).fill(null);
+  const xattrErrors = new Array<string | null>(n).fill(null);
+  const fps = new Uint8Array(n * FP_LEN);
+  let start = 0;
+  for (let i = 0; i < n; i++) {
+    const name = Buffer.from(names.buffer, names.byteOffset + start, ends[i]! - start);
+    start = ends[i]!;
+    const flag = flags[i]!;
+    if (flag === 0 && (stats[i * FIELDS.length]! & S_IFMT) !== S_IFREG) continue;
+    const abs = flag === 0 ? null : Buffer.concat([dir, SLASH, name]);
+    if (flag < 0) {
+      // The lstat failed (the entry went away, or no permission): repeated for Node's own error.
+      try {
+        const st = lstatSync(abs!, { bigint: true });
+        FIELDS.forEach((f, j) => (stats[i * FIELDS.length + j] = st[f]));
+      } catch (err) {
+        statErrors[i] = describe(err);
+        continue;
+      }
+    }
+    if (flag !== 0) {
+      let xattrError: string | null = null;
+      xattrs[i] = readXattrs(abs!, (m) => (xattrError = m)) ?? null;
+      xattrErrors[i] = xattrError;
+    }
+    // Only files are looked up in the parent's manifest.
+    if ((stats[i * FIELDS.length]! & S_IFMT) === S_IFREG)
+      fps.set(
+        keyedHash(key, relDir ? Buffer.concat([relDir, SLASH, name]) : name).subarray(0, FP_LEN),
+        i * FP_LEN,
+      );
+  }
+  return { names, ends, stats, statErrors, xattrs, xattrErrors, fps };
+}
+
+/** Node's listing: readdir, then an lstat and an xattr read per entry. */
+export function scanNode(dir: Buffer, relDir: Buffer | null, key: Buffer): ScanDirResult {
   let names: Buffer[];
   try {
     names = readdirSync(dir, { encoding: 'buffer' }).sort((a, b) => Buffer.compare(a, b));
   } catch (err) {
-    return {
-      error: describe(err),
-      names: new Uint8Array(0),
-      ends: new Uint32Array(0),
-      fps: new Uint8Array(0),
-      stats: new BigInt64Array(0),
-      statErrors: [],
-      xattrs: [],
-      xattrErrors: [],
-    };
+    return emptyScan(describe(err));
   }
   const stats = new BigInt64Array(names.length * FIELDS.length);
   const statErrors: (string | null)[] = [];
   const xattrs: ([string, string][] | null)[] = [];
   const xattrErrors: (string | null)[] = [];
   const fps = new Uint8Array(names.length * FP_LEN);
-  const slash = Buffer.from('/');
   names.forEach((name, i) => {
-    const abs = Buffer.concat([dir, slash, name]);
+    const abs = Buffer.concat([dir, SLASH, name]);
     fps.set(
-      keyedHash(key, relDir ? Buffer.concat([relDir, slash, name]) : name).subarray(0, FP_LEN),
+      keyedHash(key, relDir ? Buffer.concat([relDir, SLASH, name]) : name).subarray(0, FP_LEN),
       i * FP_LEN,
     );
     let st: BigIntStats;

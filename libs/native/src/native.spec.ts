@@ -32,6 +32,8 @@ import {
   mknod,
   nativeAvailable,
   nativeLoadError,
+  scanDir,
+  SCAN_FIELDS,
   seekData,
   seekHole,
   type Xattr,
@@ -425,6 +427,118 @@ describe('@vaultline/native', () => {
       const longName = systemError(() => lsetxattr(file, `user.${'n'.repeat(300)}`, Buffer.alloc(0)));
       assert.equal(longName.code, 'ERANGE');
       assert.equal(longName.message, `ERANGE: numerical result out of range, lsetxattr '${file}'`);
+    });
+  });
+
+  describe('scanDir', () => {
+    const FIELD_NAMES = [
+      'mode',
+      'uid',
+      'gid',
+      'size',
+      'blocks',
+      'nlink',
+      'dev',
+      'ino',
+      'rdev',
+      'mtimeNs',
+      'ctimeNs',
+    ] as const;
+
+    test('lists every entry in byte order with the lstat Node gives, without following symlinks', () => {
+      const root = fresh('scan');
+      mkdirSync(root);
+      const raw = Buffer.from([0x7a, 0xff, 0x2e, 0x62]); // "z\xff.b": not UTF-8
+      const names = [
+        Buffer.from('b'),
+        Buffer.from('a'),
+        Buffer.from('ab'),
+        Buffer.from('back\\slash'),
+        raw,
+        Buffer.from('sub'),
+      ];
+      for (const name of names.slice(0, 5))
+        writeFileSync(Buffer.concat([Buffer.from(root + '/'), name]), name);
+      mkdirSync(path.join(root, 'sub'));
+      symlinkSync('does-not-exist', path.join(root, 'link'));
+      names.push(Buffer.from('link'));
+      lutimesNs(path.join(root, 'a'), MODERN_NS, PRE_1970_NS);
+
+      const scan = scanDir(root, false);
+      const listed: Buffer[] = [];
+      let start = 0;
+      for (const end of scan.ends) {
+        listed.push(Buffer.from(scan.names.subarray(start, end)));
+        start = end;
+      }
+      assert.deepEqual(
+        listed,
+        [...names].sort((a, b) => Buffer.compare(a, b)),
+        'names in Buffer.compare order',
+      );
+      assert.equal(scan.stats.length, listed.length * SCAN_FIELDS);
+      assert.deepEqual(
+        [...scan.flags],
+        listed.map(() => 0),
+      );
+      listed.forEach((name, i) => {
+        const st = lstatSync(Buffer.concat([Buffer.from(root + '/'), name]), { bigint: true });
+        FIELD_NAMES.forEach((f, j) => {
+          // Signed 64-bit, as BigInt64Array holds them (no real inode number reaches 2^63).
+          assert.equal(
+            scan.stats[i * SCAN_FIELDS + j],
+            BigInt.asIntN(64, st[f]),
+            `${name.toString('latin1')}: ${f}`,
+          );
+        });
+      });
+      const a = listed.findIndex((x) => x.equals(Buffer.from('a')));
+      assert.equal(scan.stats[a * SCAN_FIELDS + 9], PRE_1970_NS, 'mtime to the nanosecond, before 1970 too');
+    });
+
+    test('flags entries with extended attributes when asked', (t) => {
+      const root = fresh('scanx');
+      mkdirSync(root);
+      writeFileSync(path.join(root, 'plain'), '');
+      writeFileSync(path.join(root, 'tagged'), '');
+      if (refusesUserXattrs(root, 1)) return t.skip('user xattrs refused here');
+      lsetxattr(path.join(root, 'tagged'), 'user.k', Buffer.from('v'));
+      // SELinux and the like may label every file: compare with what the kernel lists.
+      const expected = ['plain', 'tagged'].map((n) => (lgetxattrs(path.join(root, n)).length > 0 ? 1 : 0));
+      assert.deepEqual([...scanDir(root, true).flags], expected);
+      assert.deepEqual([...scanDir(root, false).flags], [0, 0]);
+    });
+
+    test('an empty folder, and a folder that cannot be listed', () => {
+      const root = fresh('scane');
+      mkdirSync(root);
+      const empty = scanDir(root, true);
+      assert.equal(empty.ends.length, 0);
+      assert.equal(empty.names.byteLength, 0);
+      const missing = path.join(root, 'missing');
+      const err = systemError(() => scanDir(missing, true));
+      assert.equal(err.code, 'ENOENT');
+      assert.equal(err.syscall, 'scandir');
+      assert.equal(err.message, `ENOENT: no such file or directory, scandir '${missing}'`);
+      writeFileSync(path.join(root, 'file'), '');
+      assert.equal(systemError(() => scanDir(path.join(root, 'file'), false)).code, 'ENOTDIR');
+    });
+
+    test('the arrays own their memory (they can be transferred to another thread)', () => {
+      const root = fresh('scant');
+      mkdirSync(root);
+      writeFileSync(path.join(root, 'x'), '');
+      const scan = scanDir(root, false);
+      const copy = structuredClone(scan, {
+        transfer: [
+          scan.names.buffer,
+          scan.ends.buffer,
+          scan.stats.buffer,
+          scan.flags.buffer,
+        ] as ArrayBuffer[],
+      });
+      assert.equal(Buffer.from(copy.names).toString(), 'x');
+      assert.equal(scan.names.byteLength, 0, 'detached after the transfer');
     });
   });
 
