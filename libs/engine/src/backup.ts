@@ -37,6 +37,7 @@ import {
   PACKED_FIELDS,
   PackedStat,
   ownedPath,
+  scanDir,
   scannedFingerprint,
   scannedNames,
   type EntryStat,
@@ -282,13 +283,17 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         }
         if (group.length === 0) continue;
         scanMessages++;
-        const results = scanDirs(group);
-        group.forEach(([abs, rel], k) => {
-          const p = results.then((r) => {
-            const listing = r[k]!;
-            if (!walkDone) queueChildren(abs, rel, listing);
-            return listing;
-          });
+        const results = scanDirs(group).then((r) => {
+          // Last folder first, so that the first folder's subfolders (the walk's next) end on top.
+          if (!walkDone)
+            for (let k = group.length - 1; k >= 0; k--)
+              queueChildren(group[k]![0], group[k]![1], r[k]!, false);
+          pump();
+          return r;
+        });
+        results.catch(() => undefined);
+        group.forEach(([abs], k) => {
+          const p = results.then((r) => r[k]!);
           p.catch(() => undefined);
           prefetch.set(abs.toString('latin1'), p);
         });
@@ -300,7 +305,12 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       }
     };
     /** A listed folder's subfolders the walk will enter, onto the stack in walk order. */
-    const queueChildren = (abs: Buffer, relBytes: Buffer | null, listing: ScanDirResult): void => {
+    const queueChildren = (
+      abs: Buffer,
+      relBytes: Buffer | null,
+      listing: ScanDirResult,
+      thenPump = true,
+    ): void => {
       const names = scannedNames(listing);
       for (let i = names.length - 1; i >= 0; i--) {
         if (listing.statErrors[i] !== null) continue;
@@ -312,7 +322,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         if (opts.oneFileSystem && rootDev !== undefined && st.dev !== rootDev) continue;
         toList.push([Buffer.concat([abs, SLASH, name]), childRelBytes]);
       }
-      pump();
+      if (thenPump) pump();
     };
 
     let parent = await findParent(repo, opts.parent, { service, plan, host, sourceFp });
@@ -446,7 +456,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       if (
         !prev ||
         prev[0] !== Number(st.size) ||
-        prev[1] !== st.mtimeNs.toString() ||
+        prev[1] !== base.mtime ||
         prev[2] !== st.ctimeNs.toString() ||
         prev[3] !== st.ino.toString() ||
         !prev[4].every((h) => index.has(Buffer.from(h, 'hex')))
@@ -638,6 +648,12 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         scanned = listing;
         if (listing.error !== undefined) errors.push({ path: rel || '.', error: listing.error });
         names = scannedNames(listing);
+      } else if (!filter) {
+        // A first backup lists on this thread (its workers are busy reading files), in one native
+        // call per folder rather than an lstat and an xattr listing per entry.
+        scanned = scanDir(abs, relBytes, pk);
+        if (scanned.error !== undefined) errors.push({ path: rel || '.', error: scanned.error });
+        names = scannedNames(scanned);
       } else {
         try {
           names = readdirSync(abs, { encoding: 'buffer' }).sort((a, b) => Buffer.compare(a, b));
