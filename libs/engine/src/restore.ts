@@ -110,7 +110,7 @@ const MAX_SPAN = 4 * 1024 * 1024;
  * Creating files waits on the file system more than on the CPU: more writers than cores, but each
  * writer thread costs ~40 MiB of RSS (its own heap and span/plaintext buffers), so 1.5 per core.
  */
-const RESTORE_WORKERS = Math.max(3, Math.min(8, Math.round(availableParallelism() * 1.5)));
+export const RESTORE_WORKERS = Math.max(3, Math.min(8, Math.round(availableParallelism() * 1.5)));
 const IS_ROOT = typeof process.getuid === 'function' && process.getuid() === 0;
 const SLASH = Buffer.from('/');
 const PATH_CHUNK = 256 * 1024;

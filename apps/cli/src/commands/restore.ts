@@ -1,5 +1,12 @@
 import { resolve } from 'node:path';
-import { restore, type RestoreOptions, type RestoreResult } from '@vaultline/engine';
+import {
+  RESTORE_WORKERS,
+  WorkerPool,
+  restore,
+  type Repository,
+  type RestoreOptions,
+  type RestoreResult,
+} from '@vaultline/engine';
 import type { Context } from '../context';
 import { humanSize } from '../output';
 
@@ -16,12 +23,28 @@ export async function restoreCommand(
   ref: string,
   opts: RestoreCommandOptions,
 ): Promise<number> {
-  const repo = await ctx.openRepo();
+  // Booting while the password's key derivation runs (as for backup).
+  const pool = new WorkerPool(RESTORE_WORKERS);
+  try {
+    return await runRestore(ctx, await ctx.openRepo(), pool, ref, opts);
+  } finally {
+    await pool.close();
+  }
+}
+
+async function runRestore(
+  ctx: Context,
+  repo: Repository,
+  pool: WorkerPool,
+  ref: string,
+  opts: RestoreCommandOptions,
+): Promise<number> {
   const options: RestoreOptions = {
     snapshot: ref,
     target: opts.target,
     verify: opts.verify === true,
     signal: ctx.signal,
+    pool,
   };
   if (opts.include !== undefined) options.include = opts.include;
   if (opts.service !== undefined) options.service = opts.service;
