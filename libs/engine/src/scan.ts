@@ -35,19 +35,8 @@ export type EntryStat = Pick<
   | 'isSocket'
 >;
 
-const FIELDS = [
-  'mode',
-  'uid',
-  'gid',
-  'size',
-  'blocks',
-  'nlink',
-  'dev',
-  'ino',
-  'rdev',
-  'mtimeNs',
-  'ctimeNs',
-] as const;
+/** Node's listing fills the same fields, in the same order, as the native one. */
+const FIELDS = native.SCAN_FIELD_NAMES;
 const S_IFMT = 0o170000n;
 
 /** An lstat unpacked from a scan: fields from the shared array, types from the mode. */

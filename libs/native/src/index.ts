@@ -173,8 +173,23 @@ export interface DirScan {
   flags: Int32Array;
 }
 
-/** The number of lstat fields per entry in `DirScan.stats`. */
-export const SCAN_FIELDS = 11;
+/** The lstat fields of each entry in `DirScan.stats`, in order, named as on Node's BigIntStats. */
+export const SCAN_FIELD_NAMES = [
+  'mode',
+  'uid',
+  'gid',
+  'size',
+  'blocks',
+  'nlink',
+  'dev',
+  'ino',
+  'rdev',
+  'mtimeNs',
+  'ctimeNs',
+] as const;
+
+/** The number of lstat fields per entry in `DirScan.stats` (SCAN_FIELDS in the C source). */
+export const SCAN_FIELDS = SCAN_FIELD_NAMES.length;
 
 /**
  * readdir + sort + fstatat(AT_SYMLINK_NOFOLLOW) per entry (+ llistxattr when `xattrs`), in one

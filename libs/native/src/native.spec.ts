@@ -34,6 +34,7 @@ import {
   nativeLoadError,
   scanDir,
   SCAN_FIELDS,
+  SCAN_FIELD_NAMES,
   seekData,
   seekHole,
   type Xattr,
@@ -431,20 +432,6 @@ describe('@vaultline/native', () => {
   });
 
   describe('scanDir', () => {
-    const FIELD_NAMES = [
-      'mode',
-      'uid',
-      'gid',
-      'size',
-      'blocks',
-      'nlink',
-      'dev',
-      'ino',
-      'rdev',
-      'mtimeNs',
-      'ctimeNs',
-    ] as const;
-
     test('lists every entry in byte order with the lstat Node gives, without following symlinks', () => {
       const root = fresh('scan');
       mkdirSync(root);
@@ -483,7 +470,7 @@ describe('@vaultline/native', () => {
       );
       listed.forEach((name, i) => {
         const st = lstatSync(Buffer.concat([Buffer.from(root + '/'), name]), { bigint: true });
-        FIELD_NAMES.forEach((f, j) => {
+        SCAN_FIELD_NAMES.forEach((f, j) => {
           // Signed 64-bit, as BigInt64Array holds them (no real inode number reaches 2^63).
           assert.equal(
             scan.stats[i * SCAN_FIELDS + j],
