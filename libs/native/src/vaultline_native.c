@@ -620,7 +620,7 @@ static napi_value seek_hole(napi_env env, napi_callback_info info) { return seek
 
 /* ── directory listing ──────────────────────────────────────────────────────────────────────── */
 
-/* The lstat fields a listing returns per entry, in this order (FIELDS in libs/engine/src/scan.ts). */
+/* The lstat fields a listing returns per entry, in this order (SCAN_FIELD_NAMES in index.ts). */
 #define SCAN_FIELDS 11
 
 typedef struct {
