@@ -27,7 +27,9 @@ import {
   WriterSession,
   backup,
   check,
+  compilePatterns,
   exportWriterKey,
+  findInTree,
   forget,
   parseWriterKey,
   prune,
@@ -116,6 +118,39 @@ for (const kind of backends) {
 }
 
 describe('engine behaviour (filesystem repository)', () => {
+  test('150,000 files below one folder: backup, no-change backup, find and restore (the manifest once overflowed the call stack)', async () => {
+    const t = tempDir('wide');
+    try {
+      const src = join(t.path, 'src');
+      const many = join(src, 'data', 'many');
+      mkdirSync(many, { recursive: true });
+      const count = 150_000;
+      for (let i = 0; i < count; i++) writeFileSync(join(many, `f${i}`), i % 1000 === 0 ? `file ${i}\n` : '');
+      writeFileSync(join(src, 'top.txt'), 'top\n');
+      const repo = await initFsRepo(join(t.path, 'repo'));
+      const first = await backup(repo, { source: src });
+      assert.deepEqual(first.errors, []);
+      assert.equal(first.snapshot.stats.files, count + 1);
+      // The manifest comes out in the same order every time: nothing changed, nothing is stored.
+      const second = await backup(repo, { source: src });
+      assert.equal(second.snapshot.stats.filesUnmodified, count + 1);
+      assert.equal(second.snapshot.stats.blobsAdded, 0);
+      assert.equal(second.snapshot.manifest, first.snapshot.manifest);
+
+      const { index } = await repo.loadIndex();
+      const { body } = await repo.readSnapshotBody(second.snapshot.id);
+      const found = await findInTree(repo, index, body.tree, compilePatterns(['f*']));
+      assert.equal(found.length, count);
+
+      const out = join(t.path, 'out');
+      await restore(repo, { snapshot: 'latest', target: out });
+      assert.equal(readdirSync(join(out, 'data', 'many')).length, count);
+      assert.equal(readFileSync(join(out, 'data', 'many', 'f3000'), 'utf8'), 'file 3000\n');
+    } finally {
+      t.cleanup();
+    }
+  });
+
   test('no-change backup reads nothing; a change is picked up; dedup across services', async () => {
     const t = tempDir('incr');
     try {

@@ -393,11 +393,6 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     };
     let sinceYield = 0;
 
-    interface DirResult {
-      tree: string;
-      files: [string, ManifestFile][];
-      trees: string[];
-    }
     type Stored = { node: TreeNode; file?: [string, ManifestFile]; dir?: DirResult } | null;
     /** The root entries made from opts.streams (read before the walk), or null without any. */
     let streamed: NonNullable<Stored>[] | null = null;
@@ -722,7 +717,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
             track(
               Promise.resolve({
                 node: { ...base, type: 'dir', subtree: tree },
-                dir: { tree, files: [], trees: [tree] },
+                dir: { tree, items: [] },
               }),
             );
             continue;
@@ -818,7 +813,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       // Wrapped: an async function returning a bare promise would wait for it.
       const result = Promise.all(pending).then((done) => {
         const nodes: TreeNode[] = [];
-        const dir: DirResult = { tree: '', files: [], trees: [] };
+        const dir: DirResult = { tree: '', items: [] };
         if (rel === '' && streamed) {
           // The streamed files and folders join the root, in the byte order names are kept in.
           done = [...done.filter((d) => d !== null), ...streamed].sort((x, y) =>
@@ -829,16 +824,12 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
           if (!stored) continue;
           nodes.push(stored.node);
           if (stored.file) {
-            dir.files.push(stored.file);
+            dir.items.push(stored.file);
             stats.files++;
           }
-          if (stored.dir) {
-            dir.files.push(...stored.dir.files);
-            dir.trees.push(...stored.dir.trees);
-          }
+          if (stored.dir) dir.items.push(stored.dir);
         }
         dir.tree = session.addTree(encodeTree({ nodes })).toString('hex');
-        dir.trees.push(dir.tree);
         return dir;
       });
       return { result };
@@ -904,16 +895,12 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
           ...folder.files.values(),
           ...[...folder.dirs].map(([name, sub]): NonNullable<Stored> => {
             const children = entries(sub);
-            const dir: DirResult = { tree: '', files: [], trees: [] };
+            const dir: DirResult = { tree: '', items: [] };
             for (const c of children) {
-              if (c.file) dir.files.push(c.file);
-              if (c.dir) {
-                dir.files.push(...c.dir.files);
-                dir.trees.push(...c.dir.trees);
-              }
+              if (c.file) dir.items.push(c.file);
+              if (c.dir) dir.items.push(c.dir);
             }
             dir.tree = session.addTree(encodeTree({ nodes: children.map((c) => c.node) })).toString('hex');
-            dir.trees.push(dir.tree);
             return { node: { name, type: 'dir', mode: 0o700, mtime: now, uid, gid, subtree: dir.tree }, dir };
           }),
         ].sort((x, y) => Buffer.compare(nodeNameBytes(x.node), nodeNameBytes(y.node)));
@@ -950,7 +937,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       );
       stats.files = 1;
       const tree = session.addTree(encodeTree({ nodes: [stored!.node] })).toString('hex');
-      rootDir = { tree, files: [stored!.file!], trees: [tree] };
+      rootDir = { tree, items: [stored!.file!] };
       rootNode = { name: '.', type: 'dir', mode: 0o700, mtime: now, uid, gid, subtree: tree };
     } else {
       let pendingRoot: { result: Promise<DirResult> };
@@ -986,7 +973,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       const rootXattrs = readXattrs(Buffer.from(source), xattrError(''));
       if (rootXattrs) rootNode.xattrs = rootXattrs;
     }
-    const manifest: Manifest = { files: Object.fromEntries(rootDir.files), trees: rootDir.trees };
+    const manifest = manifestOf(rootDir);
     await session.finish();
     throwIfAborted(opts.signal, 'backup');
     // Files are read concurrently; record their errors in a stable order.
@@ -1039,6 +1026,36 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     if (ownPool) await pool.close();
     await lock.release();
   }
+}
+
+/**
+ * A folder's part of the manifest: its files and subfolders in name order, then its own tree.
+ * Kept as a tree and flattened once, at the end: copying every level's lists into its parent's
+ * cost time, and spreading them into push() overflowed the call stack past ~120,000 files.
+ */
+interface DirResult {
+  tree: string;
+  items: ([string, ManifestFile] | DirResult)[];
+}
+
+/** The manifest of a walked tree: files in walk order, trees in post-order (each folder after its subfolders). */
+function manifestOf(root: DirResult): Manifest {
+  const files: Record<string, ManifestFile> = {};
+  const trees: string[] = [];
+  // A stack, not recursion: a deep tree must not exhaust the call stack either.
+  const stack: { dir: DirResult; next: number }[] = [{ dir: root, next: 0 }];
+  while (stack.length > 0) {
+    const top = stack[stack.length - 1]!;
+    if (top.next === top.dir.items.length) {
+      trees.push(top.dir.tree);
+      stack.pop();
+      continue;
+    }
+    const item = top.dir.items[top.next++]!;
+    if (Array.isArray(item)) files[item[0]] = item[1];
+    else stack.push({ dir: item, next: 0 });
+  }
+  return { files, trees };
 }
 
 /** Chunks a stream on this thread (the worker threads seal); returns its size and chunk ids. */

@@ -94,7 +94,8 @@ export async function findInTree(
         const path = dirPath === '/' ? `/${node.name}` : `${dirPath}/${node.name}`;
         if (match(path, node.name)) out.push({ path, node });
         if (node.type === 'dir' && node.subtree) {
-          out.push(...(await findInTree(repo, index, node.subtree, match, path, memo)));
+          // A loop, not push(...): spreading a large result into arguments overflows the stack.
+          for (const m of await findInTree(repo, index, node.subtree, match, path, memo)) out.push(m);
         }
       }
       return out;
