@@ -202,8 +202,14 @@ function chunkAndSeal(
   return { pos, full: false };
 }
 
+/**
+ * The open file's own stat. The walk saw a regular file, but the name may have been replaced
+ * since: a FIFO or a device is refused here (opened with O_NONBLOCK, so a FIFO without a writer
+ * does not block the open), never read until it ends — /dev/zero never would.
+ */
 function statOf(fd: number): ReadStat {
   const st = fstatSync(fd, { bigint: true });
+  if (!st.isFile()) throw new Error('no longer a regular file (it was replaced while the backup ran)');
   return { mtimeNs: st.mtimeNs.toString(), ctimeNs: st.ctimeNs.toString(), ino: st.ino.toString() };
 }
 
@@ -213,7 +219,8 @@ function concatIds(ids: Buffer[]): Uint8Array {
   return out;
 }
 
-const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW;
+// O_NONBLOCK changes nothing for a regular file; for a FIFO it makes open() return at once.
+const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 /** Paths arrive as bytes (cloned Buffers become plain Uint8Arrays): Node's fs wants a Buffer. */
 function fsPath(p: WirePath): string | Buffer {
