@@ -751,6 +751,51 @@ describe('engine behaviour (filesystem repository)', () => {
     }
   });
 
+  test('a file replaced by a FIFO or a device after the listing is refused, not read (nothing blocks)', async () => {
+    const t = tempDir('swapped');
+    try {
+      const fifo = join(t.path, 'fifo');
+      assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
+      const repo = await initFsRepo(join(t.path, 'repo'));
+      const { index } = await repo.loadIndex();
+      const { WorkerPool } = await import('@vaultline/engine');
+      const pool = new WorkerPool(1);
+      try {
+        const session = new WriterSession(repo, index, pool);
+        // What the walk hands the workers for a name it listed as a small, then a large, file.
+        const batch = await pool.run({
+          op: 'fileBatch',
+          session: session.workerConfig(),
+          files: [fifo, '/dev/zero'].map((p) => ({ path: Buffer.from(p), size: 10 })),
+        });
+        assert.equal(batch.files.length, 2);
+        for (const f of batch.files) {
+          assert.match(f.error ?? '', /no longer a regular file/);
+          assert.equal(f.bytes, 0);
+        }
+        for (const path of [fifo, '/dev/zero']) {
+          const step = await pool.run(
+            {
+              op: 'fileStep',
+              handle: `swapped:${path}`,
+              path: Buffer.from(path),
+              session: session.workerConfig(),
+              maxBytes: 1 << 20,
+            },
+            pool.pick(),
+          );
+          assert.match(step.error ?? '', /no longer a regular file/, path);
+          assert.equal(step.bytes, 0);
+        }
+        await session.finish();
+      } finally {
+        await pool.close();
+      }
+    } finally {
+      t.cleanup();
+    }
+  });
+
   test('a vanishing file is recorded and the backup goes on', async () => {
     const t = tempDir('vanish');
     try {
