@@ -454,7 +454,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         prev[1] !== base.mtime ||
         prev[2] !== st.ctimeNs.toString() ||
         prev[3] !== st.ino.toString() ||
-        !prev[4].every((h) => index.has(Buffer.from(h, 'hex')))
+        !prev[4].every((h) => index.hasHex(h))
       ) {
         return undefined;
       }
@@ -635,9 +635,10 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
           pump();
         } else {
           // Not requested yet (the walk caught up, or under a --files-from folder): listed now,
-          // and its subfolders queued.
+          // on this thread — one native call costs less than a round trip to a worker — and its
+          // subfolders queued.
           listedByWalk.add(key);
-          listing = (await scanDirs([[abs, relBytes]]))[0]!;
+          listing = scanDir(abs, relBytes, pk);
           queueChildren(abs, relBytes, listing);
         }
         scanned = listing;
