@@ -658,7 +658,9 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
           names = [];
         }
       }
-      const pending: Promise<Stored>[] = [];
+      // Promises of entries still being read, or the entries themselves (Promise.all takes both:
+      // an unchanged file needs no promise, and on 60,000 of them two promises each showed).
+      const pending: (Stored | Promise<Stored>)[] = [];
       const track = (p: Promise<Stored>): void => {
         // Handled here so a failure while the walk still runs is not an unhandled rejection;
         // Promise.all below still sees it.
@@ -756,12 +758,14 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
               continue;
             }
           }
-          let stored: Promise<Stored>;
+          let stored: Promise<Stored> | null = null;
           const known = unchanged(fp, st, base, extra);
           if (known) {
-            stored = Promise.resolve(known);
             progress.filesDone++;
             emit();
+            // Only another name of the same inode waits on it.
+            if (linkKey) stored = Promise.resolve(known);
+            else pending.push(known);
           } else if (st.size <= BigInt(BATCH_FILE_MAX)) {
             ({ stored } = await queueSmall({
               abs: childAbs,
@@ -785,15 +789,17 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
             reading.add(read);
             stored = read;
           }
-          if (linkKey) links.set(linkKey, stored);
-          track(stored);
+          if (stored) {
+            if (linkKey) links.set(linkKey, stored);
+            track(stored);
+          }
         } else if (st.isSymbolicLink()) {
           try {
             const target = readlinkSync(childAbs, { encoding: 'buffer' });
             const t = nameFields(target);
             const node: TreeNode = { ...base, type: 'symlink', target: t.name };
             if (t.nameRaw !== undefined) node.targetRaw = t.nameRaw;
-            track(Promise.resolve({ node }));
+            pending.push({ node });
           } catch (err) {
             errors.push({ path: childRel, error: describe(err) });
           }
@@ -802,7 +808,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
           if (type) {
             const node: TreeNode = { ...base, type };
             if (type === 'chardev' || type === 'blockdev') node.rdev = st.rdev.toString();
-            track(Promise.resolve({ node }));
+            pending.push({ node });
           } else errors.push({ path: childRel, error: 'skipped: unknown file type' });
         }
         // Let worker replies, uploads and lock refreshes run between entries.
@@ -811,7 +817,9 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
           await new Promise<void>((r) => setImmediate(r));
         }
       }
-      // Wrapped: an async function returning a bare promise would wait for it.
+      // Wrapped: an async function returning a bare promise would wait for it. `pending` mixes
+      // promises and plain entries on purpose (see its declaration); Promise.all takes both.
+      // eslint-disable-next-line @typescript-eslint/await-thenable
       const result = Promise.all(pending).then((done) => {
         const nodes: TreeNode[] = [];
         const dir: DirResult = { tree: '', items: [] };
