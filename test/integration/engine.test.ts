@@ -16,6 +16,7 @@ import {
   readdirSync,
   rmSync,
   statSync,
+  symlinkSync,
   unlinkSync,
   utimesSync,
   writeFileSync,
@@ -746,6 +747,32 @@ describe('engine behaviour (filesystem repository)', () => {
       assert.equal(next[0]!.phase, 'backup');
       assert.deepEqual([next[0]!.filesTotal, next[0]!.bytesTotal], [200, first.snapshot.stats.totalBytes]);
       assert.equal(next.at(-1)!.filesTotal, 201);
+    } finally {
+      t.cleanup();
+    }
+  });
+
+  test('a source that is a link to a folder, a file or missing is refused, saying which', async () => {
+    const t = tempDir('srclink');
+    try {
+      const real = join(t.path, 'real');
+      mkdirSync(real);
+      symlinkSync(real, join(t.path, 'link'));
+      symlinkSync(join(t.path, 'gone'), join(t.path, 'dangling'));
+      writeFileSync(join(t.path, 'file'), 'x');
+      const repo = await initFsRepo(join(t.path, 'repo'));
+      const refused = async (source: string, message: RegExp): Promise<void> => {
+        await assert.rejects(backup(repo, { source }), (err: Error & { code?: string }) => {
+          assert.equal(err.code, 'SOURCE_UNREADABLE');
+          assert.match(err.message, message);
+          return true;
+        });
+      };
+      await refused(join(t.path, 'link'), /is a symbolic link to the folder .*real: name that folder/);
+      await refused(join(t.path, 'dangling'), /is a symbolic link, not a directory/);
+      await refused(join(t.path, 'file'), /is not a directory/);
+      await refused(join(t.path, 'missing'), /cannot read source folder/);
+      assert.deepEqual(await repo.listSnapshots(), []);
     } finally {
       t.cleanup();
     }

@@ -6,7 +6,7 @@
  * Names are read and kept as bytes (Linux allows anything but `/` and NUL, UTF-8 or not), small
  * files travel to the worker threads many at a time, and large files step by step.
  */
-import { lstatSync, readdirSync, readlinkSync, type BigIntStats } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, realpathSync, statSync, type BigIntStats } from 'node:fs';
 import { lstat, readdir } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
@@ -221,6 +221,22 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       throw new EngineError('SOURCE_UNREADABLE', `cannot read source folder ${source}: ${describe(err)}`, {
         cause: err,
       });
+    }
+    if (rootStat.isSymbolicLink()) {
+      // Not followed (a link is stored as a link everywhere else): say where it points instead
+      // of calling a link to a folder "not a directory".
+      let target = '';
+      try {
+        if (statSync(source).isDirectory()) target = realpathSync(source);
+      } catch {
+        // dangling or unreadable: no folder to name
+      }
+      throw new EngineError(
+        'SOURCE_UNREADABLE',
+        target
+          ? `source ${source} is a symbolic link to the folder ${target}: name that folder`
+          : `source ${source} is a symbolic link, not a directory`,
+      );
     }
     if (!rootStat.isDirectory())
       throw new EngineError('SOURCE_UNREADABLE', `source ${source} is not a directory`);
