@@ -269,10 +269,8 @@ describe('the web UI, end to end', { timeout: 10 * 60_000, skip }, () => {
     // click on Services does. Either way the notice must show.
     const notice = page.getByText('Your session ended. Sign in again.');
     const services = page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Services' });
-    const clicked = services.click({ timeout: 10_000 }).then(
-      () => 'clicked',
-      () => 'not clicked',
-    );
+    // The click may find no link left to click: that is the other way, not a failure.
+    const clicked = services.click({ timeout: 10_000 }).catch(() => undefined);
     await notice.waitFor();
     await clicked;
   });
