@@ -823,6 +823,60 @@ describe('engine behaviour (filesystem repository)', () => {
     }
   });
 
+  test('a small file that grew past a batch since it was listed is read step by step, whole', async () => {
+    const t = tempDir('grown');
+    try {
+      const src = join(t.path, 'src');
+      mkdirSync(join(src, 'a'), { recursive: true });
+      writeFileSync(join(src, 'a', 'changing.log'), 'small\n');
+      writeFileSync(join(src, 'a', 'steady.txt'), 'steady\n');
+      const repo = await initFsRepo(join(t.path, 'repo'), { chunker: SMALL_CHUNKS });
+
+      // The workers' side: a file listed at 10 bytes that is 3 MiB now is not read in the batch.
+      const big = pseudoRandom(5, 3 * 1024 * 1024);
+      writeFileSync(join(t.path, 'big'), big);
+      const { index } = await repo.loadIndex();
+      const { WorkerPool } = await import('@vaultline/engine');
+      const pool = new WorkerPool(1);
+      try {
+        const session = new WriterSession(repo, index, pool);
+        const r = await pool.run({
+          op: 'fileBatch',
+          session: session.workerConfig(),
+          files: [{ path: Buffer.from(join(t.path, 'big')), size: 10 }],
+        });
+        assert.deepEqual(r.files, [{ chunks: 0, bytes: 0, grown: true }]);
+        await session.finish();
+      } finally {
+        await pool.close();
+      }
+
+      // The walk's side: changing.log is queued as small (it changed), then grows before its
+      // batch goes out (at the walk's end) — while the walk passes steady.txt, unchanged.
+      await backup(repo, { source: src });
+      appendFileSync(join(src, 'a', 'changing.log'), 'more\n');
+      let grown = false;
+      const result = await backup(repo, {
+        source: src,
+        progressIntervalMs: 0,
+        onProgress: (p) => {
+          // The first report is before the walk; the next follows steady.txt (after changing.log).
+          if (grown || p.filesDone < 1) return;
+          grown = true;
+          writeFileSync(join(src, 'a', 'changing.log'), big);
+        },
+      });
+      assert.ok(grown);
+      assert.deepEqual(result.errors, []);
+      const out = join(t.path, 'out');
+      await restore(repo, { snapshot: result.snapshot.id, target: out, verify: true });
+      assert.deepEqual(readFileSync(join(out, 'a', 'changing.log')), big);
+      assert.equal(readFileSync(join(out, 'a', 'steady.txt'), 'utf8'), 'steady\n');
+    } finally {
+      t.cleanup();
+    }
+  });
+
   test('a vanishing file is recorded and the backup goes on', async () => {
     const t = tempDir('vanish');
     try {

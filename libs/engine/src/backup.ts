@@ -30,7 +30,7 @@ import { normalizeArch, type SnapshotInfo, type SourceError } from './snapshot';
 import { assertSafeName, encodeTree, nameFields, nodeNameBytes, type NodeType, type TreeNode } from './tree';
 import { WorkerPool } from './workers/pool';
 import type { FileBatchResult, FileStepResult, SealedBlobs } from './workers/protocol';
-import { SMALL_ARENA_BYTES, STEP_ARENA_BYTES, batchArenas } from './workers/protocol';
+import { BATCH_FILE_MAX, SMALL_ARENA_BYTES, STEP_ARENA_BYTES, batchArenas } from './workers/protocol';
 import { SEAL_OVERHEAD_MAX } from './codec';
 import { Budget } from './util';
 import {
@@ -116,8 +116,6 @@ export interface BackupResult {
 
 /** Bytes a worker reads per step of a large file: bounds what one reply carries. */
 const STEP_BYTES = 8 * 1024 * 1024;
-/** Files up to this size are read whole, many to a worker message. */
-const BATCH_FILE_MAX = 1024 * 1024;
 const BATCH_FILES = 256;
 const BATCH_BYTES = 4 * 1024 * 1024;
 const PROGRESS_INTERVAL_MS = 250;
@@ -518,6 +516,29 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         if (res.error !== undefined) {
           errors.push({ path: f.rel, error: res.error });
           f.done(null);
+          return;
+        }
+        if (res.grown) {
+          // Grown since it was listed, past what a batch reads whole: read step by step, as a
+          // large file is (one of them per worker).
+          const read = largeSlots.take(1).then(async () => {
+            try {
+              return await readLarge(f.abs, f.rel, f.fp, f.base, f.extra);
+            } finally {
+              largeSlots.give(1);
+            }
+          });
+          reading.add(read);
+          read.then(
+            (stored) => {
+              reading.delete(read);
+              f.done(stored);
+            },
+            (err: unknown) => {
+              reading.delete(read);
+              f.fail(err);
+            },
+          );
           return;
         }
         const content = hexIds(r.ids, chunk, res.chunks);

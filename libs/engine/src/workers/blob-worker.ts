@@ -39,7 +39,7 @@ import type {
   SpanWrite,
   WirePath,
 } from './protocol';
-import { SMALL_ARENA_BYTES, STEP_ARENA_BYTES } from './protocol';
+import { BATCH_FILE_MAX, SMALL_ARENA_BYTES, STEP_ARENA_BYTES } from './protocol';
 
 const port = parentPort;
 if (!port) throw new Error('blob-worker must run as a worker thread');
@@ -228,11 +228,15 @@ function fsPath(p: WirePath): string | Buffer {
 }
 const readBuf = new Scratch();
 
-/** Reads a whole (small) file into the scratch buffer; `expect` sizes the first read. */
-function readWhole(fd: number, expect: number): Buffer {
-  let buf = readBuf.get(expect + 1);
+/**
+ * Reads a whole (small) file into the scratch buffer; `expect` sizes the first read. Null once it
+ * is past `limit` bytes (it grew since it was listed).
+ */
+function readWhole(fd: number, expect: number, limit = Infinity): Buffer | null {
+  let buf = readBuf.get(Math.min(expect, limit) + 1);
   let n = 0;
   for (;;) {
+    if (n > limit) return null;
     if (n === buf.length) {
       const bigger = Buffer.allocUnsafeSlow(buf.length * 2);
       buf.copy(bigger, 0, 0, n);
@@ -244,6 +248,8 @@ function readWhole(fd: number, expect: number): Buffer {
   }
   return buf.subarray(0, n);
 }
+
+const GROWN_LIMIT = 2 * BATCH_FILE_MAX;
 
 function fileBatch(job: FileBatchJob): FileBatchResult {
   keepSpares(job.spares);
@@ -265,7 +271,11 @@ function fileBatch(job: FileBatchJob): FileBatchResult {
     }
     try {
       const stat = statOf(fd);
-      const data = readWhole(fd, f.size);
+      const data = readWhole(fd, f.size, GROWN_LIMIT);
+      if (!data) {
+        files.push({ chunks: 0, bytes: 0, grown: true });
+        continue;
+      }
       chunkAndSeal(s, data, true, ids, sealedHere, arena);
       files.push({ chunks: ids.length - before, bytes: data.length, stat });
     } catch (err) {

@@ -163,10 +163,17 @@ export interface FileBatchJob {
   spares?: ArrayBuffer[];
 }
 
+/**
+ * Files up to this size go to the workers many to a message and are read whole. One that has
+ * grown past twice this since it was listed is not read in the batch (`grown`): the walk reads
+ * it step by step like any large file, so a batch never holds a file of unbounded size.
+ */
+export const BATCH_FILE_MAX = 1024 * 1024;
+
 export interface FileBatchResult {
   /** Ids of every chunk of every file, in order; `files[i].chunks` says how many are file i's. */
   ids: Uint8Array;
-  files: { chunks: number; bytes: number; stat?: ReadStat; error?: string }[];
+  files: { chunks: number; bytes: number; stat?: ReadStat; error?: string; grown?: true }[];
   sealed: SealedBlobs;
 }
 
