@@ -25,6 +25,7 @@ import { join } from 'node:path';
 import { FsBackend, type StorageBackend } from '@vaultline/storage';
 import {
   Repository,
+  WorkerPool,
   WriterSession,
   backup,
   check,
@@ -66,6 +67,20 @@ function tempLeftovers(dir: string): string[] {
 }
 
 const backends = repositoryBackends('vaultline-test');
+
+/** A writer session on a one-worker pool of its own, for tests that talk to the workers directly. */
+async function withWorkerSession<T>(
+  repo: Repository,
+  fn: (session: WriterSession, pool: WorkerPool) => Promise<T>,
+): Promise<T> {
+  const { index } = await repo.loadIndex();
+  const pool = new WorkerPool(1);
+  try {
+    return await fn(new WriterSession(repo, index, pool), pool);
+  } finally {
+    await pool.close();
+  }
+}
 
 for (const kind of backends) {
   describe(`backup → restore on ${kind.name}`, () => {
@@ -637,14 +652,11 @@ describe('engine behaviour (filesystem repository)', () => {
       const { body } = await repo.readSnapshotBody(real.id);
       // A snapshot of the same trees whose manifest lists nothing (what a buggy or hostile writer
       // could store), then the honest snapshot is forgotten.
-      const { index } = await repo.loadIndex();
-      const { WorkerPool } = await import('@vaultline/engine');
-      const pool = new WorkerPool(1);
-      const session = new WriterSession(repo, index, pool);
-      await session.finish();
       const { id: _id, manifest: _m, bodyHash: _b, ...header } = real;
-      const forged = await session.commitSnapshot({ files: {}, trees: [] }, body, header);
-      await pool.close();
+      const forged = await withWorkerSession(repo, async (session) => {
+        await session.finish();
+        return session.commitSnapshot({ files: {}, trees: [] }, body, header);
+      });
       await forget(repo, { ids: [real.id] });
 
       const c = await check(repo);
@@ -784,11 +796,7 @@ describe('engine behaviour (filesystem repository)', () => {
       const fifo = join(t.path, 'fifo');
       assert.equal(spawnSync('mkfifo', [fifo]).status, 0);
       const repo = await initFsRepo(join(t.path, 'repo'));
-      const { index } = await repo.loadIndex();
-      const { WorkerPool } = await import('@vaultline/engine');
-      const pool = new WorkerPool(1);
-      try {
-        const session = new WriterSession(repo, index, pool);
+      await withWorkerSession(repo, async (session, pool) => {
         // What the walk hands the workers for a name it listed as a small, then a large, file.
         const batch = await pool.run({
           op: 'fileBatch',
@@ -815,9 +823,7 @@ describe('engine behaviour (filesystem repository)', () => {
           assert.equal(step.bytes, 0);
         }
         await session.finish();
-      } finally {
-        await pool.close();
-      }
+      });
     } finally {
       t.cleanup();
     }
@@ -835,11 +841,7 @@ describe('engine behaviour (filesystem repository)', () => {
       // The workers' side: a file listed at 10 bytes that is 3 MiB now is not read in the batch.
       const big = pseudoRandom(5, 3 * 1024 * 1024);
       writeFileSync(join(t.path, 'big'), big);
-      const { index } = await repo.loadIndex();
-      const { WorkerPool } = await import('@vaultline/engine');
-      const pool = new WorkerPool(1);
-      try {
-        const session = new WriterSession(repo, index, pool);
+      await withWorkerSession(repo, async (session, pool) => {
         const r = await pool.run({
           op: 'fileBatch',
           session: session.workerConfig(),
@@ -847,9 +849,7 @@ describe('engine behaviour (filesystem repository)', () => {
         });
         assert.deepEqual(r.files, [{ chunks: 0, bytes: 0, grown: true }]);
         await session.finish();
-      } finally {
-        await pool.close();
-      }
+      });
 
       // The walk's side: changing.log is queued as small (it changed), then grows before its
       // batch goes out (at the walk's end) — while the walk passes steady.txt, unchanged.
