@@ -736,7 +736,7 @@ describe('vaultline CLI', () => {
     assert.equal(parseJson<{ error: { code: string } }>(silent).error.code, 'EMPTY_PASSWORD');
   });
 
-  test('exit codes: 11 when locked, unlock removes stale locks (all with --remove-all)', async () => {
+  test('exit codes: 11 when locked (after --retry-lock when given), unlock removes stale locks (all with --remove-all)', async () => {
     const box = sandbox();
     mkdirSync(box.src);
     writeFileSync(path.join(box.src, 'f'), 'x');
@@ -761,6 +761,16 @@ describe('vaultline CLI', () => {
       assert.equal(r.code, 11, describeRun(args, r));
       assertOneErrorLine(r, /locked by prune on elsewhere \(pid 4242\)/);
     }
+    // --retry-lock: tried again for that long, then the same exit code, saying it waited …
+    const retried = await box.vl(['forget', '--keep-last', '1', '--retry-lock', '600ms']);
+    assert.equal(retried.code, 11, describeRun(['forget', '--retry-lock'], retried));
+    assertOneErrorLine(retried, /locked by prune on elsewhere .*still locked after \d+ s of retrying/);
+    // … or the command goes ahead once the holder is done (its lock gone while we wait).
+    const waiting = box.vl(['backup', box.src, '--quiet', '--retry-lock', '1m']);
+    setTimeout(() => rmSync(path.join(lockDir, 'a'.repeat(32))), 700);
+    const after = await waiting;
+    assert.equal(after.code, 0, describeRun(['backup', '--retry-lock'], after));
+    writeLock('a'.repeat(32), 'exclusive', 0);
     const stale = await box.json<{ removed: { name: string; stale: boolean }[]; kept: unknown[] }>([
       'unlock',
     ]);

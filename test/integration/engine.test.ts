@@ -532,6 +532,33 @@ describe('engine behaviour (filesystem repository)', () => {
     }
   });
 
+  test('with retryMs a locked-out party tries again: it gets the lock once freed, or LOCKED at the end', async () => {
+    const t = tempDir('lock-retry');
+    try {
+      const repo = await initFsRepo(join(t.path, 'repo'));
+      const { Lock, DEFAULT_LOCK_TIMING } = await import('@vaultline/engine');
+      const held = await Lock.acquire(repo.backend, 'shared', 'backup');
+      // Held the whole time: refused after the retry window, and the message says it waited.
+      const started = Date.now();
+      await assert.rejects(prune(repo, { lockTiming: { ...DEFAULT_LOCK_TIMING, retryMs: 700 } }), {
+        code: 'LOCKED',
+        message: /locked by backup .*still locked after \d+ s of retrying/,
+      });
+      assert.ok(Date.now() - started >= 700, 'the prune gave up before its retry window ended');
+      // Freed while the prune waits: the prune goes ahead.
+      const pruning = prune(repo, { lockTiming: { ...DEFAULT_LOCK_TIMING, retryMs: 30_000 } });
+      setTimeout(() => void held.release(), 400);
+      assert.equal((await pruning).packsDeleted, 0);
+      // Two exclusive parties racing both get their turn; none of their locks are left behind.
+      const timing = { ...DEFAULT_LOCK_TIMING, retryMs: 30_000 };
+      await Promise.all([prune(repo, { lockTiming: timing }), prune(repo, { lockTiming: timing })]);
+      const { listLocks } = await import('@vaultline/engine');
+      assert.deepEqual(await listLocks(repo.backend), []);
+    } finally {
+      t.cleanup();
+    }
+  });
+
   test('forget keeps exactly what the policy says; prune reclaims space and keeps the rest restorable', async () => {
     const t = tempDir('prune');
     try {

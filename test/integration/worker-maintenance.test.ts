@@ -14,7 +14,7 @@ import { Catalog } from '@vaultline/catalog';
 import type { WorkerConfig } from '@vaultline/config';
 import { parseJobResult, QUEUES, type JobResult } from '@vaultline/contracts';
 import { type PrismaClient } from '@vaultline/db';
-import { Repository } from '@vaultline/engine';
+import { DEFAULT_LOCK_TIMING, Lock, Repository } from '@vaultline/engine';
 import { FsBackend } from '@vaultline/storage';
 
 import { retentionFromColumn } from '../../apps/worker/src/maintenance-processor';
@@ -231,6 +231,27 @@ describe('worker: maintenance', () => {
     // A re-delivered job (the plan already gone) succeeds doing nothing.
     const again = await runMaintenance('maintenance.deletePlan', second);
     assert.equal(again.skipped, 'NOT_ON_TARGET');
+  });
+
+  test('a deletePlan meeting a prune of its repository waits for it: no failed attempt, no backoff', async () => {
+    const plan = await createPlan(prisma, config, join(dir.path, 'targets-busy'));
+    const ids = await backUp([plan], 'busy', 1);
+    await catalog.plans.markDeleting(plan.planId);
+    // A retention job's prune of the same repository (another worker) holds the exclusive lock.
+    const backend = await FsBackend.open(plan.repoDir);
+    const pruning = await Lock.acquire(backend, 'exclusive', 'prune', DEFAULT_LOCK_TIMING);
+    const job = await maintenance.add(
+      'maintenance.deletePlan',
+      { planId: plan.planId, targetId: plan.targetId },
+      // One attempt: a LOCKED failure would end the job, not hide behind a retry.
+      { ...TEST_JOB_OPTS, attempts: 1 },
+    );
+    setTimeout(() => void pruning.release(), 1500);
+    const done = await waitForJob(maintenance, job.id!);
+    assert.equal(await done.getState(), 'completed', done.failedReason);
+    const result = parseJobResult('maintenance.deletePlan', done.returnvalue);
+    assert.deepEqual(result.forgotten, ids.get(plan.targetId));
+    assert.deepEqual(await snapshotIdsIn(plan.repoDir), []);
   });
 
   test('an unreachable target is retried, then the job fails (the plan stays for a later try)', async () => {

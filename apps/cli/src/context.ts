@@ -1,5 +1,5 @@
 /** What every command gets: global options, output, credentials and repository access. */
-import { Repository } from '@vaultline/engine';
+import { DEFAULT_LOCK_TIMING, Repository, type LockTiming } from '@vaultline/engine';
 import { openBackend, type StorageBackend } from '@vaultline/storage';
 import { CredentialResolver, type Env } from './credentials';
 import { CliError, EXIT_NO_REPOSITORY, openFailure, usageError } from './errors';
@@ -10,6 +10,8 @@ export interface GlobalOptions {
   passwordFile?: string;
   passwordCommand?: string;
   writerKeyFile?: string;
+  /** `--retry-lock`, in milliseconds. */
+  retryLock?: number;
   json?: boolean;
   quiet?: boolean;
 }
@@ -47,6 +49,11 @@ export class Context {
 
   get handlesInterrupt(): boolean {
     return this.signalTaken;
+  }
+
+  /** Lock timing for the engine: `--retry-lock` keeps trying for a lock another process holds. */
+  get lockTiming(): LockTiming {
+    return { ...DEFAULT_LOCK_TIMING, retryMs: this.globals.retryLock ?? 0 };
   }
 
   /** `--repo` or VAULTLINE_REPO; missing is a usage error. */

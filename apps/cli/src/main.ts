@@ -113,6 +113,12 @@ function buildProgram(
       'run <cmd> with sh -c; its first line of output is the password (env VAULTLINE_PASSWORD_COMMAND)',
     )
     .option('--writer-key-file <file>', 'read the writer-only key from <file> (env VAULTLINE_WRITER_KEY)')
+    .addOption(
+      new Option(
+        '--retry-lock <duration>',
+        'when another process holds the repository lock, keep trying for <duration> (e.g. 5m) instead of failing at once',
+      ).argParser(duration),
+    )
     .option('--json', 'machine output: exactly one JSON document on stdout')
     .option('-q, --quiet', 'only essential output; no progress')
     .addHelpText('after', ENV_HELP);

@@ -42,7 +42,7 @@ import { parseHook, runHook } from './hooks';
 import { holdingService, type HeldLock, type ServiceLockOptions } from './service-lock';
 import type { ServiceJobDeps } from './service-job-deps';
 import { serviceJobFailed } from './service-job-runner';
-import { closeRepository, openPlanRepository } from './target';
+import { closeRepository, openPlanRepository, WORKER_LOCK_TIMING } from './target';
 
 export type BackupRunResult = JobResult<'backup.run'>;
 
@@ -174,6 +174,7 @@ export class BackupProcessor {
           events.emit('backup.started', { at: eventTime(), ...ref, attempt: job.attemptsMade + 1 });
           outcome = await backup(repo, {
             source: service.dataPath,
+            lockTiming: WORKER_LOCK_TIMING,
             // Ids, not names: a renamed service keeps its parent snapshot (change detection matches
             // on these strings) and the catalog can be rebuilt from the repository alone. The plan
             // id is stable too (and each plan has its own repository anyway).

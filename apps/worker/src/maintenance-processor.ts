@@ -42,7 +42,7 @@ import {
 import type { ServerKeys } from '@vaultline/secrets';
 
 import { classify, WorkerError } from './errors';
-import { closeRepository, openPlanRepository } from './target';
+import { closeRepository, openPlanRepository, WORKER_LOCK_TIMING } from './target';
 
 export type MaintenanceResult = JobResult<'maintenance.retention'>;
 export type SyncCatalogResult = JobResult<'maintenance.syncCatalog'>;
@@ -274,11 +274,12 @@ export class MaintenanceProcessor {
     }
     const repo = await openPlanRepository(keys, target, planTarget);
     try {
-      const decisions = await forget(repo, forgetOptions);
+      const decisions = await forget(repo, { ...forgetOptions, lockTiming: WORKER_LOCK_TIMING });
       const forgotten = decisions.filter((d) => !d.keep).map((d) => d.snapshot.id);
       const kept = decisions.length - forgotten.length;
       const pruned = await prune(repo, {
         pool,
+        lockTiming: WORKER_LOCK_TIMING,
         ...(this.deps.options?.pruneSafetyMarginMs !== undefined
           ? { safetyMarginMs: this.deps.options.pruneSafetyMarginMs }
           : {}),

@@ -39,7 +39,7 @@ import { eventTime } from './events';
 import { holdingService, type HeldLock, type ServiceLockOptions } from './service-lock';
 import type { ServiceJobDeps } from './service-job-deps';
 import { serviceJobFailed } from './service-job-runner';
-import { closeRepository, openPlanRepositoryForRead } from './target';
+import { closeRepository, openPlanRepositoryForRead, WORKER_LOCK_TIMING } from './target';
 
 export type RestoreRunResult = JobResult<'restore.run'>;
 
@@ -122,6 +122,7 @@ export class RestoreProcessor {
         log.info({ snapshotId: snapshot.id, destination: payload.destination, crossArch }, 'restore started');
         const dumps = parseDumps(service.dumps);
         const outcome = await restore(repo, {
+          lockTiming: WORKER_LOCK_TIMING,
           // The full id, not the job's ref: 'latest' must not move under us between the checks
           // above and the restore.
           snapshot: snapshot.id,

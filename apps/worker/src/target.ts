@@ -5,7 +5,7 @@
  * local target that cannot be opened is told.
  */
 import type { PlanTarget, Target } from '@vaultline/catalog';
-import type { Repository } from '@vaultline/engine';
+import { DEFAULT_LOCK_TIMING, type LockTiming, type Repository } from '@vaultline/engine';
 import type { ServerKeys } from '@vaultline/secrets';
 import {
   openPlanRepositoryWithPassword,
@@ -16,6 +16,13 @@ import {
 import { localOpenFailure } from './errors';
 
 export { closeRepository } from '@vaultline/targets';
+
+/**
+ * Repository locks as the worker takes them: a conflicting lock (a prune, or a retention job's
+ * prune beside a plan deletion) is tried again for a minute before the job fails with LOCKED
+ * and BullMQ's backoff takes over — two maintenance jobs of one plan that meet are not a failure.
+ */
+export const WORKER_LOCK_TIMING: LockTiming = { ...DEFAULT_LOCK_TIMING, retryMs: 60_000 };
 
 /**
  * A local target's folder missing means the drive or mount is gone (unplugged, NFS down):

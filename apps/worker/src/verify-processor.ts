@@ -25,7 +25,7 @@ import type { FleetMetrics } from '@vaultline/observability';
 import { openPasswordEnvelope, type ServerKeys } from '@vaultline/secrets';
 
 import { classify, envelopeFailure } from './errors';
-import { closeRepository, openPlanRepository, openPlanRepositoryForRead } from './target';
+import { closeRepository, openPlanRepository, openPlanRepositoryForRead, WORKER_LOCK_TIMING } from './target';
 
 export type VerifyResult = JobResult<'maintenance.verify'>;
 type TargetOutcome = VerifyResult['targets'][number];
@@ -124,7 +124,10 @@ export class VerifyProcessor {
       }
       try {
         // With the password, reading every pack decrypts and authenticates each blob (check.ts).
-        const r = await check(repo, slice ? { slice } : { readData: 100 });
+        const r = await check(repo, {
+          ...(slice ? { slice } : { readData: 100 }),
+          lockTiming: WORKER_LOCK_TIMING,
+        });
         outcome = {
           targetId: pt.targetId,
           ok: r.ok,

@@ -243,7 +243,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
   const only = opts.only ? onlyTree(opts.only) : null;
 
   throwIfAborted(opts.signal, 'backup');
-  const lock = await Lock.acquire(repo.backend, 'shared', 'backup', opts.lockTiming);
+  const lock = await Lock.acquire(repo.backend, 'shared', 'backup', opts.lockTiming, opts.signal);
   const ownPool = !opts.pool;
   const pool = opts.pool ?? new WorkerPool();
   // File reads still running when the walk fails or is cancelled: settled before the pool closes.

@@ -8,9 +8,10 @@
  * safety margin, so a slow writer's in-flight uploads are never deleted.
  */
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { StorageError, type StorageBackend } from '@vaultline/storage';
 import { randomId } from './crypto';
-import { EngineError } from './errors';
+import { EngineError, throwIfAborted } from './errors';
 
 export type LockKind = 'shared' | 'exclusive';
 
@@ -28,7 +29,16 @@ export interface LockTiming {
   refreshMs: number;
   /** A lock not refreshed for this long is stale. */
   staleMs: number;
+  /**
+   * How long to keep trying while another party's live lock is in the way (restic's
+   * `--retry-lock`); 0 or absent: refuse at once with LOCKED.
+   */
+  retryMs?: number;
 }
+
+/** The first wait between tries for a lock, and the longest; each wait is jittered. */
+const LOCK_RETRY_FIRST_MS = 250;
+const LOCK_RETRY_MAX_MS = 10_000;
 
 export const DEFAULT_LOCK_TIMING: LockTiming = { refreshMs: 60_000, staleMs: 5 * 60_000 };
 
@@ -42,12 +52,47 @@ export class Lock {
     private readonly file: LockFile,
   ) {}
 
+  /**
+   * Takes the lock, or throws LOCKED when another party's live lock conflicts with it — after
+   * `timing.retryMs` of trying again. Two parties that saw each other both back off (see the top
+   * of this file); the jittered waits make one of them win the next round. `signal` ends the
+   * waiting (ABORTED).
+   */
   static async acquire(
     backend: StorageBackend,
     kind: LockKind,
     operation: string,
     timing = DEFAULT_LOCK_TIMING,
+    signal?: AbortSignal,
   ): Promise<Lock> {
+    const started = Date.now();
+    const deadline = started + Math.max(0, timing.retryMs ?? 0);
+    for (let attempt = 0; ; attempt++) {
+      const taken = await Lock.tryAcquire(backend, kind, operation, timing);
+      if (taken instanceof Lock) return taken;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        const waited = attempt
+          ? `; still locked after ${Math.round((Date.now() - started) / 1000)} s of retrying`
+          : '';
+        throw new EngineError(
+          'LOCKED',
+          `repository is locked by ${taken.operation} on ${taken.host} (pid ${taken.pid}) since ${new Date(taken.created).toISOString()}${waited}; try again later`,
+        );
+      }
+      const wait = Math.min(LOCK_RETRY_MAX_MS, LOCK_RETRY_FIRST_MS * 2 ** attempt) * (0.5 + Math.random());
+      await sleep(Math.min(left, wait), undefined, signal ? { signal } : {}).catch(() => undefined);
+      throwIfAborted(signal, operation);
+    }
+  }
+
+  /** The lock, or the live lock of another party that conflicts with it (ours is removed then). */
+  private static async tryAcquire(
+    backend: StorageBackend,
+    kind: LockKind,
+    operation: string,
+    timing: LockTiming,
+  ): Promise<Lock | LockFile> {
     const now = Date.now();
     const file: LockFile = {
       kind,
@@ -70,10 +115,8 @@ export class Lock {
           continue;
         }
         if (kind === 'exclusive' || other.kind === 'exclusive') {
-          throw new EngineError(
-            'LOCKED',
-            `repository is locked by ${other.operation} on ${other.host} (pid ${other.pid}) since ${new Date(other.created).toISOString()}; try again later`,
-          );
+          await backend.delete(name);
+          return other;
         }
       }
     } catch (err) {
@@ -124,10 +167,11 @@ export async function withLock<T>(
   fn: () => Promise<T>,
   timing?: LockTiming,
   readOnlyOk = false,
+  signal?: AbortSignal,
 ): Promise<T> {
   let lock: Lock;
   try {
-    lock = await Lock.acquire(backend, kind, operation, timing);
+    lock = await Lock.acquire(backend, kind, operation, timing, signal);
   } catch (err) {
     if (
       readOnlyOk &&

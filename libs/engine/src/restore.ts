@@ -214,7 +214,15 @@ function finishOf(node: TreeNode, rel: string): FileFinish {
 /** Restores under a shared lock, so a prune cannot delete packs from under it. */
 export async function restore(repo: Repository, opts: RestoreOptions): Promise<RestoreResult> {
   repo.requirePrivateKey('restore');
-  return withLock(repo.backend, 'shared', 'restore', () => restoreLocked(repo, opts), opts.lockTiming, true);
+  return withLock(
+    repo.backend,
+    'shared',
+    'restore',
+    () => restoreLocked(repo, opts),
+    opts.lockTiming,
+    true,
+    opts.signal,
+  );
 }
 
 async function restoreLocked(repo: Repository, opts: RestoreOptions): Promise<RestoreResult> {

@@ -139,7 +139,14 @@ async function runBackup(
   extras: EngineBackupExtras,
   opts: BackupCommandOptions,
 ): Promise<number> {
-  const options: BackupOptions = { source, excludes, tags: opts.tag ?? [], signal: ctx.signal, pool };
+  const options: BackupOptions = {
+    source,
+    excludes,
+    tags: opts.tag ?? [],
+    signal: ctx.signal,
+    pool,
+    lockTiming: ctx.lockTiming,
+  };
   if (opts.service !== undefined) options.service = opts.service;
   if (opts.plan !== undefined) options.plan = opts.plan;
   if (opts.host !== undefined) options.host = opts.host;

@@ -9,7 +9,7 @@ export interface CheckCommandOptions {
 
 export async function checkCommand(ctx: Context, opts: CheckCommandOptions): Promise<number> {
   const repo = await ctx.openRepo();
-  const options: CheckOptions = {};
+  const options: CheckOptions = { lockTiming: ctx.lockTiming };
   if (opts.readData === true) options.readData = 100;
   else if (typeof opts.readData === 'number') options.readData = opts.readData;
   const result = await check(repo, options);

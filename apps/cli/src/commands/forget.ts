@@ -72,7 +72,7 @@ export async function forgetCommand(
       throw usageError('a retention policy must keep something (refusing to forget every snapshot)');
   }
   const repo = await ctx.openRepo();
-  const options: ForgetOptions = { dryRun: opts.dryRun === true };
+  const options: ForgetOptions = { dryRun: opts.dryRun === true, lockTiming: ctx.lockTiming };
   if (policy) options.policy = policy;
   if (ids.length) options.ids = ids;
   if (opts.all) options.all = true;
@@ -82,7 +82,7 @@ export async function forgetCommand(
   const decisions = await forget(repo, options);
   const removed = decisions.filter((d) => !d.keep);
   let pruned: PruneResult | undefined;
-  if (opts.prune) pruned = await runPrune(repo, opts);
+  if (opts.prune) pruned = await runPrune(repo, opts, ctx.lockTiming);
 
   ctx.out.emitJson({
     dryRun: opts.dryRun === true,

@@ -1,4 +1,10 @@
-import { prune, type PruneOptions, type PruneResult, type Repository } from '@vaultline/engine';
+import {
+  prune,
+  type LockTiming,
+  type PruneOptions,
+  type PruneResult,
+  type Repository,
+} from '@vaultline/engine';
 import type { Context } from '../context';
 import { humanSize } from '../output';
 
@@ -8,8 +14,12 @@ export interface PruneCommandOptions {
   safetyMargin?: number;
 }
 
-export async function runPrune(repo: Repository, opts: PruneCommandOptions): Promise<PruneResult> {
-  const options: PruneOptions = { dryRun: opts.dryRun === true };
+export async function runPrune(
+  repo: Repository,
+  opts: PruneCommandOptions,
+  lockTiming: LockTiming,
+): Promise<PruneResult> {
+  const options: PruneOptions = { dryRun: opts.dryRun === true, lockTiming };
   if (opts.repackThreshold !== undefined) options.repackThreshold = opts.repackThreshold;
   if (opts.safetyMargin !== undefined) options.safetyMarginMs = opts.safetyMargin;
   return prune(repo, options);
@@ -33,7 +43,7 @@ export function describePrune(r: PruneResult, dryRun: boolean): string[] {
 
 export async function pruneCommand(ctx: Context, opts: PruneCommandOptions): Promise<number> {
   const repo = await ctx.openRepo();
-  const result = await runPrune(repo, opts);
+  const result = await runPrune(repo, opts, ctx.lockTiming);
   ctx.out.emitJson({ dryRun: opts.dryRun === true, ...result });
   for (const line of describePrune(result, opts.dryRun === true)) ctx.out.info(line);
   return 0;

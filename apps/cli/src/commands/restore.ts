@@ -45,6 +45,7 @@ async function runRestore(
     verify: opts.verify === true,
     signal: ctx.signal,
     pool,
+    lockTiming: ctx.lockTiming,
   };
   if (opts.include !== undefined) options.include = opts.include;
   if (opts.service !== undefined) options.service = opts.service;
