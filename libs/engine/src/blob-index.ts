@@ -6,6 +6,7 @@
  * so 1 TiB of 1 MiB chunks needs ~60 MB rather than the ~300 MB a Map of strings would.
  */
 import { type BlobType, ID_LEN } from './blob';
+import { corrupt } from './errors';
 
 export interface BlobLocation {
   type: BlobType;
@@ -13,6 +14,14 @@ export interface BlobLocation {
   offset: number;
   length: number;
   rawLength: number;
+}
+
+/** One blob of a pack as index files list it: type, id (hex), offset, length, raw length. */
+export type IndexedBlob = [BlobType, string, number, number, number];
+
+/** A pack as index files list it. */
+export interface IndexedPack extends PackInfo {
+  blobs: IndexedBlob[];
 }
 
 export interface PackInfo {
@@ -39,8 +48,10 @@ export class BlobIndex {
     return this.packs.length;
   }
 
-  private grow(): void {
-    const cap = Math.max(1024, this.types.length * 2);
+  /** Room for at least `min` entries (doubling, so slots stay a power of two). */
+  private grow(min = this.count + 1): void {
+    let cap = Math.max(1024, this.types.length * 2);
+    while (cap < min) cap *= 2;
     const ids = Buffer.alloc(cap * ID_LEN);
     this.ids_.copy(ids);
     const types = new Uint8Array(cap);
@@ -107,6 +118,38 @@ export class BlobIndex {
     this.cols[c + 3] = loc.rawLength;
     this.insertSlot(e);
     return true;
+  }
+
+  /**
+   * Adds the entries of a pack from an index file (the first location of an id wins). The hex
+   * ids are decoded straight into the id column — a Buffer and a location object per blob were
+   * most of loading a large index.
+   */
+  addPack(pack: IndexedPack): void {
+    if (this.count + pack.blobs.length > this.types.length) this.grow(this.count + pack.blobs.length);
+    const packNo = this.packNumber({ id: pack.id, eph: pack.eph });
+    for (const [type, hex, offset, length, rawLength] of pack.blobs) {
+      const e = this.count;
+      const at = e * ID_LEN;
+      // write() stops at the first pair that is not hex.
+      if (
+        typeof hex !== 'string' ||
+        hex.length !== ID_LEN * 2 ||
+        this.ids_.write(hex, at, 'hex') !== ID_LEN
+      ) {
+        throw corrupt(`index entry of pack ${pack.id} has an invalid blob id`);
+      }
+      // Not in the slots yet: find() sees only the entries before it.
+      if (this.find(this.ids_.subarray(at, at + ID_LEN)) >= 0) continue;
+      this.count++;
+      this.types[e] = type;
+      const c = e * 4;
+      this.cols[c] = packNo;
+      this.cols[c + 1] = offset;
+      this.cols[c + 2] = length;
+      this.cols[c + 3] = rawLength;
+      this.insertSlot(e);
+    }
   }
 
   has(id: Uint8Array): boolean {

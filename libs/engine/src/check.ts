@@ -84,9 +84,7 @@ async function checkLocked(repo: Repository, opts: CheckOptions): Promise<CheckR
     try {
       for (const p of (await repo.readIndexFile(name, { fresh: true })).packs) {
         indexed.set(p.id, p);
-        for (const [t, id, offset, length, rawLength] of p.blobs) {
-          index.add(Buffer.from(id, 'hex'), { type: t, pack: p.id, offset, length, rawLength }, p.eph);
-        }
+        index.addPack(p);
       }
     } catch (err) {
       errors.push(`${name}: ${describe(err)}`);

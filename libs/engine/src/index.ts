@@ -12,7 +12,7 @@ export * from './check';
 export * from './forget';
 export * from './prune';
 export { WorkerPool } from './workers/pool';
-export { BlobIndex } from './blob-index';
+export { BlobIndex, type IndexedBlob, type IndexedPack } from './blob-index';
 export { readTree, readBlob, readFileContent } from './reader';
 export { WriterSession } from './writer';
 export { setMetadataCacheLimit } from './meta-cache';

@@ -155,9 +155,7 @@ async function pruneLocked(
   const newIndexFiles: string[] = [];
   if (repack.length) {
     const inPlace = new BlobIndex();
-    for (const p of keep)
-      for (const [t, id, offset, length, rawLength] of p.blobs)
-        inPlace.add(Buffer.from(id, 'hex'), { type: t, pack: p.id, offset, length, rawLength }, p.eph);
+    for (const p of keep) inPlace.addPack(p);
     const ownPool = !opts.pool;
     const pool = opts.pool ?? new WorkerPool();
     let session: WriterSession | undefined;

@@ -4,8 +4,7 @@
  */
 import { createHmac } from 'node:crypto';
 import { StorageError, type StorageBackend } from '@vaultline/storage';
-import { type BlobType } from './blob';
-import { BlobIndex } from './blob-index';
+import { BlobIndex, type IndexedPack } from './blob-index';
 import { DEFAULT_CHUNKER, validateChunkerParams, type ChunkerParams } from './chunker';
 import { constantTimeEqual, contentHash, randomId, sessionKeyFromRepoPrivate } from './crypto';
 import { EngineError, corrupt } from './errors';
@@ -27,7 +26,7 @@ import {
   type SnapshotHeader,
   type SnapshotInfo,
 } from './snapshot';
-import { metaCache } from './meta-cache';
+import { indexBodyHeapBytes, metaCache } from './meta-cache';
 import { mapLimit } from './util';
 
 export const REPO_VERSION = 1;
@@ -65,7 +64,7 @@ export interface KeyInfo {
 }
 
 export interface IndexFileBody {
-  packs: { id: string; eph: string; blobs: [BlobType, string, number, number, number][] }[];
+  packs: IndexedPack[];
 }
 
 function configMac(metaKey: Buffer, config: RepoConfig): string {
@@ -305,7 +304,7 @@ export class Repository {
     const bytes = await this.backend.get(name);
     verifyContentName(name.slice('index/'.length), bytes, name);
     const body = openJson<IndexFileBody>(this.keys.metaKey, 'index', bytes, name);
-    metaCache.set(key, body, bytes.length);
+    metaCache.set(key, body, indexBodyHeapBytes(body));
     return body;
   }
 
@@ -316,9 +315,7 @@ export class Repository {
     await mapLimit(files, 8, async (name) => {
       const body = await this.readIndexFile(name);
       for (const p of body.packs) {
-        for (const [type, id, offset, length, rawLength] of p.blobs) {
-          index.add(Buffer.from(id, 'hex'), { type: type, pack: p.id, offset, length, rawLength }, p.eph);
-        }
+        index.addPack(p);
       }
     });
     return { index, files };
@@ -328,7 +325,7 @@ export class Repository {
     const bytes = sealJson(this.keys.metaKey, 'index', body);
     const { id, name } = contentName('index', bytes);
     await this.backend.put(name, bytes);
-    metaCache.set(`${this.config.id}/${name}`, body, bytes.length);
+    metaCache.set(`${this.config.id}/${name}`, body, indexBodyHeapBytes(body));
     return id;
   }
 

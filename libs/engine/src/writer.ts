@@ -322,11 +322,7 @@ export class WriterSession {
     const body: IndexFileBody = { packs };
     const id = await this.repo.writeIndexFile(body);
     this.indexFiles.push(id);
-    for (const p of packs) {
-      for (const [t, hex, offset, length, rawLength] of p.blobs) {
-        this.index.add(Buffer.from(hex, 'hex'), { type: t, pack: p.id, offset, length, rawLength }, p.eph);
-      }
-    }
+    for (const p of packs) this.index.addPack(p);
   }
 
   private async drain(): Promise<void> {
