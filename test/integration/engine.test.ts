@@ -24,6 +24,7 @@ import {
 import { join } from 'node:path';
 import { FsBackend, type StorageBackend } from '@vaultline/storage';
 import {
+  ManifestFiles,
   Repository,
   WorkerPool,
   WriterSession,
@@ -682,7 +683,7 @@ describe('engine behaviour (filesystem repository)', () => {
       const { id: _id, manifest: _m, bodyHash: _b, ...header } = real;
       const forged = await withWorkerSession(repo, async (session) => {
         await session.finish();
-        return session.commitSnapshot({ files: {}, trees: [] }, body, header);
+        return session.commitSnapshot({ files: new ManifestFiles(), trees: [] }, body, header);
       });
       await forget(repo, { ids: [real.id] });
 

@@ -6,6 +6,7 @@ import {
   WorkerPool,
   WriterSession,
   encodeTree,
+  ManifestFiles,
   type Manifest,
   type Repository,
   type TreeNode,
@@ -46,7 +47,7 @@ export async function forge(
     await Promise.all(pending);
     const tree = session.addTree(encodeTree({ nodes })).toString('hex');
     await session.finish();
-    const manifest: Manifest = { files: {}, trees: [tree] };
+    const manifest: Manifest = { files: new ManifestFiles(), trees: [tree] };
     const committed = await session.commitSnapshot(
       manifest,
       {

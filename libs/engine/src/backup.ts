@@ -22,8 +22,8 @@ import {
   loadManifestChain,
   pathFingerprint,
   type LoadedManifest,
+  ManifestFiles,
   type Manifest,
-  type ManifestFile,
 } from './manifest';
 import type { Repository } from './repository';
 import { normalizeArch, type SnapshotInfo, type SourceError } from './snapshot';
@@ -407,7 +407,10 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     };
     let sinceYield = 0;
 
-    type Stored = { node: TreeNode; file?: [string, ManifestFile]; dir?: DirResult } | null;
+    /** The new manifest's files: a file that was stored (or found unchanged) is a row of it. */
+    const files = new ManifestFiles();
+    /** `file`: the entry's row in `files`. */
+    type Stored = { node: TreeNode; file?: number; dir?: DirResult } | null;
     /** The root entries made from opts.streams (read before the walk), or null without any. */
     let streamed: NonNullable<Stored>[] | null = null;
     type Base = Omit<TreeNode, 'type'>;
@@ -442,16 +445,20 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       content: string[],
       stat: { mtimeNs: string; ctimeNs: string; ino: string } | undefined,
     ): Stored => {
-      const prev = parentFiles?.files[fp];
       stats.bytesRead += size;
       stats.totalBytes += size;
-      if (prev) stats.filesChanged++;
+      if (parentFiles?.files.has(fp)) stats.filesChanged++;
       else stats.filesNew++;
       const mtime = stat?.mtimeNs ?? base.mtime;
-      return {
-        node: { ...base, ...extra, type: 'file', mtime, size, content },
-        file: [fp, [size, mtime, stat?.ctimeNs ?? '0', stat?.ino ?? '0', content]],
-      };
+      const row = files.set(
+        fp,
+        size,
+        BigInt(mtime),
+        BigInt(stat?.ctimeNs ?? 0),
+        BigInt(stat?.ino ?? 0),
+        content,
+      );
+      return { node: { ...base, ...extra, type: 'file', mtime, size, content }, file: row };
     };
 
     /** An unchanged file (same size, mtime, ctime, inode, all chunks still indexed): not read. */
@@ -461,21 +468,27 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       base: Base,
       extra: Partial<TreeNode>,
     ): Stored | undefined => {
-      const prev = parentFiles?.files[fp];
+      if (!parentFiles) return undefined;
+      const pf = parentFiles.files;
+      const prev = pf.row(fp);
       if (
-        !prev ||
-        prev[0] !== Number(st.size) ||
-        prev[1] !== base.mtime ||
-        prev[2] !== st.ctimeNs.toString() ||
-        prev[3] !== st.ino.toString() ||
-        !prev[4].every((h) => index.hasHex(h))
+        prev < 0 ||
+        pf.fileSize(prev) !== Number(st.size) ||
+        pf.mtime(prev) !== st.mtimeNs ||
+        pf.ctime(prev) !== st.ctimeNs ||
+        pf.ino(prev) !== st.ino ||
+        !pf.chunksIn(prev, index)
       ) {
         return undefined;
       }
+      const size = pf.fileSize(prev);
       stats.filesUnmodified++;
-      stats.totalBytes += prev[0];
-      progress.bytesDone += prev[0];
-      return { node: { ...base, ...extra, type: 'file', size: prev[0], content: prev[4] }, file: [fp, prev] };
+      stats.totalBytes += size;
+      progress.bytesDone += size;
+      return {
+        node: { ...base, ...extra, type: 'file', size, content: pf.chunkHex(prev) },
+        file: files.copy(fp, pf, prev),
+      };
     };
 
     // ── small files: many per worker message ──────────────────────────────────────────────────
@@ -651,7 +664,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
      * Walks one directory, starting the reads of its changed files, and returns — once the walk
      * is done, not the reads — a promise of the directory's tree. So the walk moves on to the next
      * directory while this one's files are still being read, and no worker idles at directory
-     * boundaries. Manifest entries are gathered in walk order.
+     * boundaries. A file joins the manifest (`files`) when it has been read.
      */
     const walkDir = async (
       abs: Buffer,
@@ -757,7 +770,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
             track(
               Promise.resolve({
                 node: { ...base, type: 'dir', subtree: tree },
-                dir: { tree, items: [] },
+                dir: { tree, dirs: [] },
               }),
             );
             continue;
@@ -781,14 +794,13 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
               const rel = childRel;
               track(
                 first.then((s) => {
-                  if (!s?.file) return readLarge(abs, rel, fp, base, extra);
-                  const [, entry] = s.file;
+                  if (s?.file === undefined) return readLarge(abs, rel, fp, base, extra);
                   progress.filesDone++;
-                  stats.totalBytes += entry[0];
+                  stats.totalBytes += files.fileSize(s.file);
                   stats.filesUnmodified++;
                   return {
                     node: { ...s.node, ...base, ...extra, type: 'file' as const, mtime: s.node.mtime },
-                    file: [fp, entry] as [string, ManifestFile],
+                    file: files.copy(fp, files, s.file),
                   };
                 }),
               );
@@ -859,7 +871,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       // eslint-disable-next-line @typescript-eslint/await-thenable
       const result = Promise.all(pending).then((done) => {
         const nodes: TreeNode[] = [];
-        const dir: DirResult = { tree: '', items: [] };
+        const dir: DirResult = { tree: '', dirs: [] };
         if (rel === '' && streamed) {
           // The streamed files and folders join the root, in the byte order names are kept in.
           done = [...done.filter((d) => d !== null), ...streamed].sort((x, y) =>
@@ -869,11 +881,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         for (const stored of done) {
           if (!stored) continue;
           nodes.push(stored.node);
-          if (stored.file) {
-            dir.items.push(stored.file);
-            stats.files++;
-          }
-          if (stored.dir) dir.items.push(stored.dir);
+          if (stored.file !== undefined) stats.files++;
+          if (stored.dir) dir.dirs.push(stored.dir);
         }
         dir.tree = session.addTree(encodeTree({ nodes })).toString('hex');
         return dir;
@@ -941,11 +950,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
           ...folder.files.values(),
           ...[...folder.dirs].map(([name, sub]): NonNullable<Stored> => {
             const children = entries(sub);
-            const dir: DirResult = { tree: '', items: [] };
-            for (const c of children) {
-              if (c.file) dir.items.push(c.file);
-              if (c.dir) dir.items.push(c.dir);
-            }
+            const dir: DirResult = { tree: '', dirs: [] };
+            for (const c of children) if (c.dir) dir.dirs.push(c.dir);
             dir.tree = session.addTree(encodeTree({ nodes: children.map((c) => c.node) })).toString('hex');
             return { node: { name, type: 'dir', mode: 0o700, mtime: now, uid, gid, subtree: dir.tree }, dir };
           }),
@@ -983,7 +989,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       );
       stats.files = 1;
       const tree = session.addTree(encodeTree({ nodes: [stored!.node] })).toString('hex');
-      rootDir = { tree, items: [stored!.file!] };
+      rootDir = { tree, dirs: [] };
       rootNode = { name: '.', type: 'dir', mode: 0o700, mtime: now, uid, gid, subtree: tree };
     } else {
       let pendingRoot: { result: Promise<DirResult> };
@@ -1019,7 +1025,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       const rootXattrs = readXattrs(Buffer.from(source), xattrError(''));
       if (rootXattrs) rootNode.xattrs = rootXattrs;
     }
-    const manifest = manifestOf(rootDir);
+    const manifest: Manifest = { files, trees: treesOf(rootDir) };
     await session.finish();
     throwIfAborted(opts.signal, 'backup');
     // Files are read concurrently; record their errors in a stable order.
@@ -1075,33 +1081,28 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
 }
 
 /**
- * A folder's part of the manifest: its files and subfolders in name order, then its own tree.
- * Kept as a tree and flattened once, at the end: copying every level's lists into its parent's
- * cost time, and spreading them into push() overflowed the call stack past ~120,000 files.
+ * A folder's trees for the manifest: its own and its subfolders' (in name order). Kept as a tree
+ * and flattened once, at the end: copying every level's lists into its parent's cost time, and
+ * spreading them into push() overflowed the call stack past ~120,000 folders and files.
  */
 interface DirResult {
   tree: string;
-  items: ([string, ManifestFile] | DirResult)[];
+  dirs: DirResult[];
 }
 
-/** The manifest of a walked tree: files in walk order, trees in post-order (each folder after its subfolders). */
-function manifestOf(root: DirResult): Manifest {
-  const files: Record<string, ManifestFile> = {};
+/** A walked tree's tree ids in post-order (each folder after its subfolders). */
+function treesOf(root: DirResult): string[] {
   const trees: string[] = [];
   // A stack, not recursion: a deep tree must not exhaust the call stack either.
   const stack: { dir: DirResult; next: number }[] = [{ dir: root, next: 0 }];
   while (stack.length > 0) {
     const top = stack[stack.length - 1]!;
-    if (top.next === top.dir.items.length) {
+    if (top.next === top.dir.dirs.length) {
       trees.push(top.dir.tree);
       stack.pop();
-      continue;
-    }
-    const item = top.dir.items[top.next++]!;
-    if (Array.isArray(item)) files[item[0]] = item[1];
-    else stack.push({ dir: item, next: 0 });
+    } else stack.push({ dir: top.dir.dirs[top.next++]!, next: 0 });
   }
-  return { files, trees };
+  return trees;
 }
 
 /** Chunks a stream on this thread (the worker threads seal); returns its size and chunk ids. */

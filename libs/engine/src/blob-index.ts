@@ -65,8 +65,8 @@ export class BlobIndex {
     for (let e = 0; e < this.count; e++) this.insertSlot(e);
   }
 
-  private slotOf(id: Uint8Array): number {
-    return (id[0]! | (id[1]! << 8) | (id[2]! << 16) | (id[3]! << 24)) >>> 0;
+  private slotOf(id: Uint8Array, at = 0): number {
+    return (id[at]! | (id[at + 1]! << 8) | (id[at + 2]! << 16) | (id[at + 3]! << 24)) >>> 0;
   }
 
   private insertSlot(entry: number): void {
@@ -76,15 +76,16 @@ export class BlobIndex {
     this.slots[s] = entry + 1;
   }
 
-  private find(id: Uint8Array): number {
+  /** The entry of the id at `id[at…at+32]`, or -1. */
+  private find(id: Uint8Array, at = 0): number {
     if (this.count === 0) return -1;
     const mask = this.slots.length - 1;
-    let s = this.slotOf(id) & mask;
+    let s = this.slotOf(id, at) & mask;
     for (;;) {
       const e = this.slots[s]!;
       if (e === 0) return -1;
       const off = (e - 1) * ID_LEN;
-      if (this.ids_.compare(id, 0, ID_LEN, off, off + ID_LEN) === 0) return e - 1;
+      if (this.ids_.compare(id, at, at + ID_LEN, off, off + ID_LEN) === 0) return e - 1;
       s = (s + 1) & mask;
     }
   }
@@ -154,6 +155,11 @@ export class BlobIndex {
 
   has(id: Uint8Array): boolean {
     return this.find(id) >= 0;
+  }
+
+  /** `has` of the id at `bytes[at…at+32]`: no view per question (a no-change backup asks per chunk). */
+  hasAt(bytes: Uint8Array, at: number): boolean {
+    return this.find(bytes, at) >= 0;
   }
 
   /**

@@ -32,6 +32,25 @@ export function seal(key: Buffer, plaintext: Uint8Array, aad: Uint8Array): Buffe
   return Buffer.concat([nonce, body, final, cipher.getAuthTag()]);
 }
 
+/**
+ * `seal` of a plaintext given in pieces: the same format, written straight into one buffer, so a
+ * large plaintext (a manifest's compressed JSON) is never also held whole beside it.
+ */
+export function sealPieces(key: Buffer, pieces: readonly Uint8Array[], aad: Uint8Array): Buffer {
+  const nonce = randomBytes(NONCE_LEN);
+  const cipher = createCipheriv('aes-256-gcm', key, nonce);
+  cipher.setAAD(aad);
+  const out = Buffer.allocUnsafe(pieces.reduce((n, p) => n + p.length, SEAL_OVERHEAD));
+  nonce.copy(out);
+  let at = NONCE_LEN;
+  // GCM is a stream cipher: each update returns as many bytes as it was given (none held back).
+  for (const p of pieces) at += cipher.update(p).copy(out, at);
+  at += cipher.final().copy(out, at);
+  cipher.getAuthTag().copy(out, at);
+  if (at + TAG_LEN !== out.length) throw new Error('sealPieces: ciphertext length mismatch');
+  return out;
+}
+
 export function open(key: Buffer | KeyObject, sealed: Uint8Array, aad: Uint8Array, what: string): Buffer {
   if (sealed.length < SEAL_OVERHEAD) throw corrupt(`${what} is truncated`);
   const buf = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);

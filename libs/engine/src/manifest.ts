@@ -10,11 +10,224 @@ import { openJson, verifyContentName } from './meta';
 import type { Repository } from './repository';
 import { StorageError } from '@vaultline/storage';
 
-/** [size, mtimeNs, ctimeNs, inode, chunk ids] */
+/** A file's entry as stored (JSON): [size, mtimeNs, ctimeNs, inode, chunk ids (hex)]. */
 export type ManifestFile = [number, string, string, string, string[]];
 
+const ID = 32;
+const HEX_ID = /^[0-9a-f]{64}$/;
+/** Canonical decimal integers, as BigInt's toString writes them. */
+const DECIMAL = /^(?:0|-?[1-9][0-9]{0,19})$/;
+const I64_MIN = -(1n << 63n);
+const I64_MAX = (1n << 63n) - 1n;
+const U64_MAX = (1n << 64n) - 1n;
+
+/**
+ * A manifest's files in memory: fingerprint → row, the rows in typed-array columns (size, mtime,
+ * ctime, inode, chunk ids as raw bytes). A first backup of 60,000 files held ~300 bytes of JS
+ * objects per entry (a tuple, three decimal strings, an array of hex strings) that the collector
+ * traced again and again, and the heap it grew to was twice that: ~80 MiB at the end. Here an
+ * entry is ~90 bytes off the JS heap plus its key in the Map (docs/benchmarks.md).
+ */
+export class ManifestFiles {
+  private readonly rows = new Map<string, number>();
+  private n = 0;
+  private sizes = new Float64Array(256);
+  private times = new BigInt64Array(512); // mtime, ctime per row
+  private inos = new BigUint64Array(256);
+  private chunkAt = new Uint32Array(256);
+  private chunkN = new Uint32Array(256);
+  private pool = Buffer.alloc(256 * ID);
+  private poolN = 0; // chunk ids in the pool
+
+  /** Entries (fingerprints), not rows: a row replaced or deleted is no longer counted. */
+  get size(): number {
+    return this.rows.size;
+  }
+
+  /** The row of `fp`, or -1. */
+  row(fp: string): number {
+    return this.rows.get(fp) ?? -1;
+  }
+
+  has(fp: string): boolean {
+    return this.rows.has(fp);
+  }
+
+  delete(fp: string): boolean {
+    return this.rows.delete(fp);
+  }
+
+  fileSize(row: number): number {
+    return this.sizes[row]!;
+  }
+
+  mtime(row: number): bigint {
+    return this.times[row * 2]!;
+  }
+
+  ctime(row: number): bigint {
+    return this.times[row * 2 + 1]!;
+  }
+
+  ino(row: number): bigint {
+    return this.inos[row]!;
+  }
+
+  chunkCount(row: number): number {
+    return this.chunkN[row]!;
+  }
+
+  /** The raw id of the row's chunk `i` (a view into the pool: copy it to keep it). */
+  chunkId(row: number, i: number): Buffer {
+    const at = (this.chunkAt[row]! + i) * ID;
+    return this.pool.subarray(at, at + ID);
+  }
+
+  chunkHex(row: number): string[] {
+    const out = new Array<string>(this.chunkN[row]!);
+    const at = this.chunkAt[row]! * ID;
+    for (let i = 0; i < out.length; i++) out[i] = this.pool.toString('hex', at + i * ID, at + (i + 1) * ID);
+    return out;
+  }
+
+  /** Whether the index has every chunk of the row (no Buffer per chunk). */
+  chunksIn(row: number, index: { hasAt(bytes: Uint8Array, at: number): boolean }): boolean {
+    const at = this.chunkAt[row]! * ID;
+    for (let i = 0, n = this.chunkN[row]!; i < n; i++) if (!index.hasAt(this.pool, at + i * ID)) return false;
+    return true;
+  }
+
+  /**
+   * Sets `fp` to a new row. `chunks` are hex ids or their raw bytes (32 each). Values come from
+   * stat (in range) or from `setStored`, which checks them; the typed arrays would wrap others.
+   */
+  set(
+    fp: string,
+    size: number,
+    mtime: bigint,
+    ctime: bigint,
+    ino: bigint,
+    chunks: readonly string[] | Uint8Array,
+  ): number {
+    const raw = chunks instanceof Uint8Array ? chunks : null;
+    const count = raw ? raw.length / ID : (chunks as readonly string[]).length;
+    const row = this.n++;
+    if (row === this.sizes.length) this.growRows();
+    while ((this.poolN + count) * ID > this.pool.length) this.growPool();
+    this.sizes[row] = size;
+    this.times[row * 2] = mtime;
+    this.times[row * 2 + 1] = ctime;
+    this.inos[row] = ino;
+    this.chunkAt[row] = this.poolN;
+    this.chunkN[row] = count;
+    if (raw) this.pool.set(raw, this.poolN * ID);
+    else {
+      const hex = chunks as readonly string[];
+      for (let i = 0; i < count; i++) this.pool.write(hex[i]!, (this.poolN + i) * ID, ID, 'hex');
+    }
+    this.poolN += count;
+    this.rows.set(fp, row);
+    return row;
+  }
+
+  /** Sets `fp` from a stored entry, refusing values a manifest never holds (CORRUPT). */
+  setStored(fp: string, f: ManifestFile, what: string): number {
+    const [size, mtime, ctime, ino, chunks] = f;
+    if (!Number.isSafeInteger(size) || size < 0) throw corrupt(`${what}: an entry's size is not a size`);
+    for (const v of [mtime, ctime, ino])
+      if (!DECIMAL.test(v)) throw corrupt(`${what}: an entry's time or inode is not a decimal integer`);
+    const m = BigInt(mtime);
+    const c = BigInt(ctime);
+    const i = BigInt(ino);
+    if (m < I64_MIN || m > I64_MAX || c < I64_MIN || c > I64_MAX || i < 0n || i > U64_MAX)
+      throw corrupt(`${what}: an entry's time or inode is out of range`);
+    for (const h of chunks) if (!HEX_ID.test(h)) throw corrupt(`${what}: an entry's chunk id is not an id`);
+    return this.set(fp, size, m, c, i, chunks);
+  }
+
+  /** Sets `fp` to a copy of row `row` of `from` (which may be this table). */
+  copy(fp: string, from: ManifestFiles, row: number): number {
+    const at = from.chunkAt[row]! * ID;
+    const chunks = Buffer.from(from.pool.subarray(at, at + from.chunkN[row]! * ID));
+    return this.set(fp, from.sizes[row]!, from.mtime(row), from.ctime(row), from.ino(row), chunks);
+  }
+
+  /** Same size, times, inode and chunks. */
+  same(row: number, other: ManifestFiles, otherRow: number): boolean {
+    const n = this.chunkN[row]!;
+    if (
+      this.sizes[row] !== other.sizes[otherRow] ||
+      this.mtime(row) !== other.mtime(otherRow) ||
+      this.ctime(row) !== other.ctime(otherRow) ||
+      this.ino(row) !== other.ino(otherRow) ||
+      n !== other.chunkN[otherRow]
+    )
+      return false;
+    const a = this.chunkAt[row]! * ID;
+    const b = other.chunkAt[otherRow]! * ID;
+    return this.pool.compare(other.pool, b, b + n * ID, a, a + n * ID) === 0;
+  }
+
+  /** The row as stored. */
+  entry(row: number): ManifestFile {
+    return [
+      this.sizes[row]!,
+      this.mtime(row).toString(),
+      this.ctime(row).toString(),
+      this.ino(row).toString(),
+      this.chunkHex(row),
+    ];
+  }
+
+  /** [fingerprint, row] of every entry, in the order they were set. */
+  entries(): IterableIterator<[string, number]> {
+    return this.rows.entries();
+  }
+
+  fingerprints(): IterableIterator<string> {
+    return this.rows.keys();
+  }
+
+  /** A plain object of the entries (tests, small deltas). */
+  toRecord(): Record<string, ManifestFile> {
+    const out: Record<string, ManifestFile> = {};
+    for (const [fp, row] of this.rows) out[fp] = this.entry(row);
+    return out;
+  }
+
+  static fromRecord(files: Record<string, ManifestFile>, what = 'manifest'): ManifestFiles {
+    const t = new ManifestFiles();
+    for (const fp of Object.keys(files)) t.setStored(fp, files[fp]!, what);
+    return t;
+  }
+
+  private growRows(): void {
+    const cap = this.sizes.length * 2;
+    const grow = <T extends Float64Array | BigInt64Array | BigUint64Array | Uint32Array>(
+      a: T,
+      n: number,
+      make: (n: number) => T,
+    ): T => {
+      const b = make(n);
+      b.set(a as never);
+      return b;
+    };
+    this.sizes = grow(this.sizes, cap, (n) => new Float64Array(n));
+    this.times = grow(this.times, cap * 2, (n) => new BigInt64Array(n));
+    this.inos = grow(this.inos, cap, (n) => new BigUint64Array(n));
+    this.chunkAt = grow(this.chunkAt, cap, (n) => new Uint32Array(n));
+    this.chunkN = grow(this.chunkN, cap, (n) => new Uint32Array(n));
+  }
+
+  private growPool(): void {
+    const next = Buffer.alloc(this.pool.length * 2);
+    this.pool.copy(next, 0, 0, this.poolN * ID);
+    this.pool = next;
+  }
+}
+
 export interface Manifest {
-  files: Record<string, ManifestFile>;
+  files: ManifestFiles;
   trees: string[];
 }
 
@@ -32,7 +245,7 @@ export function manifestsOf(s: { manifest: string; manifestBases?: string[] }): 
 /** Every blob id (hex) a manifest references. */
 export function* manifestRefs(m: Manifest): IterableIterator<string> {
   yield* m.trees;
-  for (const f of Object.values(m.files)) yield* f[4];
+  for (const [, row] of m.files.entries()) yield* m.files.chunkHex(row);
 }
 
 /**
@@ -48,6 +261,53 @@ export interface StoredManifest {
   trees: string[];
 }
 
+/**
+ * The JSON text of `m` in pieces of about `pieceChars` (what `JSON.stringify(m)` returns, cut
+ * up): a manifest is written without ever being one string (`sealJsonPieces`).
+ */
+export function* storedManifestJson(
+  m: Omit<StoredManifest, 'files'> & { files: ManifestFiles | Record<string, ManifestFile> },
+  pieceChars = 64 * 1024,
+): Generator<string> {
+  let out = '{';
+  if (m.base !== undefined) out += `"base":${JSON.stringify(m.base)},`;
+  out += '"files":{';
+  let first = true;
+  const files = m.files;
+  const entries: Iterable<[string, ManifestFile]> =
+    files instanceof ManifestFiles
+      ? (function* () {
+          for (const [fp, row] of files.entries()) yield [fp, files.entry(row)];
+        })()
+      : // Own enumerable keys in JSON.stringify's order.
+        Object.keys(files).map((fp): [string, ManifestFile] => [fp, files[fp]!]);
+  for (const [fp, entry] of entries) {
+    out += `${first ? '' : ','}${JSON.stringify(fp)}:${JSON.stringify(entry)}`;
+    first = false;
+    if (out.length >= pieceChars) {
+      yield out;
+      out = '';
+    }
+  }
+  out += '}';
+  for (const [name, list] of [
+    ['removed', m.removed],
+    ['trees', m.trees],
+  ] as const) {
+    if (list === undefined) continue;
+    out += `,"${name}":[`;
+    for (let i = 0; i < list.length; i++) {
+      out += `${i ? ',' : ''}${JSON.stringify(list[i])}`;
+      if (out.length >= pieceChars) {
+        yield out;
+        out = '';
+      }
+    }
+    out += ']';
+  }
+  yield `${out}}`;
+}
+
 /** A delta's chain of bases (nearest first) never grows past this; the next manifest is whole. */
 export const MAX_MANIFEST_CHAIN = 16;
 
@@ -59,33 +319,29 @@ export function manifestDelta(
   const files: Record<string, ManifestFile> = {};
   const removed: string[] = [];
   let changed = 0;
-  for (const [fp, f] of Object.entries(next.files)) {
-    const p = parent.files[fp];
-    if (p && sameEntry(p, f)) continue;
-    files[fp] = f;
-    changed++;
+  const limit = next.files.size / 4;
+  for (const [fp, row] of next.files.entries()) {
+    const p = parent.files.row(fp);
+    if (p >= 0 && next.files.same(row, parent.files, p)) continue;
+    // A delta touching a quarter of the files saves little and lengthens every later read.
+    if (++changed > limit) return null;
+    files[fp] = next.files.entry(row);
   }
-  for (const fp of Object.keys(parent.files)) if (!(fp in next.files)) removed.push(fp);
-  // A delta touching a quarter of the files saves little and lengthens every later read.
-  if ((changed + removed.length) * 4 > Object.keys(next.files).length) return null;
+  for (const fp of parent.files.fingerprints()) {
+    if (next.files.has(fp)) continue;
+    removed.push(fp);
+    if (changed + removed.length > limit) return null;
+  }
   return { files, removed };
 }
 
-export function sameEntry(x: ManifestFile, y: ManifestFile): boolean {
-  if (x[0] !== y[0] || x[1] !== y[1] || x[2] !== y[2] || x[3] !== y[3] || x[4].length !== y[4].length)
-    return false;
-  for (let i = 0; i < x[4].length; i++) if (x[4][i] !== y[4][i]) return false;
-  return true;
-}
-
-/** Same files and trees (key order aside: the stored bytes of a reused manifest are its own). */
+/** Same files and trees (the order they were set in aside). */
 export function sameManifests(a: Manifest, b: Manifest): boolean {
   if (a.trees.length !== b.trees.length || a.trees.some((t, i) => t !== b.trees[i])) return false;
-  const ak = Object.keys(a.files);
-  if (ak.length !== Object.keys(b.files).length) return false;
-  for (const k of ak) {
-    const y = b.files[k];
-    if (!y || !sameEntry(a.files[k]!, y)) return false;
+  if (a.files.size !== b.files.size) return false;
+  for (const [fp, row] of a.files.entries()) {
+    const y = b.files.row(fp);
+    if (y < 0 || !a.files.same(row, b.files, y)) return false;
   }
   return true;
 }
@@ -138,13 +394,13 @@ export async function loadManifestChain(
     bases.push(m.base);
     stored.push(await readStoredManifest(repo, m.base, cache, id));
   }
-  const root = stored[stored.length - 1]!;
-  if (stored.length === 1) return { manifest: { files: root.files, trees: root.trees }, bases };
-  // One copy (the root may be cached and shared), then every delta applied in place, oldest first.
-  const files: Record<string, ManifestFile> = { ...root.files };
+  // The whole root, then every delta applied, oldest first (the stored ones may be cached and shared).
+  const what = `manifest ${id.slice(0, 8)}`;
+  const files = ManifestFiles.fromRecord(stored[stored.length - 1]!.files, what);
   for (let i = stored.length - 2; i >= 0; i--) {
-    for (const fp of stored[i]!.removed ?? []) delete files[fp];
-    Object.assign(files, stored[i]!.files);
+    for (const fp of stored[i]!.removed ?? []) files.delete(fp);
+    const delta = stored[i]!.files;
+    for (const fp of Object.keys(delta)) files.setStored(fp, delta[fp]!, what);
   }
   const manifest: Manifest = { files, trees: stored[0]!.trees };
   return { manifest, bases };

@@ -13,11 +13,11 @@ import {
   MAX_MANIFEST_CHAIN,
   manifestDelta,
   sameManifests,
+  storedManifestJson,
   type LoadedManifest,
   type Manifest,
-  type StoredManifest,
 } from './manifest';
-import { contentName, sealJson } from './meta';
+import { contentName, sealJson, sealJsonPieces } from './meta';
 import { PackBuilder, packName } from './pack';
 import type { IndexFileBody, Repository } from './repository';
 import type { Spool } from '@vaultline/storage';
@@ -369,14 +369,14 @@ export class WriterSession {
       m = { id: parent.id, name: `manifests/${parent.id}` };
       bases = parent.bases;
     } else {
-      let stored: StoredManifest = manifest;
+      let stored: Parameters<typeof storedManifestJson>[0] = manifest;
       const delta =
         parent && parent.bases.length < MAX_MANIFEST_CHAIN ? manifestDelta(parent.manifest, manifest) : null;
       if (parent && delta) {
         stored = { base: parent.id, ...delta, trees: manifest.trees };
         bases = [parent.id, ...parent.bases];
       }
-      manifestBytes = sealJson(this.repo.keys.metaKey, 'manifest', stored);
+      manifestBytes = await sealJsonPieces(this.repo.keys.metaKey, 'manifest', storedManifestJson(stored));
       m = contentName('manifests', manifestBytes);
       if (!this.dryRun) await this.repo.backend.put(m.name, manifestBytes);
     }
