@@ -265,6 +265,24 @@ describe('engine behaviour (filesystem repository)', () => {
       await assert.rejects(restore(repo, { snapshot: 'latest', target: out, include: 'nope' }), {
         code: 'NOT_FOUND',
       });
+      // A single file, deep or at the top: its folders are created, its bytes, mode and mtime kept.
+      for (const [include, size] of [
+        ['docs/deep/deeper/notes.md', 8],
+        ['script.sh', 18],
+        ['large.bin', 3 * 1024 * 1024 + 12345],
+      ] as const) {
+        const one = join(t.path, `one-${size}`);
+        const r = await restore(repo, { snapshot: 'latest', target: one, include });
+        assert.equal(r.files, 1, include);
+        assert.deepEqual(readFileSync(join(one, include)), readFileSync(join(src, include)), include);
+        const [a, b] = [
+          statSync(join(one, include), { bigint: true }),
+          statSync(join(src, include), { bigint: true }),
+        ];
+        assert.equal(a.mode, b.mode, include);
+        assert.equal(a.mtimeNs, b.mtimeNs, include);
+        assert.deepEqual(readdirSync(one), [include.split('/')[0]], include);
+      }
     } finally {
       t.cleanup();
     }

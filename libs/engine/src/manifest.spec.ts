@@ -121,14 +121,16 @@ describe('ManifestFiles', () => {
       ['size', [-1, '1', '1', '1', []]],
       ['fraction', [1.5, '1', '1', '1', []]],
       ['hex time', [1, '0x10', '1', '1', []]],
-      ['padded', [1, '01', '1', '1', []]],
+      ['minus alone', [1, '-', '1', '1', []]],
+      ['21 digits', [1, '1'.repeat(21), '1', '1', []]],
       ['space', [1, ' 1', '1', '1', []]],
       ['empty', [1, '', '1', '1', []]],
       ['past int64', [1, '9223372036854775808', '1', '1', []]],
       ['negative inode', [1, '1', '1', '-1', []]],
       ['past uint64', [1, '1', '1', '18446744073709551616', []]],
       ['short id', [1, '1', '1', '1', ['ab']]],
-      ['upper-case id', [1, '1', '1', '1', ['A'.repeat(64)]]],
+      ['not hex', [1, '1', '1', '1', ['a'.repeat(62) + 'g0']]],
+      ['long id', [1, '1', '1', '1', ['a'.repeat(66)]]],
     ];
     for (const [what, f] of bad)
       assert.throws(() => t.setStored('x', f, 'manifest m'), { code: 'CORRUPT' }, what);
