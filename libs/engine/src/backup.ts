@@ -21,6 +21,7 @@ import { Lock, type LockTiming } from './locks';
 import {
   loadManifestChain,
   pathFingerprint,
+  pathFingerprintBytes,
   type LoadedManifest,
   ManifestFiles,
   type Manifest,
@@ -38,7 +39,7 @@ import {
   PackedStat,
   ownedPath,
   scanDir,
-  scannedFingerprint,
+  scannedFingerprintBytes,
   scannedNames,
   type EntryStat,
   type ScanDirResult,
@@ -438,7 +439,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
 
     /** A file that was read: its node and manifest entry. */
     const storedFile = (
-      fp: string,
+      fp: Uint8Array,
       base: Base,
       extra: Partial<TreeNode>,
       size: number,
@@ -452,6 +453,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       const mtime = stat?.mtimeNs ?? base.mtime;
       const row = files.set(
         fp,
+        0,
         size,
         BigInt(mtime),
         BigInt(stat?.ctimeNs ?? 0),
@@ -463,7 +465,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
 
     /** An unchanged file (same size, mtime, ctime, inode, all chunks still indexed): not read. */
     const unchanged = (
-      fp: string,
+      fp: Uint8Array,
       st: EntryStat,
       base: Base,
       extra: Partial<TreeNode>,
@@ -487,7 +489,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       progress.bytesDone += size;
       return {
         node: { ...base, ...extra, type: 'file', size, content: pf.chunkHex(prev) },
-        file: files.copy(fp, pf, prev),
+        file: files.copy(fp, 0, pf, prev),
       };
     };
 
@@ -495,7 +497,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     interface Queued {
       abs: Buffer;
       rel: string;
-      fp: string;
+      fp: Uint8Array;
       base: Base;
       extra: Partial<TreeNode>;
       size: number;
@@ -591,7 +593,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     const readLarge = async (
       abs: Buffer,
       rel: string,
-      fp: string,
+      fp: Uint8Array,
       base: Base,
       extra: Partial<TreeNode>,
     ): Promise<Stored> => {
@@ -775,10 +777,10 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
             );
             continue;
           }
-          const child = await walkDir(childAbs, childRel, childRelBytes, childFilter);
-          track(child.result.then((dir) => ({ node: { ...base, type: 'dir', subtree: dir.tree }, dir })));
+          const sub = await walkDir(childAbs, childRel, childRelBytes, childFilter);
+          track(sub.result.then((dir) => ({ node: { ...base, type: 'dir', subtree: dir.tree }, dir })));
         } else if (st.isFile()) {
-          const fp = scanned ? scannedFingerprint(scanned, i) : pathFingerprint(pk, childRelBytes);
+          const fp = scanned ? scannedFingerprintBytes(scanned, i) : pathFingerprintBytes(pk, childRelBytes);
           const extra: Partial<TreeNode> = {};
           // Holes: fewer blocks allocated than the size needs.
           if (st.blocks * 512n < st.size) extra.sparse = true;
@@ -800,7 +802,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
                   stats.filesUnmodified++;
                   return {
                     node: { ...s.node, ...base, ...extra, type: 'file' as const, mtime: s.node.mtime },
-                    file: files.copy(fp, files, s.file),
+                    file: files.copy(fp, 0, files, s.file),
                   };
                 }),
               );
@@ -941,7 +943,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         const base = { name, mode: 0o600, mtime: now, uid, gid };
         folder.files.set(
           name,
-          storedFile(pathFingerprint(pk, path), base, {}, file.size, file.content, stat)!,
+          storedFile(pathFingerprintBytes(pk, path), base, {}, file.size, file.content, stat)!,
         );
         stats.files++;
       }
@@ -974,7 +976,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
       const now = (BigInt(Date.now()) * 1_000_000n).toString();
       const uid = process.getuid?.() ?? 0;
       const gid = process.getgid?.() ?? 0;
-      const fp = pathFingerprint(pk, stdin.name);
+      const fp = pathFingerprintBytes(pk, stdin.name);
       const stored = storedFile(
         fp,
         { name: stdin.name, mode: 0o600, mtime: now, uid, gid },

@@ -16,6 +16,7 @@ export { BlobIndex, type IndexedBlob, type IndexedPack } from './blob-index';
 export { readTree, readBlob, readFileContent } from './reader';
 export { WriterSession } from './writer';
 export { setMetadataCacheLimit } from './meta-cache';
+export { contentName, sealCompressed, sealJson } from './meta';
 export * from './stats';
 export * from './diff';
 export * from './find';

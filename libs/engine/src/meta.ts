@@ -16,18 +16,19 @@ export function sealJson(key: Buffer, kind: MetaKind, value: unknown): Buffer {
 }
 
 /**
- * `sealJson` of JSON text given in pieces (same format, same zstd level): for metadata large
- * enough that one string of it, and a Buffer of that, would weigh on peak memory — a manifest of
- * 60,000 files is ~10 MB of JSON, and at the end of a backup that spike was the peak.
+ * `seal(key, zstd(plaintext))` with the plaintext given in pieces, compressed as a stream: for
+ * metadata large enough that one buffer of it beside its compressed copy would weigh on peak
+ * memory — a manifest of 60,000 files is ~6 MB, and at the end of a backup such a spike was the
+ * peak.
  */
-export async function sealJsonPieces(key: Buffer, kind: MetaKind, json: Iterable<string>): Promise<Buffer> {
+export async function sealCompressed(
+  key: Buffer,
+  kind: MetaKind,
+  pieces: Iterable<Uint8Array>,
+): Promise<Buffer> {
   const compressed: Buffer[] = [];
   await pipeline(
-    Readable.from(
-      (function* () {
-        for (const piece of json) yield Buffer.from(piece);
-      })(),
-    ),
+    Readable.from(pieces),
     createZstdCompress({ chunkSize: 256 * 1024 }),
     async (source: AsyncIterable<Buffer>) => {
       for await (const c of source) compressed.push(c);

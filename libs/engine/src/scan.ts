@@ -273,7 +273,12 @@ export function scannedNames(r: ScanDirResult): Buffer[] {
 
 /** Entry i's path fingerprint, as `pathFingerprint` writes it. */
 export function scannedFingerprint(r: ScanDirResult, i: number): string {
-  return Buffer.from(r.fps.buffer, r.fps.byteOffset + i * FP_LEN, FP_LEN).toString('base64url');
+  return scannedFingerprintBytes(r, i).toString('base64url');
+}
+
+/** Entry `i`'s fingerprint: a view of the listing's bytes. */
+export function scannedFingerprintBytes(r: ScanDirResult, i: number): Buffer {
+  return Buffer.from(r.fps.buffer, r.fps.byteOffset + i * FP_LEN, FP_LEN);
 }
 
 /** A path to post to a worker: a copy that owns its memory (see `ScanDirResult.names`). */

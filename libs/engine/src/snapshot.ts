@@ -61,15 +61,15 @@ export interface SnapshotBody {
 /**
  * Version of what a snapshot references (docs/repository-format.md): 2 adds byte-exact names,
  * special files, hard links, sparse files and xattrs to trees; 3 adds manifests stored as deltas
- * of their parent's. A snapshot whose manifest is whole is still written as 2, which older
- * versions read. Version-1 snapshots still read.
+ * of their parent's; 4 adds manifests in binary columns (format 2), whole or delta. Every new
+ * snapshot is written as 4: its manifest is one that versions reading at most 3 cannot decode.
+ * Versions 1–3 still read.
  */
-export const SNAPSHOT_VERSION = 3;
-export const SNAPSHOT_VERSION_WHOLE_MANIFEST = 2;
-export const SNAPSHOT_VERSIONS: readonly number[] = [1, 2, 3];
+export const SNAPSHOT_VERSION = 4;
+export const SNAPSHOT_VERSIONS: readonly number[] = [1, 2, 3, 4];
 
 export interface SnapshotFile {
-  v: 1 | 2 | 3;
+  v: 1 | 2 | 3 | 4;
   header: string;
   eph: string;
   body: string;

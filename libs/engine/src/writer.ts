@@ -13,21 +13,15 @@ import {
   MAX_MANIFEST_CHAIN,
   manifestDelta,
   sameManifests,
-  storedManifestJson,
+  encodeManifest,
   type LoadedManifest,
   type Manifest,
 } from './manifest';
-import { contentName, sealJson, sealJsonPieces } from './meta';
+import { contentName, sealCompressed, sealJson } from './meta';
 import { PackBuilder, packName } from './pack';
 import type { IndexFileBody, Repository } from './repository';
 import type { Spool } from '@vaultline/storage';
-import {
-  SNAPSHOT_VERSION,
-  SNAPSHOT_VERSION_WHOLE_MANIFEST,
-  type SnapshotBody,
-  type SnapshotHeader,
-  type SnapshotInfo,
-} from './snapshot';
+import { SNAPSHOT_VERSION, type SnapshotBody, type SnapshotHeader, type SnapshotInfo } from './snapshot';
 import type { ChunkerParams } from './chunker';
 import { ArenaRecycler, BufferPool, Budget } from './util';
 import { ARENA_SIZES } from './workers/protocol';
@@ -369,14 +363,14 @@ export class WriterSession {
       m = { id: parent.id, name: `manifests/${parent.id}` };
       bases = parent.bases;
     } else {
-      let stored: Parameters<typeof storedManifestJson>[0] = manifest;
+      let stored: Parameters<typeof encodeManifest>[0] = manifest;
       const delta =
         parent && parent.bases.length < MAX_MANIFEST_CHAIN ? manifestDelta(parent.manifest, manifest) : null;
       if (parent && delta) {
-        stored = { base: parent.id, ...delta, trees: manifest.trees };
+        stored = { base: parent.id, files: manifest.files, ...delta, trees: manifest.trees };
         bases = [parent.id, ...parent.bases];
       }
-      manifestBytes = await sealJsonPieces(this.repo.keys.metaKey, 'manifest', storedManifestJson(stored));
+      manifestBytes = await sealCompressed(this.repo.keys.metaKey, 'manifest', encodeManifest(stored));
       m = contentName('manifests', manifestBytes);
       if (!this.dryRun) await this.repo.backend.put(m.name, manifestBytes);
     }
@@ -390,7 +384,7 @@ export class WriterSession {
     };
     const file = Buffer.from(
       JSON.stringify({
-        v: bases.length ? SNAPSHOT_VERSION : SNAPSHOT_VERSION_WHOLE_MANIFEST,
+        v: SNAPSHOT_VERSION,
         header: sealJson(this.repo.keys.metaKey, 'snapshot header', full).toString('base64'),
         eph: this.eph,
         body: sealedBody.toString('base64'),
