@@ -727,26 +727,25 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
           if (f === undefined) continue;
           childFilter = f === ALL ? null : f;
         }
-        const childAbs = Buffer.concat([abs, SLASH, name]);
-        const childRelBytes = relBytes ? Buffer.concat([relBytes, SLASH, name]) : name;
-        const childRel = childRelBytes.toString();
+        // Made when first asked for: an unchanged file needs neither path.
+        const child = new EntryPaths(abs, relBytes, name);
         let st: EntryStat;
         if (scanned) {
           const statError = scanned.statErrors[i];
           if (statError !== null) {
-            errors.push({ path: childRel, error: statError! });
+            errors.push({ path: child.rel, error: statError! });
             continue;
           }
           st = new PackedStat(scanned.stats, i * PACKED_FIELDS);
         } else {
           try {
-            st = lstatSync(childAbs, { bigint: true });
+            st = lstatSync(child.abs, { bigint: true });
           } catch (err) {
-            errors.push({ path: childRel, error: describe(err) });
+            errors.push({ path: child.rel, error: describe(err) });
             continue;
           }
         }
-        if (excluder.active && excluder.excluded(childRel, st.isDirectory())) continue;
+        if (excluder.active && excluder.excluded(child.rel, st.isDirectory())) continue;
         throwIfAborted(opts.signal, 'backup');
         const base: Base = {
           ...nameFields(name),
@@ -759,8 +758,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
         if (scanned) {
           xattrs = scanned.xattrs[i] ?? undefined;
           const xattrFailed = scanned.xattrErrors[i];
-          if (xattrFailed) xattrError(childRel)(xattrFailed);
-        } else xattrs = readXattrs(childAbs, xattrError(childRel));
+          if (xattrFailed) xattrError(child.rel)(xattrFailed);
+        } else xattrs = readXattrs(child.abs, xattrError(child.rel));
         if (xattrs) base.xattrs = xattrs;
         // A listed path below this entry, but the entry is no directory: nothing to back up here.
         if (childFilter && !st.isDirectory()) continue;
@@ -777,10 +776,10 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
             );
             continue;
           }
-          const sub = await walkDir(childAbs, childRel, childRelBytes, childFilter);
+          const sub = await walkDir(child.abs, child.rel, child.relBytes, childFilter);
           track(sub.result.then((dir) => ({ node: { ...base, type: 'dir', subtree: dir.tree }, dir })));
         } else if (st.isFile()) {
-          const fp = scanned ? scannedFingerprintBytes(scanned, i) : pathFingerprintBytes(pk, childRelBytes);
+          const fp = scanned ? scannedFingerprintBytes(scanned, i) : pathFingerprintBytes(pk, child.relBytes);
           const extra: Partial<TreeNode> = {};
           // Holes: fewer blocks allocated than the size needs.
           if (st.blocks * 512n < st.size) extra.sparse = true;
@@ -792,8 +791,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
             if (first) {
               // Another name of a file already read: same content, not read again — unless the
               // first name could not be read (it vanished): then this name is read on its own.
-              const abs = childAbs;
-              const rel = childRel;
+              const abs = child.abs;
+              const rel = child.rel;
               track(
                 first.then((s) => {
                   if (s?.file === undefined) return readLarge(abs, rel, fp, base, extra);
@@ -819,8 +818,8 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
             else pending.push(known);
           } else if (st.size <= BigInt(BATCH_FILE_MAX)) {
             ({ stored } = await queueSmall({
-              abs: childAbs,
-              rel: childRel,
+              abs: child.abs,
+              rel: child.rel,
               fp,
               base,
               extra,
@@ -830,7 +829,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
             await flushBatch();
             await largeSlots.take(1);
             await slots.take(1);
-            const read = readLarge(childAbs, childRel, fp, base, extra).finally(() => {
+            const read = readLarge(child.abs, child.rel, fp, base, extra).finally(() => {
               progress.filesDone++;
               emit();
               slots.give(1);
@@ -846,13 +845,13 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
           }
         } else if (st.isSymbolicLink()) {
           try {
-            const target = readlinkSync(childAbs, { encoding: 'buffer' });
+            const target = readlinkSync(child.abs, { encoding: 'buffer' });
             const t = nameFields(target);
             const node: TreeNode = { ...base, type: 'symlink', target: t.name };
             if (t.nameRaw !== undefined) node.targetRaw = t.nameRaw;
             pending.push({ node });
           } catch (err) {
-            errors.push({ path: childRel, error: describe(err) });
+            errors.push({ path: child.rel, error: describe(err) });
           }
         } else {
           const type = SPECIAL.find(([is]) => is(st))?.[1];
@@ -860,7 +859,7 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
             const node: TreeNode = { ...base, type };
             if (type === 'chardev' || type === 'blockdev') node.rdev = st.rdev.toString();
             pending.push({ node });
-          } else errors.push({ path: childRel, error: 'skipped: unknown file type' });
+          } else errors.push({ path: child.rel, error: 'skipped: unknown file type' });
         }
         // Let worker replies, uploads and lock refreshes run between entries.
         if (++sinceYield >= 256) {
@@ -1079,6 +1078,35 @@ export async function backup(repo: Repository, opts: BackupOptions): Promise<Bac
     await Promise.allSettled([...reading]);
     if (ownPool) await pool.close();
     await lock.release();
+  }
+}
+
+/**
+ * An entry's absolute path, path relative to the source (bytes) and display path, each made
+ * when first asked for: in an incremental backup most entries are unchanged files that need
+ * none of them, and two concatenations and a string per entry were ~15 % of that walk.
+ */
+class EntryPaths {
+  private abs_: Buffer | undefined;
+  private relBytes_: Buffer | undefined;
+  private rel_: string | undefined;
+
+  constructor(
+    private readonly dir: Buffer,
+    private readonly dirRel: Buffer | null,
+    private readonly name: Buffer,
+  ) {}
+
+  get abs(): Buffer {
+    return (this.abs_ ??= Buffer.concat([this.dir, SLASH, this.name]));
+  }
+
+  get relBytes(): Buffer {
+    return (this.relBytes_ ??= this.dirRel ? Buffer.concat([this.dirRel, SLASH, this.name]) : this.name);
+  }
+
+  get rel(): string {
+    return (this.rel_ ??= this.relBytes.toString());
   }
 }
 
