@@ -5,27 +5,21 @@ import { BlobType } from './blob';
 import { BlobIndex, type IndexedBlob } from './blob-index';
 
 describe('blob index', () => {
-  test('hasHex answers as has() does, and no for what is no id', () => {
+  test('hasAt answers as has() does, for an id anywhere in a buffer', () => {
     const index = new BlobIndex();
     const ids = Array.from({ length: 3000 }, () => randomBytes(32));
     for (const [i, id] of ids.entries()) {
       index.add(id, { type: BlobType.Data, pack: `p${i % 7}`, offset: i, length: 10, rawLength: 10 }, 'eph');
     }
-    for (const id of ids) {
-      assert.equal(index.hasHex(id.toString('hex')), true);
-      assert.equal(
-        index.hasHex(id.toString('hex').toUpperCase()),
-        index.has(Buffer.from(id.toString('hex').toUpperCase(), 'hex')),
-      );
-    }
-    const unknown = randomBytes(32).toString('hex');
-    assert.equal(index.hasHex(unknown), false);
-    const known = ids[5]!.toString('hex');
-    assert.equal(index.hasHex(known.slice(0, 62)), false, 'too short');
-    assert.equal(index.hasHex(`${known}00`), false, 'too long');
-    assert.equal(index.hasHex(`${known.slice(0, 60)}zz${known.slice(62)}`), false, 'not hex');
+    // The ids side by side after 3 bytes of something else, as in a pool of ids.
+    const pool = Buffer.concat([Buffer.from([1, 2, 3]), ...ids]);
+    for (let i = 0; i < ids.length; i++) assert.equal(index.hasAt(pool, 3 + i * 32), true);
+    const unknown = randomBytes(32);
+    assert.equal(index.hasAt(Buffer.concat([pool, unknown]), pool.length), false);
+    assert.equal(index.hasAt(pool, 4), index.has(pool.subarray(4, 36)), 'an id shifted by one byte');
+    assert.equal(index.has(pool.subarray(4, 36)), false);
     // A failed lookup leaves nothing behind for the next one.
-    assert.equal(index.hasHex(known), true);
+    assert.equal(index.hasAt(pool, 3 + 5 * 32), true);
   });
 
   test('addPack: the same entries as add() for each blob; the first location wins; bad ids are corrupt', () => {

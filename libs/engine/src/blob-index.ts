@@ -36,7 +36,6 @@ export class BlobIndex {
   private cols = new Uint32Array(0); // pack, offset, length, raw per entry
   private slots = new Uint32Array(0);
   private count = 0;
-  private readonly scratch = Buffer.alloc(ID_LEN);
   private readonly packs: PackInfo[] = [];
   private readonly packNo = new Map<string, number>();
 
@@ -157,19 +156,13 @@ export class BlobIndex {
     return this.find(id) >= 0;
   }
 
-  /** `has` of the id at `bytes[at…at+32]`: no view per question (a no-change backup asks per chunk). */
+  /**
+   * `has` of the id at `bytes[at…at+32]`: no Buffer or view per question — a no-change backup
+   * asks for every chunk of every file (from the manifest's id pool), and a Buffer per question was
+   * a tenth of its main thread.
+   */
   hasAt(bytes: Uint8Array, at: number): boolean {
     return this.find(bytes, at) >= 0;
-  }
-
-  /**
-   * `has` of an id in hex, decoded into a scratch buffer: a no-change backup asks this for every
-   * chunk of every file, and a Buffer per question was a tenth of its main thread.
-   */
-  hasHex(hex: string): boolean {
-    if (hex.length !== ID_LEN * 2) return false;
-    // write() stops at the first pair that is not hex; such an id is in no index.
-    return this.scratch.write(hex, 'hex') === ID_LEN && this.find(this.scratch) >= 0;
   }
 
   get(id: Uint8Array): BlobLocation | undefined {
