@@ -7,6 +7,7 @@
  */
 import { type BlobType, ID_LEN } from './blob';
 import { corrupt } from './errors';
+import type { IndexColumns } from './index-file';
 
 export interface BlobLocation {
   type: BlobType;
@@ -70,7 +71,7 @@ export class BlobIndex {
 
   private insertSlot(entry: number): void {
     const mask = this.slots.length - 1;
-    let s = this.slotOf(this.ids_.subarray(entry * ID_LEN, entry * ID_LEN + ID_LEN)) & mask;
+    let s = this.slotOf(this.ids_, entry * ID_LEN) & mask;
     while (this.slots[s] !== 0) s = (s + 1) & mask;
     this.slots[s] = entry + 1;
   }
@@ -150,6 +151,31 @@ export class BlobIndex {
       this.cols[c + 3] = rawLength;
       this.insertSlot(e);
     }
+  }
+
+  /**
+   * Adds the blobs of a decoded index file (the first location of an id wins): ids are copied
+   * straight from its id column, with no string or object per blob.
+   */
+  addColumns(c: IndexColumns): void {
+    const n = c.types.length;
+    if (this.count + n > this.types.length) this.grow(this.count + n);
+    let b = 0;
+    c.packs.forEach((pack, i) => {
+      const packNo = this.packNumber(pack);
+      for (const end = b + c.counts[i]!; b < end; b++) {
+        if (this.find(c.ids, b * ID_LEN) >= 0) continue;
+        const e = this.count++;
+        c.ids.copy(this.ids_, e * ID_LEN, b * ID_LEN, (b + 1) * ID_LEN);
+        this.types[e] = c.types[b]!;
+        const col = e * 4;
+        this.cols[col] = packNo;
+        this.cols[col + 1] = c.offsets[b]!;
+        this.cols[col + 2] = c.lengths[b]!;
+        this.cols[col + 3] = c.rawLengths[b]!;
+        this.insertSlot(e);
+      }
+    });
   }
 
   has(id: Uint8Array): boolean {

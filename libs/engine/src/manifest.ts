@@ -6,10 +6,9 @@
  *
  * Stored in binary columns (format 2, docs/repository-format.md); format 1 (JSON) still reads.
  */
-import { zstdDecompressSync } from 'node:zlib';
-import { keyedHash, open } from './crypto';
+import { keyedHash } from './crypto';
 import { corrupt } from './errors';
-import { metaAad, verifyContentName } from './meta';
+import { openCompressed, verifyContentName } from './meta';
 import type { Repository } from './repository';
 import { StorageError } from '@vaultline/storage';
 
@@ -721,13 +720,7 @@ async function readStoredManifest(
 
 /** Decrypts and decodes a stored manifest of either format. */
 export function openManifest(metaKey: Buffer, sealed: Uint8Array, what: string): StoredManifest {
-  const plain = open(metaKey, sealed, metaAad('manifest'), what);
-  let text: Buffer;
-  try {
-    text = zstdDecompressSync(plain);
-  } catch (err) {
-    throw corrupt(`${what} is not valid`, err);
-  }
+  const text = openCompressed(metaKey, 'manifest', sealed, what);
   if (text.length >= 4 && text.subarray(0, 4).equals(MAGIC)) return decodeManifest(text, what);
   let json: unknown;
   try {

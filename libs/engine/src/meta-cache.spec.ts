@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { indexBodyHeapBytes, MetaCache } from './meta-cache';
+import { MetaCache } from './meta-cache';
 
 describe('MetaCache', () => {
   test('drops the least recently used entries once over its limit', () => {
@@ -32,14 +32,5 @@ describe('MetaCache', () => {
     c.set('k', 2, 50);
     assert.equal(c.get('k'), 2);
     assert.equal(c.bytes, 50);
-  });
-
-  test('an index body is counted by its blobs and packs (its heap), not by its file size', () => {
-    const blob = [1, 'ab'.repeat(32), 0, 100, 90];
-    const small = indexBodyHeapBytes({ packs: [{ blobs: [blob] }] });
-    const large = indexBodyHeapBytes({ packs: [{ blobs: Array.from({ length: 1000 }, () => blob) }] });
-    assert.ok(small >= 150, `one blob counted ${small} bytes`);
-    assert.ok(large >= 1000 * 150, `1000 blobs counted ${large} bytes`);
-    assert.ok(indexBodyHeapBytes({ packs: [{ blobs: [] }, { blobs: [] }] }) > 0, 'packs count too');
   });
 });

@@ -64,22 +64,7 @@ export class MetaCache {
   }
 }
 
-/**
- * What a parsed index body costs on the heap, per blob and per pack (measured with Node 24: 178
- * bytes per blob entry; its sealed file is ~46). Counting the file's size instead let the cache
- * hold four times its limit.
- */
-const INDEX_BLOB_HEAP_BYTES = 180;
-const INDEX_PACK_HEAP_BYTES = 200;
-
-/** The heap an index body takes, the size it is cached with. */
-export function indexBodyHeapBytes(body: { packs: readonly { blobs: readonly unknown[] }[] }): number {
-  let bytes = 0;
-  for (const p of body.packs) bytes += INDEX_PACK_HEAP_BYTES + p.blobs.length * INDEX_BLOB_HEAP_BYTES;
-  return bytes;
-}
-
-/** 64 MiB of heap: the index of ~370k blobs (~370 GiB of 1 MiB chunks), or many small ones. */
+/** 64 MiB of heap: decoded index files of ~1.4M blobs (45 bytes each), manifests, snapshot headers. */
 export const metaCache = new MetaCache(64 * 1024 * 1024);
 
 /** Sets the cache's size limit (0 turns it off). */

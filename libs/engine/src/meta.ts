@@ -1,4 +1,7 @@
-/** Writer-readable metadata objects (index, snapshot headers, manifests): seal(metaKey, zstd(JSON)). */
+/**
+ * Writer-readable metadata objects (index, snapshot headers, manifests): seal(metaKey, zstd(plaintext)),
+ * the plaintext JSON or, for index files and manifests, binary columns.
+ */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createZstdCompress, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
@@ -37,10 +40,20 @@ export async function sealCompressed(
   return sealPieces(key, compressed, metaAad(kind));
 }
 
-export function openJson<T>(key: Buffer, kind: MetaKind, sealed: Uint8Array, what: string): T {
+/** The plaintext of `seal(key, zstd(plaintext))`; a bad seal or stream is CORRUPT. */
+export function openCompressed(key: Buffer, kind: MetaKind, sealed: Uint8Array, what: string): Buffer {
   const plain = open(key, sealed, metaAad(kind), what);
   try {
-    return JSON.parse(zstdDecompressSync(plain).toString('utf8')) as T;
+    return zstdDecompressSync(plain);
+  } catch (err) {
+    throw corrupt(`${what} is not valid`, err);
+  }
+}
+
+export function openJson<T>(key: Buffer, kind: MetaKind, sealed: Uint8Array, what: string): T {
+  const text = openCompressed(key, kind, sealed, what);
+  try {
+    return JSON.parse(text.toString('utf8')) as T;
   } catch (err) {
     throw corrupt(`${what} is not valid`, err);
   }

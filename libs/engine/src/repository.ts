@@ -18,7 +18,15 @@ import {
   type MasterKeys,
   type WriterKeys,
 } from './keys';
-import { contentName, openJson, sealJson, verifyContentName } from './meta';
+import { contentName, openCompressed, openJson, sealCompressed, verifyContentName } from './meta';
+import {
+  decodeIndex,
+  encodeIndex,
+  indexColumns,
+  indexColumnsBytes,
+  indexPacks,
+  type IndexColumns,
+} from './index-file';
 import {
   SNAPSHOT_VERSIONS,
   type SnapshotBody,
@@ -26,7 +34,7 @@ import {
   type SnapshotHeader,
   type SnapshotInfo,
 } from './snapshot';
-import { indexBodyHeapBytes, metaCache } from './meta-cache';
+import { metaCache } from './meta-cache';
 import { mapLimit } from './util';
 
 export const REPO_VERSION = 1;
@@ -294,38 +302,43 @@ export class Repository {
   }
 
   /**
-   * An index file's body: from the metadata cache when this process has read or written it, unless
-   * `fresh` (check reads the bytes to verify them).
+   * An index file, decoded: from the metadata cache when this process has read or written it,
+   * unless `fresh` (check reads the bytes to verify them).
    */
-  async readIndexFile(name: string, opts: { fresh?: boolean } = {}): Promise<IndexFileBody> {
+  async readIndex(name: string, opts: { fresh?: boolean } = {}): Promise<IndexColumns> {
     const key = `${this.config.id}/${name}`;
-    const cached = opts.fresh ? undefined : metaCache.get<IndexFileBody>(key);
+    const cached = opts.fresh ? undefined : metaCache.get<IndexColumns>(key);
     if (cached) return cached;
     const bytes = await this.backend.get(name);
     verifyContentName(name.slice('index/'.length), bytes, name);
-    const body = openJson<IndexFileBody>(this.keys.metaKey, 'index', bytes, name);
-    metaCache.set(key, body, indexBodyHeapBytes(body));
-    return body;
+    const cols = decodeIndex(openCompressed(this.keys.metaKey, 'index', bytes, name), name);
+    metaCache.set(key, cols, indexColumnsBytes(cols));
+    return cols;
+  }
+
+  /** An index file's packs, one array per blob (check and prune walk them pack by pack). */
+  async readIndexFile(name: string, opts: { fresh?: boolean } = {}): Promise<IndexFileBody> {
+    return { packs: indexPacks(await this.readIndex(name, opts)) };
   }
 
   /** Loads and merges every index file (in parallel; entries go straight into the compact index). */
   async loadIndex(): Promise<{ index: BlobIndex; files: string[] }> {
     const index = new BlobIndex();
     const files = await this.listNames('index/');
-    await mapLimit(files, 8, async (name) => {
-      const body = await this.readIndexFile(name);
-      for (const p of body.packs) {
-        index.addPack(p);
-      }
-    });
+    // Fetched in parallel, merged in listing order: which copy of a duplicated blob wins must not
+    // depend on which download finished first.
+    const decoded = await mapLimit(files, 8, (name) => this.readIndex(name));
+    for (const cols of decoded) index.addColumns(cols);
     return { index, files };
   }
 
+  /** Writes an index file (format 2) of `body`'s packs; returns its id. */
   async writeIndexFile(body: IndexFileBody): Promise<string> {
-    const bytes = sealJson(this.keys.metaKey, 'index', body);
+    const cols = indexColumns(body.packs);
+    const bytes = await sealCompressed(this.keys.metaKey, 'index', encodeIndex(cols));
     const { id, name } = contentName('index', bytes);
     await this.backend.put(name, bytes);
-    metaCache.set(`${this.config.id}/${name}`, body, indexBodyHeapBytes(body));
+    metaCache.set(`${this.config.id}/${name}`, cols, indexColumnsBytes(cols));
     return id;
   }
 
