@@ -421,7 +421,7 @@ export function renderReport(report: BenchReport): {
   );
   out.push(
     '- Process start and key derivation are part of every time (Vaultline: Node start ≈ 0.1 s and Argon2id ' +
-      '64 MiB × 3 passes ≈ 0.2 s; restic: scrypt; borg: PBKDF2), which weighs most on the no-change backup.',
+      '64 MiB × 3 passes × 4 lanes ≈ 0.1 s; restic: scrypt; borg: PBKDF2), which weighs most on the no-change backup.',
   );
   out.push(
     '- "Bytes added" = growth of the repository folder (sum of the sizes of all files below it), measured the same ' +

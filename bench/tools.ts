@@ -95,7 +95,7 @@ export class VaultlineTool implements Tool {
   readonly name = 'vaultline';
   readonly settings =
     'the `vaultline` command with default repository settings (zstd level 3, 1 MiB average chunks, 16 MiB packs, ' +
-    'Argon2id 64 MiB/3 passes), `--password-file`, `--json --quiet`';
+    'Argon2id 64 MiB/3 passes/4 lanes), `--password-file`, `--json --quiet`';
 
   constructor(
     readonly repo: string,

@@ -10,6 +10,7 @@ import {
   sessionKeyFromRepoPrivate,
 } from './crypto';
 import {
+  DEFAULT_KDF,
   exportWriterKey,
   generateMasterKeys,
   parseWriterKey,
@@ -28,6 +29,19 @@ test('a key file opens with its password and not with another', async () => {
   assert.deepEqual(back.privateKey, keys.privateKey);
   assert.deepEqual(back.metaKey, keys.metaKey);
   assert.equal(await unwrapMasterKeys(file, 'hunter23'), null);
+});
+
+test('a key file is opened with the parameters it stores: p = 1 files from before the p = 4 default still open', async () => {
+  const keys = generateMasterKeys('repo1');
+  const old = await wrapMasterKeys(keys, 'hunter22', { ...KDF, parallelism: 1 });
+  assert.equal(old.kdf.parallelism, 1);
+  const made = await wrapMasterKeys(keys, 'hunter22', KDF);
+  assert.equal(made.kdf.parallelism, DEFAULT_KDF.parallelism);
+  assert.equal(DEFAULT_KDF.parallelism, 4);
+  for (const file of [old, made])
+    assert.deepEqual((await unwrapMasterKeys(file, 'hunter22'))?.metaKey, keys.metaKey);
+  // Same salt and password, other lane count: another key, so the stored parameter is what counts.
+  assert.equal(await unwrapMasterKeys({ ...old, kdf: { ...old.kdf, parallelism: 4 } }, 'hunter22'), null);
 });
 
 test('passwords shorter than 4 characters are refused', async () => {
