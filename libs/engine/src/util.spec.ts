@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ArenaRecycler } from './util';
+import { ArenaRecycler, BufferPool, freeNow } from './util';
 
 describe('ArenaRecycler', () => {
   test('an arena comes back only when no pack holds it any more', () => {
@@ -25,6 +25,21 @@ describe('ArenaRecycler', () => {
     assert.deepEqual(r.take(4), [unused]);
     for (let i = 0; i < 3; i++) r.settle([new Uint8Array(new ArrayBuffer(1024))]);
     assert.equal(r.take(4).length, 2, 'no more than 2048 bytes pooled');
+    assert.equal(odd.detached, true, 'a size not pooled is freed at once, not left to the GC');
+  });
+
+  test('arenas of a size no job asked for in 16 requests are freed (the large files are over)', () => {
+    const r = new ArenaRecycler(new Set([1024, 4096]), 1 << 20);
+    const step = new ArrayBuffer(4096);
+    const small = new ArrayBuffer(1024);
+    assert.deepEqual(r.take(1, 4096), []);
+    r.settle([new Uint8Array(step), new Uint8Array(small)]);
+    for (let i = 0; i < 16; i++) assert.deepEqual(r.take(0, 1024), []);
+    assert.equal(step.detached, false, 'still within 16 requests');
+    r.take(0, 1024);
+    assert.equal(step.detached, true);
+    assert.deepEqual(r.take(1, 4096), []);
+    assert.deepEqual(r.take(1, 1024), [small], 'the size in use stays pooled');
   });
 
   test('take gives arenas of the size asked for', () => {
@@ -35,5 +50,29 @@ describe('ArenaRecycler', () => {
     assert.deepEqual(r.take(1, 4096), [big]);
     assert.deepEqual(r.take(1, 4096), []);
     assert.equal(r.take(5, 1024).length, 2);
+  });
+});
+
+describe('freeNow', () => {
+  test('detaches a buffer (its memory goes back at once) and leaves what it cannot free alone', () => {
+    const ab = new ArrayBuffer(1 << 20);
+    const view = new Uint8Array(ab);
+    freeNow(ab);
+    assert.equal(ab.detached, true);
+    assert.equal(view.length, 0, 'views read as empty');
+    assert.doesNotThrow(() => freeNow(ab), 'twice is harmless');
+    const shared = new SharedArrayBuffer(16);
+    assert.doesNotThrow(() => freeNow(shared));
+    assert.equal(new Uint8Array(shared).length, 16, 'shared memory is not ours to free');
+  });
+
+  test('a buffer pool frees what it does not keep', () => {
+    const pool = new BufferPool(64 * 1024);
+    const a = pool.borrow(1000);
+    const b = pool.borrow(1000);
+    pool.release(a);
+    pool.release(b);
+    assert.equal(a.buffer.byteLength, 64 * 1024, 'kept');
+    assert.equal((b.buffer as ArrayBuffer).detached, true, 'over the limit: freed');
   });
 });

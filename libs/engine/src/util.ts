@@ -54,6 +54,23 @@ export class Budget {
 }
 
 /**
+ * Gives an ArrayBuffer's memory back now instead of at a later garbage collection, by detaching it
+ * (every view of it reads as empty from then on). V8 collects a dead buffer only when its heap
+ * needs a collection — it allows ~64 MiB of new external memory first, per thread — so the large
+ * buffers the pipeline drops (read windows, sealing arenas nobody reuses) otherwise sit in RSS as
+ * garbage; those dead arenas were most of a first backup's peak. Only for buffers nothing reads
+ * any more.
+ */
+export function freeNow(buf: ArrayBufferLike): void {
+  if (!(buf instanceof ArrayBuffer) || buf.detached || buf.byteLength === 0) return;
+  try {
+    buf.transfer(0);
+  } catch {
+    // Not detachable (memory Node or an addon owns): the collector frees it.
+  }
+}
+
+/**
  * Reusable ArrayBuffers in power-of-two size classes. Chunk buffers travel to a worker and back
  * for every blob; reusing them saves the page faults of fresh memory and keeps dead buffers from
  * piling up between garbage collections.
@@ -81,7 +98,10 @@ export class BufferPool {
   release(view: Uint8Array): void {
     const ab = view.buffer as ArrayBuffer;
     const size = ab.byteLength;
-    if (size !== BufferPool.classOf(size) || this.pooled + size > this.maxPooledBytes) return;
+    if (size !== BufferPool.classOf(size) || this.pooled + size > this.maxPooledBytes) {
+      freeNow(ab);
+      return;
+    }
     let list = this.free.get(size);
     if (!list) this.free.set(size, (list = []));
     list.push(ab);
@@ -95,10 +115,14 @@ export class BufferPool {
  * arena goes back to a worker with its next job instead of waiting for the garbage collector —
  * so memory stays bounded and sealed bytes land on pages that are already mapped.
  */
+const IDLE_TAKES = 16;
+
 export class ArenaRecycler {
   private readonly refs = new Map<ArrayBufferLike, number>();
   private readonly free: ArrayBuffer[] = [];
   private pooled = 0;
+  private takes = 0;
+  private readonly lastTake = new Map<number, number>();
   constructor(
     /** The arena sizes worth keeping (what workers allocate). */
     private readonly sizes: ReadonlySet<number>,
@@ -123,14 +147,34 @@ export class ArenaRecycler {
     for (const a of arenas) if (!this.refs.has(a.buffer)) this.keep(a.buffer);
   }
 
+  /**
+   * Frees pooled arenas of sizes no job has asked for in the last IDLE_TAKES requests: the step
+   * arenas of large files once the walk is among small files (and the other way round) would
+   * otherwise stay in memory to the end of the backup.
+   */
+  private dropIdle(size: number): void {
+    this.lastTake.set(size, ++this.takes);
+    if (this.free.every((b) => b.byteLength === size)) return;
+    for (let i = this.free.length - 1; i >= 0; i--) {
+      const b = this.free[i]!;
+      if (this.takes - (this.lastTake.get(b.byteLength) ?? 0) <= IDLE_TAKES) continue;
+      this.free.splice(i, 1);
+      this.pooled -= b.byteLength;
+      freeNow(b);
+    }
+  }
+
+  /** Pools an arena nothing views any more, or frees it at once (see freeNow). */
   private keep(buf: ArrayBufferLike): void {
     if (
       !(buf instanceof ArrayBuffer) ||
       buf.byteLength === 0 ||
       !this.sizes.has(buf.byteLength) ||
       this.pooled + buf.byteLength > this.maxPooledBytes
-    )
+    ) {
+      freeNow(buf);
       return;
+    }
     this.free.push(buf);
     this.pooled += buf.byteLength;
   }
@@ -140,6 +184,7 @@ export class ArenaRecycler {
    * them), or of any size when `size` is absent.
    */
   take(n: number, size?: number): ArrayBuffer[] {
+    if (size !== undefined) this.dropIdle(size);
     const out: ArrayBuffer[] = [];
     for (let i = this.free.length - 1; i >= 0 && out.length < n; i--) {
       const b = this.free[i]!;

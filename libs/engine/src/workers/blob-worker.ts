@@ -25,6 +25,7 @@ import { EngineError } from '../errors';
 import { setFileTimes, writeXattrs } from '../fsmeta';
 import { knownHas } from '../known-set';
 import { scanDirs, scanTransfer } from '../scan';
+import { freeNow } from '../util';
 import type {
   FileBatchJob,
   FileBatchResult,
@@ -88,16 +89,35 @@ class Scratch {
  * virtual machines was much of the time spent sealing.
  */
 const spareArenas = new Map<number, Buffer[]>();
-const MAX_SPARE_BYTES = 20 * 1024 * 1024;
+const MAX_SPARE_BYTES = 10 * 1024 * 1024;
 let spareBytes = 0;
 
 function keepSpares(spares: readonly ArrayBuffer[] | undefined): void {
   for (const ab of spares ?? []) {
-    if (spareBytes + ab.byteLength > MAX_SPARE_BYTES) continue;
+    if (spareBytes + ab.byteLength > MAX_SPARE_BYTES) {
+      freeNow(ab);
+      continue;
+    }
     let list = spareArenas.get(ab.byteLength);
     if (!list) spareArenas.set(ab.byteLength, (list = []));
     list.push(Buffer.from(ab));
     spareBytes += ab.byteLength;
+  }
+}
+
+/**
+ * Small-file bytes this worker has sealed since its last large-file step. Past a few batches' worth
+ * the large-file phase of the walk is over (for now): the read window and step arenas it kept
+ * would only sit in memory, so they are freed.
+ */
+let batchBytesSinceStep = 0;
+const LARGE_IDLE_BYTES = 32 * 1024 * 1024;
+
+function dropLargeSpares(): void {
+  for (const w of spareWindows.splice(0)) freeNow(w.buffer);
+  for (const a of spareArenas.get(STEP_ARENA_BYTES)?.splice(0) ?? []) {
+    spareBytes -= a.length;
+    freeNow(a.buffer);
   }
 }
 
@@ -255,6 +275,8 @@ function fileBatch(job: FileBatchJob): FileBatchResult {
   keepSpares(job.spares);
   const s = job.session;
   const expected = job.files.reduce((n, f) => n + f.size + SEAL_OVERHEAD_MAX, 0);
+  if (batchBytesSinceStep < LARGE_IDLE_BYTES && (batchBytesSinceStep += expected) >= LARGE_IDLE_BYTES)
+    dropLargeSpares();
   // A batch smaller than an arena gets its own exact-size buffer (not recycled, never wasted).
   const arena = new ArenaWriter(expected < SMALL_ARENA_BYTES / 4 ? expected : SMALL_ARENA_BYTES);
   const ids: Buffer[] = [];
@@ -299,7 +321,7 @@ interface OpenFile {
 }
 
 const files = new Map<string, OpenFile>();
-/** Large read windows are kept for the next file rather than reallocated. */
+/** A large read window is kept for the worker's next large file rather than reallocated. */
 const spareWindows: Buffer[] = [];
 
 function closeFile(handle: string, max: number): void {
@@ -307,11 +329,13 @@ function closeFile(handle: string, max: number): void {
   if (!f) return;
   files.delete(handle);
   closeSync(f.fd);
-  if (f.window.length >= 2 * max && spareWindows.length < 2) spareWindows.push(f.window);
+  if (f.window.length >= 2 * max && spareWindows.length < 1) spareWindows.push(f.window);
+  else freeNow(f.window.buffer);
 }
 
 function fileStep(job: FileStepJob): FileStepResult {
   keepSpares(job.spares);
+  batchBytesSinceStep = 0;
   const s = job.session;
   const { max } = s.chunker;
   const empty: FileStepResult = {
