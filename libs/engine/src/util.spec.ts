@@ -74,5 +74,8 @@ describe('freeNow', () => {
     pool.release(b);
     assert.equal(a.buffer.byteLength, 64 * 1024, 'kept');
     assert.equal((b.buffer as ArrayBuffer).detached, true, 'over the limit: freed');
+    const shared = Buffer.from('a slice of the shared pool');
+    pool.release(shared);
+    assert.equal(shared.toString(), 'a slice of the shared pool', 'not of a size class: left alone');
   });
 });

@@ -98,7 +98,9 @@ export class BufferPool {
   release(view: Uint8Array): void {
     const ab = view.buffer as ArrayBuffer;
     const size = ab.byteLength;
-    if (size !== BufferPool.classOf(size) || this.pooled + size > this.maxPooledBytes) {
+    // Not one of ours (no size class): left alone, it may be shared.
+    if (size !== BufferPool.classOf(size)) return;
+    if (this.pooled + size > this.maxPooledBytes) {
       freeNow(ab);
       return;
     }
@@ -129,6 +131,7 @@ export class ArenaRecycler {
     private readonly maxPooledBytes: number,
   ) {}
 
+  /** A pack holds `buf`; it must be the session's own (arenas, sealed trees): released, it is freed. */
   hold(buf: ArrayBufferLike): void {
     this.refs.set(buf, (this.refs.get(buf) ?? 0) + 1);
   }
