@@ -36,10 +36,11 @@ interface Binding {
   seekData(fd: number, offset: number): number;
   seekHole(fd: number, offset: number): number;
   scanDir(path: PathArg, xattrs: boolean): [ArrayBuffer, ArrayBuffer, ArrayBuffer, ArrayBuffer];
+  pwriteDirect(fd: number, data: Buffer, position: number): void;
 }
 
 /** VAULTLINE_NATIVE_VERSION in vaultline_native.c: a stale binary is refused rather than misused. */
-const BINDING_VERSION = 2;
+const BINDING_VERSION = 3;
 const FUNCTIONS = [
   'lutimesNs',
   'futimesNs',
@@ -52,6 +53,7 @@ const FUNCTIONS = [
   'seekData',
   'seekHole',
   'scanDir',
+  'pwriteDirect',
 ] as const;
 
 /** dist/libs/native/src/index.js → dist/native/vaultline_native.node. */
@@ -157,6 +159,18 @@ export function seekData(fd: number, offset: number): number {
 /** lseek(fd, offset, SEEK_HOLE): the next hole at or after offset (end of file counts as one); -1 when ENXIO. */
 export function seekHole(fd: number, offset: number): number {
   return native().seekHole(fd, offset);
+}
+
+/** Direct I/O's alignment: `pwriteDirect` takes lengths and positions that are multiples of it. */
+export const DIRECT_ALIGN = 4096;
+
+/**
+ * Writes all of `data` at `position` on an fd opened with O_DIRECT (through an aligned bounce
+ * buffer, so `data` may sit anywhere). Length and position must be multiples of DIRECT_ALIGN.
+ * Throws with the errno's code; EINVAL means the file system does not take direct writes.
+ */
+export function pwriteDirect(fd: number, data: Buffer, position: number): void {
+  native().pwriteDirect(fd, data, position);
 }
 
 /** A folder listed by `scanDir`. */

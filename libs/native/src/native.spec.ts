@@ -9,6 +9,7 @@ import {
   mkdirSync,
   mkdtempSync,
   openSync,
+  readFileSync,
   readdirSync,
   rmSync,
   statSync,
@@ -32,6 +33,7 @@ import {
   mknod,
   nativeAvailable,
   nativeLoadError,
+  pwriteDirect,
   scanDir,
   SCAN_FIELDS,
   SCAN_FIELD_NAMES,
@@ -336,6 +338,37 @@ describe('@vaultline/native', () => {
       assert.equal(seekHole(fd, 8 * MiB), -1, 'at the end of the file');
     } finally {
       closeSync(fd);
+    }
+  });
+
+  test('pwriteDirect writes through O_DIRECT from an unaligned buffer, aligned offsets only', (t) => {
+    const file = fresh('direct');
+    let fd: number;
+    try {
+      fd = openSync(file, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_DIRECT, 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EINVAL') return t.skip(`${dir} takes no O_DIRECT`);
+      throw err;
+    }
+    const data = Buffer.alloc(3 * 1024 * 1024 + 8192);
+    for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 12)) & 0xff;
+    try {
+      // A view at an odd address, longer than the 1 MiB bounce buffer, at a non-zero position.
+      pwriteDirect(fd, data.subarray(1, 1 + 3 * 1024 * 1024), 8192);
+      assert.throws(() => pwriteDirect(fd, data.subarray(0, 4095), 0), RangeError);
+      assert.throws(() => pwriteDirect(fd, data.subarray(0, 4096), 100), RangeError);
+    } finally {
+      closeSync(fd);
+    }
+    const back = readFileSync(file);
+    assert.equal(back.length, 8192 + 3 * 1024 * 1024);
+    assert.ok(back.subarray(0, 8192).equals(Buffer.alloc(8192)), 'a hole before the write');
+    assert.ok(back.subarray(8192).equals(data.subarray(1, 1 + 3 * 1024 * 1024)));
+    const ro = openSync(file, 'r');
+    try {
+      assert.equal(systemError(() => pwriteDirect(ro, data.subarray(0, 4096), 0)).code, 'EBADF');
+    } finally {
+      closeSync(ro);
     }
   });
 

@@ -34,7 +34,7 @@
 #include <unistd.h>
 
 /* Bumped when the exported functions change; index.ts refuses a binary of another version. */
-#define VAULTLINE_NATIVE_VERSION 2
+#define VAULTLINE_NATIVE_VERSION 3
 
 /* Linux limits: XATTR_NAME_MAX (255 bytes) and XATTR_SIZE_MAX (64 KiB) from <linux/limits.h>. */
 #define NAME_MAX_BYTES 255
@@ -43,11 +43,17 @@
 #define VALUE_INITIAL 1024
 #define RANGE_RETRIES 16
 
+/* Direct I/O: offsets, lengths and memory aligned to this (covers 512- and 4096-byte devices). */
+#define DIRECT_ALIGN 4096
+#define DIRECT_BOUNCE (1024 * 1024)
+
 typedef struct {
   char *list;
   size_t list_cap;
   char *value;
   size_t value_cap;
+  /* Aligned bounce buffer for pwriteDirect, made on first use (one per thread's environment). */
+  char *bounce;
 } scratch_t;
 
 /* ── errors ─────────────────────────────────────────────────────────────────────────────────── */
@@ -618,6 +624,65 @@ static napi_value seek_data(napi_env env, napi_callback_info info) { return seek
 
 static napi_value seek_hole(napi_env env, napi_callback_info info) { return seek(env, info, SEEK_HOLE); }
 
+/* ── direct writes ──────────────────────────────────────────────────────────────────────────── */
+
+/*
+ * pwriteDirect(fd, data, position): writes all of `data` at `position` on an fd opened with
+ * O_DIRECT, through an aligned bounce buffer (a Buffer's memory has no alignment we can ask for).
+ * Restore writes the block-aligned middle of large chunks this way: on virtual machines, filling
+ * fresh page-cache pages was most of a large restore's time (a buffered copy of 4.6 GiB took
+ * 19–30 s of kernel time here, the same with O_DIRECT 3 s). Length and position must be multiples
+ * of 4096. Errors throw with the errno's code (EINVAL: the file system does not take direct I/O).
+ */
+static napi_value pwrite_direct(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  scratch_t *s;
+  int fd;
+  void *data;
+  size_t len;
+  uint64_t position;
+  if (get_args(env, info, 3, argv, (void **)&s) != 0) return NULL;
+  if (get_fd(env, argv[0], &fd) != 0) return NULL;
+  if (get_buffer(env, argv[1], "data", &data, &len) != 0) return NULL;
+  if (get_uint64(env, argv[2], "position", false, &position) != 0) return NULL;
+  if (len % DIRECT_ALIGN != 0 || position % DIRECT_ALIGN != 0) {
+    throw_range(env, "pwriteDirect needs a length and a position that are multiples of 4096");
+    return NULL;
+  }
+  if (s->bounce == NULL) {
+    void *p = NULL;
+    int err = posix_memalign(&p, DIRECT_ALIGN, DIRECT_BOUNCE);
+    if (err != 0) {
+      throw_errno(env, err, "posix_memalign", NULL, 0);
+      return NULL;
+    }
+    s->bounce = p;
+  }
+  size_t done = 0;
+  while (done < len) {
+    size_t piece = len - done < DIRECT_BOUNCE ? len - done : DIRECT_BOUNCE;
+    memcpy(s->bounce, (const char *)data + done, piece);
+    size_t written = 0;
+    while (written < piece) {
+      ssize_t n = pwrite(fd, s->bounce + written, piece - written, (off_t)(position + done + written));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        throw_errno(env, n < 0 ? errno : EIO, "pwrite", NULL, 0);
+        return NULL;
+      }
+      written += (size_t)n;
+      /* A short direct write leaves an unaligned remainder; finish it through the same path only
+       * if it is still aligned, else fail (the caller falls back to a buffered write). */
+      if (written < piece && written % DIRECT_ALIGN != 0) {
+        throw_errno(env, EINVAL, "pwrite", NULL, 0);
+        return NULL;
+      }
+    }
+    done += piece;
+  }
+  return NULL;
+}
+
 /* ── directory listing ──────────────────────────────────────────────────────────────────────── */
 
 /* The lstat fields a listing returns per entry, in this order (SCAN_FIELD_NAMES in index.ts). */
@@ -822,6 +887,7 @@ static void free_scratch(napi_env env, void *data, void *hint) {
   scratch_t *s = data;
   free(s->list);
   free(s->value);
+  free(s->bounce);
   free(s);
 }
 
@@ -853,6 +919,7 @@ NAPI_MODULE_INIT() {
       {"seekData", NULL, seek_data, NULL, NULL, NULL, napi_enumerable, s},
       {"seekHole", NULL, seek_hole, NULL, NULL, NULL, napi_enumerable, s},
       {"scanDir", NULL, scan_dir, NULL, NULL, NULL, napi_enumerable, s},
+      {"pwriteDirect", NULL, pwrite_direct, NULL, NULL, NULL, napi_enumerable, s},
   };
   napi_value version;
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok ||
