@@ -12,6 +12,7 @@
  * 'ENOTSUP', …), `errno` (negative), `syscall`, `path` and the message
  * `"<CODE>: <description>, <syscall> '<path>'"`.
  */
+import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 
@@ -37,10 +38,11 @@ interface Binding {
   seekHole(fd: number, offset: number): number;
   scanDir(path: PathArg, xattrs: boolean): [ArrayBuffer, ArrayBuffer, ArrayBuffer, ArrayBuffer];
   pwriteDirect(fd: number, data: Buffer, position: number): void;
+  alignedBuffer(size: number): ArrayBuffer;
 }
 
 /** VAULTLINE_NATIVE_VERSION in vaultline_native.c: a stale binary is refused rather than misused. */
-const BINDING_VERSION = 3;
+const BINDING_VERSION = 4;
 const FUNCTIONS = [
   'lutimesNs',
   'futimesNs',
@@ -54,6 +56,7 @@ const FUNCTIONS = [
   'seekHole',
   'scanDir',
   'pwriteDirect',
+  'alignedBuffer',
 ] as const;
 
 /** dist/libs/native/src/index.js → dist/native/vaultline_native.node. */
@@ -171,6 +174,32 @@ export const DIRECT_ALIGN = 4096;
  */
 export function pwriteDirect(fd: number, data: Buffer, position: number): void {
   native().pwriteDirect(fd, data, position);
+}
+
+/**
+ * File systems on local block devices, where direct I/O skips the page cache and nothing else
+ * (statfs f_type: ext2/3/4, XFS, Btrfs, F2FS). On network file systems (NFS, SMB) an O_DIRECT
+ * write is a synchronous round trip, slower than the client's write-back cache; on tmpfs it is a
+ * copy all the same. Elsewhere the page cache it is.
+ */
+const LOCAL_BLOCK_FS = new Set([0xef53, 0x58465342, 0x9123683e, 0xf2f52010]);
+
+/** Whether writes to files under `where` (an existing file or folder) should use O_DIRECT. */
+export function directWritesPay(where: string | Buffer): boolean {
+  if (fs.constants.O_DIRECT === undefined || !nativeAvailable()) return false;
+  try {
+    return LOCAL_BLOCK_FS.has(Number(fs.statfsSync(where).type));
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * A Buffer of `size` bytes (a multiple of DIRECT_ALIGN) at an aligned address: what Node's own
+ * asynchronous writes need to go through an O_DIRECT fd. Its memory is freed by the collector.
+ */
+export function alignedBuffer(size: number): Buffer {
+  return Buffer.from(native().alignedBuffer(size));
 }
 
 /** A folder listed by `scanDir`. */

@@ -23,6 +23,7 @@ import { after, before, describe, test } from 'node:test';
 import { getSystemErrorName } from 'node:util';
 
 import {
+  alignedBuffer,
   fgetxattrs,
   fsetxattr,
   futimesNs,
@@ -370,6 +371,32 @@ describe('@vaultline/native', () => {
     } finally {
       closeSync(ro);
     }
+  });
+
+  test("alignedBuffer: whole blocks, writable through an O_DIRECT fd with Node's own write", (t) => {
+    assert.throws(() => alignedBuffer(100), RangeError);
+    assert.throws(() => alignedBuffer(0), RangeError);
+    const buf = alignedBuffer(8192);
+    assert.equal(buf.length, 8192);
+    buf.fill(0x5a);
+    const file = fresh('aligned');
+    let fd: number;
+    try {
+      fd = openSync(file, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_DIRECT, 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EINVAL') return t.skip(`${dir} takes no O_DIRECT`);
+      throw err;
+    }
+    try {
+      assert.equal(
+        writeSync(fd, buf, 0, 8192, 4096),
+        8192,
+        'an unaligned Buffer would fail with EINVAL here',
+      );
+    } finally {
+      closeSync(fd);
+    }
+    assert.ok(readFileSync(file).subarray(4096).equals(buf));
   });
 
   describe('errors look like Node system errors', () => {

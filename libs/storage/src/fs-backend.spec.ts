@@ -75,6 +75,54 @@ describe('FsBackend specifics', () => {
     await backend.delete('data/9f/9f00');
   });
 
+  test('a spool written in parts of any size commits byte-exact (direct writes in whole blocks, the tail buffered)', async () => {
+    for (const sizes of [
+      [1],
+      [4096],
+      [1024 * 1024],
+      [1024 * 1024 + 1],
+      [700_000, 700_000, 3, 4093, 2 * 1024 * 1024 + 17],
+      [5, 0, 1024 * 1024 - 5, 8192],
+    ]) {
+      const parts = sizes.map((n) => randomBytes(n));
+      const s = await backend.spool('data');
+      for (let i = 0; i < parts.length; i += 2) await s.write(parts.slice(i, i + 2));
+      assert.equal(
+        s.size,
+        sizes.reduce((a, b) => a + b, 0),
+      );
+      await s.commit('data/ab/ab01');
+      const back = await backend.get('data/ab/ab01');
+      assert.ok(Buffer.from(back).equals(Buffer.concat(parts)), `parts of ${sizes.join(', ')} bytes`);
+    }
+    await backend.delete('data/ab/ab01');
+  });
+
+  test('a spool on a file system without O_DIRECT (ramfs) is written through the page cache', async (t) => {
+    const mnt = await tempRoot();
+    if (
+      (await promisify(execFile)('mount', ['-t', 'ramfs', 'ramfs', mnt]).then(
+        () => true,
+        () => false,
+      )) === false
+    ) {
+      await rm(mnt, { recursive: true, force: true });
+      return t.skip('cannot mount a ramfs here (needs root)');
+    }
+    try {
+      const ram = await FsBackend.open(path.join(mnt, 'repo'), { create: true });
+      const data = randomBytes(3 * 1024 * 1024 + 123);
+      const s = await ram.spool('data');
+      await s.write([data.subarray(0, 1000), data.subarray(1000)]);
+      await s.commit('data/cd/cd01');
+      assert.ok(Buffer.from(await ram.get('data/cd/cd01')).equals(data));
+      await ram.close();
+    } finally {
+      await promisify(execFile)('umount', [mnt]).catch(() => undefined);
+      await rm(mnt, { recursive: true, force: true });
+    }
+  });
+
   test('put leaves no temp file behind and writes private files and directories', async () => {
     await backend.put('data/aa/aa01', Buffer.from('x'));
     await backend.put('data/aa/aa01', Buffer.from('y'));

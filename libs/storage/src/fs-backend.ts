@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import type { Dirent, Stats } from 'node:fs';
+import { constants as fsConstants, type Dirent, type Stats } from 'node:fs';
 import * as fsp from 'node:fs/promises';
 import * as path from 'node:path';
 import { getSystemErrorMessage } from 'node:util';
+import { DIRECT_ALIGN, alignedBuffer, directWritesPay } from '@vaultline/native';
 
 import type { ByteRange, Spool, StorageBackend, StoredObject } from './backend';
 import { StorageError, assertValidName, assertValidPrefix, errorCode, assertValidRange } from './errors';
@@ -219,10 +220,19 @@ export class FsBackend implements StorageBackend {
     }
     const ctx = { root: this.root, path: tmp, op: 'writing' };
     let open: fsp.FileHandle | undefined = fh;
+    let direct: DirectWriter | null;
+    try {
+      direct = await DirectWriter.open(tmp, fh);
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      await fsp.rm(tmp, { force: true }).catch(() => undefined);
+      throw mapFsError(err, ctx);
+    }
     let size = 0;
     const discard = async (): Promise<void> => {
       const closing = open;
       open = undefined;
+      await direct?.close();
       await closing?.close().catch(() => undefined);
       await fsp.rm(tmp, { force: true }).catch(() => undefined);
     };
@@ -235,7 +245,8 @@ export class FsBackend implements StorageBackend {
       write: async (parts) => {
         if (!open) throw spent();
         try {
-          await writeAll(open, parts);
+          if (direct) await direct.write(parts);
+          else await writeAll(open, parts);
         } catch (err) {
           throw mapFsError(err, ctx);
         }
@@ -247,6 +258,7 @@ export class FsBackend implements StorageBackend {
         if (!closing) throw spent();
         open = undefined;
         try {
+          await direct?.finish();
           await closing.sync();
           await closing.close();
           try {
@@ -258,6 +270,7 @@ export class FsBackend implements StorageBackend {
           }
           await syncDir(path.dirname(file));
         } catch (err) {
+          await direct?.close();
           await closing.close().catch(() => undefined);
           await fsp.rm(tmp, { force: true }).catch(() => undefined);
           throw mapFsError(err, { root: this.root, path: file, op: 'writing' });
@@ -510,6 +523,105 @@ export class FsBackend implements StorageBackend {
  * Writes every part with as few syscalls as the kernel allows (writev), resuming after partial
  * writes. FileHandle.writeFile would split a large buffer into 512 KiB thread-pool round trips.
  */
+/** Bytes a spool gathers before a direct write. */
+const DIRECT_CHUNK = 1024 * 1024;
+/** Staging buffers of finished spools, for the next ones (a few spools are open at a time). */
+const spareStaging: Buffer[] = [];
+
+/**
+ * A spool's bytes written with O_DIRECT where the file system takes it: packs are written once
+ * and read back rarely, and on virtual machines filling fresh page-cache pages cost more than the
+ * rest of a large backup (4.6 GiB buffered: 19–30 s of kernel time here, 3 s direct). Bytes are
+ * gathered in an aligned 1 MiB buffer and written in whole blocks at increasing offsets through
+ * a second descriptor; the last partial block goes through the spool's own (buffered) one at
+ * commit, whose fsync then covers the file. Only on local block-device file systems
+ * (`directWritesPay`); one that still refuses O_DIRECT (EINVAL) at open or at a write gets the
+ * plain path.
+ */
+class DirectWriter {
+  private staged = 0;
+  /** Bytes already in the file (all through `dfh` until a fallback). */
+  private flushed = 0;
+
+  private constructor(
+    private dfh: fsp.FileHandle | null,
+    private readonly fh: fsp.FileHandle,
+    private staging: Buffer | null,
+  ) {}
+
+  static async open(tmp: string, fh: fsp.FileHandle): Promise<DirectWriter | null> {
+    if (!directWritesPay(tmp)) return null;
+    let dfh: fsp.FileHandle;
+    try {
+      dfh = await fsp.open(tmp, fsConstants.O_WRONLY | fsConstants.O_DIRECT);
+    } catch (err) {
+      if (errorCode(err) === 'EINVAL') return null;
+      throw err;
+    }
+    return new DirectWriter(dfh, fh, spareStaging.pop() ?? alignedBuffer(DIRECT_CHUNK));
+  }
+
+  async write(parts: readonly Uint8Array[]): Promise<void> {
+    const staging = this.staging!;
+    for (const p of parts) {
+      for (let off = 0; off < p.length;) {
+        const n = Math.min(p.length - off, DIRECT_CHUNK - this.staged);
+        staging.set(p.subarray(off, off + n), this.staged);
+        this.staged += n;
+        off += n;
+        if (this.staged === DIRECT_CHUNK) await this.flush(DIRECT_CHUNK);
+      }
+    }
+  }
+
+  /** Writes the first `n` staged bytes (whole blocks, or the final tail through `fh`). */
+  private async flush(n: number): Promise<void> {
+    const staging = this.staging!;
+    let done = 0;
+    while (done < n) {
+      if (this.dfh && (n - done) % DIRECT_ALIGN === 0) {
+        try {
+          done += (await this.dfh.write(staging, done, n - done, this.flushed + done)).bytesWritten;
+          continue;
+        } catch (err) {
+          if (errorCode(err) !== 'EINVAL') throw err;
+          await this.closeDirect();
+        }
+      }
+      done += (await this.fh.write(staging, done, n - done, this.flushed + done)).bytesWritten;
+    }
+    staging.copyWithin(0, n, this.staged);
+    this.staged -= n;
+    this.flushed += n;
+  }
+
+  /** Writes what is staged; the spool's fd is then the one to fsync. */
+  async finish(): Promise<void> {
+    const aligned = this.staged - (this.staged % DIRECT_ALIGN);
+    if (aligned > 0) await this.flush(aligned);
+    if (this.staged > 0) {
+      await this.closeDirect();
+      await this.flush(this.staged);
+    }
+    await this.closeDirect();
+    // Only here, when no write of this spool can still be running, is the buffer reused.
+    if (this.staging && spareStaging.length < 4) spareStaging.push(this.staging);
+    this.staging = null;
+  }
+
+  private async closeDirect(): Promise<void> {
+    const dfh = this.dfh;
+    this.dfh = null;
+    await dfh?.close().catch(() => undefined);
+  }
+
+  /** Discarded (or failed): the staging buffer is left to the collector. */
+  async close(): Promise<void> {
+    await this.closeDirect();
+    this.staging = null;
+  }
+}
+
 export async function writeAll(fh: fsp.FileHandle, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
   let pending = (data instanceof Uint8Array ? [data] : [...data]).filter((p) => p.length > 0);
   while (pending.length > 0) {

@@ -444,14 +444,22 @@ function writeSparse(fd: number, data: Buffer, position: number): void {
  */
 const DIRECT_MIN = 256 * 1024;
 const DIRECT_FLAGS = constants.O_DIRECT === undefined ? 0 : WRITE_FLAGS | constants.O_DIRECT;
-/** Devices (st_dev) whose file system refused O_DIRECT: written through the page cache. */
+/** Devices (st_dev) written through the page cache: not a local block-device file system, or refused O_DIRECT. */
 const noDirect = new Set<number>();
+const directDevs = new Set<number>();
 
 /** An O_DIRECT fd for `path` (opened after its buffered fd `fd`), or -1 where there is none. */
 function openDirect(path: WirePath, fd: number): number {
-  if (DIRECT_FLAGS === 0 || !native.nativeAvailable()) return -1;
+  if (DIRECT_FLAGS === 0) return -1;
   const dev = fstatSync(fd).dev;
   if (noDirect.has(dev)) return -1;
+  if (!directDevs.has(dev)) {
+    if (!native.directWritesPay(fsPath(path))) {
+      noDirect.add(dev);
+      return -1;
+    }
+    directDevs.add(dev);
+  }
   try {
     return openSync(fsPath(path), DIRECT_FLAGS, 0o600);
   } catch (err) {
