@@ -49,6 +49,16 @@ const isRoot = process.getuid?.() === 0;
 const MODERN_NS = 1_700_000_000_123_456_789n;
 const PRE_1970_NS = -631_152_000_123_456_789n;
 
+/** A new file opened for writing with O_DIRECT, or null where the file system refuses it. */
+function openDirect(file: string): number | null {
+  try {
+    return openSync(file, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_DIRECT, 0o600);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EINVAL') return null;
+    throw err;
+  }
+}
+
 function systemError(fn: () => unknown): NodeJS.ErrnoException {
   try {
     fn();
@@ -344,13 +354,8 @@ describe('@vaultline/native', () => {
 
   test('pwriteDirect writes through O_DIRECT from an unaligned buffer, aligned offsets only', (t) => {
     const file = fresh('direct');
-    let fd: number;
-    try {
-      fd = openSync(file, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_DIRECT, 0o600);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EINVAL') return t.skip(`${dir} takes no O_DIRECT`);
-      throw err;
-    }
+    const fd = openDirect(file);
+    if (fd === null) return t.skip(`${dir} takes no O_DIRECT`);
     const data = Buffer.alloc(3 * 1024 * 1024 + 8192);
     for (let i = 0; i < data.length; i++) data[i] = (i * 7 + (i >> 12)) & 0xff;
     try {
@@ -380,13 +385,8 @@ describe('@vaultline/native', () => {
     assert.equal(buf.length, 8192);
     buf.fill(0x5a);
     const file = fresh('aligned');
-    let fd: number;
-    try {
-      fd = openSync(file, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_DIRECT, 0o600);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EINVAL') return t.skip(`${dir} takes no O_DIRECT`);
-      throw err;
-    }
+    const fd = openDirect(file);
+    if (fd === null) return t.skip(`${dir} takes no O_DIRECT`);
     try {
       assert.equal(
         writeSync(fd, buf, 0, 8192, 4096),
