@@ -128,6 +128,8 @@ export class FsBackend implements StorageBackend {
   readonly location: string;
 
   readonly root: string;
+  /** Whether pack spools write with O_DIRECT (the root is on a local block-device file system). */
+  private directSpools: boolean | undefined;
 
   /** Prefer `FsBackend.open`, which also checks that the root exists and is a directory. */
   constructor(root: string) {
@@ -222,7 +224,9 @@ export class FsBackend implements StorageBackend {
     let open: fsp.FileHandle | undefined = fh;
     let direct: DirectWriter | null;
     try {
-      direct = await DirectWriter.open(tmp, fh);
+      // Asked once per backend: the root's file system does not change under it.
+      this.directSpools ??= directWritesPay(this.root);
+      direct = await DirectWriter.open(tmp, fh, this.directSpools);
     } catch (err) {
       await fh.close().catch(() => undefined);
       await fsp.rm(tmp, { force: true }).catch(() => undefined);
@@ -519,10 +523,6 @@ export class FsBackend implements StorageBackend {
   }
 }
 
-/**
- * Writes every part with as few syscalls as the kernel allows (writev), resuming after partial
- * writes. FileHandle.writeFile would split a large buffer into 512 KiB thread-pool round trips.
- */
 /** Bytes a spool gathers before a direct write. */
 const DIRECT_CHUNK = 1024 * 1024;
 /** Staging buffers of finished spools, for the next ones (a few spools are open at a time). */
@@ -535,7 +535,7 @@ const spareStaging: Buffer[] = [];
  * gathered in an aligned 1 MiB buffer and written in whole blocks at increasing offsets through
  * a second descriptor; the last partial block goes through the spool's own (buffered) one at
  * commit, whose fsync then covers the file. Only on local block-device file systems
- * (`directWritesPay`); one that still refuses O_DIRECT (EINVAL) at open or at a write gets the
+ * (`directWritesPay`, asked once per backend); one that still refuses O_DIRECT (EINVAL) at open or at a write gets the
  * plain path.
  */
 class DirectWriter {
@@ -549,8 +549,8 @@ class DirectWriter {
     private staging: Buffer | null,
   ) {}
 
-  static async open(tmp: string, fh: fsp.FileHandle): Promise<DirectWriter | null> {
-    if (!directWritesPay(tmp)) return null;
+  static async open(tmp: string, fh: fsp.FileHandle, directOk: boolean): Promise<DirectWriter | null> {
+    if (!directOk) return null;
     let dfh: fsp.FileHandle;
     try {
       dfh = await fsp.open(tmp, fsConstants.O_WRONLY | fsConstants.O_DIRECT);
@@ -622,6 +622,10 @@ class DirectWriter {
   }
 }
 
+/**
+ * Writes every part with as few syscalls as the kernel allows (writev), resuming after partial
+ * writes. FileHandle.writeFile would split a large buffer into 512 KiB thread-pool round trips.
+ */
 export async function writeAll(fh: fsp.FileHandle, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
   let pending = (data instanceof Uint8Array ? [data] : [...data]).filter((p) => p.length > 0);
   while (pending.length > 0) {
